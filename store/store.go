@@ -1,0 +1,304 @@
+// Package store defines what Portcullis keeps: clients, accounts, refresh
+// tokens, opaque access tokens, revocations and signing keys, as small role
+// interfaces that each backend implements.
+//
+// # Contract
+//
+// Every method takes a [context.Context] first and is safe for concurrent
+// use. Errors are the sentinels below, possibly wrapped: check them with
+// [errors.Is], never with ==. Records passed in and returned are copies: a
+// backend never keeps or shares a caller's slice or map.
+//
+// Time is never read from the clock inside a backend where the contract
+// depends on it: methods that decide expiry take a now argument, so that tests
+// and replicas agree.
+//
+// # Backends
+//
+// store/memory (the default), store/sqlstore (PostgreSQL, MySQL/MariaDB,
+// SQLite) and store/redisstore implement [Store]. A custom backend proves
+// itself with the conformance suite in store/storetest:
+//
+//	func TestMyStore(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store { return newIsolatedStore(t) })
+//	}
+//
+// # Optional capabilities
+//
+// A backend may also implement [Sweeper], [Pinger], [Watcher] or
+// [RateLimiter]; consumers discover them by type assertion.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: no record with that key, or (for tokens) one that has
+	// expired or been revoked: a caller cannot tell those apart and must not
+	// need to.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists: a create met an existing record with the same key.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrConflict: a compare-and-swap update found another generation than
+	// the one the caller expected; re-read and try again, or give up.
+	ErrConflict = errors.New("store: generation conflict")
+	// ErrTokenReused: a refresh token was presented after it had already been
+	// consumed. The caller must treat its whole family as compromised.
+	ErrTokenReused = errors.New("store: refresh token reused")
+)
+
+// Store is every role together; a backend implements all of them. Consumers
+// should ask for the narrowest role they need.
+type Store interface {
+	Clients
+	Accounts
+	RefreshTokens
+	AccessTokens
+	Revocations
+	Keys
+}
+
+// Client is a machine client: an id and a hashed secret.
+type Client struct {
+	ID string
+	// SecretHash is the hash of the client secret (never the secret itself).
+	SecretHash []byte
+	Name       string
+	// OwnerAccount is the id of the account that manages this client, if any.
+	OwnerAccount string
+	// Scopes the client may request. Empty means every scope the issuer knows.
+	Scopes []string
+	// Audiences the client may request tokens for. Empty means the issuer's
+	// default audience only.
+	Audiences []string
+	// Generation is bumped by every rotation of the credentials; tokens carry
+	// the generation they were issued at and die when it moves on.
+	Generation int64
+	Disabled   bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Metadata   map[string]string
+}
+
+// Clients stores machine clients.
+type Clients interface {
+	// CreateClient stores c. ErrAlreadyExists if c.ID is taken.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns the client with that id, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// UpdateClient replaces the stored client c.ID with c, but only if the
+	// stored generation still equals prevGeneration (compare-and-swap), so
+	// that of two concurrent rotations exactly one wins. ErrConflict if the
+	// generation moved on, ErrNotFound if there is no such client.
+	UpdateClient(ctx context.Context, c *Client, prevGeneration int64) error
+	// DeleteClient removes the client. ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Account is a person or organisation that logs in with a password and may
+// own clients.
+type Account struct {
+	ID string
+	// Username and Email are unique among accounts when not empty; both are
+	// compared exactly as given (normalise before storing).
+	Username string
+	Email    string
+	// PasswordHash is an encoded argon2id hash (PHC string format).
+	PasswordHash string
+	Roles        []string
+	// Generation is bumped when the password changes; account tokens die with it.
+	Generation int64
+	Disabled   bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Accounts stores accounts.
+type Accounts interface {
+	// CreateAccount stores a. ErrAlreadyExists if the id, username or email
+	// is taken.
+	CreateAccount(ctx context.Context, a *Account) error
+	// GetAccount returns the account with that id, or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (*Account, error)
+	// FindAccount returns the account whose username or email equals login,
+	// or ErrNotFound.
+	FindAccount(ctx context.Context, login string) (*Account, error)
+	// UpdateAccount replaces the account a.ID if its stored generation equals
+	// prevGeneration. ErrConflict, ErrNotFound, or ErrAlreadyExists when the
+	// new username or email belongs to another account.
+	UpdateAccount(ctx context.Context, a *Account, prevGeneration int64) error
+	// DeleteAccount removes the account. ErrNotFound if there is none.
+	DeleteAccount(ctx context.Context, id string) error
+}
+
+// Grant says who a token was issued to; refresh and opaque access tokens
+// carry one.
+type Grant struct {
+	// Kind is the token kind's name ("client", "account", …).
+	Kind string
+	// Subject is the principal: the client id for client tokens, the account
+	// id for account tokens.
+	Subject   string
+	ClientID  string
+	AccountID string
+	Scopes    []string
+	Audience  []string
+	// Generation of the client (or account) when the token was issued.
+	Generation int64
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// RefreshToken is a long-lived, single-use token. Only its hash is stored.
+type RefreshToken struct {
+	// Hash identifies the token: hex SHA-256 (or HMAC) of the token string.
+	Hash string
+	// FamilyID is shared by every refresh token descended from one grant.
+	FamilyID string
+	Grant
+	// UsedAt is zero until the token is consumed.
+	UsedAt time.Time
+}
+
+// RefreshTokens stores refresh tokens.
+type RefreshTokens interface {
+	// CreateRefreshToken stores t. ErrAlreadyExists if the hash is taken.
+	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
+	// GetRefreshToken returns the token without consuming it. ErrNotFound if
+	// it is missing, expired at now, or its family was revoked.
+	GetRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
+	// ConsumeRefreshToken atomically marks the token used at now and returns
+	// it. Of any number of concurrent calls with one hash, exactly one
+	// succeeds. A token already used returns the stored record and
+	// ErrTokenReused (the caller then revokes the family); a missing, expired
+	// or revoked one returns ErrNotFound.
+	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
+	// RevokeRefreshFamily makes every token of the family unusable,
+	// including ones created later with the same family id. Revoking an
+	// unknown family is not an error.
+	RevokeRefreshFamily(ctx context.Context, familyID string) error
+}
+
+// AccessToken is an opaque access token. Only its hash is stored.
+type AccessToken struct {
+	// Hash identifies the token: hex SHA-256 (or HMAC) of the token string.
+	Hash string
+	// ID is the token's unique id (the jti of a JWT), used for revocation.
+	ID string
+	Grant
+}
+
+// AccessTokens stores opaque access tokens.
+type AccessTokens interface {
+	// CreateAccessToken stores t. ErrAlreadyExists if the hash is taken.
+	CreateAccessToken(ctx context.Context, t *AccessToken) error
+	// GetAccessToken returns the token, or ErrNotFound if it is missing or
+	// expired at now.
+	GetAccessToken(ctx context.Context, hash string, now time.Time) (*AccessToken, error)
+	// DeleteAccessToken removes the token; deleting a missing one is not an
+	// error.
+	DeleteAccessToken(ctx context.Context, hash string) error
+}
+
+// Revocations records revoked token ids (jti) until the tokens would have
+// expired anyway.
+type Revocations interface {
+	// Revoke records that the token id is revoked until expiresAt. Revoking
+	// twice is not an error; the later expiry wins.
+	Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error
+	// IsRevoked reports whether the token id is revoked at now.
+	IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error)
+}
+
+// SigningKey is a key the issuer signs tokens with, shared by replicas.
+type SigningKey struct {
+	// ID is the key id (kid).
+	ID string
+	// Seq orders keys: each new key takes the next number, and a create with
+	// a number already taken fails with ErrAlreadyExists, so that replicas
+	// starting at once agree on a single key.
+	Seq int64
+	// Algorithm is the JWS alg the key is pinned to: ES256, EdDSA, RS256, HS256.
+	Algorithm string
+	// Private is the private key in PKCS #8 DER (the raw secret for HS256).
+	Private []byte
+	// CreatedAt is when the key was made and published.
+	CreatedAt time.Time
+	// ActiveAt is when the key starts signing; it is published before then
+	// so that verifiers know it in time.
+	ActiveAt time.Time
+	// ExpiresAt is when the key stops being published: after the last token
+	// it signed has expired. Zero means not scheduled.
+	ExpiresAt time.Time
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	// CreateKey stores k. ErrAlreadyExists if k.ID or k.Seq is taken.
+	CreateKey(ctx context.Context, k *SigningKey) error
+	// ListKeys returns every stored key, ordered by Seq.
+	ListKeys(ctx context.Context) ([]*SigningKey, error)
+	// UpdateKeyExpiry sets the key's ExpiresAt. ErrNotFound if there is none.
+	UpdateKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error
+	// DeleteKey removes the key. ErrNotFound if there is none.
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// Sweeper is an optional capability: deleting rows that can no longer matter
+// (expired tokens and revocations, and keys past their expiry).
+type Sweeper interface {
+	// Sweep deletes what had expired at now and reports how many records went.
+	Sweep(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Pinger is an optional capability: a cheap health check.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// EventKind says what changed.
+type EventKind string
+
+const (
+	// EventRevoked: the token id in Event.ID was revoked.
+	EventRevoked EventKind = "revoked"
+	// EventClientChanged: the client Event.ID was rotated, disabled or
+	// deleted; Event.Generation is its new generation (-1 when deleted).
+	EventClientChanged EventKind = "client"
+	// EventAccountChanged: likewise for the account Event.ID.
+	EventAccountChanged EventKind = "account"
+)
+
+// Event tells a watcher that cached verification results may be stale.
+type Event struct {
+	Kind       EventKind
+	ID         string
+	Generation int64
+}
+
+// Watcher is an optional capability: a backend that can push changes (Redis
+// pub/sub) so that guards drop cached results at once instead of waiting for
+// their cache TTL. A backend that implements it publishes an event from every
+// Revoke, UpdateClient, DeleteClient, UpdateAccount and DeleteAccount that
+// changed something, to every watcher of the same store (every replica).
+type Watcher interface {
+	// Watch calls fn for every event until ctx is done. It returns once the
+	// subscription is established (or failed); fn runs on another goroutine
+	// and must not block for long.
+	Watch(ctx context.Context, fn func(Event)) error
+}
+
+// RateLimiter is an optional capability: a counter shared by replicas, used
+// to limit failed client authentications.
+type RateLimiter interface {
+	// Hit adds one to key's counter in the fixed window that contains now
+	// and returns the count so far and when the window ends.
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, resetAt time.Time, err error)
+	// Count returns key's count in the window that contains now, without
+	// adding to it.
+	Count(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, resetAt time.Time, err error)
+}
