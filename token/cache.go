@@ -1,0 +1,142 @@
+package token
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type cacheEntry struct {
+	principal *Principal
+	expires   time.Time    // the token's exp plus leeway
+	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
+}
+
+const cacheShards = 32
+
+// tokenCache remembers verified tokens by their exact string. It is bounded:
+// a full shard drops an arbitrary entry (Go's map order) to make room, which
+// costs nothing to track and is good enough against churn.
+type tokenCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [cacheShards]struct {
+		sync.RWMutex
+		m map[string]*cacheEntry
+	}
+}
+
+func newTokenCache(size int) *tokenCache {
+	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*cacheEntry)
+	}
+	return c
+}
+
+func (c *tokenCache) shard(k string) int { return int(maphash.String(c.seed, k) % cacheShards) }
+
+func (c *tokenCache) get(k string) *cacheEntry {
+	s := &c.shards[c.shard(k)]
+	s.RLock()
+	e := s.m[k]
+	s.RUnlock()
+	return e
+}
+
+func (c *tokenCache) put(k string, e *cacheEntry) {
+	s := &c.shards[c.shard(k)]
+	s.Lock()
+	if len(s.m) >= c.perShard {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = e
+	s.Unlock()
+}
+
+func (c *tokenCache) delete(k string) {
+	s := &c.shards[c.shard(k)]
+	s.Lock()
+	delete(s.m, k)
+	s.Unlock()
+}
+
+// deleteTokenID drops every entry for a jti. Revocations are rare, so a scan
+// is cheaper than keeping a second index on the hot path.
+func (c *tokenCache) deleteTokenID(id string) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.Lock()
+		for k, e := range s.m {
+			if e.principal.TokenID == id {
+				delete(s.m, k)
+			}
+		}
+		s.Unlock()
+	}
+}
+
+type subjectKind uint8
+
+const (
+	subjectClient subjectKind = iota
+	subjectAccount
+)
+
+type stateKey struct {
+	kind subjectKind
+	id   string
+}
+
+type subjectState struct {
+	generation int64
+	disabled   bool
+	gone       bool
+	fetched    int64 // unix nanoseconds
+}
+
+func (s subjectState) accepts(gen int64) error {
+	switch {
+	case s.gone:
+		return fmt.Errorf("%w: client or account no longer exists", ErrInvalidToken)
+	case s.disabled:
+		return fmt.Errorf("%w: client or account is disabled", ErrInvalidToken)
+	case s.generation != gen:
+		return fmt.Errorf("%w: credentials were rotated", ErrInvalidToken)
+	}
+	return nil
+}
+
+// stateCache remembers the generation of clients and accounts. It is not
+// bounded by count: it holds one small entry per client that has presented a
+// valid token, and entries are refreshed in place.
+type stateCache struct {
+	mu sync.RWMutex
+	m  map[stateKey]subjectState
+}
+
+func newStateCache() *stateCache { return &stateCache{m: make(map[stateKey]subjectState)} }
+
+func (c *stateCache) get(k stateKey) (subjectState, bool) {
+	c.mu.RLock()
+	s, ok := c.m[k]
+	c.mu.RUnlock()
+	return s, ok
+}
+
+func (c *stateCache) put(k stateKey, s subjectState) {
+	c.mu.Lock()
+	c.m[k] = s
+	c.mu.Unlock()
+}
+
+func (c *stateCache) delete(k stateKey) {
+	c.mu.Lock()
+	delete(c.m, k)
+	c.mu.Unlock()
+}
