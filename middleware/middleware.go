@@ -1,0 +1,284 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/portcullis/portcullis/token"
+)
+
+// Principal says who presented a verified token.
+type Principal = token.Principal
+
+// Verifier checks a raw access token and says who presented it. Errors
+// should wrap token.ErrInvalidToken or token.ErrUnavailable; any other error
+// is treated as an invalid token. A [*token.Verifier] satisfies it.
+type Verifier interface {
+	Verify(ctx context.Context, raw string) (*Principal, error)
+}
+
+// Config configures a Guard. Verifier is required; every other field's zero
+// value is a safe default.
+type Config struct {
+	// Verifier checks tokens. Required.
+	Verifier Verifier
+	// Scopes the token must all carry. Default none.
+	Scopes []string
+	// Audiences: when set, the token's aud must name at least one of them
+	// (on top of what the verifier accepts). Default: any the verifier
+	// accepts.
+	Audiences []string
+	// Kinds of token accepted. Default []string{token.KindClient}: an
+	// account token never passes a guard that did not ask for it.
+	Kinds []string
+	// Realm is put in the WWW-Authenticate challenge. Default "": no realm
+	// parameter. Printable ASCII without '"' or '\'.
+	Realm string
+	// TokenFromQuery names a query parameter to read the token from when
+	// there is no Authorization header. Default "": never read a token from
+	// the URL, where it would leak into logs and Referer headers.
+	TokenFromQuery string
+	// MaxHeaderBytes bounds the Authorization header (and a query token).
+	// Longer ones are rejected as invalid_request before any parsing.
+	// Default 8 KiB.
+	MaxHeaderBytes int
+	// ErrorHandler answers a rejected request. Default WriteError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives the 503s (error level) and, at debug level, why a
+	// token was rejected. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Guard authenticates requests with bearer tokens and applies a policy. It
+// is immutable and safe for concurrent use; Require and WithKinds return
+// modified copies.
+type Guard struct {
+	cfg Config
+	// scope is cfg.Scopes joined, rendered with insufficient_scope.
+	scope string
+}
+
+// New checks cfg and returns a Guard.
+func New(cfg Config) (*Guard, error) {
+	if cfg.Verifier == nil {
+		return nil, errors.New("middleware: Config.Verifier is required")
+	}
+	if !validParam(cfg.Realm) {
+		return nil, fmt.Errorf("middleware: Config.Realm %q must be printable ASCII without '\"' or '\\'", cfg.Realm)
+	}
+	for _, s := range cfg.Scopes {
+		if s == "" || strings.ContainsAny(s, " \"\\") || !validParam(s) {
+			return nil, fmt.Errorf("middleware: invalid scope %q", s)
+		}
+	}
+	if cfg.TokenFromQuery != "" && strings.ContainsAny(cfg.TokenFromQuery, "&=#?") {
+		return nil, fmt.Errorf("middleware: invalid query parameter name %q", cfg.TokenFromQuery)
+	}
+	if len(cfg.Kinds) == 0 {
+		cfg.Kinds = []string{token.KindClient}
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = 8 << 10
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = WriteError
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Scopes = dedup(cfg.Scopes)
+	cfg.Audiences = slices.Clone(cfg.Audiences)
+	cfg.Kinds = dedup(cfg.Kinds)
+	return &Guard{cfg: cfg, scope: strings.Join(cfg.Scopes, " ")}, nil
+}
+
+func dedup(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, s := range list {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Require returns a copy of the guard that also requires scopes, for
+// per-route policy. A scope no token can carry (empty, or with a space)
+// makes the copy reject every request: the guard fails closed rather than
+// panic.
+func (g *Guard) Require(scopes ...string) *Guard {
+	c := *g
+	c.cfg.Scopes = dedup(append(slices.Clone(g.cfg.Scopes), scopes...))
+	c.scope = strings.Join(c.cfg.Scopes, " ")
+	return &c
+}
+
+// WithKinds returns a copy of the guard that accepts tokens of these kinds
+// (and only these). No kinds means the default, client tokens only.
+func (g *Guard) WithKinds(kinds ...string) *Guard {
+	c := *g
+	if len(kinds) == 0 {
+		kinds = []string{token.KindClient}
+	}
+	c.cfg.Kinds = dedup(kinds)
+	return &c
+}
+
+// Authenticate reads the request's bearer token, verifies it and applies the
+// guard's policy. It is the neutral core that every adapter calls. A
+// rejection is always an *Error (see the sentinels); pass it to Fail.
+func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
+	raw, err := g.extract(r)
+	if err != nil {
+		return nil, err
+	}
+	ctx := r.Context()
+	p, err := g.cfg.Verifier.Verify(ctx, raw)
+	if err == nil && p == nil {
+		err = errors.New("verifier returned no principal")
+	}
+	if err != nil {
+		e := asError(err)
+		if e.Status == http.StatusServiceUnavailable {
+			g.cfg.Logger.ErrorContext(ctx, "portcullis: cannot verify access tokens; failing closed",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", err))
+		} else {
+			g.debug(ctx, r, err)
+		}
+		return nil, e.with(e.Err, g.cfg.Realm)
+	}
+	if !slices.Contains(g.cfg.Kinds, p.Kind) {
+		return nil, g.reject(ctx, r, ErrInvalidToken, fmt.Errorf("token kind %q is not accepted here", p.Kind))
+	}
+	if len(g.cfg.Audiences) > 0 && !slices.ContainsFunc(p.Audience, func(a string) bool { return slices.Contains(g.cfg.Audiences, a) }) {
+		return nil, g.reject(ctx, r, ErrInvalidToken, errors.New("token audience is not accepted here"))
+	}
+	if !p.HasScopes(g.cfg.Scopes...) {
+		e := g.reject(ctx, r, ErrInsufficientScope, fmt.Errorf("token scopes %q lack one of %q", p.Scopes, g.cfg.Scopes))
+		e.Scope = g.scope
+		return nil, e
+	}
+	return p, nil
+}
+
+func (g *Guard) reject(ctx context.Context, r *http.Request, sentinel *Error, cause error) *Error {
+	g.debug(ctx, r, cause)
+	return sentinel.with(cause, g.cfg.Realm)
+}
+
+func (g *Guard) debug(ctx context.Context, r *http.Request, cause error) {
+	if g.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
+		g.cfg.Logger.DebugContext(ctx, "portcullis: access token rejected",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", cause))
+	}
+}
+
+// Fail answers a request that Authenticate rejected, through
+// Config.ErrorHandler. Adapters call it so that a custom handler applies
+// whatever the framework.
+func (g *Guard) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	if e := asError(err); e.Realm == "" && g.cfg.Realm != "" {
+		err = e.with(e.Err, g.cfg.Realm)
+	}
+	g.cfg.ErrorHandler(w, r, err)
+}
+
+// Wrap returns next guarded: a request reaches next only with an accepted
+// token, and next finds the principal with PrincipalFrom. Its signature
+// fits chi's and net/http's middleware chains.
+func (g *Guard) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := g.Authenticate(r)
+		if err != nil {
+			g.Fail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// extract finds the one bearer token of the request (RFC 6750 §2.1 and,
+// when enabled, §2.3).
+func (g *Guard) extract(r *http.Request) (string, error) {
+	var raw string
+	var found bool
+	switch hs := r.Header.Values("Authorization"); len(hs) {
+	case 0:
+	case 1:
+		h := hs[0]
+		if len(h) > g.cfg.MaxHeaderBytes {
+			return "", ErrInvalidRequest.with(errors.New("Authorization header too long"), g.cfg.Realm)
+		}
+		scheme, rest, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			break // another scheme (Basic, DPoP…) is no bearer token
+		}
+		// credentials = "Bearer" 1*SP b64token
+		raw = strings.TrimLeft(rest, " ")
+		if !b64token(raw) {
+			return "", ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), g.cfg.Realm)
+		}
+		found = true
+	default:
+		return "", ErrInvalidRequest.with(errors.New("more than one Authorization header"), g.cfg.Realm)
+	}
+	if g.cfg.TokenFromQuery != "" && r.URL.RawQuery != "" {
+		vs, ok := r.URL.Query()[g.cfg.TokenFromQuery]
+		if ok {
+			switch {
+			case found || len(vs) != 1:
+				return "", ErrInvalidRequest.with(errors.New("more than one token in the request"), g.cfg.Realm)
+			case len(vs[0]) > g.cfg.MaxHeaderBytes:
+				return "", ErrInvalidRequest.with(errors.New("query token too long"), g.cfg.Realm)
+			case !b64token(vs[0]):
+				return "", ErrInvalidRequest.with(errors.New("query token empty or badly formed"), g.cfg.Realm)
+			}
+			raw, found = vs[0], true
+		}
+	}
+	if !found {
+		return "", ErrNoToken.with(nil, g.cfg.Realm)
+	}
+	return raw, nil
+}
+
+// b64token reports whether s matches RFC 6750's b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func b64token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a copy of ctx that carries p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal that Wrap (or an adapter) put in ctx.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}
