@@ -1,0 +1,278 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// RunSweeper checks [store.Sweeper]: what had expired at now goes, live
+// records stay, and the count says how many went.
+func RunSweeper(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "Sweep", testSweep)
+}
+
+func testSweep(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	sw := capability[store.Sweeper](t, s, "Sweeper")
+	now := at(2 * time.Hour)
+	expired, live := at(time.Hour), at(10*time.Hour)
+
+	rtExpired := newRefresh("rt-expired", "family-1")
+	rtExpired.ExpiresAt = expired
+	rtUsedExpired := newRefresh("rt-used-expired", "family-1")
+	rtUsedExpired.ExpiresAt = expired
+	rtLive := newRefresh("rt-live", "family-2")
+	rtLive.ExpiresAt = live
+	rtUsedLive := newRefresh("rt-used-live", "family-2")
+	rtUsedLive.ExpiresAt = live
+	for _, r := range []*store.RefreshToken{rtExpired, rtUsedExpired, rtLive, rtUsedLive} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	consume(t, s, rtUsedExpired.Hash, base, nil)
+	consume(t, s, rtUsedLive.Hash, base, nil)
+
+	atExpired := newAccess("at-expired")
+	atExpired.ExpiresAt = expired
+	atLive := newAccess("at-live")
+	atLive.ExpiresAt = live
+	for _, a := range []*store.AccessToken{atExpired, atLive} {
+		wantErr(t, s.CreateAccessToken(ctx, a), nil, "CreateAccessToken")
+	}
+
+	revoke(t, s, "jti-expired", expired)
+	revoke(t, s, "jti-live", live)
+
+	kExpired := newKey("kid-expired", 1)
+	kExpired.ExpiresAt = expired
+	kUnscheduled := newKey("kid-unscheduled", 2)
+	kUnscheduled.ExpiresAt = time.Time{}
+	kLive := newKey("kid-live", 3)
+	kLive.ExpiresAt = live
+	for _, k := range []*store.SigningKey{kExpired, kUnscheduled, kLive} {
+		wantErr(t, s.CreateKey(ctx, k), nil, "CreateKey")
+	}
+
+	n, err := sw.Sweep(ctx, now)
+	wantErr(t, err, nil, "Sweep")
+	// Two refresh tokens, one access token, one revocation, one key.
+	if n != 5 {
+		t.Errorf("Sweep removed %d records, want 5", n)
+	}
+
+	// Gone: looked up at base, when they were still valid, they are
+	// missing, so the rows went and not merely the answers.
+	getRefresh(t, s, rtExpired.Hash, base, nil)
+	getRefresh(t, s, rtUsedExpired.Hash, base, nil)
+	getAccess(t, s, atExpired.Hash, base, nil)
+	revoked(t, s, "jti-expired", base, false)
+
+	// Kept, including a used token that has not expired: its reuse must
+	// still be detected.
+	getRefresh(t, s, rtLive.Hash, base, rtLive)
+	consume(t, s, rtUsedLive.Hash, now, store.ErrTokenReused)
+	getAccess(t, s, atLive.Hash, base, atLive)
+	revoked(t, s, "jti-live", now, true)
+	listKeys(t, s, kUnscheduled, kLive)
+
+	n, err = sw.Sweep(ctx, now)
+	wantErr(t, err, nil, "second Sweep")
+	if n != 0 {
+		t.Errorf("second Sweep at the same instant removed %d records, want 0", n)
+	}
+}
+
+// RunRateLimiter checks [store.RateLimiter]. Windows are fixed and aligned
+// to the zero time: the window of length w that contains now starts at
+// now.Truncate(w) and ends (resetAt) at now.Truncate(w).Add(w), so now and
+// now+w always fall in different windows. Backends must compute the window
+// exactly so, for replicas to agree.
+func RunRateLimiter(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "HitCount", testRateHitCount)
+	run(t, newStore, "Keys", testRateKeys)
+	run(t, newStore, "Alignment", testRateAlignment)
+	run(t, newStore, "ConcurrentHit", testRateConcurrentHit)
+}
+
+func rate(t *testing.T, rl store.RateLimiter, op, key string, window time.Duration, now time.Time, wantCount int64) {
+	t.Helper()
+	f := rl.Count
+	if op == "Hit" {
+		f = rl.Hit
+	}
+	n, resetAt, err := f(t.Context(), key, window, now)
+	what := fmt.Sprintf("%s(%q, %v, %s)", op, key, window, now.Format(time.RFC3339Nano))
+	wantErr(t, err, nil, "%s", what)
+	if n != wantCount {
+		t.Errorf("%s: count %d, want %d", what, n, wantCount)
+	}
+	if want := now.Truncate(window).Add(window); !same(resetAt, want) {
+		t.Errorf("%s: resetAt %s, want %s", what, resetAt.UTC().Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+func testRateHitCount(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	w := time.Minute
+	start := base.Truncate(w)
+	rate(t, rl, "Count", "client:abc", w, base, 0)
+	rate(t, rl, "Hit", "client:abc", w, base, 1)
+	rate(t, rl, "Hit", "client:abc", w, base, 2)
+	rate(t, rl, "Count", "client:abc", w, base, 2)
+	rate(t, rl, "Count", "client:abc", w, base, 2)
+	rate(t, rl, "Hit", "client:abc", w, start, 3)
+	rate(t, rl, "Hit", "client:abc", w, start.Add(w-time.Millisecond), 4)
+	// The next window starts from nothing.
+	rate(t, rl, "Count", "client:abc", w, start.Add(w), 0)
+	rate(t, rl, "Hit", "client:abc", w, start.Add(w), 1)
+	rate(t, rl, "Hit", "client:abc", w, base.Add(w), 2)
+	rate(t, rl, "Count", "client:abc", w, start.Add(2*w-time.Millisecond), 2)
+	rate(t, rl, "Count", "client:abc", w, base.Add(5*w), 0)
+}
+
+func testRateKeys(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	w := time.Hour
+	rate(t, rl, "Hit", "client:a", w, base, 1)
+	rate(t, rl, "Hit", "client:a", w, base, 2)
+	rate(t, rl, "Hit", "addr:192.0.2.1", w, base, 1)
+	rate(t, rl, "Count", "client:a", w, base, 2)
+	rate(t, rl, "Count", "addr:192.0.2.1", w, base, 1)
+	rate(t, rl, "Count", "client:A", w, base, 0)
+	rate(t, rl, "Count", "client:b", w, base, 0)
+}
+
+func testRateAlignment(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	// Seven seconds does not divide a day, so windows aligned to the Unix
+	// epoch would disagree with now.Truncate: every replica must agree.
+	w := 7 * time.Second
+	start := base.Truncate(w)
+	rate(t, rl, "Hit", "k", w, start, 1)
+	rate(t, rl, "Hit", "k", w, start.Add(w-time.Millisecond), 2)
+	rate(t, rl, "Hit", "k", w, start.Add(w), 1)
+	rate(t, rl, "Count", "k", w, start.Add(w-time.Millisecond), 2)
+}
+
+func testRateConcurrentHit(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	w := time.Minute
+	counts := make([]int64, workers)
+	errs := race(workers, func(i int) error {
+		var err error
+		counts[i], _, err = rl.Hit(t.Context(), "client:contested", w, base)
+		return err
+	})
+	for i, err := range errs {
+		wantErr(t, err, nil, "concurrent Hit %d", i)
+	}
+	// Atomic increments hand out every count exactly once.
+	slices.Sort(counts)
+	for i, n := range counts {
+		if n != int64(i+1) {
+			t.Fatalf("concurrent Hits returned counts %v, want 1 to %d each once", counts, workers)
+		}
+	}
+	rate(t, rl, "Count", "client:contested", w, base, workers)
+}
+
+// RunWatcher checks [store.Watcher]: after Watch returns, every Revoke,
+// UpdateClient, DeleteClient, UpdateAccount and DeleteAccount on the same
+// store reaches every watcher within [WatchTimeout].
+func RunWatcher(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "Events", testWatchEvents)
+	run(t, newStore, "Fanout", testWatchFanout)
+}
+
+// watch subscribes and returns the channel its events arrive on; the
+// subscription ends with the test.
+func watch(t *testing.T, s store.Store) <-chan store.Event {
+	t.Helper()
+	w := capability[store.Watcher](t, s, "Watcher")
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	ch := make(chan store.Event, 256)
+	err := w.Watch(ctx, func(e store.Event) {
+		select {
+		case ch <- e:
+		case <-ctx.Done():
+		}
+	})
+	wantErr(t, err, nil, "Watch")
+	return ch
+}
+
+// await waits for an event matching want, skipping others (a backend may
+// publish more than the suite asks for). Generation is compared except for
+// revocations, whose generation the contract leaves open.
+func await(t *testing.T, ch <-chan store.Event, want store.Event) {
+	t.Helper()
+	timeout := time.NewTimer(WatchTimeout)
+	defer timeout.Stop()
+	var seen []store.Event
+	for {
+		select {
+		case e := <-ch:
+			if e.Kind == want.Kind && e.ID == want.ID && (want.Kind == store.EventRevoked || e.Generation == want.Generation) {
+				return
+			}
+			seen = append(seen, e)
+		case <-timeout.C:
+			t.Fatalf("no event %+v within %v (saw %+v)", want, WatchTimeout, seen)
+		}
+	}
+}
+
+func testWatchEvents(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := newClient("client-1")
+	a := newAccount("acct-1", "alice", "alice@example.com")
+	wantErr(t, s.CreateClient(ctx, c), nil, "CreateClient")
+	wantErr(t, s.CreateAccount(ctx, a), nil, "CreateAccount")
+	ch := watch(t, s)
+
+	revoke(t, s, "jti-1", at(time.Hour))
+	await(t, ch, store.Event{Kind: store.EventRevoked, ID: "jti-1"})
+
+	rot := newClient("client-1")
+	rot.Generation = c.Generation + 1
+	wantErr(t, s.UpdateClient(ctx, rot, c.Generation), nil, "UpdateClient")
+	await(t, ch, store.Event{Kind: store.EventClientChanged, ID: "client-1", Generation: rot.Generation})
+
+	wantErr(t, s.DeleteClient(ctx, "client-1"), nil, "DeleteClient")
+	await(t, ch, store.Event{Kind: store.EventClientChanged, ID: "client-1", Generation: -1})
+
+	upd := newAccount("acct-1", "alice", "alice@example.com")
+	upd.Generation = a.Generation + 1
+	wantErr(t, s.UpdateAccount(ctx, upd, a.Generation), nil, "UpdateAccount")
+	await(t, ch, store.Event{Kind: store.EventAccountChanged, ID: "acct-1", Generation: upd.Generation})
+
+	wantErr(t, s.DeleteAccount(ctx, "acct-1"), nil, "DeleteAccount")
+	await(t, ch, store.Event{Kind: store.EventAccountChanged, ID: "acct-1", Generation: -1})
+}
+
+func testWatchFanout(t *testing.T, s store.Store) {
+	chans := []<-chan store.Event{watch(t, s), watch(t, s), watch(t, s)}
+	revoke(t, s, "jti-1", at(time.Hour))
+	revoke(t, s, "jti-2", at(time.Hour))
+	for _, ch := range chans {
+		await(t, ch, store.Event{Kind: store.EventRevoked, ID: "jti-1"})
+		await(t, ch, store.Event{Kind: store.EventRevoked, ID: "jti-2"})
+	}
+}
+
+// RunPinger checks [store.Pinger]: a healthy store answers Ping.
+func RunPinger(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "Ping", func(t *testing.T, s store.Store) {
+		p := capability[store.Pinger](t, s, "Pinger")
+		wantErr(t, p.Ping(t.Context()), nil, "Ping")
+	})
+}

@@ -1,0 +1,246 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// RunRefreshTokens checks the [store.RefreshTokens] role.
+func RunRefreshTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "CreateGet", testRefreshCreateGet)
+	run(t, newStore, "Duplicate", testRefreshDuplicate)
+	run(t, newStore, "Copies", testRefreshCopies)
+	run(t, newStore, "Consume", testRefreshConsume)
+	run(t, newStore, "Expiry", testRefreshExpiry)
+	run(t, newStore, "RevokeFamily", testRefreshRevokeFamily)
+	run(t, newStore, "ConcurrentConsume", testRefreshConcurrentConsume)
+}
+
+// newGrant returns a grant with every field set, valid from base for a day.
+func newGrant(subject string) store.Grant {
+	return store.Grant{
+		Kind:       "account",
+		Subject:    subject,
+		ClientID:   "client-" + subject,
+		AccountID:  subject,
+		Scopes:     []string{"write", "read", "offline_access"},
+		Audience:   []string{"https://api.example.com", "https://billing.example.com"},
+		Generation: 1<<33 + 5,
+		IssuedAt:   base,
+		ExpiresAt:  at(24 * time.Hour),
+	}
+}
+
+func newRefresh(label, family string) *store.RefreshToken {
+	return &store.RefreshToken{
+		Hash:     hashOf(label),
+		FamilyID: family,
+		Grant:    newGrant("acct-" + label),
+	}
+}
+
+func getRefresh(t *testing.T, s store.Store, hash string, now time.Time, want *store.RefreshToken) {
+	t.Helper()
+	got, err := s.GetRefreshToken(t.Context(), hash, now)
+	if want == nil {
+		wantErr(t, err, store.ErrNotFound, "GetRefreshToken(%.12s…, %s)", hash, now.Format(time.RFC3339))
+		return
+	}
+	wantErr(t, err, nil, "GetRefreshToken(%.12s…, %s)", hash, now.Format(time.RFC3339))
+	checkRefresh(t, "GetRefreshToken", got, want)
+}
+
+// consume consumes hash at now, expects wantErr, and returns the record.
+func consume(t *testing.T, s store.Store, hash string, now time.Time, want error) *store.RefreshToken {
+	t.Helper()
+	got, err := s.ConsumeRefreshToken(t.Context(), hash, now)
+	wantErr(t, err, want, "ConsumeRefreshToken(%.12s…, %s)", hash, now.Format(time.RFC3339))
+	if (want == nil || errors.Is(want, store.ErrTokenReused)) && got == nil {
+		t.Fatalf("ConsumeRefreshToken(%.12s…): got a nil record with error %v, want the stored record", hash, err)
+	}
+	return got
+}
+
+// used returns a copy of r consumed at when.
+func used(r *store.RefreshToken, when time.Time) *store.RefreshToken {
+	c := *r
+	c.UsedAt = when
+	return &c
+}
+
+func testRefreshCreateGet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	full := newRefresh("full", "family-1")
+	sparse := &store.RefreshToken{
+		Hash:     hashOf("sparse"),
+		FamilyID: "family-2",
+		Grant:    store.Grant{Kind: "client", Subject: "client-1", ClientID: "client-1", ExpiresAt: at(time.Hour)},
+	}
+	for _, r := range []*store.RefreshToken{full, sparse} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	getRefresh(t, s, full.Hash, base, full)
+	getRefresh(t, s, sparse.Hash, base, sparse)
+	// Get does not consume: a consume afterwards succeeds.
+	getRefresh(t, s, full.Hash, base, full)
+	consume(t, s, full.Hash, base, nil)
+
+	getRefresh(t, s, hashOf("missing"), base, nil)
+	consume(t, s, hashOf("missing"), base, store.ErrNotFound)
+}
+
+func testRefreshDuplicate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orig := newRefresh("token", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, orig), nil, "CreateRefreshToken")
+	dup := newRefresh("token", "family-2")
+	dup.Subject = "impostor"
+	wantErr(t, s.CreateRefreshToken(ctx, dup), store.ErrAlreadyExists, "CreateRefreshToken with a taken hash")
+	getRefresh(t, s, orig.Hash, base, orig)
+}
+
+func testRefreshCopies(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := newRefresh("token", "family-1")
+	r := newRefresh("token", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	mutateGrant(&r.Grant)
+	getRefresh(t, s, want.Hash, base, want)
+
+	got, err := s.GetRefreshToken(ctx, want.Hash, base)
+	wantErr(t, err, nil, "GetRefreshToken")
+	mutateGrant(&got.Grant)
+	getRefresh(t, s, want.Hash, base, want)
+
+	got = consume(t, s, want.Hash, at(time.Minute), nil)
+	mutateGrant(&got.Grant)
+	getRefresh(t, s, want.Hash, base, used(want, at(time.Minute)))
+
+	got = consume(t, s, want.Hash, at(2*time.Minute), store.ErrTokenReused)
+	mutateGrant(&got.Grant)
+	getRefresh(t, s, want.Hash, base, used(want, at(time.Minute)))
+}
+
+// mutateGrant changes every slice in g in place.
+func mutateGrant(g *store.Grant) {
+	g.Scopes[0] = "mutated"
+	g.Audience[0] = "mutated"
+	g.Subject = "mutated"
+}
+
+func testRefreshConsume(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newRefresh("a", "family-1")
+	b := newRefresh("b", "family-1")
+	for _, r := range []*store.RefreshToken{a, b} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	first := at(time.Minute)
+	got := consume(t, s, a.Hash, first, nil)
+	checkRefresh(t, "first ConsumeRefreshToken", got, used(a, first))
+
+	// The second use reports reuse and returns the record as first used,
+	// so that the caller can revoke its family.
+	got = consume(t, s, a.Hash, at(2*time.Minute), store.ErrTokenReused)
+	checkRefresh(t, "second ConsumeRefreshToken", got, used(a, first))
+	got = consume(t, s, a.Hash, at(3*time.Minute), store.ErrTokenReused)
+	checkRefresh(t, "third ConsumeRefreshToken", got, used(a, first))
+	getRefresh(t, s, a.Hash, at(4*time.Minute), used(a, first))
+
+	// Its sibling is untouched.
+	getRefresh(t, s, b.Hash, at(4*time.Minute), b)
+	got = consume(t, s, b.Hash, at(5*time.Minute), nil)
+	checkRefresh(t, "ConsumeRefreshToken of a sibling", got, used(b, at(5*time.Minute)))
+}
+
+func testRefreshExpiry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := newRefresh("token", "family-1")
+	r.ExpiresAt = at(time.Hour)
+	wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	before, after := r.ExpiresAt.Add(-time.Second), r.ExpiresAt.Add(time.Second)
+	getRefresh(t, s, r.Hash, before, r)
+	getRefresh(t, s, r.Hash, after, nil)
+	getRefresh(t, s, r.Hash, at(48*time.Hour), nil)
+	consume(t, s, r.Hash, after, store.ErrNotFound)
+	// Expiry is judged by the now argument alone, and a refused consume
+	// consumed nothing.
+	got := consume(t, s, r.Hash, before, nil)
+	checkRefresh(t, "ConsumeRefreshToken before expiry, after a refused one", got, used(r, before))
+}
+
+func testRefreshRevokeFamily(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newRefresh("a", "family-1")
+	b := newRefresh("b", "family-1")
+	c := newRefresh("c", "family-2")
+	for _, r := range []*store.RefreshToken{a, b, c} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-1"), nil, "RevokeRefreshFamily")
+	for _, r := range []*store.RefreshToken{a, b} {
+		getRefresh(t, s, r.Hash, base, nil)
+		consume(t, s, r.Hash, base, store.ErrNotFound)
+	}
+	getRefresh(t, s, c.Hash, base, c)
+
+	// A token created later in the revoked family is born dead: a refresh
+	// that raced the revocation must not escape it.
+	d := newRefresh("d", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, d), nil, "CreateRefreshToken in a revoked family")
+	getRefresh(t, s, d.Hash, base, nil)
+	consume(t, s, d.Hash, base, store.ErrNotFound)
+
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-1"), nil, "RevokeRefreshFamily twice")
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-unknown"), nil, "RevokeRefreshFamily of an unknown family")
+	e := newRefresh("e", "family-unknown")
+	wantErr(t, s.CreateRefreshToken(ctx, e), nil, "CreateRefreshToken in a family revoked before it existed")
+	getRefresh(t, s, e.Hash, base, nil)
+	consume(t, s, e.Hash, base, store.ErrNotFound)
+
+	// Other families live on.
+	got := consume(t, s, c.Hash, base, nil)
+	checkRefresh(t, "ConsumeRefreshToken in another family", got, used(c, base))
+}
+
+func testRefreshConcurrentConsume(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	// Several rounds, each a fresh token, to give a racy backend more than
+	// one chance to show it.
+	for round := range 4 {
+		r := newRefresh(fmt.Sprintf("round-%d", round), fmt.Sprintf("family-%d", round))
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+		// Each goroutine presents the token at its own second, so the
+		// stored UsedAt names the winner.
+		nows := make([]time.Time, workers)
+		recs := make([]*store.RefreshToken, workers)
+		for i := range nows {
+			nows[i] = at(time.Duration(i+1) * time.Second)
+		}
+		errs := race(workers, func(i int) error {
+			var err error
+			recs[i], err = s.ConsumeRefreshToken(ctx, r.Hash, nows[i])
+			return err
+		})
+		w := exactlyOne(t, fmt.Sprintf("round %d: concurrent ConsumeRefreshToken of one token", round), errs, store.ErrTokenReused)
+		want := used(r, nows[w])
+		checkRefresh(t, "the winner's record", recs[w], want)
+		for i, rec := range recs {
+			if i == w {
+				continue
+			}
+			if rec == nil {
+				t.Fatalf("round %d: goroutine %d got ErrTokenReused without the record", round, i)
+			}
+			// A loser learns of the reuse from the winner's write, so the
+			// record it gets back already carries the winner's UsedAt.
+			checkRefresh(t, fmt.Sprintf("round %d: goroutine %d's reused record", round, i), rec, want)
+		}
+		getRefresh(t, s, r.Hash, base, want)
+	}
+}
