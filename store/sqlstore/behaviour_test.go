@@ -1,0 +1,323 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+var (
+	now       = time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	farFuture = now.Add(24 * time.Hour)
+)
+
+// These tests cover what is particular to SQL and to each dialect; the
+// contract itself is storetest's (TestStore).
+
+// TestExactComparison: MySQL's default collations ignore case and trailing
+// spaces; the contract compares ids and logins exactly.
+func TestExactComparison(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		ids := []string{"abc", "ABC", "abc ", "äbc"}
+		for _, id := range ids {
+			if err := st.CreateClient(ctx, &store.Client{ID: id, Name: "name of " + id}); err != nil {
+				t.Fatalf("CreateClient(%q): %v", id, err)
+			}
+		}
+		for _, id := range ids {
+			c, err := st.GetClient(ctx, id)
+			if err != nil || c.Name != "name of "+id {
+				t.Errorf("GetClient(%q) = %+v, %v", id, c, err)
+			}
+		}
+		for _, a := range []*store.Account{
+			{ID: "a1", Username: "alice", Email: "alice@example.com"},
+			{ID: "a2", Username: "Alice", Email: "Alice@example.com"},
+		} {
+			if err := st.CreateAccount(ctx, a); err != nil {
+				t.Fatalf("CreateAccount(%s): %v", a.ID, err)
+			}
+		}
+		for login, want := range map[string]string{"alice": "a1", "Alice": "a2", "Alice@example.com": "a2"} {
+			a, err := st.FindAccount(ctx, login)
+			if err != nil || a.ID != want {
+				t.Errorf("FindAccount(%q) = %+v, %v; want %s", login, a, err, want)
+			}
+		}
+		if _, err := st.FindAccount(ctx, "alice "); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("FindAccount with a trailing space: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestRoundTrip: times as microseconds in UTC, the zero time as zero, nil and
+// empty slices and maps kept apart.
+func TestRoundTrip(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		paris := time.FixedZone("CEST", 2*3600)
+		in := &store.Client{
+			ID:         "c1",
+			SecretHash: []byte{0, 1, 2, 0xff},
+			Name:       "Reports – nightly",
+			Scopes:     nil,
+			Audiences:  []string{},
+			Generation: 7,
+			Disabled:   true,
+			CreatedAt:  time.Date(2025, 3, 4, 5, 6, 7, 123456789, paris),
+			Metadata:   map[string]string{"team": "ops", "emoji": "🔑"},
+		}
+		if err := st.CreateClient(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.GetClient(ctx, "c1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := *in
+		want.CreatedAt = in.CreatedAt.Truncate(time.Microsecond).UTC()
+		if !reflect.DeepEqual(got, &want) {
+			t.Errorf("GetClient =\n%#v\nwant\n%#v", got, &want)
+		}
+		if !got.UpdatedAt.IsZero() {
+			t.Errorf("zero UpdatedAt came back as %v", got.UpdatedAt)
+		}
+
+		in2 := &store.Client{ID: "c2", Scopes: []string{}, Audiences: nil, Metadata: map[string]string{}}
+		if err := st.CreateClient(ctx, in2); err != nil {
+			t.Fatal(err)
+		}
+		got2, err := st.GetClient(ctx, "c2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got2.Scopes == nil || got2.Audiences != nil || got2.Metadata == nil || len(got2.Metadata) != 0 {
+			t.Errorf("nil/empty not kept: scopes %#v audiences %#v metadata %#v", got2.Scopes, got2.Audiences, got2.Metadata)
+		}
+	})
+}
+
+// TestUnchangedUpdate: MySQL reports rows changed, not rows matched, so an
+// update that rewrites identical values must still succeed.
+func TestUnchangedUpdate(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		c := &store.Client{ID: "c1", Name: "n", Generation: 3}
+		if err := st.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateClient(ctx, c, 3); err != nil {
+			t.Errorf("UpdateClient with identical values: %v", err)
+		}
+		if err := st.UpdateClient(ctx, c, 2); !errors.Is(err, store.ErrConflict) {
+			t.Errorf("UpdateClient with a stale generation: err = %v, want ErrConflict", err)
+		}
+		if err := st.UpdateClient(ctx, &store.Client{ID: "nope"}, 0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UpdateClient of a missing client: err = %v, want ErrNotFound", err)
+		}
+		a := &store.Account{ID: "a1", Username: "u", Generation: 1}
+		if err := st.CreateAccount(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Errorf("UpdateAccount with identical values: %v", err)
+		}
+		k := &store.SigningKey{ID: "k1", Seq: 1, Algorithm: "ES256", ExpiresAt: farFuture}
+		if err := st.CreateKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.UpdateKeyExpiry(ctx, "k1", farFuture); err != nil {
+			t.Errorf("UpdateKeyExpiry to the same time: %v", err)
+		}
+		if err := st.UpdateKeyExpiry(ctx, "k2", farFuture); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("UpdateKeyExpiry of a missing key: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestConsumeContended hammers one refresh token from many goroutines over
+// the connection pool, several times over.
+func TestConsumeContended(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		const rounds, workers = 5, 12
+		for r := range rounds {
+			hash := fmt.Sprintf("hash-%d", r)
+			tok := &store.RefreshToken{Hash: hash, FamilyID: "f", Grant: store.Grant{Kind: "refresh", Subject: "c1", ExpiresAt: farFuture}}
+			if err := st.CreateRefreshToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			var (
+				wg                 sync.WaitGroup
+				mu                 sync.Mutex
+				won, reused, other int
+			)
+			for range workers {
+				wg.Go(func() {
+					got, err := st.ConsumeRefreshToken(ctx, hash, now)
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case err == nil && got.Hash == hash && got.UsedAt.Equal(now):
+						won++
+					case errors.Is(err, store.ErrTokenReused) && got != nil && !got.UsedAt.IsZero():
+						reused++
+					default:
+						other++
+						t.Errorf("ConsumeRefreshToken = %+v, %v", got, err)
+					}
+				})
+			}
+			wg.Wait()
+			if won != 1 || reused != workers-1 {
+				t.Fatalf("round %d: %d won, %d reused, %d other; want 1, %d, 0", r, won, reused, other, workers-1)
+			}
+		}
+	})
+}
+
+// TestFamilyRevokedFirst: the family table kills tokens created after the
+// revocation, and Sweep keeps a revoked family while it has tokens.
+func TestFamilyRevokedFirst(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		if err := st.RevokeRefreshFamily(ctx, "f"); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RevokeRefreshFamily(ctx, "f"); err != nil {
+			t.Fatalf("revoking twice: %v", err)
+		}
+		tok := &store.RefreshToken{Hash: "h", FamilyID: "f", Grant: store.Grant{ExpiresAt: farFuture}}
+		if err := st.CreateRefreshToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Sweep(ctx, now); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.GetRefreshToken(ctx, "h", now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GetRefreshToken in a revoked family: err = %v, want ErrNotFound", err)
+		}
+		if _, err := st.ConsumeRefreshToken(ctx, "h", now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ConsumeRefreshToken in a revoked family: err = %v, want ErrNotFound", err)
+		}
+	})
+}
+
+func TestRateLimiter(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		const w = time.Minute
+		at := now.Add(10 * time.Second)
+		const hits = 20
+		counts := make([]int64, hits)
+		var wg sync.WaitGroup
+		for i := range hits {
+			wg.Go(func() {
+				n, reset, err := st.Hit(ctx, "client:c1", w, at)
+				if err != nil || !reset.Equal(now.Add(w)) {
+					t.Errorf("Hit = %d, %v, %v; want reset %v", n, reset, err, now.Add(w))
+				}
+				counts[i] = n
+			})
+		}
+		wg.Wait()
+		slices.Sort(counts)
+		for i, n := range counts {
+			if n != int64(i+1) {
+				t.Fatalf("concurrent Hit counts = %v, want 1…%d once each", counts, hits)
+			}
+		}
+		if n, reset, err := st.Count(ctx, "client:c1", w, at); n != hits || !reset.Equal(now.Add(w)) || err != nil {
+			t.Errorf("Count = %d, %v, %v; want %d", n, reset, err, hits)
+		}
+		if n, _, err := st.Count(ctx, "client:c1", w, at.Add(w)); n != 0 || err != nil {
+			t.Errorf("Count in the next window = %d, %v; want 0", n, err)
+		}
+		if n, _, err := st.Hit(ctx, "client:c1", w, at.Add(w)); n != 1 || err != nil {
+			t.Errorf("Hit in the next window = %d, %v; want 1", n, err)
+		}
+		if n, _, err := st.Count(ctx, "client:c2", w, at); n != 0 || err != nil {
+			t.Errorf("Count of another key = %d, %v; want 0", n, err)
+		}
+		if _, _, err := st.Hit(ctx, "k", 0, at); err == nil {
+			t.Error("Hit with a zero window: no error")
+		}
+	})
+}
+
+func TestSweep(t *testing.T) {
+	forEach(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		st := newStore(t, b)
+		past := now.Add(-time.Second)
+		must := func(err error) {
+			t.Helper()
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Going: 2 expired refresh tokens, the revoked family left without
+		// tokens, 1 access token, 1 revocation, 1 key, 1 rate-limit window.
+		must(st.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "r-old", FamilyID: "f-old", Grant: store.Grant{ExpiresAt: past}}))
+		must(st.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "r-old2", FamilyID: "f-live", Grant: store.Grant{ExpiresAt: past}}))
+		must(st.RevokeRefreshFamily(ctx, "f-old"))
+		must(st.CreateAccessToken(ctx, &store.AccessToken{Hash: "a-old", ID: "j1", Grant: store.Grant{ExpiresAt: past}}))
+		must(st.Revoke(ctx, "j-old", past))
+		must(st.CreateKey(ctx, &store.SigningKey{ID: "k-old", Seq: 1, Algorithm: "ES256", ExpiresAt: past}))
+		_, _, err := st.Hit(ctx, "ip:1", time.Minute, now.Add(-2*time.Minute))
+		must(err)
+		// Live.
+		must(st.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "r-live", FamilyID: "f-live", Grant: store.Grant{ExpiresAt: farFuture}}))
+		must(st.RevokeRefreshFamily(ctx, "f-live"))
+		must(st.CreateAccessToken(ctx, &store.AccessToken{Hash: "a-live", ID: "j2", Grant: store.Grant{ExpiresAt: farFuture}}))
+		must(st.Revoke(ctx, "j-live", farFuture))
+		must(st.CreateKey(ctx, &store.SigningKey{ID: "k-live", Seq: 2, Algorithm: "ES256", ExpiresAt: farFuture}))
+		must(st.CreateKey(ctx, &store.SigningKey{ID: "k-forever", Seq: 3, Algorithm: "ES256"}))
+		_, _, err = st.Hit(ctx, "ip:1", time.Minute, now)
+		must(err)
+
+		n, err := st.Sweep(ctx, now)
+		must(err)
+		if n != 7 {
+			t.Errorf("Sweep removed %d rows, want 7", n)
+		}
+		if n, err := st.Sweep(ctx, now); n != 0 || err != nil {
+			t.Errorf("second Sweep = %d, %v; want 0", n, err)
+		}
+		// The live family stays revoked.
+		if _, err := st.GetRefreshToken(ctx, "r-live", now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("token of a revoked family after Sweep: err = %v, want ErrNotFound", err)
+		}
+		if _, err := st.GetAccessToken(ctx, "a-live", now); err != nil {
+			t.Errorf("live access token swept: %v", err)
+		}
+		if r, err := st.IsRevoked(ctx, "j-live", now); !r || err != nil {
+			t.Errorf("live revocation swept: %v, %v", r, err)
+		}
+		keys, err := st.ListKeys(ctx)
+		must(err)
+		if len(keys) != 2 || keys[0].ID != "k-live" || keys[1].ID != "k-forever" {
+			t.Errorf("keys after Sweep: %v", keys)
+		}
+		if c, _, err := st.Count(ctx, "ip:1", time.Minute, now); c != 1 || err != nil {
+			t.Errorf("live rate-limit window swept: %d, %v", c, err)
+		}
+		if err := st.Ping(ctx); err != nil {
+			t.Errorf("Ping: %v", err)
+		}
+	})
+}

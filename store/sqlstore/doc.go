@@ -1,0 +1,73 @@
+// Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
+// SQLite through database/sql. [Store] implements [store.Store] and the
+// optional [store.Sweeper], [store.Pinger] and [store.RateLimiter]; it does
+// not implement [store.Watcher], so guards in front of a SQL store notice
+// revocations and rotations when their cache entries expire.
+//
+// # Opening
+//
+// The package imports no driver: open the *sql.DB with the driver of your
+// choice, pass it to [Open] with its [Dialect], and close it yourself when
+// done. The drivers Portcullis is tested with:
+//
+//	// PostgreSQL 11+
+//	import _ "github.com/jackc/pgx/v5/stdlib"
+//	db, err := sql.Open("pgx", "postgres://user:pass@host:5432/db?sslmode=verify-full")
+//	st, err := sqlstore.Open(db, sqlstore.Postgres)
+//
+//	// MySQL 5.7+ / MariaDB 10.3+
+//	import _ "github.com/go-sql-driver/mysql"
+//	db, err := sql.Open("mysql", "user:pass@tcp(host:3306)/db")
+//	st, err := sqlstore.Open(db, sqlstore.MySQL)
+//
+//	// SQLite (pure Go, no cgo)
+//	import _ "modernc.org/sqlite"
+//	db, err := sql.Open("sqlite", "file:/var/lib/app/portcullis.db?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+//	st, err := sqlstore.Open(db, sqlstore.SQLite)
+//
+// Times are stored as BIGINT unix microseconds in every dialect, so the
+// MySQL DSN needs no parseTime or loc, and no time zone setting matters;
+// times come back in UTC. Slices and maps (scopes, audiences, roles,
+// metadata) are stored as JSON text.
+//
+// SQLite allows one writer at a time. Set busy_timeout (as above) so that a
+// writer waits for another instead of failing at once with "database is
+// locked"; WAL lets readers carry on while someone writes. An in-memory
+// database (":memory:") exists once per connection, so give it
+// db.SetMaxOpenConns(1).
+//
+// # Migrations
+//
+// Open does not touch the database. [Store.Migrate] creates the tables, or
+// upgrades them after a Portcullis upgrade, from SQL embedded in the binary,
+// and records the versions it applied in <prefix>schema_migrations. Call it
+// at start-up; it is idempotent, and replicas that start together may all
+// call it: a lock makes one of them do the work. The database user needs
+// the right to create tables for Migrate, and only to read and write rows
+// afterwards.
+//
+// # Table prefix
+//
+// Every table (and index) name starts with [DefaultTablePrefix],
+// "portcullis_", so that Portcullis can share a database with the
+// application. [WithTablePrefix] changes it; two stores with different
+// prefixes in one database do not see each other.
+//
+// # Sweeping
+//
+// Expired tokens, revocations and rate-limit windows are ignored by every
+// read at once but stay on disk until [Store.Sweep] deletes them, along with
+// signing keys past their ExpiresAt and revoked refresh families that have no
+// tokens left. Call it from one replica now and then:
+//
+//	n, err := st.Sweep(ctx, time.Now())
+//
+// # Concurrency
+//
+// The atomic operations are single conditional statements, so they hold on
+// every dialect under concurrent use from any number of replicas:
+// [Store.ConsumeRefreshToken] is an UPDATE … WHERE used_at = 0 that exactly
+// one caller can match, [Store.UpdateClient] and [Store.UpdateAccount] are
+// UPDATE … WHERE generation = prev, and the unique keys on signing keys' id
+// and seq let exactly one replica create key n.
+package sqlstore

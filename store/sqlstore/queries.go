@@ -1,0 +1,158 @@
+package sqlstore
+
+// queryID indexes a Store's statements.
+type queryID int
+
+const (
+	qCreateClient queryID = iota
+	qGetClient
+	qUpdateClient
+	qClientGeneration
+	qDeleteClient
+
+	qCreateAccount
+	qGetAccount
+	qFindAccount
+	qUpdateAccount
+	qAccountGeneration
+	qDeleteAccount
+
+	qCreateRefresh
+	qGetRefresh
+	qConsumeRefresh
+	qInspectRefresh
+	qRevokeFamily
+
+	qCreateAccess
+	qGetAccess
+	qDeleteAccess
+
+	qRevoke
+	qIsRevoked
+
+	qCreateKey
+	qListKeys
+	qUpdateKeyExpiry
+	qKeyExists
+	qDeleteKey
+
+	qHit
+	qCount
+
+	qSweepRefresh
+	qSweepFamilies
+	qSweepAccess
+	qSweepRevocations
+	qSweepKeys
+	qSweepRateLimits
+
+	numQueries
+)
+
+const (
+	clientCols  = "id, secret_hash, name, owner_account, scopes, audiences, generation, disabled, created_at, updated_at, metadata"
+	accountCols = "id, username, email, password_hash, roles, generation, disabled, created_at, updated_at"
+	refreshCols = "hash, family_id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at, used_at"
+	accessCols  = "hash, id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at"
+	keyCols     = "id, seq, algorithm, private_key, created_at, active_at, expires_at"
+)
+
+// familyLive is true when the refresh token row's family has not been
+// revoked; it is written against the full table name because SQLite's
+// UPDATE takes no alias.
+const familyLive = "NOT EXISTS (SELECT 1 FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id)"
+
+// queryText returns every query of dialect d, written with {p} for the table
+// prefix and ? for parameters (Store.sql rewrites them).
+func queryText(d Dialect) [numQueries]string {
+	var q [numQueries]string
+
+	q[qCreateClient] = "INSERT INTO {p}clients (" + clientCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qGetClient] = "SELECT " + clientCols + " FROM {p}clients WHERE id = ?"
+	q[qUpdateClient] = "UPDATE {p}clients SET secret_hash = ?, name = ?, owner_account = ?, scopes = ?, audiences = ?, " +
+		"generation = ?, disabled = ?, created_at = ?, updated_at = ?, metadata = ? WHERE id = ? AND generation = ?"
+	q[qClientGeneration] = "SELECT generation FROM {p}clients WHERE id = ?"
+	q[qDeleteClient] = "DELETE FROM {p}clients WHERE id = ?"
+
+	q[qCreateAccount] = "INSERT INTO {p}accounts (" + accountCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qGetAccount] = "SELECT " + accountCols + " FROM {p}accounts WHERE id = ?"
+	// A login that is one account's username and another's email finds
+	// the username: usernames are what people type.
+	q[qFindAccount] = "SELECT " + accountCols + " FROM {p}accounts WHERE username = ? OR email = ? " +
+		"ORDER BY CASE WHEN username = ? THEN 0 ELSE 1 END LIMIT 1"
+	q[qUpdateAccount] = "UPDATE {p}accounts SET username = ?, email = ?, password_hash = ?, roles = ?, generation = ?, " +
+		"disabled = ?, created_at = ?, updated_at = ? WHERE id = ? AND generation = ?"
+	q[qAccountGeneration] = "SELECT generation FROM {p}accounts WHERE id = ?"
+	q[qDeleteAccount] = "DELETE FROM {p}accounts WHERE id = ?"
+
+	q[qCreateRefresh] = "INSERT INTO {p}refresh_tokens (" + refreshCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qGetRefresh] = "SELECT " + refreshCols + " FROM {p}refresh_tokens WHERE hash = ? AND expires_at > ? AND " + familyLive
+	// The conditional UPDATE is the whole of single use: the database lets
+	// exactly one of any number of concurrent updates see used_at = 0.
+	q[qConsumeRefresh] = "UPDATE {p}refresh_tokens SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at > ? AND " + familyLive
+	if d != MySQL {
+		// PostgreSQL and SQLite return the row in the same round trip;
+		// MySQL has no UPDATE … RETURNING (MariaDB neither).
+		q[qConsumeRefresh] += " RETURNING " + refreshCols
+	}
+	q[qInspectRefresh] = "SELECT " + refreshCols + ", (SELECT COUNT(*) FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id) " +
+		"FROM {p}refresh_tokens WHERE hash = ?"
+	switch d {
+	case MySQL:
+		// Not INSERT IGNORE: it would also turn errors such as an
+		// over-long id into warnings.
+		q[qRevokeFamily] = "INSERT INTO {p}refresh_families (family_id) VALUES (?) ON DUPLICATE KEY UPDATE family_id = family_id"
+	default:
+		q[qRevokeFamily] = "INSERT INTO {p}refresh_families (family_id) VALUES (?) ON CONFLICT (family_id) DO NOTHING"
+	}
+
+	q[qCreateAccess] = "INSERT INTO {p}access_tokens (" + accessCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qGetAccess] = "SELECT " + accessCols + " FROM {p}access_tokens WHERE hash = ? AND expires_at > ?"
+	q[qDeleteAccess] = "DELETE FROM {p}access_tokens WHERE hash = ?"
+
+	// Revoking again keeps the later expiry: a revocation is never cut short.
+	switch d {
+	case Postgres:
+		q[qRevoke] = "INSERT INTO {p}revocations AS r (token_id, expires_at) VALUES (?, ?) " +
+			"ON CONFLICT (token_id) DO UPDATE SET expires_at = GREATEST(r.expires_at, EXCLUDED.expires_at)"
+	case MySQL:
+		q[qRevoke] = "INSERT INTO {p}revocations (token_id, expires_at) VALUES (?, ?) " +
+			"ON DUPLICATE KEY UPDATE expires_at = GREATEST(expires_at, ?)"
+	case SQLite:
+		q[qRevoke] = "INSERT INTO {p}revocations (token_id, expires_at) VALUES (?, ?) " +
+			"ON CONFLICT (token_id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)"
+	}
+	q[qIsRevoked] = "SELECT 1 FROM {p}revocations WHERE token_id = ? AND expires_at > ?"
+
+	q[qCreateKey] = "INSERT INTO {p}signing_keys (" + keyCols + ") VALUES (?, ?, ?, ?, ?, ?, ?)"
+	q[qListKeys] = "SELECT " + keyCols + " FROM {p}signing_keys ORDER BY seq"
+	q[qUpdateKeyExpiry] = "UPDATE {p}signing_keys SET expires_at = ? WHERE id = ?"
+	q[qKeyExists] = "SELECT 1 FROM {p}signing_keys WHERE id = ?"
+	q[qDeleteKey] = "DELETE FROM {p}signing_keys WHERE id = ?"
+
+	switch d {
+	case Postgres:
+		q[qHit] = "INSERT INTO {p}rate_limits AS r (k, window_start, hits, expires_at) VALUES (?, ?, 1, ?) " +
+			"ON CONFLICT (k, window_start) DO UPDATE SET hits = r.hits + 1 RETURNING hits"
+	case MySQL:
+		// LAST_INSERT_ID(expr) hands the new count back in the OK packet,
+		// so the upsert is still one round trip without RETURNING.
+		q[qHit] = "INSERT INTO {p}rate_limits (k, window_start, hits, expires_at) VALUES (?, ?, 1, ?) " +
+			"ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)"
+	case SQLite:
+		q[qHit] = "INSERT INTO {p}rate_limits (k, window_start, hits, expires_at) VALUES (?, ?, 1, ?) " +
+			"ON CONFLICT (k, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits"
+	}
+	q[qCount] = "SELECT hits FROM {p}rate_limits WHERE k = ? AND window_start = ?"
+
+	q[qSweepRefresh] = "DELETE FROM {p}refresh_tokens WHERE expires_at <= ?"
+	// A revoked family whose tokens have all expired and been swept can
+	// never yield another token: new ones are only minted from a live one.
+	q[qSweepFamilies] = "DELETE FROM {p}refresh_families WHERE NOT EXISTS " +
+		"(SELECT 1 FROM {p}refresh_tokens t WHERE t.family_id = {p}refresh_families.family_id)"
+	q[qSweepAccess] = "DELETE FROM {p}access_tokens WHERE expires_at <= ?"
+	q[qSweepRevocations] = "DELETE FROM {p}revocations WHERE expires_at <= ?"
+	q[qSweepKeys] = "DELETE FROM {p}signing_keys WHERE expires_at <> 0 AND expires_at <= ?"
+	q[qSweepRateLimits] = "DELETE FROM {p}rate_limits WHERE expires_at <= ?"
+	return q
+}

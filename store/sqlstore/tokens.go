@@ -1,0 +1,257 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// grantArgs are a grant's columns from kind to expires_at, in table order.
+func grantArgs(g *store.Grant) ([]any, error) {
+	scopes, err := encode(g.Scopes)
+	if err != nil {
+		return nil, err
+	}
+	aud, err := encode(g.Audience)
+	if err != nil {
+		return nil, err
+	}
+	return []any{g.Kind, g.Subject, g.ClientID, g.AccountID, scopes, aud,
+		g.Generation, micros(g.IssuedAt), micros(g.ExpiresAt)}, nil
+}
+
+// grantScan holds a grant's columns while they are scanned.
+type grantScan struct {
+	scopes, aud     string
+	issued, expires int64
+}
+
+func (gs *grantScan) dest(g *store.Grant) []any {
+	return []any{&g.Kind, &g.Subject, &g.ClientID, &g.AccountID, &gs.scopes, &gs.aud,
+		&g.Generation, &gs.issued, &gs.expires}
+}
+
+func (gs *grantScan) finish(g *store.Grant) error {
+	g.IssuedAt, g.ExpiresAt = fromMicros(gs.issued), fromMicros(gs.expires)
+	if err := decode(gs.scopes, &g.Scopes); err != nil {
+		return err
+	}
+	return decode(gs.aud, &g.Audience)
+}
+
+// CreateRefreshToken implements [store.RefreshTokens].
+func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	const op = "create refresh token"
+	g, err := grantArgs(&t.Grant)
+	if err != nil {
+		return err
+	}
+	args := append([]any{t.Hash, t.FamilyID}, g...)
+	args = append(args, micros(t.UsedAt))
+	_, err = s.exec(ctx, qCreateRefresh, args...)
+	if s.isUniqueViolation(err) {
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fail(op, err)
+	}
+	return nil
+}
+
+// scanRefresh scans refresh_tokens' columns, then extra.
+func scanRefresh(r rowScanner, extra ...any) (*store.RefreshToken, error) {
+	var (
+		t    store.RefreshToken
+		gs   grantScan
+		used int64
+	)
+	dest := append([]any{&t.Hash, &t.FamilyID}, gs.dest(&t.Grant)...)
+	dest = append(dest, &used)
+	if err := r.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	t.UsedAt = fromMicros(used)
+	if err := gs.finish(&t.Grant); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// GetRefreshToken implements [store.RefreshTokens] in one query.
+func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	const op = "get refresh token"
+	var t *store.RefreshToken
+	err := s.row(ctx, qGetRefresh, func(r rowScanner) (err error) {
+		t, err = scanRefresh(r)
+		return err
+	}, hash, micros(now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(op)
+	}
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return t, nil
+}
+
+// ConsumeRefreshToken implements [store.RefreshTokens]. Single use rests on
+// one conditional UPDATE (used_at = 0, not expired, family not revoked): the
+// database lets exactly one of any number of concurrent calls match it. On
+// PostgreSQL and SQLite the row comes back in the same round trip (RETURNING);
+// MySQL reads it afterwards. Only when nothing was consumed does a second
+// query tell a reused token (ErrTokenReused, with the record) from a missing,
+// expired or revoked one (ErrNotFound).
+func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	const op = "consume refresh token"
+	nowMicros := micros(now)
+	usedAt := nowMicros
+	if usedAt == 0 {
+		usedAt = 1 // 0 means unused; a token consumed at the epoch is still used
+	}
+	if s.d == MySQL {
+		n, err := s.affected(ctx, qConsumeRefresh, usedAt, hash, nowMicros)
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		if n == 1 {
+			t, _, err := s.inspectRefresh(ctx, hash)
+			if err != nil {
+				return nil, fail(op, err)
+			}
+			if t == nil { // swept between the two statements
+				return nil, notFound(op)
+			}
+			return t, nil
+		}
+	} else {
+		var t *store.RefreshToken
+		err := s.row(ctx, qConsumeRefresh, func(r rowScanner) (err error) {
+			t, err = scanRefresh(r)
+			return err
+		}, usedAt, hash, nowMicros)
+		if err == nil {
+			return t, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fail(op, err)
+		}
+	}
+
+	t, revoked, err := s.inspectRefresh(ctx, hash)
+	switch {
+	case err != nil:
+		return nil, fail(op, err)
+	case t == nil || revoked || micros(t.ExpiresAt) <= nowMicros:
+		return nil, notFound(op)
+	case !t.UsedAt.IsZero():
+		return t, fmt.Errorf("sqlstore: %s: %w", op, store.ErrTokenReused)
+	}
+	// Unused and live now, but not when the UPDATE ran: it was created
+	// in between, so it was not there to consume.
+	return nil, notFound(op)
+}
+
+// inspectRefresh reads a token whatever its state, and whether its family is
+// revoked. A missing token is nil without error.
+func (s *Store) inspectRefresh(ctx context.Context, hash string) (*store.RefreshToken, bool, error) {
+	var (
+		t       *store.RefreshToken
+		revoked int64
+	)
+	err := s.row(ctx, qInspectRefresh, func(r rowScanner) (err error) {
+		t, err = scanRefresh(r, &revoked)
+		return err
+	}, hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return t, revoked > 0, nil
+}
+
+// RevokeRefreshFamily implements [store.RefreshTokens]. The family is
+// recorded in a table of its own, which every read and consume checks, so
+// tokens created later in the family are dead as well.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
+	if _, err := s.exec(ctx, qRevokeFamily, familyID); err != nil {
+		return fail("revoke refresh family", err)
+	}
+	return nil
+}
+
+// CreateAccessToken implements [store.AccessTokens].
+func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+	const op = "create access token"
+	g, err := grantArgs(&t.Grant)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, qCreateAccess, append([]any{t.Hash, t.ID}, g...)...)
+	if s.isUniqueViolation(err) {
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fail(op, err)
+	}
+	return nil
+}
+
+// GetAccessToken implements [store.AccessTokens].
+func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
+	const op = "get access token"
+	var t store.AccessToken
+	err := s.row(ctx, qGetAccess, func(r rowScanner) error {
+		var gs grantScan
+		if err := r.Scan(append([]any{&t.Hash, &t.ID}, gs.dest(&t.Grant)...)...); err != nil {
+			return err
+		}
+		return gs.finish(&t.Grant)
+	}, hash, micros(now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(op)
+	}
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return &t, nil
+}
+
+// DeleteAccessToken implements [store.AccessTokens].
+func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
+	if _, err := s.exec(ctx, qDeleteAccess, hash); err != nil {
+		return fail("delete access token", err)
+	}
+	return nil
+}
+
+// Revoke implements [store.Revocations]: an upsert that keeps the later of
+// the stored and the given expiry.
+func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
+	args := []any{tokenID, micros(expiresAt)}
+	if s.d == MySQL {
+		args = append(args, micros(expiresAt))
+	}
+	if _, err := s.exec(ctx, qRevoke, args...); err != nil {
+		return fail("revoke", err)
+	}
+	return nil
+}
+
+// IsRevoked implements [store.Revocations] in one indexed lookup.
+func (s *Store) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
+	var one int
+	err := s.row(ctx, qIsRevoked, func(r rowScanner) error { return r.Scan(&one) }, tokenID, micros(now))
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fail("is revoked", err)
+	}
+	return true, nil
+}
