@@ -260,22 +260,22 @@ func race(n int, f func(i int) error) []error {
 // loser, and returns the winner's index.
 func exactlyOne(t *testing.T, what string, errs []error, loser error) int {
 	t.Helper()
-	winner := -1
+	var winners []int
 	for i, err := range errs {
 		switch {
-		case err == nil && winner >= 0:
-			t.Errorf("%s: goroutines %d and %d both succeeded", what, winner, i)
 		case err == nil:
-			winner = i
+			winners = append(winners, i)
 		case !errors.Is(err, loser):
 			t.Errorf("%s: goroutine %d: got error %v, want %v", what, i, err, loser)
 		}
 	}
-	if winner < 0 {
+	switch {
+	case len(winners) == 0:
 		t.Fatalf("%s: no goroutine succeeded", what)
-	}
-	if t.Failed() {
+	case len(winners) > 1:
+		t.Fatalf("%s: %d of %d goroutines succeeded (%v), want exactly one", what, len(winners), len(errs), winners)
+	case t.Failed():
 		t.FailNow()
 	}
-	return winner
+	return winners[0]
 }

@@ -22,14 +22,15 @@ func RunKeys(t *testing.T, newStore func(t *testing.T) store.Store) {
 // newKey returns a key with every field set; Private is about the size of a
 // PKCS #8 RSA-2048 key and holds every byte value.
 func newKey(id string, seq int64) *store.SigningKey {
+	made := at(time.Duration(seq%1000) * time.Minute)
 	return &store.SigningKey{
 		ID:        id,
 		Seq:       seq,
 		Algorithm: "ES256",
 		Private:   binary(1218, byte(seq)),
-		CreatedAt: at(time.Duration(seq) * time.Minute),
-		ActiveAt:  at(time.Duration(seq)*time.Minute + time.Hour),
-		ExpiresAt: at(time.Duration(seq)*time.Minute + 48*time.Hour),
+		CreatedAt: made,
+		ActiveAt:  made.Add(time.Hour),
+		ExpiresAt: made.Add(48 * time.Hour),
 	}
 }
 

@@ -184,7 +184,8 @@ func testRateConcurrentHit(t *testing.T, s store.Store) {
 
 // RunWatcher checks [store.Watcher]: after Watch returns, every Revoke,
 // UpdateClient, DeleteClient, UpdateAccount and DeleteAccount on the same
-// store reaches every watcher within [WatchTimeout].
+// store reaches every watcher within [WatchTimeout] (a liveness bound, not a
+// timing assertion).
 func RunWatcher(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	run(t, newStore, "Events", testWatchEvents)
@@ -268,8 +269,9 @@ func testWatchFanout(t *testing.T, s store.Store) {
 	}
 }
 
-// RunPinger checks [store.Pinger]: a healthy store answers Ping.
-func RunPinger(t *testing.T, newStore func(t *testing.T) store.Store) {
+// runPinger checks [store.Pinger]: a healthy store answers Ping. Run calls
+// it; it is not exported because one call needs no runner of its own.
+func runPinger(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	run(t, newStore, "Ping", func(t *testing.T, s store.Store) {
 		p := capability[store.Pinger](t, s, "Pinger")

@@ -56,9 +56,9 @@
 //
 // [Run] first builds one store to find which of [store.Sweeper],
 // [store.RateLimiter], [store.Watcher] and [store.Pinger] it implements, logs
-// them, and runs [RunSweeper], [RunRateLimiter], [RunWatcher] and [RunPinger]
-// only for those. Called directly, those runners fail when the store lacks
-// the capability.
+// them, and runs [RunSweeper], [RunRateLimiter] and [RunWatcher] only for
+// those, and calls Ping ("Pinger/Ping") if the store is a Pinger. Called
+// directly, those runners fail when the store lacks the capability.
 //
 // Time is passed as an argument everywhere; nothing sleeps. The one wait is
 // the watcher's: an event must arrive within [WatchTimeout], a liveness bound
@@ -106,7 +106,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		t.Run("Watcher", func(t *testing.T) { RunWatcher(t, newStore) })
 	}
 	if caps.pinger {
-		t.Run("Pinger", func(t *testing.T) { RunPinger(t, newStore) })
+		t.Run("Pinger", func(t *testing.T) { runPinger(t, newStore) })
 	}
 }
 

@@ -1,0 +1,144 @@
+package storetest_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
+	"github.com/portcullis/portcullis/store/storetest"
+)
+
+func TestMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return memory.New() })
+}
+
+// A suite that cannot fail proves nothing. Each mutant below is the memory
+// store with one bug a real backend could have; the suite, run on it in a
+// child process, must fail, and in the subtest that names the bug.
+var mutants = map[string]struct {
+	wrap     func(*memory.Store) store.Store
+	wantFail string
+}{
+	"shared-records": {
+		func(s *memory.Store) store.Store { return &sharedClients{Store: s, seen: map[string]*store.Client{}} },
+		"Clients/Copies",
+	},
+	"racy-consume": {
+		func(s *memory.Store) store.Store { return racyConsume{s} },
+		"RefreshTokens/ConcurrentConsume",
+	},
+	"ignores-now": {
+		func(s *memory.Store) store.Store { return ignoresNow{s} },
+		"AccessTokens/Expiry",
+	},
+	"second-precision": {
+		func(s *memory.Store) store.Store { return secondPrecision{s} },
+		"Keys/CreateList",
+	},
+	"case-insensitive-logins": {
+		func(s *memory.Store) store.Store { return caseInsensitive{s} },
+		"Accounts/ExactMatch",
+	},
+}
+
+const mutantEnv = "STORETEST_MUTANT"
+
+func TestSuiteCatchesBugs(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skip("inside a mutant run")
+	}
+	for name, m := range mutants {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestMutant$", "-test.v", "-test.count=1")
+			cmd.Env = append(os.Environ(), mutantEnv+"="+name)
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed a store with bug %q:\n%s", name, out)
+			}
+			if !strings.Contains(string(out), "--- FAIL: TestMutant/"+m.wantFail+" ") {
+				t.Fatalf("bug %q did not fail %s:\n%s", name, m.wantFail, out)
+			}
+		})
+	}
+}
+
+// TestMutant runs the suite on the mutant named by STORETEST_MUTANT; it is
+// a helper of TestSuiteCatchesBugs and skips on its own.
+func TestMutant(t *testing.T) {
+	m, ok := mutants[os.Getenv(mutantEnv)]
+	if !ok {
+		t.Skip("run by TestSuiteCatchesBugs")
+	}
+	storetest.Run(t, func(t *testing.T) store.Store { return m.wrap(memory.New()) })
+}
+
+// sharedClients hands every caller the same record for an id, as a cache
+// without copies would.
+type sharedClients struct {
+	*memory.Store
+	mu   sync.Mutex
+	seen map[string]*store.Client
+}
+
+func (s *sharedClients) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.seen[id]; ok {
+		return c, nil
+	}
+	c, err := s.Store.GetClient(ctx, id)
+	if err == nil {
+		s.seen[id] = c
+	}
+	return c, err
+}
+
+// racyConsume reads, then writes: a check-then-act without a transaction.
+type racyConsume struct{ *memory.Store }
+
+func (s racyConsume) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	t, err := s.GetRefreshToken(ctx, hash, now)
+	if err != nil {
+		return nil, err
+	}
+	if !t.UsedAt.IsZero() {
+		return t, store.ErrTokenReused
+	}
+	time.Sleep(time.Millisecond) // the window a network round trip opens
+	_, _ = s.Store.ConsumeRefreshToken(ctx, hash, now)
+	t.UsedAt = now
+	return t, nil
+}
+
+// ignoresNow checks access-token expiry against the wrong clock.
+type ignoresNow struct{ *memory.Store }
+
+func (s ignoresNow) GetAccessToken(ctx context.Context, hash string, _ time.Time) (*store.AccessToken, error) {
+	return s.Store.GetAccessToken(ctx, hash, time.Time{})
+}
+
+// secondPrecision stores key times in whole seconds, like a careless column
+// type.
+type secondPrecision struct{ *memory.Store }
+
+func (s secondPrecision) CreateKey(ctx context.Context, k *store.SigningKey) error {
+	c := *k
+	c.CreatedAt = c.CreatedAt.Truncate(time.Second)
+	return s.Store.CreateKey(ctx, &c)
+}
+
+// caseInsensitive looks logins up like a case-insensitive collation.
+type caseInsensitive struct{ *memory.Store }
+
+func (s caseInsensitive) FindAccount(ctx context.Context, login string) (*store.Account, error) {
+	if a, err := s.Store.FindAccount(ctx, strings.ToLower(login)); err == nil {
+		return a, nil
+	}
+	return s.Store.FindAccount(ctx, login)
+}
