@@ -2,8 +2,8 @@
 // memory, nothing persisted.
 //
 // It suits a single replica, tests and development. Records die with the
-// process, so restarting signs out every client and generates new signing
-// keys; use store/sqlstore or store/redisstore for anything that must
+// process: a restart forgets every client, account, token, revocation and
+// signing key. Use store/sqlstore or store/redisstore for anything that must
 // survive a restart or be shared by replicas.
 //
 // # Semantics
@@ -25,9 +25,9 @@
 // # Memory
 //
 // Expired tokens, revocations and keys stay until [Store.Sweep] removes
-// them; call it now and then (the issuer does). Rate-limit windows that have
-// ended are also dropped as new ones arrive, so that a flood of distinct
-// keys cannot grow the map without bound between sweeps.
+// them; call it periodically (from a time.Ticker, say). Rate-limit windows
+// that have ended are also dropped as new ones arrive, so that a flood of
+// distinct keys cannot grow the map without bound between sweeps.
 //
 // # Watching
 //

@@ -50,7 +50,8 @@
 // account expecting the same generation (exactly one succeeds, the rest see
 // [store.ErrConflict]), and create the same client, account username or
 // email, or key sequence number (exactly one succeeds, the rest see
-// [store.ErrAlreadyExists]). Run them with -race.
+// [store.ErrAlreadyExists]); a rate limiter's concurrent hits hand out every
+// count exactly once. Run them with -race.
 //
 // # Optional capabilities
 //
