@@ -1,0 +1,701 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/store"
+)
+
+// DefaultPrefix starts every key when no [WithPrefix] is given.
+const DefaultPrefix = "portcullis:"
+
+// DefaultClockSkew is how long keys outlive the expiry they guard when no
+// [WithClockSkew] is given.
+const DefaultClockSkew = 5 * time.Minute
+
+// Store is a [store.Store] over Redis. It is safe for concurrent use; it
+// holds no state besides its configuration, so any number of Stores (one per
+// replica) may share one Redis.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	skew    time.Duration
+	channel string
+}
+
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Sweeper     = (*Store)(nil)
+	_ store.Pinger      = (*Store)(nil)
+	_ store.Watcher     = (*Store)(nil)
+	_ store.RateLimiter = (*Store)(nil)
+)
+
+// Option configures [New]. Only this package can make one.
+type Option interface{ apply(*options) }
+
+type options struct {
+	prefix string
+	skew   time.Duration
+}
+
+type optionFunc func(*options)
+
+func (f optionFunc) apply(o *options) { f(o) }
+
+// WithPrefix sets the string every key and the event channel start with
+// (default [DefaultPrefix]). Stores with different prefixes share nothing. The
+// prefix may not contain '{' or '}', which Redis Cluster reads as a hash tag.
+func WithPrefix(p string) Option {
+	return optionFunc(func(o *options) { o.prefix = p })
+}
+
+// WithClockSkew sets how long token, revocation and family keys outlive the
+// expiry they record (default [DefaultClockSkew]). Expiry is always decided by
+// the now argument of each method; the margin only keeps Redis from dropping
+// a key while a replica whose clock lags the server's still needs it. Zero is
+// allowed when every clock is trusted; negative is an error.
+func WithClockSkew(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.skew = d })
+}
+
+// New returns a Store over rdb, which the caller owns and closes. It fails
+// only on a nil client or a bad option; it does not contact the server (use
+// [Store.Ping] for that).
+func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: nil redis client")
+	}
+	o := options{prefix: DefaultPrefix, skew: DefaultClockSkew}
+	for _, opt := range opts {
+		if opt != nil {
+			opt.apply(&o)
+		}
+	}
+	if strings.ContainsAny(o.prefix, "{}") {
+		return nil, fmt.Errorf("redisstore: prefix %q contains a brace, which Redis Cluster reads as a hash tag", o.prefix)
+	}
+	if o.skew < 0 {
+		return nil, fmt.Errorf("redisstore: negative clock skew %v", o.skew)
+	}
+	return &Store{rdb: rdb, prefix: o.prefix, skew: o.skew, channel: o.prefix + "events"}, nil
+}
+
+// Prefix returns the prefix of every key of this store.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Keys. See the package documentation for the layout and the slot reasoning.
+
+func (s *Store) clientKey(id string) string { return s.prefix + "client:" + id }
+
+func (s *Store) accountKey(id string) string     { return s.prefix + "{account}:id:" + id }
+func (s *Store) usernameKey(u string) string     { return s.prefix + "{account}:username:" + u }
+func (s *Store) emailKey(e string) string        { return s.prefix + "{account}:email:" + e }
+func (s *Store) refreshIndexKey(h string) string { return s.prefix + "refresh:" + h }
+
+// The family id sits inside the braces: every key of one family has the same
+// text up to the first '}' after our '{', hence the same slot, even when the
+// family id itself contains braces.
+func (s *Store) refreshTokenKey(family, hash string) string {
+	return s.prefix + "{refresh:" + family + "}:token:" + hash
+}
+func (s *Store) familyKey(family string) string { return s.prefix + "{refresh:" + family + "}:family" }
+func (s *Store) accessKey(h string) string      { return s.prefix + "access:" + h }
+func (s *Store) revokedKey(id string) string    { return s.prefix + "revoked:" + id }
+
+func (s *Store) signingKeys() []string {
+	return []string{
+		s.prefix + "{keys}:record", // id → JSON (without ExpiresAt)
+		s.prefix + "{keys}:expiry", // id → ExpiresAt µs; absent when zero
+		s.prefix + "{keys}:seq",    // Seq → id
+		s.prefix + "{keys}:seqof",  // id → Seq
+	}
+}
+
+// expireAtMS is the PEXPIREAT argument for a key guarding something that
+// expires at t: t plus the skew margin, never below 1 (Redis refuses 0 and
+// negative PXAT; 1 is in the past, so the key goes at once).
+func (s *Store) expireAtMS(t time.Time) int64 {
+	ms := t.Add(s.skew).UnixMilli()
+	if ms < 1 {
+		return 1
+	}
+	return ms
+}
+
+func fail(op string, err error) error {
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrNotFound)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+func sentinel(op string, err error) error { return fmt.Errorf("redisstore: %s: %w", op, err) }
+
+// setNXAt is SET key val NX PXAT at: one command, so a key never exists
+// without its TTL. It reports whether the key was set.
+func (s *Store) setNXAt(ctx context.Context, key string, val any, atMS int64) (bool, error) {
+	err := s.rdb.Do(ctx, "SET", key, val, "NX", "PXAT", atMS).Err()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// runInt runs a script whose reply is an integer status.
+func (s *Store) runInt(ctx context.Context, sc *redis.Script, keys []string, args ...any) (int64, error) {
+	return sc.Run(ctx, s.rdb, keys, args...).Int64()
+}
+
+// Ping reports whether the server answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fail("ping", err)
+	}
+	return nil
+}
+
+// Clients
+
+// CreateClient stores c; ErrAlreadyExists if the id is taken.
+func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
+	j, err := encodeClient(c)
+	if err != nil {
+		return fail("create client", err)
+	}
+	n, err := s.runInt(ctx, createClientScript, []string{s.clientKey(c.ID)}, c.Generation, j)
+	if err != nil {
+		return fail("create client", err)
+	}
+	if n == 0 {
+		return sentinel("create client", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetClient returns the client or ErrNotFound.
+func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	b, err := s.rdb.HGet(ctx, s.clientKey(id), "j").Bytes()
+	if err != nil {
+		return nil, fail("get client", err)
+	}
+	c, err := decodeClient(b)
+	if err != nil {
+		return nil, fail("get client", err)
+	}
+	return c, nil
+}
+
+// UpdateClient replaces the client if its stored generation equals
+// prevGeneration, and announces the change to watchers.
+func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneration int64) error {
+	j, err := encodeClient(c)
+	if err != nil {
+		return fail("update client", err)
+	}
+	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation})
+	n, err := s.runInt(ctx, updateClientScript, []string{s.clientKey(c.ID)},
+		prevGeneration, c.Generation, j, s.channel, ev)
+	if err != nil {
+		return fail("update client", err)
+	}
+	return casResult("update client", n)
+}
+
+// DeleteClient removes the client and announces it with generation -1.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
+	n, err := s.runInt(ctx, deleteClientScript, []string{s.clientKey(id)}, s.channel, ev)
+	if err != nil {
+		return fail("delete client", err)
+	}
+	if n == 0 {
+		return sentinel("delete client", store.ErrNotFound)
+	}
+	return nil
+}
+
+// Script status codes shared by the compare-and-swap scripts.
+const (
+	stNotFound = 0
+	stOK       = 1
+	stConflict = -1
+	stTaken    = -2
+	stStale    = -3 // the caller's view of the indexes moved: read again
+)
+
+func casResult(op string, n int64) error {
+	switch n {
+	case stOK:
+		return nil
+	case stNotFound:
+		return sentinel(op, store.ErrNotFound)
+	case stConflict:
+		return sentinel(op, store.ErrConflict)
+	case stTaken:
+		return sentinel(op, store.ErrAlreadyExists)
+	}
+	return fmt.Errorf("redisstore: %s: unexpected script status %d", op, n)
+}
+
+// Accounts
+
+// CreateAccount stores a; ErrAlreadyExists if its id, username or email is
+// taken. Usernames and emails are separate namespaces, as in the SQL store.
+func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
+	j, err := encodeAccount(a)
+	if err != nil {
+		return fail("create account", err)
+	}
+	keys := []string{s.accountKey(a.ID), s.usernameKey(a.Username), s.emailKey(a.Email)}
+	n, err := s.runInt(ctx, createAccountScript, keys, a.Generation, j, a.ID, a.Username, a.Email)
+	if err != nil {
+		return fail("create account", err)
+	}
+	if n == 0 {
+		return sentinel("create account", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetAccount returns the account or ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	b, err := s.rdb.HGet(ctx, s.accountKey(id), "j").Bytes()
+	if err != nil {
+		return nil, fail("get account", err)
+	}
+	a, err := decodeAccount(b)
+	if err != nil {
+		return nil, fail("get account", err)
+	}
+	return a, nil
+}
+
+// FindAccount returns the account whose username, or else whose email,
+// equals login.
+func (s *Store) FindAccount(ctx context.Context, login string) (*store.Account, error) {
+	for _, idx := range []string{s.usernameKey(login), s.emailKey(login)} {
+		id, err := s.rdb.Get(ctx, idx).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return nil, fail("find account", err)
+		}
+		a, err := s.GetAccount(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		// The index and the record are read apart: an account renamed in
+		// between must not answer to its old name.
+		if a.Username == login || a.Email == login {
+			return a, nil
+		}
+	}
+	return nil, sentinel("find account", store.ErrNotFound)
+}
+
+// maxStaleRetries bounds the optimistic loops of UpdateAccount and
+// DeleteAccount, which only repeat while another writer renames the same
+// account between our read and our script.
+const maxStaleRetries = 32
+
+// UpdateAccount replaces the account if its stored generation equals
+// prevGeneration, moving its username and email indexes in the same script.
+func (s *Store) UpdateAccount(ctx context.Context, a *store.Account, prevGeneration int64) error {
+	j, err := encodeAccount(a)
+	if err != nil {
+		return fail("update account", err)
+	}
+	ev := encodeEvent(store.Event{Kind: store.EventAccountChanged, ID: a.ID, Generation: a.Generation})
+	for range maxStaleRetries {
+		// The script must name every key it touches (Cluster, ACLs), including
+		// the old index keys, so read the old names first and let the script
+		// check they are still current.
+		old, err := s.rdb.HMGet(ctx, s.accountKey(a.ID), "u", "e").Result()
+		if err != nil {
+			return fail("update account", err)
+		}
+		oldU, okU := old[0].(string)
+		oldE, okE := old[1].(string)
+		if !okU || !okE {
+			return sentinel("update account", store.ErrNotFound)
+		}
+		keys := []string{
+			s.accountKey(a.ID), s.usernameKey(a.Username), s.emailKey(a.Email),
+			s.usernameKey(oldU), s.emailKey(oldE),
+		}
+		n, err := s.runInt(ctx, updateAccountScript, keys,
+			prevGeneration, a.Generation, j, a.ID, a.Username, a.Email, oldU, oldE, s.channel, ev)
+		if err != nil {
+			return fail("update account", err)
+		}
+		if n != stStale {
+			return casResult("update account", n)
+		}
+	}
+	return sentinel("update account", store.ErrConflict)
+}
+
+// DeleteAccount removes the account and its indexes.
+func (s *Store) DeleteAccount(ctx context.Context, id string) error {
+	ev := encodeEvent(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
+	for range maxStaleRetries {
+		old, err := s.rdb.HMGet(ctx, s.accountKey(id), "u", "e").Result()
+		if err != nil {
+			return fail("delete account", err)
+		}
+		oldU, okU := old[0].(string)
+		oldE, okE := old[1].(string)
+		if !okU || !okE {
+			return sentinel("delete account", store.ErrNotFound)
+		}
+		keys := []string{s.accountKey(id), s.usernameKey(oldU), s.emailKey(oldE)}
+		n, err := s.runInt(ctx, deleteAccountScript, keys, id, oldU, oldE, s.channel, ev)
+		if err != nil {
+			return fail("delete account", err)
+		}
+		if n != stStale {
+			return casResult("delete account", n)
+		}
+	}
+	return sentinel("delete account", store.ErrConflict)
+}
+
+// Refresh tokens
+
+// CreateRefreshToken stores t; ErrAlreadyExists if the hash is taken.
+func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	j, err := encodeRefresh(t)
+	if err != nil {
+		return fail("create refresh token", err)
+	}
+	at := s.expireAtMS(t.ExpiresAt)
+	// The index claims the hash across all families; it is written once and
+	// never changed, so readers may follow it without a transaction.
+	idx := s.refreshIndexKey(t.Hash)
+	ok, err := s.setNXAt(ctx, idx, t.FamilyID, at)
+	if err != nil {
+		return fail("create refresh token", err)
+	}
+	if !ok {
+		return sentinel("create refresh token", store.ErrAlreadyExists)
+	}
+	keys := []string{s.refreshTokenKey(t.FamilyID, t.Hash), s.familyKey(t.FamilyID)}
+	n, err := s.runInt(ctx, createRefreshScript, keys, j, t.ExpiresAt.UnixMicro(), at)
+	if err == nil && n == 0 {
+		err = store.ErrAlreadyExists
+	}
+	if err != nil {
+		// Release the hash so that a retry is not refused. WithoutCancel:
+		// a cancelled ctx is a common reason to be here.
+		s.rdb.Del(context.WithoutCancel(ctx), idx)
+		return fail("create refresh token", err)
+	}
+	return nil
+}
+
+// family follows a refresh token's index to its family.
+func (s *Store) family(ctx context.Context, op, hash string) (string, error) {
+	fam, err := s.rdb.Get(ctx, s.refreshIndexKey(hash)).Result()
+	if err != nil {
+		return "", fail(op, err)
+	}
+	return fam, nil
+}
+
+// GetRefreshToken returns the token without consuming it; ErrNotFound if it
+// is missing, expired at now, or its family was revoked.
+func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	const op = "get refresh token"
+	fam, err := s.family(ctx, op, hash)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{s.refreshTokenKey(fam, hash), s.familyKey(fam)}
+	r, err := getRefreshScript.Run(ctx, s.rdb, keys, now.UnixMicro()).Slice()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	status, j, used, err := refreshReply(r)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if status != stOK {
+		return nil, sentinel(op, store.ErrNotFound)
+	}
+	return decodeRefreshWithUse(op, j, used)
+}
+
+// ConsumeRefreshToken marks the token used at now in one script that also
+// checks its family and expiry, so exactly one of any concurrent calls wins.
+func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	const op = "consume refresh token"
+	fam, err := s.family(ctx, op, hash)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{s.refreshTokenKey(fam, hash), s.familyKey(fam)}
+	nowUS := strconv.FormatInt(now.UnixMicro(), 10)
+	r, err := consumeRefreshScript.Run(ctx, s.rdb, keys, nowUS).Slice()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	status, j, used, err := refreshReply(r)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	switch status {
+	case stOK:
+		return decodeRefreshWithUse(op, j, nowUS)
+	case reused:
+		t, err := decodeRefreshWithUse(op, j, used)
+		if err != nil {
+			return nil, err
+		}
+		return t, sentinel(op, store.ErrTokenReused)
+	}
+	return nil, sentinel(op, store.ErrNotFound)
+}
+
+// reused is the consume script's status for a token already used.
+const reused = 2
+
+func refreshReply(r []any) (status int64, j, used string, err error) {
+	if len(r) == 0 {
+		return 0, "", "", errors.New("empty script reply")
+	}
+	status, ok := r[0].(int64)
+	if !ok {
+		return 0, "", "", fmt.Errorf("unexpected script reply %T", r[0])
+	}
+	if len(r) > 1 {
+		j, _ = r[1].(string)
+	}
+	if len(r) > 2 {
+		used, _ = r[2].(string)
+	}
+	return status, j, used, nil
+}
+
+func decodeRefreshWithUse(op, j, used string) (*store.RefreshToken, error) {
+	t, err := decodeRefresh([]byte(j))
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if used != "" {
+		us, err := strconv.ParseInt(used, 10, 64)
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		t.UsedAt = fromMicro(us)
+	}
+	return t, nil
+}
+
+// RevokeRefreshFamily marks the family revoked. The marker keeps the TTL
+// that covers the family's longest-lived token (KEEPTTL); for a family with
+// no live token it has none, so later tokens of the family stay refused.
+func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error {
+	err := s.rdb.SetArgs(ctx, s.familyKey(familyID), "1", redis.SetArgs{KeepTTL: true}).Err()
+	if err != nil {
+		return fail("revoke refresh family", err)
+	}
+	return nil
+}
+
+// Access tokens
+
+// CreateAccessToken stores t; ErrAlreadyExists if the hash is taken.
+func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+	j, err := encodeAccess(t)
+	if err != nil {
+		return fail("create access token", err)
+	}
+	ok, err := s.setNXAt(ctx, s.accessKey(t.Hash), j, s.expireAtMS(t.ExpiresAt))
+	if err != nil {
+		return fail("create access token", err)
+	}
+	if !ok {
+		return sentinel("create access token", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetAccessToken returns the token, or ErrNotFound if it is missing or
+// expired at now.
+func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
+	b, err := s.rdb.Get(ctx, s.accessKey(hash)).Bytes()
+	if err != nil {
+		return nil, fail("get access token", err)
+	}
+	t, err := decodeAccess(b)
+	if err != nil {
+		return nil, fail("get access token", err)
+	}
+	if !now.Before(t.ExpiresAt) {
+		return nil, sentinel("get access token", store.ErrNotFound)
+	}
+	return t, nil
+}
+
+// DeleteAccessToken removes the token; a missing one is not an error.
+func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
+	if err := s.rdb.Del(ctx, s.accessKey(hash)).Err(); err != nil {
+		return fail("delete access token", err)
+	}
+	return nil
+}
+
+// Revocations
+
+// Revoke records the token id as revoked until expiresAt (the later expiry
+// wins) and announces it to watchers when that changed anything.
+func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
+	ev := encodeEvent(store.Event{Kind: store.EventRevoked, ID: tokenID})
+	_, err := s.runInt(ctx, revokeScript, []string{s.revokedKey(tokenID)},
+		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), s.channel, ev)
+	if err != nil {
+		return fail("revoke", err)
+	}
+	return nil
+}
+
+// IsRevoked reports whether the token id is revoked at now, that is, a
+// revocation is recorded and now is before its expiry.
+func (s *Store) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
+	// MGET of one key rather than GET: the common answer is "no such key",
+	// and a GET would report it as the error redis.Nil, which go-redis runs
+	// through a dozen error checks (20 allocations) on this hot path.
+	vals, err := s.rdb.MGet(ctx, s.revokedKey(tokenID)).Result()
+	if err != nil {
+		return false, fail("is revoked", err)
+	}
+	if len(vals) != 1 || vals[0] == nil {
+		return false, nil
+	}
+	v, _ := vals[0].(string)
+	exp, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return false, fail("is revoked", err)
+	}
+	return now.UnixMicro() < exp, nil
+}
+
+// Signing keys
+
+// CreateKey stores k; ErrAlreadyExists if its id or Seq is taken.
+func (s *Store) CreateKey(ctx context.Context, k *store.SigningKey) error {
+	j, err := encodeKey(k)
+	if err != nil {
+		return fail("create key", err)
+	}
+	exp := ""
+	if !k.ExpiresAt.IsZero() {
+		exp = strconv.FormatInt(k.ExpiresAt.UnixMicro(), 10)
+	}
+	n, err := s.runInt(ctx, createKeyScript, s.signingKeys(), k.ID, k.Seq, j, exp)
+	if err != nil {
+		return fail("create key", err)
+	}
+	if n == 0 {
+		return sentinel("create key", store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// ListKeys returns every key ordered by Seq.
+func (s *Store) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	r, err := listKeysScript.Run(ctx, s.rdb, s.signingKeys()).Slice()
+	if err != nil {
+		return nil, fail("list keys", err)
+	}
+	keys, err := decodeKeyList(r)
+	if err != nil {
+		return nil, fail("list keys", err)
+	}
+	return keys, nil
+}
+
+// UpdateKeyExpiry sets the key's ExpiresAt; ErrNotFound if there is none.
+func (s *Store) UpdateKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error {
+	exp := ""
+	if !expiresAt.IsZero() {
+		exp = strconv.FormatInt(expiresAt.UnixMicro(), 10)
+	}
+	n, err := s.runInt(ctx, updateKeyExpiryScript, s.signingKeys(), id, exp)
+	if err != nil {
+		return fail("update key expiry", err)
+	}
+	if n == 0 {
+		return sentinel("update key expiry", store.ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteKey removes the key; ErrNotFound if there is none.
+func (s *Store) DeleteKey(ctx context.Context, id string) error {
+	n, err := s.runInt(ctx, deleteKeyScript, s.signingKeys(), id)
+	if err != nil {
+		return fail("delete key", err)
+	}
+	if n == 0 {
+		return sentinel("delete key", store.ErrNotFound)
+	}
+	return nil
+}
+
+// Rate limiting
+
+// window returns the fixed window of length w that contains now, aligned
+// as time.Truncate aligns (to the zero time) so that every replica and
+// every backend agree, and the key of its counter.
+func (s *Store) window(key string, w time.Duration, now time.Time) (rkey string, reset time.Time, err error) {
+	if w <= 0 {
+		return "", time.Time{}, fmt.Errorf("redisstore: rate limit window %v is not positive", w)
+	}
+	start := now.Truncate(w)
+	rkey = s.prefix + "ratelimit:" + strconv.FormatInt(int64(w), 10) + ":" +
+		strconv.FormatInt(start.Unix(), 10) + "." + strconv.Itoa(start.Nanosecond()) + ":" + key
+	return rkey, start.Add(w).UTC(), nil
+}
+
+// Hit adds one to key's counter in the window containing now, in one script
+// (INCR, and PEXPIREAT at the window's end on the first hit).
+func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	rkey, reset, err := s.window(key, w, now)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	n, err := s.runInt(ctx, hitScript, []string{rkey}, s.expireAtMS(reset))
+	if err != nil {
+		return 0, time.Time{}, fail("rate limit hit", err)
+	}
+	return n, reset, nil
+}
+
+// Count returns key's count in the window containing now without adding to it.
+func (s *Store) Count(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	rkey, reset, err := s.window(key, w, now)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	n, err := s.rdb.Get(ctx, rkey).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, reset, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fail("rate limit count", err)
+	}
+	return n, reset, nil
+}
