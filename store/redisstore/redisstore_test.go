@@ -1,0 +1,654 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/storetest"
+)
+
+// serverOptions returns the options of the test server, skipping (failing
+// under CI=true) when it is not configured or does not answer.
+func serverOptions(t testing.TB) *redis.Options {
+	t.Helper()
+	url := testenv.Require(t, testenv.Redis)
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("%s: %v", testenv.Redis.EnvVar, err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		testenv.Unreachable(t, testenv.Redis, err)
+	}
+	return opt
+}
+
+// newClient opens a client of its own, closed when t ends.
+func newClient(t testing.TB, opt *redis.Options) *redis.Client {
+	t.Helper()
+	rdb := redis.NewClient(opt)
+	t.Cleanup(func() { _ = rdb.Close() })
+	return rdb
+}
+
+func randomPrefix(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return "pctest:" + hex.EncodeToString(b) + ":"
+}
+
+// newStore builds a store on rdb under prefix and deletes every key of the
+// prefix when t ends (before rdb closes: cleanups run last-in first-out).
+func newStore(t testing.TB, rdb *redis.Client, prefix string) *Store {
+	t.Helper()
+	s, err := New(rdb, WithPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
+	return s
+}
+
+// deleteKeys removes every key that starts with prefix.
+func deleteKeys(t testing.TB, rdb *redis.Client, prefix string) {
+	t.Helper()
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		keys, next, err := rdb.Scan(ctx, cursor, globEscape(prefix)+"*", 1000).Result()
+		if err != nil {
+			t.Errorf("clean up %s: %v", prefix, err)
+			return
+		}
+		if len(keys) > 0 {
+			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
+				t.Errorf("clean up %s: %v", prefix, err)
+				return
+			}
+		}
+		if next == 0 {
+			return
+		}
+		cursor = next
+	}
+}
+
+// fresh is the common case: a client and a store with a fresh prefix.
+func fresh(t testing.TB) (*Store, *redis.Client) {
+	t.Helper()
+	rdb := newClient(t, serverOptions(t))
+	return newStore(t, rdb, randomPrefix(t)), rdb
+}
+
+func TestStore(t *testing.T) {
+	t.Run("redis", func(t *testing.T) {
+		opt := serverOptions(t)
+		storetest.Run(t, func(t *testing.T) store.Store {
+			return newStore(t, newClient(t, opt), randomPrefix(t))
+		})
+	})
+}
+
+func TestNew(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	s, err := New(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Prefix() != DefaultPrefix || s.skew != DefaultClockSkew || s.channel != DefaultPrefix+"events" {
+		t.Errorf("defaults: prefix %q, skew %v, channel %q", s.Prefix(), s.skew, s.channel)
+	}
+	for _, tc := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		opts []Option
+	}{
+		{"nil client", nil, nil},
+		{"open brace", rdb, []Option{WithPrefix("app{1:")}},
+		{"close brace", rdb, []Option{WithPrefix("app}:")}},
+		{"empty tag", rdb, []Option{WithPrefix("x{}")}},
+		{"negative skew", rdb, []Option{WithClockSkew(-time.Second)}},
+	} {
+		if _, err := New(tc.rdb, tc.opts...); err == nil {
+			t.Errorf("New with %s: no error", tc.name)
+		}
+	}
+	if _, err := New(rdb, nil, WithPrefix(""), WithClockSkew(0)); err != nil {
+		t.Errorf("New with a nil option, empty prefix and zero skew: %v", err)
+	}
+}
+
+// slot computes the Redis Cluster hash slot of key (CRC16/XMODEM of the
+// hash tag, or of the whole key), as the server does.
+func slot(key string) int {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return int(crc) % 16384
+}
+
+func TestSlotVector(t *testing.T) {
+	// From the Redis Cluster specification: CRC16("123456789") = 0x31C3.
+	if got := slot("123456789"); got != 0x31C3%16384 {
+		t.Fatalf("slot(123456789) = %d, want %d", got, 0x31C3%16384)
+	}
+	if slot("{user1000}.following") != slot("{user1000}.followers") {
+		t.Fatal("keys with one hash tag land in different slots")
+	}
+}
+
+// TestSlots checks that every script's keys share one hash slot, for odd
+// ids too, which is what makes the scripts legal on Redis Cluster.
+func TestSlots(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	same := func(what string, keys ...string) {
+		t.Helper()
+		for _, k := range keys[1:] {
+			if slot(k) != slot(keys[0]) {
+				t.Errorf("%s: %q (slot %d) and %q (slot %d) differ", what, keys[0], slot(keys[0]), k, slot(k))
+			}
+		}
+	}
+	odd := []string{"", "plain", "a}b", "{x}", "}{", "{", "}", "ünï-🔑", "a:b:{c}"}
+	for _, prefix := range []string{DefaultPrefix, "", "pc:"} {
+		s, err := New(rdb, WithPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range odd {
+			for _, other := range odd {
+				same("account", s.accountKey(id), s.usernameKey(other), s.emailKey(other+"@x"))
+				same("refresh family", s.refreshTokenKey(id, other), s.familyKey(id), s.refreshTokenKey(id, "h"+other))
+			}
+		}
+		same("signing keys", s.signingKeys()...)
+		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
+			if !strings.HasPrefix(k, prefix) {
+				t.Errorf("key %q does not start with the prefix %q", k, prefix)
+			}
+		}
+	}
+}
+
+func refreshToken(hash, family string, exp time.Time) *store.RefreshToken {
+	return &store.RefreshToken{Hash: hash, FamilyID: family, Grant: store.Grant{
+		Kind: "account", Subject: "acct-1", Scopes: []string{"read"}, IssuedAt: exp.Add(-time.Hour), ExpiresAt: exp,
+	}}
+}
+
+// pttl returns key's remaining TTL: -1ns for none, -2ns for a missing key
+// (go-redis passes the server's -1 and -2 through as durations).
+func pttl(t *testing.T, rdb *redis.Client, key string) time.Duration {
+	t.Helper()
+	d, err := rdb.PTTL(t.Context(), key).Result()
+	if err != nil {
+		t.Fatalf("PTTL %s: %v", key, err)
+	}
+	return d
+}
+
+// TestTTLs checks that every token and revocation key carries a TTL, that a
+// consumed token keeps its own, and that family markers outlive their tokens.
+func TestTTLs(t *testing.T) {
+	s, rdb := fresh(t)
+	ctx := t.Context()
+	now := time.Now()
+	hour, day := now.Add(time.Hour), now.Add(24*time.Hour)
+
+	rt := refreshToken("h1", "fam", hour)
+	if err := s.CreateRefreshToken(ctx, rt); err != nil {
+		t.Fatal(err)
+	}
+	at := &store.AccessToken{Hash: "a1", ID: "jti-a1", Grant: store.Grant{ExpiresAt: hour}}
+	if err := s.CreateAccessToken(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, "jti-1", hour); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Hit(ctx, "client:x", time.Minute, now); err != nil {
+		t.Fatal(err)
+	}
+	rkey, _, _ := s.window("client:x", time.Minute, now)
+	for _, k := range []string{
+		s.refreshIndexKey("h1"), s.refreshTokenKey("fam", "h1"), s.familyKey("fam"),
+		s.accessKey("a1"), s.revokedKey("jti-1"), rkey,
+	} {
+		if d := pttl(t, rdb, k); d <= 0 {
+			t.Errorf("PTTL %s = %v, want > 0", k, d)
+		}
+	}
+	// The margin: a key lives past the expiry it records.
+	if d := pttl(t, rdb, s.revokedKey("jti-1")); d <= time.Until(hour) {
+		t.Errorf("revocation PTTL %v does not reach past the token's expiry (%v away)", d, time.Until(hour))
+	}
+
+	// Consuming keeps the token, used, with its TTL: reuse is detected.
+	before := pttl(t, rdb, s.refreshTokenKey("fam", "h1"))
+	if _, err := s.ConsumeRefreshToken(ctx, "h1", now); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, rdb, s.refreshTokenKey("fam", "h1")); d <= 0 || d > before {
+		t.Errorf("PTTL after consume = %v, want in (0, %v]", d, before)
+	}
+	if _, err := s.ConsumeRefreshToken(ctx, "h1", now); !errors.Is(err, store.ErrTokenReused) {
+		t.Errorf("second consume: %v, want ErrTokenReused", err)
+	}
+
+	// A longer-lived sibling extends the family marker; revoking keeps it.
+	if err := s.CreateRefreshToken(ctx, refreshToken("h2", "fam", day)); err != nil {
+		t.Fatal(err)
+	}
+	if f, tok := pttl(t, rdb, s.familyKey("fam")), pttl(t, rdb, s.refreshTokenKey("fam", "h2")); f < tok {
+		t.Errorf("family marker PTTL %v is shorter than its token's %v", f, tok)
+	}
+	// A shorter-lived one does not shorten it.
+	if err := s.CreateRefreshToken(ctx, refreshToken("h3", "fam", hour)); err != nil {
+		t.Fatal(err)
+	}
+	if f, tok := pttl(t, rdb, s.familyKey("fam")), pttl(t, rdb, s.refreshTokenKey("fam", "h2")); f < tok {
+		t.Errorf("family marker PTTL %v fell below its longest token's %v", f, tok)
+	}
+	if err := s.RevokeRefreshFamily(ctx, "fam"); err != nil {
+		t.Fatal(err)
+	}
+	if f, tok := pttl(t, rdb, s.familyKey("fam")), pttl(t, rdb, s.refreshTokenKey("fam", "h2")); f < tok {
+		t.Errorf("revoked family marker PTTL %v is shorter than its token's %v", f, tok)
+	}
+	if _, err := s.GetRefreshToken(ctx, "h2", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("token of a revoked family: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRevokedFamilyOutlivesPastTokens: a family revoked before it had
+// tokens keeps its marker, even when a token that has already expired (by
+// the server's clock) is then created in it; a live token created after is
+// still refused.
+func TestRevokedFamilyOutlivesPastTokens(t *testing.T) {
+	s, rdb := fresh(t)
+	ctx := t.Context()
+	now := time.Now()
+	if err := s.RevokeRefreshFamily(ctx, "fam"); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(t, rdb, s.familyKey("fam")); d != -1 {
+		t.Errorf("marker of a family revoked without tokens: PTTL %v, want none (-1)", d)
+	}
+	past := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.CreateRefreshToken(ctx, refreshToken("old", "fam", past)); err != nil {
+		t.Fatalf("create an expired token: %v", err)
+	}
+	if _, err := s.GetRefreshToken(ctx, "old", past.Add(-time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("token expired by the server clock: %v, want ErrNotFound", err)
+	}
+	if err := s.CreateRefreshToken(ctx, refreshToken("new", "fam", now.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumeRefreshToken(ctx, "new", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("consume in a family revoked before it existed: %v, want ErrNotFound", err)
+	}
+	if v, err := rdb.Get(ctx, s.familyKey("fam")).Result(); err != nil || v != "1" {
+		t.Errorf("family marker = %q, %v; want \"1\"", v, err)
+	}
+}
+
+// recv waits for the next event, failing t if none comes: a liveness bound,
+// not a timing assertion.
+func recv(t *testing.T, ch <-chan store.Event) store.Event {
+	t.Helper()
+	select {
+	case e := <-ch:
+		return e
+	case <-time.After(storetest.WatchTimeout):
+		t.Fatalf("no event within %v", storetest.WatchTimeout)
+	}
+	return store.Event{}
+}
+
+func watch(t *testing.T, s *Store) <-chan store.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	ch := make(chan store.Event, 64)
+	if err := s.Watch(ctx, func(e store.Event) { ch <- e }); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// TestWatchReplicas: two Stores with one prefix (two replicas, each with its
+// own client) both hear every change; a Store with another prefix on the
+// same server hears none; a rejected change is not announced.
+func TestWatchReplicas(t *testing.T) {
+	opt := serverOptions(t)
+	prefix := randomPrefix(t)
+	a := newStore(t, newClient(t, opt), prefix)
+	b := newStore(t, newClient(t, opt), prefix)
+	other := newStore(t, newClient(t, opt), randomPrefix(t))
+	chA, chB, chOther := watch(t, a), watch(t, b), watch(t, other)
+	ctx := t.Context()
+
+	c := &store.Client{ID: "client-1", Generation: 1}
+	if err := a.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	rot := *c
+	rot.Generation = 2
+	if err := a.UpdateClient(ctx, &rot, 1); err != nil {
+		t.Fatal(err)
+	}
+	// Rejected: a lost compare-and-swap, a missing client, a revocation
+	// that shortens nothing. None may be announced.
+	if err := b.UpdateClient(ctx, &rot, 1); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("stale UpdateClient: %v", err)
+	}
+	if err := b.DeleteClient(ctx, "client-missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteClient of a missing client: %v", err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if err := b.Revoke(ctx, "jti-1", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Revoke(ctx, "jti-1", exp.Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Revoke(ctx, "jti-other", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteClient(ctx, "client-1"); err != nil {
+		t.Fatal(err)
+	}
+
+	want := []store.Event{
+		{Kind: store.EventClientChanged, ID: "client-1", Generation: 2},
+		{Kind: store.EventRevoked, ID: "jti-1"},
+		{Kind: store.EventClientChanged, ID: "client-1", Generation: -1},
+	}
+	// One server delivers one channel's messages in publish order, so each
+	// replica sees exactly this sequence, with nothing in between.
+	for name, ch := range map[string]<-chan store.Event{"a": chA, "b": chB} {
+		for i, w := range want {
+			if got := recv(t, ch); got != w {
+				t.Errorf("replica %s, event %d: got %+v, want %+v", name, i, got, w)
+			}
+		}
+	}
+	// The other prefix's first event is its own: it heard none of ours.
+	if got, w := recv(t, chOther), (store.Event{Kind: store.EventRevoked, ID: "jti-other"}); got != w {
+		t.Errorf("other prefix: got %+v, want %+v", got, w)
+	}
+}
+
+// pubsubClientID finds the server-side id of the pub/sub connection whose
+// client name is name, or 0.
+func pubsubClientID(t *testing.T, admin *redis.Client, name string) int64 {
+	t.Helper()
+	list, err := admin.ClientList(t.Context()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") || !strings.Contains(line, " sub=1 ") {
+			continue
+		}
+		var id int64
+		if _, err := fmt.Sscanf(line, "id=%d ", &id); err == nil {
+			return id
+		}
+	}
+	return 0
+}
+
+// TestWatchReconnect kills the watcher's connection on the server and checks
+// that events flow again (go-redis re-subscribes), then that cancelling the
+// context ends the subscription.
+func TestWatchReconnect(t *testing.T) {
+	opt := serverOptions(t)
+	name := "pctest-watch-" + strings.Trim(randomPrefix(t)[len("pctest:"):], ":")
+	wopt := *opt
+	wopt.ClientName = name
+	admin := newClient(t, opt)
+	prefix := randomPrefix(t)
+	watcher := newStore(t, newClient(t, &wopt), prefix)
+	writer := newStore(t, admin, prefix)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ch := make(chan store.Event, 64)
+	if err := watcher.Watch(ctx, func(e store.Event) { ch <- e }); err != nil {
+		t.Fatal(err)
+	}
+	id := pubsubClientID(t, admin, name)
+	if id == 0 {
+		t.Fatal("the watcher's subscription is not in CLIENT LIST")
+	}
+	if err := admin.ClientKillByFilter(t.Context(), "ID", fmt.Sprint(id)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Publish until one arrives: events sent before the re-subscription are
+	// lost, as pub/sub stores nothing.
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no event after the connection was killed: no re-subscription")
+		}
+		jti := fmt.Sprintf("jti-%d", i)
+		if err := writer.Revoke(t.Context(), jti, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-ch:
+			if e.Kind != store.EventRevoked || !strings.HasPrefix(e.ID, "jti-") {
+				t.Fatalf("unexpected event %+v", e)
+			}
+		case <-time.After(100 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	if newID := pubsubClientID(t, admin, name); newID == 0 || newID == id {
+		t.Errorf("subscription after reconnect: id %d (killed %d)", newID, id)
+	}
+
+	cancel()
+	for pubsubClientID(t, admin, name) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the subscription outlived its context")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// everyCall calls every method of s once and returns their errors by name.
+func everyCall(s *Store) map[string]error {
+	ctx := context.Background()
+	now := time.Now()
+	errs := map[string]error{}
+	errs["Ping"] = s.Ping(ctx)
+	errs["CreateClient"] = s.CreateClient(ctx, &store.Client{ID: "c"})
+	_, errs["GetClient"] = s.GetClient(ctx, "c")
+	errs["UpdateClient"] = s.UpdateClient(ctx, &store.Client{ID: "c"}, 0)
+	errs["DeleteClient"] = s.DeleteClient(ctx, "c")
+	errs["CreateAccount"] = s.CreateAccount(ctx, &store.Account{ID: "a", Username: "u"})
+	_, errs["GetAccount"] = s.GetAccount(ctx, "a")
+	_, errs["FindAccount"] = s.FindAccount(ctx, "u")
+	errs["UpdateAccount"] = s.UpdateAccount(ctx, &store.Account{ID: "a"}, 0)
+	errs["DeleteAccount"] = s.DeleteAccount(ctx, "a")
+	errs["CreateRefreshToken"] = s.CreateRefreshToken(ctx, refreshToken("h", "f", now.Add(time.Hour)))
+	_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, "h", now)
+	_, errs["ConsumeRefreshToken"] = s.ConsumeRefreshToken(ctx, "h", now)
+	errs["RevokeRefreshFamily"] = s.RevokeRefreshFamily(ctx, "f")
+	errs["CreateAccessToken"] = s.CreateAccessToken(ctx, &store.AccessToken{Hash: "h"})
+	_, errs["GetAccessToken"] = s.GetAccessToken(ctx, "h", now)
+	errs["DeleteAccessToken"] = s.DeleteAccessToken(ctx, "h")
+	errs["Revoke"] = s.Revoke(ctx, "j", now.Add(time.Hour))
+	_, errs["IsRevoked"] = s.IsRevoked(ctx, "j", now)
+	errs["CreateKey"] = s.CreateKey(ctx, &store.SigningKey{ID: "k", Seq: 1})
+	_, errs["ListKeys"] = s.ListKeys(ctx)
+	errs["UpdateKeyExpiry"] = s.UpdateKeyExpiry(ctx, "k", now)
+	errs["DeleteKey"] = s.DeleteKey(ctx, "k")
+	_, errs["Sweep"] = s.Sweep(ctx, now)
+	_, _, errs["Hit"] = s.Hit(ctx, "k", time.Minute, now)
+	_, _, errs["Count"] = s.Count(ctx, "k", time.Minute, now)
+	errs["Watch"] = s.Watch(ctx, func(store.Event) {})
+	return errs
+}
+
+// checkAllFail wants every call to fail with a plain error: not a sentinel,
+// which would tell a caller "no such record" while the store is down.
+func checkAllFail(t *testing.T, s *Store) {
+	t.Helper()
+	for name, err := range everyCall(s) {
+		switch {
+		case err == nil:
+			t.Errorf("%s: no error", name)
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyExists),
+			errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrTokenReused):
+			t.Errorf("%s: %v: a sentinel for a dead connection", name, err)
+		}
+	}
+}
+
+func TestClosedClient(t *testing.T) {
+	opt := serverOptions(t)
+	rdb := redis.NewClient(opt)
+	s := newStore(t, newClient(t, opt), randomPrefix(t)) // for cleanup of anything written
+	closed, err := New(rdb, WithPrefix(s.Prefix()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	checkAllFail(t, closed)
+}
+
+func TestUnreachable(t *testing.T) {
+	// Port 1 on loopback: nothing listens, the dial is refused at once.
+	rdb := redis.NewClient(&redis.Options{
+		Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second,
+		DialerRetries: 1, DialerRetryTimeout: time.Millisecond,
+	})
+	defer rdb.Close()
+	s, err := New(rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAllFail(t, s)
+}
+
+// TestExactTimes: times round-trip to the microsecond, in UTC, and the zero
+// time stays zero.
+func TestExactTimes(t *testing.T) {
+	s, _ := fresh(t)
+	ctx := t.Context()
+	loc := time.FixedZone("X", 5*3600+30*60)
+	created := time.Date(2031, 2, 3, 4, 5, 6, 789_123_456, loc)
+	c := &store.Client{ID: "c", CreatedAt: created}
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetClient(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := created.Truncate(time.Microsecond).UTC(); got.CreatedAt != want {
+		t.Errorf("CreatedAt = %v, want %v", got.CreatedAt, want)
+	}
+	if got.UpdatedAt != (time.Time{}) {
+		t.Errorf("zero UpdatedAt came back as %v", got.UpdatedAt)
+	}
+	if got.Scopes != nil || got.Metadata != nil || got.SecretHash != nil {
+		t.Errorf("nil fields came back non-nil: %#v", got)
+	}
+}
+
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	rdb := newClient(b, serverOptions(b))
+	return newStore(b, rdb, randomPrefix(b))
+}
+
+func BenchmarkGetClient(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	c := &store.Client{
+		ID: "client-1", SecretHash: make([]byte, 32), Name: "bench", Scopes: []string{"read", "write"},
+		Generation: 3, CreatedAt: time.Now(), UpdatedAt: time.Now(), Metadata: map[string]string{"team": "a"},
+	}
+	if err := s.CreateClient(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.GetClient(ctx, "client-1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkConsumeRefreshToken(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	now := time.Now()
+	hashes := make([]string, b.N)
+	for i := range hashes {
+		hashes[i] = fmt.Sprintf("%064x", i)
+		if err := s.CreateRefreshToken(ctx, refreshToken(hashes[i], fmt.Sprintf("fam-%d", i), now.Add(time.Hour))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.ConsumeRefreshToken(ctx, hashes[i], now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIsRevoked(b *testing.B) {
+	s := benchStore(b)
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Revoke(ctx, "jti-revoked", now.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	for _, id := range []string{"jti-revoked", "jti-live"} {
+		b.Run(id, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.IsRevoked(ctx, id, now); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
