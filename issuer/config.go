@@ -1,0 +1,318 @@
+package issuer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Format is how access tokens are minted.
+type Format string
+
+// Access token formats.
+const (
+	// FormatJWT: signed JWT access tokens (RFC 9068) that resource servers
+	// verify locally or through the JWKS. The default.
+	FormatJWT Format = "jwt"
+	// FormatOpaque: random "pca_" strings stored hashed in
+	// [store.AccessTokens]; every verification asks the store, so rotation
+	// and revocation take effect at once.
+	FormatOpaque Format = "opaque"
+)
+
+// Config configures an [Issuer]. Issuer and Store are required; the zero
+// value of every other field is a safe default.
+type Config struct {
+	// Issuer is the issuer identifier: an absolute http or https URL with no
+	// query, fragment or trailing slash, e.g. "https://auth.example.com".
+	// It is the iss of every token, the issuer of the RFC 8414 metadata,
+	// and the base of the endpoint URLs published there. Use https in
+	// production; http is meant for localhost development. When it has a
+	// path, mount [Issuer.Handler] with [http.StripPrefix] of that path.
+	Issuer string
+	// Store keeps clients, tokens, revocations, signing keys and (when it
+	// implements [store.RateLimiter]) rate limits. Required.
+	Store store.Store
+
+	// Algorithm of the signing keys: token.ES256 (default), token.EdDSA,
+	// token.RS256 or token.HS256. HS256 keys are never published, so only
+	// this issuer's own [Issuer.Verifier] can check such tokens.
+	Algorithm string
+	// KeyRotation rotates the signing key after it has signed for this
+	// long; the new key is published before it signs and the old one stays
+	// published until its tokens have expired. Default 0: keys are never
+	// rotated automatically.
+	KeyRotation time.Duration
+	// AccessTokenTTL is the lifetime of access tokens. Default 1h.
+	AccessTokenTTL time.Duration
+	// Format of access tokens. Default FormatJWT.
+	Format Format
+	// Audience lists the audiences the server knows. A token names its
+	// client's Audiences, or all of these when the client has none, and
+	// [Issuer.Verifier] accepts any of them. Clients may only be given
+	// audiences from this list. Default: [Issuer].
+	Audience []string
+	// Scopes lists the scopes the server knows. A client may be granted its
+	// own Scopes, or all of these when it has none; when Scopes is set, a
+	// client's scopes must come from it. With both empty a client is
+	// granted no scope at all and any requested scope is invalid_scope:
+	// an unconfigured server never mints a scope a guard might honour.
+	// Default: none.
+	Scopes []string
+	// Pepper, when set, makes every stored secret and token hash an
+	// HMAC-SHA-256 with this key (see [token.NewHasher]), so that a stolen
+	// database alone does not let anyone test guesses. Keep it out of the
+	// database; changing it invalidates every stored secret. Default: none
+	// (plain SHA-256).
+	Pepper []byte
+
+	// Dialect is the token endpoint's wire format. Default [OAuth2]{}.
+	Dialect Dialect
+	// Paths are the request paths of the endpoints. Zero fields take the
+	// defaults listed on [Paths].
+	Paths Paths
+	// MaxBodyBytes bounds every request body; a larger one is answered
+	// 400 invalid_request without being read further. Default 64 KiB.
+	MaxBodyBytes int64
+
+	// RateLimit limits failed client authentications.
+	RateLimit RateLimit
+	// ClientIP returns the address a request is rate limited by. Default:
+	// the host part of r.RemoteAddr. Behind a reverse proxy every request
+	// would share the proxy's address: supply a function that reads the
+	// address your proxy sets (and only from a proxy you trust, since
+	// clients can forge such headers).
+	ClientIP func(r *http.Request) string
+
+	// Refresh configures refresh tokens, which are off by default.
+	Refresh RefreshConfig
+
+	// Leeway for exp, nbf and iat when verifying, for clock skew. Default
+	// 10s; negative means none.
+	Leeway time.Duration
+	// StateTTL bounds how long the verifier trusts a cached answer about a
+	// client's generation or a token's revocation; rotation and revocation
+	// made through this Issuer reach its own Verifier at once, those made
+	// by other replicas within StateTTL. Default 5s.
+	StateTTL time.Duration
+
+	// Logger receives store failures (with their cause) and other events
+	// worth an operator's attention; never secrets. Default slog.Default(),
+	// so that a 503 is never silent.
+	Logger *slog.Logger
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+// Paths are the request paths the issuer's handlers answer on, relative to
+// the Issuer URL. The zero value of each field is its default.
+type Paths struct {
+	Token         string // default "/oauth/token"
+	Revocation    string // default "/oauth/revoke"
+	Introspection string // default "/oauth/introspect"
+	JWKS          string // default "/.well-known/jwks.json"
+	Credentials   string // default "/oauth/credentials"
+	Metadata      string // default "/.well-known/oauth-authorization-server"
+}
+
+// RateLimit limits failed client authentications per client id and per
+// address, in fixed windows. Counters are kept in the store when it
+// implements [store.RateLimiter] (shared by replicas), in memory otherwise.
+//
+// While a client id is over its limit, every attempt for it is refused,
+// even with the right secret: that stops guessing, at the price that anyone
+// who knows an id can lock it out for a window. Set PerClient negative to
+// rely on the per-address limit alone.
+type RateLimit struct {
+	// PerClient is how many failed authentications one client id may have
+	// per Window. Default 10; negative disables the limit.
+	PerClient int
+	// PerAddress is how many failed authentications one address (see
+	// Config.ClientIP) may have per Window. Default 50; negative disables.
+	PerAddress int
+	// Window is the length of the fixed windows. Default 1m.
+	Window time.Duration
+}
+
+// RefreshConfig configures refresh tokens. RFC 6749 §4.4.3 says a refresh
+// token SHOULD NOT be issued with client credentials; some APIs do it
+// anyway (see the DataCrunch and Bloq seeds), so it is a deliberate switch.
+type RefreshConfig struct {
+	// Enabled makes client_credentials responses include a refresh token
+	// and enables the refresh_token grant. Default false.
+	Enabled bool
+	// TTL is the lifetime of each refresh token, counted from its issue
+	// (each refresh issues a new one). Default 365 days.
+	TTL time.Duration
+	// AllowPublic lets a refresh token be used without client
+	// authentication (a client_id may still be sent, and must match), as the
+	// DataCrunch seed does. Default false: RFC 6749 §6 requires a
+	// confidential client to authenticate, which makes a stolen refresh
+	// token useless without the secret.
+	AllowPublic bool
+}
+
+const (
+	defaultTTL          = time.Hour
+	defaultRefreshTTL   = 365 * 24 * time.Hour
+	defaultMaxBodyBytes = 64 << 10
+	defaultPerClient    = 10
+	defaultPerAddress   = 50
+	defaultWindow       = time.Minute
+)
+
+func (p *Paths) setDefaults() error {
+	def := func(s *string, d string) {
+		if *s == "" {
+			*s = d
+		}
+	}
+	def(&p.Token, "/oauth/token")
+	def(&p.Revocation, "/oauth/revoke")
+	def(&p.Introspection, "/oauth/introspect")
+	def(&p.JWKS, "/.well-known/jwks.json")
+	def(&p.Credentials, "/oauth/credentials")
+	def(&p.Metadata, "/.well-known/oauth-authorization-server")
+	seen := map[string]bool{}
+	for _, s := range []string{p.Token, p.Revocation, p.Introspection, p.JWKS, p.Credentials, p.Metadata} {
+		if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#") {
+			return fmt.Errorf("issuer: path %q must start with / and have no query or fragment", s)
+		}
+		if seen[s] {
+			return fmt.Errorf("issuer: path %q is used by two endpoints", s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
+// withDefaults validates cfg and fills in its defaults, copying every slice
+// so that the caller may reuse its own.
+func (cfg Config) withDefaults() (Config, error) {
+	if err := validIssuer(cfg.Issuer); err != nil {
+		return cfg, err
+	}
+	if cfg.Store == nil {
+		return cfg, errors.New("issuer: Config.Store is required")
+	}
+	switch cfg.Algorithm {
+	case "":
+		cfg.Algorithm = token.ES256
+	case token.ES256, token.EdDSA, token.RS256, token.HS256:
+	default:
+		return cfg, fmt.Errorf("issuer: %w: %q", token.ErrUnsupportedAlgorithm, cfg.Algorithm)
+	}
+	if cfg.KeyRotation < 0 {
+		return cfg, errors.New("issuer: Config.KeyRotation must not be negative")
+	}
+	if cfg.AccessTokenTTL < 0 || cfg.Refresh.TTL < 0 {
+		return cfg, errors.New("issuer: token lifetimes must not be negative")
+	}
+	if cfg.AccessTokenTTL == 0 {
+		cfg.AccessTokenTTL = defaultTTL
+	}
+	if cfg.AccessTokenTTL < time.Second {
+		return cfg, errors.New("issuer: Config.AccessTokenTTL must be at least 1s")
+	}
+	switch cfg.Format {
+	case "":
+		cfg.Format = FormatJWT
+	case FormatJWT, FormatOpaque:
+	default:
+		return cfg, fmt.Errorf("issuer: unknown Config.Format %q", cfg.Format)
+	}
+	if len(cfg.Audience) == 0 {
+		cfg.Audience = []string{cfg.Issuer}
+	}
+	cfg.Audience = append([]string(nil), cfg.Audience...)
+	for _, a := range cfg.Audience {
+		if a == "" {
+			return cfg, errors.New("issuer: Config.Audience has an empty entry")
+		}
+	}
+	cfg.Scopes = append([]string(nil), cfg.Scopes...)
+	for _, s := range cfg.Scopes {
+		if !validScopeToken(s) {
+			return cfg, fmt.Errorf("issuer: Config.Scopes: %q is not a valid scope (RFC 6749 §3.3)", s)
+		}
+	}
+	cfg.Pepper = append([]byte(nil), cfg.Pepper...)
+	if cfg.Dialect == nil {
+		cfg.Dialect = OAuth2{}
+	}
+	if err := cfg.Paths.setDefaults(); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if cfg.RateLimit.PerClient == 0 {
+		cfg.RateLimit.PerClient = defaultPerClient
+	}
+	if cfg.RateLimit.PerAddress == 0 {
+		cfg.RateLimit.PerAddress = defaultPerAddress
+	}
+	if cfg.RateLimit.Window <= 0 {
+		cfg.RateLimit.Window = defaultWindow
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
+	}
+	if cfg.Refresh.TTL == 0 {
+		cfg.Refresh.TTL = defaultRefreshTTL
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}
+
+func validIssuer(s string) error {
+	if s == "" {
+		return errors.New("issuer: Config.Issuer is required")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("issuer: Config.Issuer: %w", err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(s, "/") || u.Opaque != "" {
+		return fmt.Errorf("issuer: Config.Issuer %q must be an absolute http(s) URL without user info, query, fragment or trailing slash", s)
+	}
+	return nil
+}
+
+// remoteHost is the default ClientIP: the host of RemoteAddr.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// validScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
+// one or more of %x21 / %x23-5B / %x5D-7E.
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,161 @@
+package issuer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/token"
+)
+
+// Issuer mints tokens and manages client credentials. It is safe for
+// concurrent use; any number of Issuers (replicas) may share one store.
+type Issuer struct {
+	cfg      Config
+	store    store.Store
+	keys     *token.KeyManager
+	verifier *token.Verifier
+	hasher   *token.Hasher
+	// dummyHash is what an unknown client id's secret is compared with, so
+	// that it costs the same as a known one.
+	dummyHash []byte
+	limiter   store.RateLimiter
+	metadata  []byte
+	log       *slog.Logger
+
+	token, revoke, introspect, jwks, credentials, meta http.Handler
+}
+
+// startupTimeout bounds the store calls New makes to load or create the
+// signing keys.
+const startupTimeout = 30 * time.Second
+
+// New checks cfg, fills in its defaults and returns an Issuer. It loads
+// the signing keys from cfg.Store, creating the first one when there is none
+// (replicas starting at once agree on one key).
+func New(cfg Config) (*Issuer, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
+	defer cancel()
+	km, err := token.NewKeyManager(ctx, token.KeyManagerConfig{
+		Keys:        cfg.Store,
+		Algorithm:   cfg.Algorithm,
+		RotateEvery: cfg.KeyRotation,
+		// A key must stay published until the last token it signed expires.
+		RetainFor: max(25*time.Hour, cfg.AccessTokenTTL+time.Hour),
+		Now:       cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("issuer: signing keys: %w", err)
+	}
+	i := &Issuer{
+		cfg:    cfg,
+		store:  cfg.Store,
+		keys:   km,
+		hasher: token.NewHasher(cfg.Pepper),
+		log:    cfg.Logger,
+	}
+	dummy := make([]byte, 32)
+	rand.Read(dummy)
+	i.dummyHash = dummy
+	vcfg := token.VerifierConfig{
+		Issuer:    cfg.Issuer,
+		Audiences: cfg.Audience,
+		Keys:      km,
+		State:     cfg.Store,
+		Hasher:    i.hasher,
+		Leeway:    cfg.Leeway,
+		StateTTL:  cfg.StateTTL,
+		Now:       cfg.Now,
+	}
+	if cfg.Format == FormatOpaque {
+		vcfg.Opaque = cfg.Store
+	}
+	if i.verifier, err = token.NewVerifier(vcfg); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	if rl, ok := cfg.Store.(store.RateLimiter); ok {
+		i.limiter = rl
+	} else {
+		i.limiter = newMemLimiter()
+	}
+	i.metadata = i.buildMetadata()
+	i.token = http.HandlerFunc(i.serveToken)
+	i.jwks = http.HandlerFunc(i.serveJWKS)
+	i.meta = http.HandlerFunc(i.serveMetadata)
+	return i, nil
+}
+
+// Handler serves every endpoint at its path (see [Issuer.Paths]) and
+// answers 404 elsewhere.
+func (i *Issuer) Handler() http.Handler { return http.HandlerFunc(i.route) }
+
+func (i *Issuer) route(w http.ResponseWriter, r *http.Request) {
+	p := &i.cfg.Paths
+	switch r.URL.Path {
+	case p.Token:
+		i.token.ServeHTTP(w, r)
+	case p.JWKS:
+		i.jwks.ServeHTTP(w, r)
+	case p.Metadata:
+		i.meta.ServeHTTP(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TokenHandler serves the token endpoint (RFC 6749 §3.2) in the configured
+// dialect.
+func (i *Issuer) TokenHandler() http.Handler { return i.token }
+
+// JWKSHandler serves the public signing keys as a JSON Web Key Set.
+func (i *Issuer) JWKSHandler() http.Handler { return i.jwks }
+
+// MetadataHandler serves the RFC 8414 authorization server metadata.
+func (i *Issuer) MetadataHandler() http.Handler { return i.meta }
+
+// Paths returns the request paths of the endpoints, defaults filled in.
+func (i *Issuer) Paths() Paths { return i.cfg.Paths }
+
+// Verifier returns a verifier over the issuer's keys and store: it accepts
+// the issuer's access tokens (opaque ones too when Format is FormatOpaque)
+// for any audience in Config.Audience. Rotation and revocation made through
+// this Issuer reach it at once. Guards (the middleware package) wrap it.
+func (i *Issuer) Verifier() *token.Verifier { return i.verifier }
+
+// Keys returns the key manager, e.g. to rotate the signing key by hand with
+// Rotate.
+func (i *Issuer) Keys() *token.KeyManager { return i.keys }
+
+// Hasher returns the hasher of secrets and tokens (peppered with
+// Config.Pepper).
+func (i *Issuer) Hasher() *token.Hasher { return i.hasher }
+
+// unavailable logs a store failure and returns the 503 the client sees.
+func (i *Issuer) unavailable(ctx context.Context, what string, err error) *Error {
+	i.log.ErrorContext(ctx, "issuer: store failure", "op", what, "err", err)
+	return ErrTemporarilyUnavailable.WithDescription("the service is temporarily unavailable").WithCause(err)
+}
+
+// noStore sets the headers that keep tokens and secrets out of caches
+// (RFC 6749 §5.1).
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// newID returns 128 random bits, base64url: token ids (jti) and refresh
+// token family ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

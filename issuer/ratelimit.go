@@ -1,0 +1,143 @@
+package issuer
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// memLimiter is the in-memory store.RateLimiter used when the store has
+// none: fixed windows aligned like the store's (now.Truncate(window)), so
+// the behaviour does not change with the backend. It is bounded: when full
+// it first drops windows that have ended and then, under a flood of
+// distinct keys, arbitrary ones, which weakens the limit for those keys
+// rather than letting memory grow without end.
+type memLimiter struct {
+	mu        sync.Mutex
+	m         map[string]memWindow
+	max       int
+	lastSweep time.Time
+}
+
+type memWindow struct {
+	start time.Time
+	end   time.Time
+	n     int64
+}
+
+const memLimiterMax = 100_000
+
+func newMemLimiter() *memLimiter {
+	return &memLimiter{m: make(map[string]memWindow), max: memLimiterMax}
+}
+
+func (l *memLimiter) Hit(_ context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	start := now.Truncate(w)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.m[key]
+	if !ok || !e.start.Equal(start) {
+		if !ok && len(l.m) >= l.max {
+			l.makeRoom(now)
+		}
+		e = memWindow{start: start, end: start.Add(w)}
+	}
+	e.n++
+	l.m[key] = e
+	return e.n, e.end, nil
+}
+
+func (l *memLimiter) Count(_ context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	start := now.Truncate(w)
+	l.mu.Lock()
+	e, ok := l.m[key]
+	l.mu.Unlock()
+	if !ok || !e.start.Equal(start) {
+		return 0, start.Add(w), nil
+	}
+	return e.n, e.end, nil
+}
+
+// makeRoom drops ended windows (at most once a second, so that a flood
+// cannot make every insert scan the map) and else one arbitrary entry.
+func (l *memLimiter) makeRoom(now time.Time) {
+	if now.Sub(l.lastSweep) >= time.Second || now.Before(l.lastSweep) {
+		l.lastSweep = now
+		for k, e := range l.m {
+			if !now.Before(e.end) {
+				delete(l.m, k)
+			}
+		}
+	}
+	for k := range l.m {
+		if len(l.m) < l.max {
+			break
+		}
+		delete(l.m, k)
+	}
+}
+
+// retryAfter sets the Retry-After header (RFC 9110 §10.2.3) in whole
+// seconds, at least one.
+func setRetryAfter(h http.Header, d time.Duration) {
+	s := int64((d + time.Second - 1) / time.Second)
+	if s < 1 {
+		s = 1
+	}
+	h.Set("Retry-After", strconv.FormatInt(s, 10))
+}
+
+// limited reports how long the caller must wait when the client id or the
+// address has used up its failures in this window (0 when it may go on).
+func (i *Issuer) limited(ctx context.Context, id, addr string, now time.Time) (time.Duration, error) {
+	rl := i.cfg.RateLimit
+	var wait time.Duration
+	check := func(key string, limit int) error {
+		if limit < 0 {
+			return nil
+		}
+		n, reset, err := i.limiter.Count(ctx, key, rl.Window, now)
+		if err != nil {
+			return err
+		}
+		if n >= int64(limit) {
+			wait = max(wait, reset.Sub(now))
+			if wait <= 0 {
+				wait = time.Second
+			}
+		}
+		return nil
+	}
+	if id != "" {
+		if err := check(limitKeyClient+id, rl.PerClient); err != nil {
+			return 0, err
+		}
+	}
+	if err := check(limitKeyAddr+addr, rl.PerAddress); err != nil {
+		return 0, err
+	}
+	return wait, nil
+}
+
+// failed counts a failed authentication against the client id and address.
+func (i *Issuer) failed(ctx context.Context, id, addr string, now time.Time) error {
+	rl := i.cfg.RateLimit
+	if id != "" && rl.PerClient >= 0 {
+		if _, _, err := i.limiter.Hit(ctx, limitKeyClient+id, rl.Window, now); err != nil {
+			return err
+		}
+	}
+	if rl.PerAddress >= 0 {
+		if _, _, err := i.limiter.Hit(ctx, limitKeyAddr+addr, rl.Window, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const (
+	limitKeyClient = "authfail:client:"
+	limitKeyAddr   = "authfail:addr:"
+)
