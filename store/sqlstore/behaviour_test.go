@@ -3,10 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"reflect"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -146,119 +143,9 @@ func TestUnchangedUpdate(t *testing.T) {
 	})
 }
 
-// TestConsumeContended hammers one refresh token from many goroutines over
-// the connection pool, several times over.
-func TestConsumeContended(t *testing.T) {
-	forEach(t, func(t *testing.T, b backend) {
-		ctx := context.Background()
-		st := newStore(t, b)
-		const rounds, workers = 5, 12
-		for r := range rounds {
-			hash := fmt.Sprintf("hash-%d", r)
-			tok := &store.RefreshToken{Hash: hash, FamilyID: "f", Grant: store.Grant{Kind: "refresh", Subject: "c1", ExpiresAt: farFuture}}
-			if err := st.CreateRefreshToken(ctx, tok); err != nil {
-				t.Fatal(err)
-			}
-			var (
-				wg                 sync.WaitGroup
-				mu                 sync.Mutex
-				won, reused, other int
-			)
-			for range workers {
-				wg.Go(func() {
-					got, err := st.ConsumeRefreshToken(ctx, hash, now)
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case err == nil && got.Hash == hash && got.UsedAt.Equal(now):
-						won++
-					case errors.Is(err, store.ErrTokenReused) && got != nil && !got.UsedAt.IsZero():
-						reused++
-					default:
-						other++
-						t.Errorf("ConsumeRefreshToken = %+v, %v", got, err)
-					}
-				})
-			}
-			wg.Wait()
-			if won != 1 || reused != workers-1 {
-				t.Fatalf("round %d: %d won, %d reused, %d other; want 1, %d, 0", r, won, reused, other, workers-1)
-			}
-		}
-	})
-}
-
-// TestFamilyRevokedFirst: the family table kills tokens created after the
-// revocation, and Sweep keeps a revoked family while it has tokens.
-func TestFamilyRevokedFirst(t *testing.T) {
-	forEach(t, func(t *testing.T, b backend) {
-		ctx := context.Background()
-		st := newStore(t, b)
-		if err := st.RevokeRefreshFamily(ctx, "f"); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.RevokeRefreshFamily(ctx, "f"); err != nil {
-			t.Fatalf("revoking twice: %v", err)
-		}
-		tok := &store.RefreshToken{Hash: "h", FamilyID: "f", Grant: store.Grant{ExpiresAt: farFuture}}
-		if err := st.CreateRefreshToken(ctx, tok); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.Sweep(ctx, now); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := st.GetRefreshToken(ctx, "h", now); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("GetRefreshToken in a revoked family: err = %v, want ErrNotFound", err)
-		}
-		if _, err := st.ConsumeRefreshToken(ctx, "h", now); !errors.Is(err, store.ErrNotFound) {
-			t.Errorf("ConsumeRefreshToken in a revoked family: err = %v, want ErrNotFound", err)
-		}
-	})
-}
-
-func TestRateLimiter(t *testing.T) {
-	forEach(t, func(t *testing.T, b backend) {
-		ctx := context.Background()
-		st := newStore(t, b)
-		const w = time.Minute
-		at := now.Add(10 * time.Second)
-		const hits = 20
-		counts := make([]int64, hits)
-		var wg sync.WaitGroup
-		for i := range hits {
-			wg.Go(func() {
-				n, reset, err := st.Hit(ctx, "client:c1", w, at)
-				if err != nil || !reset.Equal(now.Add(w)) {
-					t.Errorf("Hit = %d, %v, %v; want reset %v", n, reset, err, now.Add(w))
-				}
-				counts[i] = n
-			})
-		}
-		wg.Wait()
-		slices.Sort(counts)
-		for i, n := range counts {
-			if n != int64(i+1) {
-				t.Fatalf("concurrent Hit counts = %v, want 1…%d once each", counts, hits)
-			}
-		}
-		if n, reset, err := st.Count(ctx, "client:c1", w, at); n != hits || !reset.Equal(now.Add(w)) || err != nil {
-			t.Errorf("Count = %d, %v, %v; want %d", n, reset, err, hits)
-		}
-		if n, _, err := st.Count(ctx, "client:c1", w, at.Add(w)); n != 0 || err != nil {
-			t.Errorf("Count in the next window = %d, %v; want 0", n, err)
-		}
-		if n, _, err := st.Hit(ctx, "client:c1", w, at.Add(w)); n != 1 || err != nil {
-			t.Errorf("Hit in the next window = %d, %v; want 1", n, err)
-		}
-		if n, _, err := st.Count(ctx, "client:c2", w, at); n != 0 || err != nil {
-			t.Errorf("Count of another key = %d, %v; want 0", n, err)
-		}
-		if _, _, err := st.Hit(ctx, "k", 0, at); err == nil {
-			t.Error("Hit with a zero window: no error")
-		}
-	})
-}
-
+// TestSweep covers what storetest's Sweep does not: revoked families (kept
+// while they have tokens, so the family stays dead), rate-limit windows and
+// the count of all of them.
 func TestSweep(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {
 		ctx := context.Background()

@@ -8,9 +8,10 @@
 //
 // The package imports no driver: open the *sql.DB with the driver of your
 // choice, pass it to [Open] with its [Dialect], and close it yourself when
-// done. The drivers Portcullis is tested with:
+// done. The drivers Portcullis is tested with (on PostgreSQL 15, MariaDB
+// 10.11 and the SQLite bundled with modernc.org/sqlite):
 //
-//	// PostgreSQL 11+
+//	// PostgreSQL 9.5+
 //	import _ "github.com/jackc/pgx/v5/stdlib"
 //	db, err := sql.Open("pgx", "postgres://user:pass@host:5432/db?sslmode=verify-full")
 //	st, err := sqlstore.Open(db, sqlstore.Postgres)

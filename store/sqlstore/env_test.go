@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -79,32 +80,45 @@ func randomName(tb testing.TB) string {
 }
 
 // admins holds one administrative *sql.DB per server for the whole test
-// binary, to create and drop the per-test schemas and databases.
+// binary, to create and drop the per-test schemas and databases. A server
+// that did not answer is remembered, so that each later test skips (or fails
+// under CI=true) at once instead of trying to connect again.
 var admins struct {
 	sync.Mutex
-	dbs map[string]*sql.DB
+	dbs  map[string]*sql.DB
+	errs map[string]error
 }
 
 func admin(tb testing.TB, env testenv.Backend, driver, dsn string) *sql.DB {
 	tb.Helper()
 	admins.Lock()
-	defer admins.Unlock()
-	if db := admins.dbs[env.Name]; db != nil {
-		return db
+	db, err := admins.dbs[env.Name], admins.errs[env.Name]
+	if db == nil && err == nil {
+		db, err = connect(driver, dsn)
+		if admins.dbs == nil {
+			admins.dbs, admins.errs = map[string]*sql.DB{}, map[string]error{}
+		}
+		admins.dbs[env.Name], admins.errs[env.Name] = db, err
 	}
-	db, err := sql.Open(driver, dsn)
+	admins.Unlock()
 	if err != nil {
 		testenv.Unreachable(tb, env, err)
 	}
-	if err := db.PingContext(context.Background()); err != nil {
-		db.Close()
-		testenv.Unreachable(tb, env, err)
-	}
-	if admins.dbs == nil {
-		admins.dbs = map[string]*sql.DB{}
-	}
-	admins.dbs[env.Name] = db
 	return db
+}
+
+func connect(driver, dsn string) (*sql.DB, error) {
+	db, err := sql.Open(driver, dsn)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 func openPostgres(tb testing.TB) *sql.DB {

@@ -21,14 +21,15 @@ type Dialect uint8
 
 // The supported dialects.
 const (
-	// Postgres is PostgreSQL 11 or later (driver "pgx" from
-	// github.com/jackc/pgx/v5/stdlib, or any driver that speaks $n
-	// placeholders).
+	// Postgres is PostgreSQL 9.5 or later (ON CONFLICT), with driver "pgx"
+	// from github.com/jackc/pgx/v5/stdlib or another that takes $n
+	// placeholders.
 	Postgres Dialect = iota + 1
-	// MySQL is MySQL 5.7+ or MariaDB 10.3+ (driver "mysql" from
-	// github.com/go-sql-driver/mysql).
+	// MySQL is MySQL 5.7+ or MariaDB 10.3+, with driver "mysql" from
+	// github.com/go-sql-driver/mysql.
 	MySQL
-	// SQLite is SQLite 3.35 or later (driver "sqlite" from modernc.org/sqlite).
+	// SQLite is SQLite 3.35 or later (RETURNING), with driver "sqlite" from
+	// modernc.org/sqlite (pure Go) or another that takes ? placeholders.
 	SQLite
 )
 
