@@ -58,13 +58,11 @@ func scanClient(r rowScanner) (*store.Client, error) {
 		c                  store.Client
 		scopes, auds, meta string
 		created, updated   int64
-		secretHash         []byte
 	)
-	if err := r.Scan(&c.ID, &secretHash, &c.Name, &c.OwnerAccount, &scopes, &auds,
+	if err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &c.OwnerAccount, &scopes, &auds,
 		&c.Generation, &c.Disabled, &created, &updated, &meta); err != nil {
 		return nil, err
 	}
-	c.SecretHash = secretHash
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	if err := decode(scopes, &c.Scopes); err != nil {
 		return nil, err
