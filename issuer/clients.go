@@ -162,9 +162,14 @@ func printable(s string) bool {
 // generation, retried a few times when another update races it; after that
 // the error wraps store.ErrConflict. A missing client is store.ErrNotFound.
 func (i *Issuer) RotateClient(ctx context.Context, id string) (string, error) {
+	return i.rotate(ctx, id, nil)
+}
+
+// rotate rotates, only from generation wantGen when that is set.
+func (i *Issuer) rotate(ctx context.Context, id string, wantGen *int64) (string, error) {
 	secret := token.NewClientSecret()
 	hash := i.hasher.Sum(secret)
-	err := i.updateClient(ctx, id, nil, func(c *store.Client) {
+	err := i.updateClient(ctx, id, wantGen, func(c *store.Client) {
 		c.SecretHash = hash
 		c.Generation++
 	})

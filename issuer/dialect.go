@@ -112,33 +112,42 @@ func (d OAuth2) DecodeTokenRequest(r *http.Request) (*TokenRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	req := &TokenRequest{
-		GrantType:    p["grant_type"],
-		Scope:        p["scope"],
-		RefreshToken: p["refresh_token"],
-		AuthMethod:   AuthNone,
-	}
-	id, secret, basic, err := basicAuth(r)
+	id, secret, method, err := clientAuth(r, p)
 	if err != nil {
 		return nil, err
+	}
+	return &TokenRequest{
+		GrantType:    p["grant_type"],
+		ClientID:     id,
+		ClientSecret: secret,
+		AuthMethod:   method,
+		Scope:        p["scope"],
+		RefreshToken: p["refresh_token"],
+	}, nil
+}
+
+// clientAuth finds the client's credentials in the Authorization header or
+// the body parameters p: one method only.
+func clientAuth(r *http.Request, p map[string]string) (id, secret string, m AuthMethod, err error) {
+	bid, bsecret, basic, err := basicAuth(r)
+	if err != nil {
+		return "", "", "", err
 	}
 	switch {
 	case basic:
 		if p["client_secret"] != "" {
-			return nil, ErrInvalidRequest.WithDescription("the client authenticated with both HTTP Basic and client_secret")
+			return "", "", "", ErrInvalidRequest.WithDescription("the client authenticated with both HTTP Basic and client_secret")
 		}
 		// x/oauth2 and others may repeat client_id in the body next to
 		// Basic; that is one method, as long as they agree.
-		if bid := p["client_id"]; bid != "" && bid != id {
-			return nil, ErrInvalidRequest.WithDescription("client_id differs from the HTTP Basic user")
+		if pid := p["client_id"]; pid != "" && pid != bid {
+			return "", "", "", ErrInvalidRequest.WithDescription("client_id differs from the HTTP Basic user")
 		}
-		req.ClientID, req.ClientSecret, req.AuthMethod = id, secret, AuthBasic
+		return bid, bsecret, AuthBasic, nil
 	case p["client_secret"] != "":
-		req.ClientID, req.ClientSecret, req.AuthMethod = p["client_id"], p["client_secret"], AuthPost
-	default:
-		req.ClientID = p["client_id"]
+		return p["client_id"], p["client_secret"], AuthPost, nil
 	}
-	return req, nil
+	return p["client_id"], "", AuthNone, nil
 }
 
 // WriteTokenResponse implements [Dialect].

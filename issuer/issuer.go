@@ -89,7 +89,10 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	i.metadata = i.buildMetadata()
 	i.token = http.HandlerFunc(i.serveToken)
+	i.revoke = http.HandlerFunc(i.serveRevoke)
+	i.introspect = http.HandlerFunc(i.serveIntrospect)
 	i.jwks = http.HandlerFunc(i.serveJWKS)
+	i.credentials = http.HandlerFunc(i.serveCredentials)
 	i.meta = http.HandlerFunc(i.serveMetadata)
 	return i, nil
 }
@@ -103,8 +106,14 @@ func (i *Issuer) route(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case p.Token:
 		i.token.ServeHTTP(w, r)
+	case p.Revocation:
+		i.revoke.ServeHTTP(w, r)
+	case p.Introspection:
+		i.introspect.ServeHTTP(w, r)
 	case p.JWKS:
 		i.jwks.ServeHTTP(w, r)
+	case p.Credentials:
+		i.credentials.ServeHTTP(w, r)
 	case p.Metadata:
 		i.meta.ServeHTTP(w, r)
 	default:
@@ -116,11 +125,21 @@ func (i *Issuer) route(w http.ResponseWriter, r *http.Request) {
 // dialect.
 func (i *Issuer) TokenHandler() http.Handler { return i.token }
 
+// RevocationHandler serves RFC 7009 token revocation.
+func (i *Issuer) RevocationHandler() http.Handler { return i.revoke }
+
+// IntrospectionHandler serves RFC 7662 token introspection.
+func (i *Issuer) IntrospectionHandler() http.Handler { return i.introspect }
+
 // JWKSHandler serves the public signing keys as a JSON Web Key Set.
 func (i *Issuer) JWKSHandler() http.Handler { return i.jwks }
 
 // MetadataHandler serves the RFC 8414 authorization server metadata.
 func (i *Issuer) MetadataHandler() http.Handler { return i.meta }
+
+// CredentialsHandler serves self-rotation: a client that presents its own
+// access token gets a new secret (see [Issuer.RotateClient]).
+func (i *Issuer) CredentialsHandler() http.Handler { return i.credentials }
 
 // Paths returns the request paths of the endpoints, defaults filled in.
 func (i *Issuer) Paths() Paths { return i.cfg.Paths }
