@@ -1,0 +1,75 @@
+// Command endpoint-server serves one of the bench's token endpoints on
+// 127.0.0.1, so that a load generator such as wrk can measure it over
+// loopback. It only ever listens on the loopback address, and exits by
+// itself after -lifetime so that a forgotten server does not linger.
+//
+// # Usage
+//
+//	endpoint-server -impl portcullis-es256 -port 8181
+//
+// When it is ready it prints one line:
+//
+//	ready <impl> http://127.0.0.1:<port><path> <Authorization header value>
+//
+// and every request with that Authorization header, POSTed to that URL with
+// the body "grant_type=client_credentials&scope=read" (form encoded), gets a
+// token. run.sh reads the line to drive wrk.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portcullis/portcullis/bench/internal/endpoints"
+)
+
+func main() {
+	impl := flag.String("impl", "portcullis-es256", "setup to serve: "+strings.Join(endpoints.Names, ", "))
+	port := flag.Int("port", 8181, "TCP port on 127.0.0.1")
+	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
+	flag.Parse()
+	if err := run(*impl, *port, *lifetime); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(impl string, port int, lifetime time.Duration) error {
+	if port <= 0 || port > 65535 {
+		return fmt.Errorf("invalid -port %d", port)
+	}
+	e, err := endpoints.New(impl)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: e.Handler, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, lifetime)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		shutdown, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		srv.Shutdown(shutdown)
+	}()
+	fmt.Printf("ready %s http://%s%s %s\n", e.Name, ln.Addr(), e.Path, e.Authorization())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs the bench: the Go benchmarks (token verification and token endpoint,
+# in process), summarised with benchstat when it can be fetched, and, when
+# wrk is installed, each token endpoint under load over loopback.
+#
+#   ./run.sh                  # everything, COUNT=6 runs of each benchmark
+#   COUNT=1 ./run.sh          # one run (what README.md's table is)
+#   BENCH=Verify ./run.sh     # only benchmarks matching this regexp
+#   WRK=0 ./run.sh            # skip the loopback load even if wrk is there
+#
+# Results go to $OUT (default ./results, which git ignores).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+COUNT=${COUNT:-6}
+BENCH=${BENCH:-.}
+BENCHTIME=${BENCHTIME:-1s}
+OUT=${OUT:-results}
+WRK=${WRK:-1}
+PORT=${PORT:-18181}
+mkdir -p "$OUT"
+
+echo "== go test -bench '$BENCH' -count $COUNT -benchtime $BENCHTIME ($(nproc) cores)"
+go test -run '^$' -bench "$BENCH" -count "$COUNT" -benchtime "$BENCHTIME" . | tee "$OUT/bench.txt"
+
+if [ "$COUNT" -gt 1 ]; then
+	echo "== benchstat"
+	if ! go run golang.org/x/perf/cmd/benchstat@latest "$OUT/bench.txt" | tee "$OUT/benchstat.txt"; then
+		echo "benchstat unavailable; raw figures are in $OUT/bench.txt"
+	fi
+fi
+
+if [ "$WRK" = 0 ] || ! command -v wrk >/dev/null; then
+	echo "== wrk not installed (apt-get install -y wrk) or WRK=0: no loopback load"
+	exit 0
+fi
+
+bin=$(mktemp -d)
+server=
+cleanup() {
+	if [ -n "$server" ]; then
+		kill "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+	fi
+	rm -rf "$bin"
+}
+trap cleanup EXIT
+go build -o "$bin/endpoint-server" ./cmd/endpoint-server
+
+: >"$OUT/wrk.txt"
+for impl in portcullis-es256 portcullis-hs256 go-oauth2 fosite; do
+	# Bounded: two threads, 32 connections, ten seconds, loopback only; the
+	# server exits by itself after two minutes if this script dies.
+	"$bin/endpoint-server" -impl "$impl" -port "$PORT" -lifetime 2m >"$bin/ready" &
+	server=$!
+	for _ in $(seq 100); do
+		grep -q '^ready ' "$bin/ready" && break
+		sleep 0.1
+	done
+	read -r _ name url auth <"$bin/ready" || { echo "$impl did not start"; exit 1; }
+	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
+	cat >"$bin/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&scope=read"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "$auth"
+EOF
+	echo "== wrk $name ($url)" | tee -a "$OUT/wrk.txt"
+	wrk -t2 -c32 -d10s --timeout 30s -s "$bin/post.lua" "$url" | tee -a "$OUT/wrk.txt"
+	kill "$server"
+	wait "$server" 2>/dev/null || true
+	server=
+done
+
+echo "== requests/second over loopback"
+awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2; order[++n]=name}
+	END {for (i=1;i<=n;i++) {k=order[i]; printf "%-18s %10s req/s%s\n", k, rps[k], (k in bad ? "  (" bad[k] " non-2xx!)" : "")}}' "$OUT/wrk.txt"
