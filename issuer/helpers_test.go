@@ -264,19 +264,29 @@ func decodeToken(t *testing.T, rec *httptest.ResponseRecorder) tokenResp {
 	return tr
 }
 
-// wantResponse checks status, the given headers and the exact body.
-func wantResponse(t *testing.T, rec *httptest.ResponseRecorder, status int, headers map[string]string, body string) {
+// wantResponse checks status, the given headers and the exact body of a
+// *httptest.ResponseRecorder or an *httpResult.
+func wantResponse(t *testing.T, x any, status int, headers map[string]string, body string) {
 	t.Helper()
-	if rec.Code != status {
-		t.Errorf("status %d, want %d (body %s)", rec.Code, status, rec.Body)
+	var r *httpResult
+	switch v := x.(type) {
+	case *httpResult:
+		r = v
+	case *httptest.ResponseRecorder:
+		r = result(v)
+	default:
+		t.Fatalf("wantResponse(%T)", x)
+	}
+	if r.code != status {
+		t.Errorf("status %d, want %d (body %s)", r.code, status, r.body)
 	}
 	for k, v := range headers {
-		if got := rec.Header().Get(k); got != v {
+		if got := r.header.Get(k); got != v {
 			t.Errorf("header %s = %q, want %q", k, got, v)
 		}
 	}
-	if got := rec.Body.String(); got != body {
-		t.Errorf("body\n got %s\nwant %s", got, body)
+	if r.body != body {
+		t.Errorf("body\n got %s\nwant %s", r.body, body)
 	}
 }
 

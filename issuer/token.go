@@ -100,6 +100,10 @@ func (i *Issuer) grant(ctx context.Context, r *http.Request, req *TokenRequest) 
 		return nil, ErrInvalidRequest.WithDescription("missing grant_type")
 	case GrantClientCredentials:
 		return i.clientCredentials(ctx, r, req)
+	case GrantRefreshToken:
+		if i.cfg.Refresh.Enabled {
+			return i.refresh(ctx, r, req)
+		}
 	}
 	return nil, ErrUnsupportedGrantType.WithDescription("unsupported grant_type")
 }
@@ -127,6 +131,15 @@ func (i *Issuer) clientCredentials(ctx context.Context, r *http.Request, req *To
 		IssuedAt:   now,
 	}
 	resp := &TokenResponse{}
+	if i.cfg.Refresh.Enabled && grantAllowed(c, GrantRefreshToken) {
+		// The refresh token is stored first: if minting the access token
+		// then fails, what is left is a stored token nobody holds.
+		rt, e := i.newRefreshToken(ctx, g, newID(), now)
+		if e != nil {
+			return nil, e
+		}
+		resp.RefreshToken = rt
+	}
 	if e := i.mintAccess(ctx, g, now, resp); e != nil {
 		return nil, e
 	}

@@ -3,6 +3,7 @@ package issuer
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -47,6 +48,10 @@ func (i *Issuer) buildMetadata() []byte {
 	if i.cfg.Refresh.Enabled {
 		grants = append(grants, GrantRefreshToken)
 	}
+	tokenAuth := auth
+	if i.cfg.Refresh.Enabled && i.cfg.Refresh.AllowPublic {
+		tokenAuth = append(slices.Clone(auth), string(AuthNone))
+	}
 	m := metadata{
 		Issuer:        base,
 		TokenEndpoint: base + i.cfg.Paths.Token,
@@ -56,7 +61,7 @@ func (i *Issuer) buildMetadata() []byte {
 		ResponseTypesSupported:   []string{},
 		ScopesSupported:          i.cfg.Scopes,
 		GrantTypesSupported:      grants,
-		TokenAuthMethods:         auth,
+		TokenAuthMethods:         tokenAuth,
 		RevocationEndpoint:       base + i.cfg.Paths.Revocation,
 		RevocationAuthMethods:    auth,
 		IntrospectionEndpoint:    base + i.cfg.Paths.Introspection,

@@ -1,0 +1,302 @@
+package issuer_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/token"
+)
+
+var badRefresh = errBody("invalid_grant", "the refresh token is invalid, expired or revoked")
+
+func refreshEnv(t *testing.T, mod func(*issuer.Config)) *env {
+	return newEnv(t, true, func(c *issuer.Config) {
+		c.Refresh.Enabled = true
+		c.Scopes = []string{"read", "write"}
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+// refresh runs the refresh_token grant with Basic auth (id "" for none).
+func (e *env) refresh(id, secret, rt string, extra ...string) *httpResult {
+	h := map[string]string{}
+	if id != "" {
+		h["Authorization"] = basic(id, secret)
+	}
+	return result(e.do(req{body: form(append([]string{"grant_type", "refresh_token", "refresh_token", rt}, extra...)...), header: h}))
+}
+
+func (r *httpResult) token(t *testing.T) tokenResp {
+	t.Helper()
+	if r.code != 200 {
+		t.Fatalf("status %d, body %s", r.code, r.body)
+	}
+	var tr tokenResp
+	if err := json.Unmarshal([]byte(r.body), &tr); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestRefreshRotationAndReuse(t *testing.T) {
+	for _, f := range []issuer.Format{issuer.FormatJWT, issuer.FormatOpaque} {
+		t.Run(string(f), func(t *testing.T) {
+			e := refreshEnv(t, func(c *issuer.Config) { c.Format = f })
+			id, secret := e.client(issuer.ClientSpec{})
+			first := e.getToken(id, secret)
+			if !token.WellFormed(first.RefreshToken, token.PrefixRefreshToken) {
+				t.Fatalf("refresh token %q is not a well-formed pcr_ token", first.RefreshToken)
+			}
+			stored, err := e.st.GetRefreshToken(t.Context(), e.iss.Hasher().Hex(first.RefreshToken), epoch)
+			if err != nil || stored.ClientID != id || !stored.ExpiresAt.Equal(epoch.Add(365*24*time.Hour)) {
+				t.Fatalf("stored refresh token %+v, %v", stored, err)
+			}
+			e.clock.Advance(time.Minute)
+			second := e.refresh(id, secret, first.RefreshToken).token(t)
+			if second.RefreshToken == first.RefreshToken || second.AccessToken == "" || second.Scope != "read write" ||
+				second.ExpiresIn != 3600 || second.TokenType != "Bearer" {
+				t.Errorf("refresh response %+v", second)
+			}
+			p, err := e.iss.Verifier().Verify(t.Context(), second.AccessToken)
+			if err != nil || p.ClientID != id || !p.IssuedAt.Equal(epoch.Add(time.Minute)) {
+				t.Errorf("refreshed access token: %+v, %v", p, err)
+			}
+			third := e.refresh(id, secret, second.RefreshToken).token(t)
+
+			// Reusing the first token revokes the family: the newest dies too.
+			r := e.refresh(id, secret, first.RefreshToken)
+			wantResponse(t, (r), 400, noStoreJSON, badRefresh)
+			r = e.refresh(id, secret, third.RefreshToken)
+			wantResponse(t, (r), 400, noStoreJSON, badRefresh)
+			// Other families are untouched.
+			other := e.getToken(id, secret)
+			e.refresh(id, secret, other.RefreshToken).token(t)
+		})
+	}
+}
+
+func TestRefreshClientAuthentication(t *testing.T) {
+	e := refreshEnv(t, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	other, otherSecret := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret).RefreshToken
+
+	// RFC 6749 §6: a confidential client must authenticate.
+	r := e.refresh("", "", rt)
+	if r.code != 401 || r.body != errBody("invalid_client", "client authentication failed") {
+		t.Errorf("refresh without client authentication: %d %s", r.code, r.body)
+	}
+	r = result(e.do(req{body: form("grant_type", "refresh_token", "refresh_token", rt, "client_id", id)}))
+	if r.code != 401 {
+		t.Errorf("refresh with a bare client_id: %d %s", r.code, r.body)
+	}
+	if r := e.refresh(id, "wrong", rt); r.code != 401 {
+		t.Errorf("refresh with a wrong secret: %d %s", r.code, r.body)
+	}
+	// Another client cannot use it, and its attempt does not burn it.
+	wantResponse(t, (e.refresh(other, otherSecret, rt)), 400, noStoreJSON, badRefresh)
+	e.refresh(id, secret, rt).token(t)
+
+	// Missing or malformed refresh tokens.
+	wantResponse(t, e.do(req{body: form("grant_type", "refresh_token"), header: map[string]string{"Authorization": basic(id, secret)}}),
+		400, noStoreJSON, errBody("invalid_request", "missing refresh_token"))
+	wantResponse(t, (e.refresh(id, secret, "pcr_nope")), 400, noStoreJSON, badRefresh)
+	wantResponse(t, (e.refresh(id, secret, token.NewSecret(token.PrefixRefreshToken))), 400, noStoreJSON, badRefresh)
+	// A refresh token in the URL is refused like any parameter there.
+	r = result(e.do(req{path: "/oauth/token?refresh_token=" + rt, body: form("grant_type", "refresh_token"),
+		header: map[string]string{"Authorization": basic(id, secret)}}))
+	if r.code != 400 || !strings.Contains(r.body, "not in the URL") {
+		t.Errorf("refresh token in the query: %d %s", r.code, r.body)
+	}
+}
+
+// TestRefreshPublic: the DataCrunch style, where a refresh token alone
+// (JSON body, no client secret) refreshes.
+func TestRefreshPublic(t *testing.T) {
+	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.AllowPublic = true })
+	id, secret := e.client(issuer.ClientSpec{})
+	other, _ := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret).RefreshToken
+	post := func(body string) *httpResult { return result(e.do(req{ct: "application/json", body: body})) }
+	wantResponse(t, (post(`{"grant_type":"refresh_token","refresh_token":"`+rt+`","client_id":"`+other+`"}`)), 400, noStoreJSON, badRefresh)
+	tr := post(`{"grant_type":"refresh_token","refresh_token":"` + rt + `"}`).token(t)
+	tr = post(`{"grant_type":"refresh_token","refresh_token":"` + tr.RefreshToken + `","client_id":"` + id + `"}`).token(t)
+	// Credentials, when sent, are still checked.
+	if r := e.refresh(id, "wrong", tr.RefreshToken); r.code != 401 {
+		t.Errorf("public refresh with a wrong secret: %d %s", r.code, r.body)
+	}
+	e.refresh(id, secret, tr.RefreshToken).token(t)
+	// Metadata says so.
+	m := result(e.do(req{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"})).body
+	if !strings.Contains(m, `"grant_types_supported":["client_credentials","refresh_token"]`) ||
+		!strings.Contains(m, `"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"]`) {
+		t.Errorf("metadata %s", m)
+	}
+}
+
+func TestRefreshConcurrentExactlyOneWins(t *testing.T) {
+	e := refreshEnv(t, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret).RefreshToken
+	const n = 8
+	var wg sync.WaitGroup
+	results := make([]*httpResult, n)
+	for k := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[k] = e.refresh(id, secret, rt)
+		}()
+	}
+	wg.Wait()
+	wins := 0
+	for _, r := range results {
+		switch {
+		case r.code == 200:
+			wins++
+		case r.code != 400 || r.body != badRefresh:
+			t.Errorf("loser answered %d %s, want invalid_grant", r.code, r.body)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d concurrent refreshes succeeded, want exactly 1", wins)
+	}
+}
+
+func TestRefreshAfterRotationOrDisable(t *testing.T) {
+	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.AllowPublic = true })
+	ctx := t.Context()
+	id, secret := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret).RefreshToken
+	newSecret, err := e.iss.RotateClient(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantResponse(t, (e.refresh(id, newSecret, rt)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+
+	rt = e.getToken(id, newSecret).RefreshToken
+	if err := e.iss.DisableClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+	if err := e.iss.EnableClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	wantResponse(t, (e.refresh(id, newSecret, rt)), 400, noStoreJSON, badRefresh) // disable bumped the generation
+	rt = e.getToken(id, newSecret).RefreshToken
+	if err := e.iss.DeleteClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+}
+
+func TestRefreshScopesAndExpiry(t *testing.T) {
+	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.TTL = 48 * time.Hour })
+	id, secret := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret).RefreshToken
+	tr := e.refresh(id, secret, rt, "scope", "read").token(t)
+	if tr.Scope != "read" {
+		t.Errorf("narrowed scope %q", tr.Scope)
+	}
+	// The grant keeps its full scope for the next refresh.
+	tr = e.refresh(id, secret, tr.RefreshToken).token(t)
+	if tr.Scope != "read write" {
+		t.Errorf("scope after a narrowed refresh %q, want the original grant", tr.Scope)
+	}
+	r := e.refresh(id, secret, tr.RefreshToken, "scope", "read admin")
+	wantResponse(t, (r), 400, noStoreJSON, errBody("invalid_scope", "the requested scope exceeds the scope originally granted"))
+	// Each refresh token lives TTL from its issue.
+	e.clock.Advance(48*time.Hour + time.Second)
+	wantResponse(t, (e.refresh(id, secret, tr.RefreshToken)), 400, noStoreJSON, badRefresh)
+
+	// A client limited to client_credentials gets no refresh token.
+	cc, ccSecret := e.client(issuer.ClientSpec{GrantTypes: []string{"client_credentials"}})
+	if got := e.getToken(cc, ccSecret); got.RefreshToken != "" {
+		t.Errorf("client without the refresh grant got a refresh token")
+	}
+}
+
+// TestRefreshStoreFailures: a failure before the commit point leaves the
+// presented token usable; nothing is half-written.
+func TestRefreshStoreFailures(t *testing.T) {
+	for _, op := range []string{"GetRefreshToken", "CreateRefreshToken", "CreateAccessToken", "ConsumeRefreshToken"} {
+		t.Run(op, func(t *testing.T) {
+			e := refreshEnv(t, func(c *issuer.Config) { c.Format = issuer.FormatOpaque })
+			id, secret := e.client(issuer.ClientSpec{})
+			rt := e.getToken(id, secret).RefreshToken
+			e.fault.set(op, errInjected)
+			wantResponse(t, (e.refresh(id, secret, rt)), 503, noStoreJSON,
+				errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+			e.fault.set(op, nil)
+			e.refresh(id, secret, rt).token(t)
+		})
+	}
+	t.Run("client_credentials", func(t *testing.T) {
+		e := refreshEnv(t, nil)
+		id, secret := e.client(issuer.ClientSpec{})
+		e.fault.set("CreateRefreshToken", errInjected)
+		wantResponse(t, e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}),
+			503, noStoreJSON, errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+	})
+	t.Run("revoking a reused family", func(t *testing.T) {
+		e := refreshEnv(t, nil)
+		id, secret := e.client(issuer.ClientSpec{})
+		first := e.getToken(id, secret).RefreshToken
+		second := e.refresh(id, secret, first).token(t).RefreshToken
+		e.fault.set("RevokeRefreshFamily", errInjected)
+		if r := e.refresh(id, secret, first); r.code != 503 {
+			t.Errorf("reuse with the revocation failing: %d %s, want 503", r.code, r.body)
+		}
+		e.fault.set("RevokeRefreshFamily", nil)
+		wantResponse(t, (e.refresh(id, secret, first)), 400, noStoreJSON, badRefresh)
+		wantResponse(t, (e.refresh(id, secret, second)), 400, noStoreJSON, badRefresh)
+	})
+}
+
+func TestRefreshRevocationAndIntrospection(t *testing.T) {
+	e := refreshEnv(t, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	other, otherSecret := e.client(issuer.ClientSpec{})
+	rt := e.getToken(id, secret, "scope", "read").RefreshToken
+	r := result(e.do(req{path: "/oauth/introspect", body: form("token", rt), header: map[string]string{"Authorization": basic(id, secret)}}))
+	var got map[string]any
+	json.Unmarshal([]byte(r.body), &got)
+	want := map[string]any{
+		"active": true, "scope": "read", "client_id": id, "sub": id,
+		"exp": float64(epoch.Add(365 * 24 * time.Hour).Unix()), "iat": float64(epoch.Unix()),
+		"aud": []any{testIssuer}, "iss": testIssuer, "token_type": "refresh_token", "kind": "client",
+	}
+	if !jsonEqual(got, want) {
+		t.Errorf("refresh token introspection\n got %v\nwant %v", got, want)
+	}
+	// Another client neither sees nor revokes it.
+	r = result(e.do(req{path: "/oauth/introspect", body: form("token", rt), header: map[string]string{"Authorization": basic(other, otherSecret)}}))
+	if r.body != `{"active":false}` {
+		t.Errorf("another client's introspection: %s", r.body)
+	}
+	e.do(req{path: "/oauth/revoke", body: form("token", rt), header: map[string]string{"Authorization": basic(other, otherSecret)}})
+	next := e.refresh(id, secret, rt).token(t).RefreshToken
+	// A used token is inactive; revoking the live one kills the family.
+	r = result(e.do(req{path: "/oauth/introspect", body: form("token", rt), header: map[string]string{"Authorization": basic(id, secret)}}))
+	if r.body != `{"active":false}` {
+		t.Errorf("used refresh token introspected as %s", r.body)
+	}
+	if r := result(e.do(req{path: "/oauth/revoke", body: form("token", next, "token_type_hint", "refresh_token"),
+		header: map[string]string{"Authorization": basic(id, secret)}})); r.code != 200 || r.body != "" {
+		t.Errorf("revocation: %d %s", r.code, r.body)
+	}
+	wantResponse(t, (e.refresh(id, secret, next)), 400, noStoreJSON, badRefresh)
+	if _, err := e.st.GetRefreshToken(t.Context(), e.iss.Hasher().Hex(next), epoch); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("revoked family still live in the store: %v", err)
+	}
+}
