@@ -127,7 +127,7 @@ func TestRefreshPublic(t *testing.T) {
 	other, _ := e.client(issuer.ClientSpec{})
 	rt := e.getToken(id, secret).RefreshToken
 	post := func(body string) *httpResult { return result(e.do(req{ct: "application/json", body: body})) }
-	wantResponse(t, (post(`{"grant_type":"refresh_token","refresh_token":"`+rt+`","client_id":"`+other+`"}`)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, (post(`{"grant_type":"refresh_token","refresh_token":"` + rt + `","client_id":"` + other + `"}`)), 400, noStoreJSON, badRefresh)
 	tr := post(`{"grant_type":"refresh_token","refresh_token":"` + rt + `"}`).token(t)
 	tr = post(`{"grant_type":"refresh_token","refresh_token":"` + tr.RefreshToken + `","client_id":"` + id + `"}`).token(t)
 	// Credentials, when sent, are still checked.
