@@ -74,9 +74,9 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 
 			// Reusing the first token revokes the family: the newest dies too.
 			r := e.refresh(id, secret, first.RefreshToken)
-			wantResponse(t, (r), 400, noStoreJSON, badRefresh)
+			wantResponse(t, r, 400, noStoreJSON, badRefresh)
 			r = e.refresh(id, secret, third.RefreshToken)
-			wantResponse(t, (r), 400, noStoreJSON, badRefresh)
+			wantResponse(t, r, 400, noStoreJSON, badRefresh)
 			// Other families are untouched.
 			other := e.getToken(id, secret)
 			e.refresh(id, secret, other.RefreshToken).token(t)
@@ -103,14 +103,14 @@ func TestRefreshClientAuthentication(t *testing.T) {
 		t.Errorf("refresh with a wrong secret: %d %s", r.code, r.body)
 	}
 	// Another client cannot use it, and its attempt does not burn it.
-	wantResponse(t, (e.refresh(other, otherSecret, rt)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(other, otherSecret, rt), 400, noStoreJSON, badRefresh)
 	e.refresh(id, secret, rt).token(t)
 
 	// Missing or malformed refresh tokens.
 	wantResponse(t, e.do(req{body: form("grant_type", "refresh_token"), header: map[string]string{"Authorization": basic(id, secret)}}),
 		400, noStoreJSON, errBody("invalid_request", "missing refresh_token"))
-	wantResponse(t, (e.refresh(id, secret, "pcr_nope")), 400, noStoreJSON, badRefresh)
-	wantResponse(t, (e.refresh(id, secret, token.NewSecret(token.PrefixRefreshToken))), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(id, secret, "pcr_nope"), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(id, secret, token.NewSecret(token.PrefixRefreshToken)), 400, noStoreJSON, badRefresh)
 	// A refresh token in the URL is refused like any parameter there.
 	r = result(e.do(req{path: "/oauth/token?refresh_token=" + rt, body: form("grant_type", "refresh_token"),
 		header: map[string]string{"Authorization": basic(id, secret)}}))
@@ -127,7 +127,7 @@ func TestRefreshPublic(t *testing.T) {
 	other, _ := e.client(issuer.ClientSpec{})
 	rt := e.getToken(id, secret).RefreshToken
 	post := func(body string) *httpResult { return result(e.do(req{ct: "application/json", body: body})) }
-	wantResponse(t, (post(`{"grant_type":"refresh_token","refresh_token":"` + rt + `","client_id":"` + other + `"}`)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, post(`{"grant_type":"refresh_token","refresh_token":"`+rt+`","client_id":"`+other+`"}`), 400, noStoreJSON, badRefresh)
 	tr := post(`{"grant_type":"refresh_token","refresh_token":"` + rt + `"}`).token(t)
 	tr = post(`{"grant_type":"refresh_token","refresh_token":"` + tr.RefreshToken + `","client_id":"` + id + `"}`).token(t)
 	// Credentials, when sent, are still checked.
@@ -181,23 +181,23 @@ func TestRefreshAfterRotationOrDisable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantResponse(t, (e.refresh(id, newSecret, rt)), 400, noStoreJSON, badRefresh)
-	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(id, newSecret, rt), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh("", "", rt), 400, noStoreJSON, badRefresh)
 
 	rt = e.getToken(id, newSecret).RefreshToken
 	if err := e.iss.DisableClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh("", "", rt), 400, noStoreJSON, badRefresh)
 	if err := e.iss.EnableClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	wantResponse(t, (e.refresh(id, newSecret, rt)), 400, noStoreJSON, badRefresh) // disable bumped the generation
+	wantResponse(t, e.refresh(id, newSecret, rt), 400, noStoreJSON, badRefresh) // disable bumped the generation
 	rt = e.getToken(id, newSecret).RefreshToken
 	if err := e.iss.DeleteClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	wantResponse(t, (e.refresh("", "", rt)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh("", "", rt), 400, noStoreJSON, badRefresh)
 }
 
 func TestRefreshScopesAndExpiry(t *testing.T) {
@@ -214,10 +214,10 @@ func TestRefreshScopesAndExpiry(t *testing.T) {
 		t.Errorf("scope after a narrowed refresh %q, want the original grant", tr.Scope)
 	}
 	r := e.refresh(id, secret, tr.RefreshToken, "scope", "read admin")
-	wantResponse(t, (r), 400, noStoreJSON, errBody("invalid_scope", "the requested scope exceeds the scope originally granted"))
+	wantResponse(t, r, 400, noStoreJSON, errBody("invalid_scope", "the requested scope exceeds the scope originally granted"))
 	// Each refresh token lives TTL from its issue.
 	e.clock.Advance(48*time.Hour + time.Second)
-	wantResponse(t, (e.refresh(id, secret, tr.RefreshToken)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(id, secret, tr.RefreshToken), 400, noStoreJSON, badRefresh)
 
 	// A client limited to client_credentials gets no refresh token.
 	cc, ccSecret := e.client(issuer.ClientSpec{GrantTypes: []string{"client_credentials"}})
@@ -235,7 +235,7 @@ func TestRefreshStoreFailures(t *testing.T) {
 			id, secret := e.client(issuer.ClientSpec{})
 			rt := e.getToken(id, secret).RefreshToken
 			e.fault.set(op, errInjected)
-			wantResponse(t, (e.refresh(id, secret, rt)), 503, noStoreJSON,
+			wantResponse(t, e.refresh(id, secret, rt), 503, noStoreJSON,
 				errBody("temporarily_unavailable", "the service is temporarily unavailable"))
 			e.fault.set(op, nil)
 			e.refresh(id, secret, rt).token(t)
@@ -258,8 +258,8 @@ func TestRefreshStoreFailures(t *testing.T) {
 			t.Errorf("reuse with the revocation failing: %d %s, want 503", r.code, r.body)
 		}
 		e.fault.set("RevokeRefreshFamily", nil)
-		wantResponse(t, (e.refresh(id, secret, first)), 400, noStoreJSON, badRefresh)
-		wantResponse(t, (e.refresh(id, secret, second)), 400, noStoreJSON, badRefresh)
+		wantResponse(t, e.refresh(id, secret, first), 400, noStoreJSON, badRefresh)
+		wantResponse(t, e.refresh(id, secret, second), 400, noStoreJSON, badRefresh)
 	})
 }
 
@@ -295,7 +295,7 @@ func TestRefreshRevocationAndIntrospection(t *testing.T) {
 		header: map[string]string{"Authorization": basic(id, secret)}})); r.code != 200 || r.body != "" {
 		t.Errorf("revocation: %d %s", r.code, r.body)
 	}
-	wantResponse(t, (e.refresh(id, secret, next)), 400, noStoreJSON, badRefresh)
+	wantResponse(t, e.refresh(id, secret, next), 400, noStoreJSON, badRefresh)
 	if _, err := e.st.GetRefreshToken(t.Context(), e.iss.Hasher().Hex(next), epoch); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("revoked family still live in the store: %v", err)
 	}
