@@ -104,6 +104,12 @@ type Config struct {
 	// by other replicas within StateTTL. Default 5s.
 	StateTTL time.Duration
 
+	// SweepInterval is how often expired tokens, revocations and keys are
+	// deleted from a store that implements [store.Sweeper]: the token
+	// endpoint starts a sweep in the background when one is due. Default
+	// 10m; negative disables (call [Issuer.Sweep] yourself).
+	SweepInterval time.Duration
+
 	// Logger receives store failures (with their cause) and other events
 	// worth an operator's attention; never secrets. Default slog.Default(),
 	// so that a 503 is never silent.
@@ -161,12 +167,13 @@ type RefreshConfig struct {
 }
 
 const (
-	defaultTTL          = time.Hour
-	defaultRefreshTTL   = 365 * 24 * time.Hour
-	defaultMaxBodyBytes = 64 << 10
-	defaultPerClient    = 10
-	defaultPerAddress   = 50
-	defaultWindow       = time.Minute
+	defaultTTL           = time.Hour
+	defaultRefreshTTL    = 365 * 24 * time.Hour
+	defaultMaxBodyBytes  = 64 << 10
+	defaultPerClient     = 10
+	defaultPerAddress    = 50
+	defaultWindow        = time.Minute
+	defaultSweepInterval = 10 * time.Minute
 )
 
 func (p *Paths) setDefaults() error {
@@ -268,6 +275,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Refresh.TTL == 0 {
 		cfg.Refresh.TTL = defaultRefreshTTL
+	}
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = defaultSweepInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

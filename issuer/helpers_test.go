@@ -135,7 +135,7 @@ func (f *faultStore) IsRevoked(ctx context.Context, id string, now time.Time) (b
 
 // env is an issuer under test with its store and clock.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	iss   *issuer.Issuer
 	st    store.Store
 	fault *faultStore // nil unless the env was built over one
@@ -147,7 +147,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // newEnv builds an issuer over a fresh memory store (wrapped in a
 // faultStore when withFaults) at the fixed clock; mod adjusts the config.
-func newEnv(t *testing.T, withFaults bool, mod func(*issuer.Config)) *env {
+func newEnv(t testing.TB, withFaults bool, mod func(*issuer.Config)) *env {
 	t.Helper()
 	e := &env{t: t, clock: newClock()}
 	if withFaults {
@@ -250,7 +250,7 @@ func (e *env) getToken(id, secret string, extra ...string) tokenResp {
 	return decodeToken(e.t, rec)
 }
 
-func decodeToken(t *testing.T, rec *httptest.ResponseRecorder) tokenResp {
+func decodeToken(t testing.TB, rec *httptest.ResponseRecorder) tokenResp {
 	t.Helper()
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d, body %s", rec.Code, rec.Body)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/store"
@@ -25,6 +26,8 @@ type Issuer struct {
 	// that it costs the same as a known one.
 	dummyHash []byte
 	limiter   store.RateLimiter
+	sweeper   store.Sweeper
+	nextSweep atomic.Int64 // unix nanoseconds
 	metadata  []byte
 	log       *slog.Logger
 
@@ -86,6 +89,10 @@ func New(cfg Config) (*Issuer, error) {
 		i.limiter = rl
 	} else {
 		i.limiter = newMemLimiter()
+	}
+	if sw, ok := cfg.Store.(store.Sweeper); ok && cfg.SweepInterval > 0 {
+		i.sweeper = sw
+		i.nextSweep.Store(cfg.Now().Add(cfg.SweepInterval).UnixNano())
 	}
 	i.metadata = i.buildMetadata()
 	i.token = http.HandlerFunc(i.serveToken)
@@ -177,4 +184,37 @@ func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// sweepTimeout bounds a background sweep.
+const sweepTimeout = time.Minute
+
+// maybeSweep starts a background sweep when one is due. Of concurrent
+// callers exactly one starts it.
+func (i *Issuer) maybeSweep(now time.Time) {
+	if i.sweeper == nil {
+		return
+	}
+	next := i.nextSweep.Load()
+	if now.UnixNano() < next || !i.nextSweep.CompareAndSwap(next, now.Add(i.cfg.SweepInterval).UnixNano()) {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
+		defer cancel()
+		if _, err := i.sweeper.Sweep(ctx, now); err != nil {
+			i.log.WarnContext(ctx, "issuer: sweeping expired records failed", "err", err)
+		}
+	}()
+}
+
+// Sweep deletes the expired tokens, revocations and keys from the store
+// now, when it implements [store.Sweeper], and reports how many records
+// went; otherwise it does nothing.
+func (i *Issuer) Sweep(ctx context.Context) (int64, error) {
+	sw, ok := i.store.(store.Sweeper)
+	if !ok {
+		return 0, nil
+	}
+	return sw.Sweep(ctx, i.cfg.Now())
 }

@@ -26,6 +26,7 @@ var (
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
+	i.maybeSweep(i.cfg.Now())
 	req, e := i.decodeToken(w, r)
 	if e == nil {
 		var resp *TokenResponse

@@ -377,6 +377,10 @@ func TestOpaqueFormat(t *testing.T) {
 	if err != nil || !p.Opaque || p.ClientID != id {
 		t.Fatalf("Verify: %+v, %v", p, err)
 	}
+	r := result(e.do(req{path: "/oauth/introspect", body: form("token", tr.AccessToken), header: map[string]string{"Authorization": basic(id, secret)}}))
+	if !strings.HasPrefix(r.body, `{"active":true,"scope":"read","client_id":"`+id+`"`) || !strings.Contains(r.body, `"token_type":"Bearer","kind":"client"}`) {
+		t.Errorf("opaque introspection: %d %s", r.code, r.body)
+	}
 	// Rotation kills opaque tokens at once.
 	if _, err := e.iss.RotateClient(t.Context(), id); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,167 @@
+package issuer_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
+)
+
+var rateLimited = errBody("temporarily_unavailable", "too many failed client authentications; retry later")
+
+// TestRateLimit runs over a store with a RateLimiter (memory) and over one
+// without (the issuer's in-memory counters).
+func TestRateLimit(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		name := map[bool]string{true: "store", false: "in-memory"}[shared]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, !shared, func(c *issuer.Config) {
+				c.RateLimit = issuer.RateLimit{PerClient: 3, PerAddress: 5, Window: time.Minute}
+			})
+			id, secret := e.client(issuer.ClientSpec{})
+			other, otherSecret := e.client(issuer.ClientSpec{})
+			try := func(id, secret, addr string) *httpResult {
+				return result(e.do(req{body: form("grant_type", "client_credentials"), remote: addr + ":1234",
+					header: map[string]string{"Authorization": basic(id, secret)}}))
+			}
+			for range 3 {
+				if r := try(id, "wrong", "192.0.2.1"); r.code != 401 {
+					t.Fatalf("failure below the limit: %d %s", r.code, r.body)
+				}
+			}
+			// The client id is locked for the rest of the window, even with
+			// the right secret; epoch is 03:04:05, the window ends at 03:05:00.
+			wantResponse(t, try(id, secret, "192.0.2.9"), 429, with(noStoreJSON, "Retry-After", "55"), rateLimited)
+			e.clock.Advance(50 * time.Second)
+			wantResponse(t, try(id, secret, "192.0.2.9"), 429, with(noStoreJSON, "Retry-After", "5"), rateLimited)
+			// Another client from the same address is not.
+			if r := try(other, otherSecret, "192.0.2.1"); r.code != 200 {
+				t.Errorf("other client: %d %s", r.code, r.body)
+			}
+			// The next window starts afresh.
+			e.clock.Advance(10 * time.Second)
+			if r := try(id, secret, "192.0.2.1"); r.code != 200 {
+				t.Errorf("next window: %d %s", r.code, r.body)
+			}
+			// Per address: failures with any ids, known or not, add up.
+			for k := range 5 {
+				id := []string{"unknown-a", "unknown-b", other}[k%3]
+				if r := try(id, "wrong", "198.51.100.7"); r.code != 401 {
+					t.Fatalf("address failure %d: %d %s", k, r.code, r.body)
+				}
+			}
+			for _, who := range [][2]string{{id, secret}, {"unknown-c", "x"}} {
+				r := try(who[0], who[1], "198.51.100.7")
+				if r.code != 429 || r.body != rateLimited || r.header.Get("Retry-After") == "" {
+					t.Errorf("address over its limit: %d %s", r.code, r.body)
+				}
+			}
+			if r := try(id, secret, "198.51.100.8"); r.code != 200 {
+				t.Errorf("another address: %d %s", r.code, r.body)
+			}
+			// Revocation and introspection count and obey the same limits.
+			r := result(e.do(req{path: "/oauth/revoke", body: form("token", "x"), remote: "198.51.100.7:1",
+				header: map[string]string{"Authorization": basic(id, secret)}}))
+			if r.code != 429 {
+				t.Errorf("revocation from a limited address: %d", r.code)
+			}
+		})
+	}
+}
+
+func TestRateLimitClientIP(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) {
+		c.RateLimit = issuer.RateLimit{PerClient: -1, PerAddress: 2}
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Real-IP") }
+	})
+	id, secret := e.client(issuer.ClientSpec{})
+	try := func(secret, ip string) int {
+		return e.do(req{body: form("grant_type", "client_credentials"),
+			header: map[string]string{"Authorization": basic(id, secret), "X-Real-IP": ip}}).Code
+	}
+	try("wrong", "203.0.113.1")
+	try("wrong", "203.0.113.1")
+	if c := try(secret, "203.0.113.1"); c != 429 {
+		t.Errorf("limited proxy client: %d, want 429", c)
+	}
+	// Same RemoteAddr, another client address: not limited, and with
+	// PerClient disabled the id is not locked either.
+	if c := try(secret, "203.0.113.2"); c != 200 {
+		t.Errorf("other proxy client: %d, want 200", c)
+	}
+}
+
+func TestRateLimitDisabled(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) { c.RateLimit = issuer.RateLimit{PerClient: -1, PerAddress: -1} })
+	id, secret := e.client(issuer.ClientSpec{})
+	for range 30 {
+		e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, "wrong")}})
+	}
+	e.getToken(id, secret)
+}
+
+// failingLimiter is a store whose RateLimiter fails.
+type failingLimiter struct{ store.Store }
+
+func (failingLimiter) Hit(context.Context, string, time.Duration, time.Time) (int64, time.Time, error) {
+	return 0, time.Time{}, errInjected
+}
+
+func (failingLimiter) Count(context.Context, string, time.Duration, time.Time) (int64, time.Time, error) {
+	return 0, time.Time{}, errInjected
+}
+
+func TestRateLimiterFailureFailsClosed(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) { c.Store = failingLimiter{memory.New()} })
+	id, secret := e.client(issuer.ClientSpec{})
+	wantResponse(t, e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}),
+		503, noStoreJSON, errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+}
+
+// sweepSignal is a store that reports its sweeps.
+type sweepSignal struct {
+	store.Store
+	swept chan time.Time
+}
+
+func (s sweepSignal) Sweep(ctx context.Context, now time.Time) (int64, error) {
+	n, err := s.Store.(store.Sweeper).Sweep(ctx, now)
+	s.swept <- now
+	return n, err
+}
+
+func TestSweep(t *testing.T) {
+	sig := sweepSignal{memory.New(), make(chan time.Time, 4)}
+	e := newEnv(t, false, func(c *issuer.Config) { c.Store = sig; c.SweepInterval = time.Hour })
+	id, secret := e.client(issuer.ClientSpec{})
+	e.getToken(id, secret)
+	select {
+	case <-sig.swept:
+		t.Fatal("swept before the interval")
+	default:
+	}
+	e.clock.Advance(time.Hour)
+	e.getToken(id, secret)
+	e.getToken(id, secret) // not twice for one interval
+	select {
+	case at := <-sig.swept:
+		if !at.Equal(epoch.Add(time.Hour)) {
+			t.Errorf("swept at %v", at)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+		t.Fatal("no background sweep")
+	}
+	if n, err := e.iss.Sweep(t.Context()); err != nil || n != 0 {
+		t.Errorf("Sweep: %d, %v", n, err)
+	}
+	<-sig.swept
+	select {
+	case at := <-sig.swept:
+		t.Errorf("a second background sweep at %v within one interval", at)
+	default:
+	}
+}
