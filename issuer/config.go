@@ -47,9 +47,9 @@ type Config struct {
 	// this issuer's own [Issuer.Verifier] can check such tokens.
 	Algorithm string
 	// KeyRotation rotates the signing key after it has signed for this
-	// long; the new key is published before it signs and the old one stays
-	// published until its tokens have expired. Default 0: keys are never
-	// rotated automatically.
+	// long; the new key is published 10 minutes before it signs and the old
+	// one stays published until its tokens have expired. At least 1h.
+	// Default 0: keys are never rotated automatically (see [Issuer.Keys]).
 	KeyRotation time.Duration
 	// AccessTokenTTL is the lifetime of access tokens. Default 1h.
 	AccessTokenTTL time.Duration
@@ -217,8 +217,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	default:
 		return cfg, fmt.Errorf("issuer: %w: %q", token.ErrUnsupportedAlgorithm, cfg.Algorithm)
 	}
-	if cfg.KeyRotation < 0 {
-		return cfg, errors.New("issuer: Config.KeyRotation must not be negative")
+	if cfg.KeyRotation < 0 || (cfg.KeyRotation > 0 && cfg.KeyRotation < time.Hour) {
+		// Shorter periods than the key manager's publish-ahead time would
+		// rotate on every reload.
+		return cfg, errors.New("issuer: Config.KeyRotation must be 0 or at least 1h")
 	}
 	if cfg.AccessTokenTTL < 0 || cfg.Refresh.TTL < 0 {
 		return cfg, errors.New("issuer: token lifetimes must not be negative")

@@ -3,10 +3,14 @@
 // and serves revocation, introspection, the JWKS and RFC 8414 metadata.
 //
 //	st := memory.New()
-//	iss, err := issuer.New(issuer.Config{Issuer: "https://auth.example.com", Store: st})
-//	c, secret, err := iss.CreateClient(ctx, issuer.ClientSpec{Scopes: []string{"read"}})
+//	iss, err := issuer.New(issuer.Config{Issuer: "https://auth.example.com", Store: st, Scopes: []string{"read"}})
+//	c, secret, err := iss.CreateClient(ctx, issuer.ClientSpec{})
 //	mux.Handle("/", iss.Handler())
 //	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier()})
+//
+// The defaults are safe: ES256 signing keys generated in the store on first
+// start (and shared by every replica over the same store), 1 h JWT access
+// tokens (RFC 9068), no refresh tokens, the OAuth 2.0 wire format.
 //
 // # Endpoints
 //
@@ -18,23 +22,39 @@
 //     refresh_token grant when [RefreshConfig.Enabled], in the configured
 //     [Dialect] ([OAuth2] by default);
 //   - revocation (POST /oauth/revoke, RFC 7009) and introspection
-//     (POST /oauth/introspect, RFC 7662), both client-authenticated;
+//     (POST /oauth/introspect, RFC 7662), both client-authenticated; a
+//     client acts on its own tokens only (see [ClientSpec.IntrospectAny]),
+//     and anything else is 200 (revocation) or {"active":false};
 //   - credentials (POST /oauth/credentials): a client that presents its own
 //     access token as a bearer token gets a new secret;
-//   - JWKS (GET /.well-known/jwks.json) and metadata
-//     (GET /.well-known/oauth-authorization-server, RFC 8414).
+//   - JWKS (GET /.well-known/jwks.json, cacheable for 5 minutes) and
+//     metadata (GET /.well-known/oauth-authorization-server, RFC 8414).
 //
-// Errors are RFC 6749 §5.2 JSON bodies ([Error]); a failure of the store is
-// 503 temporarily_unavailable, logged with its cause. Bad input is never
-// answered with another 5xx.
+// Errors are RFC 6749 §5.2 JSON bodies ([Error]). A method other than POST
+// is 405 with Allow: POST and an invalid_request body; an oversized body
+// is 400 invalid_request; a failure of the store is 503
+// temporarily_unavailable, logged with its cause. Bad input is never
+// answered with a 5xx.
 //
 // # Credentials
 //
 // [Issuer.CreateClient], [Issuer.RotateClient], [Issuer.DisableClient],
 // [Issuer.EnableClient] and [Issuer.DeleteClient] manage clients from Go.
 // Rotating, disabling or deleting a client makes every token issued to it
-// before refused: tokens carry the client's generation, which those
-// operations bump, and the [token.Verifier] compares them.
+// before refused, refresh tokens included: tokens carry the client's
+// generation, which those operations bump, and the [token.Verifier]
+// compares them. This issuer's own [Issuer.Verifier] learns it at once;
+// other replicas within [Config.StateTTL] (at once with a store that
+// pushes events, see [token.Verifier.Watch]). Opaque tokens are checked
+// against the store on every use.
+//
+// # Refresh tokens
+//
+// Off by default, since RFC 6749 §4.4.3 advises against them for client
+// credentials. When enabled, they are opaque "pcr_" strings stored hashed,
+// single use: each refresh returns a new one of the same family, and
+// presenting a used one revokes the family (RFC 9700). A client must
+// authenticate to refresh unless [RefreshConfig.AllowPublic].
 //
 // # Security
 //
@@ -42,8 +62,9 @@
 // as hashes: SHA-256, or HMAC-SHA-256 with [Config.Pepper]. They carry 256
 // random bits, so a fast hash is enough and keeps the token endpoint fast;
 // comparison is constant time. An unknown client id is hashed against a
-// dummy, so that it costs the same as a wrong secret, and both get the same
-// invalid_client response, byte for byte.
+// dummy, so that it costs the same as a wrong secret, and unknown id, wrong
+// secret and disabled client all get the same invalid_client response,
+// byte for byte.
 //
 // Failed client authentications are rate limited per client id and per
 // address ([RateLimit]; 429 with Retry-After), in the store when it
@@ -62,8 +83,10 @@
 // A [Dialect] decodes token requests and encodes responses, so that an
 // API with its own wire format (camelCase fields, an expiry timestamp) can
 // use the same issuer. The issuer enforces the method, query and body rules
-// above before the dialect runs; a dialect must decode only from the body
-// and the Authorization header, refuse repeated parameters and double
-// client authentication, report the [AuthMethod] truthfully, never panic,
-// and write error bodies that depend on the [*Error] alone.
+// above before the dialect runs and sets the no-store headers; a dialect
+// must decode only from the body and the Authorization header, refuse
+// repeated parameters and double client authentication, report the
+// [AuthMethod] truthfully, never panic, and write error bodies that depend
+// on the [*Error] alone. Revocation and introspection always speak plain
+// OAuth 2.0.
 package issuer

@@ -58,7 +58,7 @@ var (
 
 // Error returns the code, the description and the cause, for logs.
 func (e *Error) Error() string {
-	s := "oauth2: " + e.Code
+	s := "issuer: " + e.Code
 	if e.Description != "" {
 		s += ": " + e.Description
 	}

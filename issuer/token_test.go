@@ -36,6 +36,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		"algorithm":       {Issuer: testIssuer, Store: st, Algorithm: "none"},
 		"format":          {Issuer: testIssuer, Store: st, Format: "paper"},
 		"negative ttl":    {Issuer: testIssuer, Store: st, AccessTokenTTL: -time.Second},
+		"short rotation":  {Issuer: testIssuer, Store: st, KeyRotation: time.Minute},
 		"bad scope":       {Issuer: testIssuer, Store: st, Scopes: []string{"a b"}},
 		"empty audience":  {Issuer: testIssuer, Store: st, Audience: []string{""}},
 		"duplicate paths": {Issuer: testIssuer, Store: st, Paths: issuer.Paths{Revocation: "/oauth/token"}},
