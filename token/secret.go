@@ -27,7 +27,7 @@ const (
 )
 
 // NewSecret returns prefix followed by 256 random bits in base62 and a
-// CRC-32 checksum of both, in base62: 53 characters plus the prefix.
+// CRC-32 checksum of both, in base62: 49 characters plus the prefix.
 func NewSecret(prefix string) string {
 	b := make([]byte, secretBytes)
 	rand.Read(b)

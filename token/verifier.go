@@ -223,6 +223,10 @@ func (v *Verifier) verifyOpaque(ctx context.Context, raw string, now time.Time) 
 	if !now.Before(at.ExpiresAt) {
 		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
+	if at.Kind == "" || at.Subject == "" {
+		// As for JWTs: a token without a kind must never pass a guard.
+		return nil, fmt.Errorf("%w: kind and sub are required", ErrInvalidToken)
+	}
 	if !anyShared(at.Audience, v.cfg.Audiences) {
 		return nil, fmt.Errorf("%w: audience not accepted", ErrInvalidToken)
 	}

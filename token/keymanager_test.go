@@ -1,0 +1,558 @@
+package token_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
+	"github.com/portcullis/portcullis/token"
+)
+
+// countingStore counts ListKeys, to see when a KeyManager goes to the store.
+type countingStore struct {
+	store.Keys
+	lists atomic.Int64
+}
+
+func (c *countingStore) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	c.lists.Add(1)
+	return c.Keys.ListKeys(ctx)
+}
+
+func newManager(t *testing.T, keys store.Keys, clk *clock, cfg token.KeyManagerConfig) *token.KeyManager {
+	t.Helper()
+	cfg.Keys, cfg.Now = keys, clk.Now
+	m, err := token.NewKeyManager(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func keySet(t *testing.T, m *token.KeyManager) *token.KeySet {
+	t.Helper()
+	ks, err := m.KeySet(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+func ids(ks *token.KeySet) []string {
+	var out []string
+	for _, k := range ks.Keys() {
+		out = append(out, k.ID)
+	}
+	return out
+}
+
+func jwksIDs(t *testing.T, ks *token.KeySet) []string {
+	t.Helper()
+	var doc struct{ Keys []token.JWK }
+	if err := json.Unmarshal(ks.JWKS(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range doc.Keys {
+		out = append(out, k.Kid)
+	}
+	return out
+}
+
+// kidOf signs a token with the set and returns the kid it was signed with.
+func kidOf(t *testing.T, ks *token.KeySet) string {
+	t.Helper()
+	raw, err := ks.Sign(&token.Claims{Kind: token.KindClient})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(raw, &token.Claims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ := tok.Header["typ"]; typ != token.JWTType {
+		t.Errorf("typ = %v", typ)
+	}
+	return tok.Header["kid"].(string)
+}
+
+func TestKeyManagerFirstStart(t *testing.T) {
+	ctx := context.Background()
+	st, clk := memory.New(), newClock()
+	m := newManager(t, st, clk, token.KeyManagerConfig{})
+	stored, err := st.ListKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != 1 {
+		t.Fatalf("first start stored %d keys, want 1", len(stored))
+	}
+	k := stored[0]
+	if k.Algorithm != token.ES256 || k.Seq != 1 || !k.ActiveAt.Equal(clk.Now()) || !k.ExpiresAt.IsZero() || len(k.Private) == 0 {
+		t.Errorf("first key = %+v", k)
+	}
+	ks := keySet(t, m)
+	if ks.SigningKey() == nil || ks.SigningKey().ID != k.ID || kidOf(t, ks) != k.ID {
+		t.Error("the first key does not sign")
+	}
+	// A restart (or a second replica) reuses it.
+	m2 := newManager(t, st, clk, token.KeyManagerConfig{})
+	if got := keySet(t, m2).SigningKey().ID; got != k.ID {
+		t.Errorf("second manager signs with %s, want %s", got, k.ID)
+	}
+	if stored, _ := st.ListKeys(ctx); len(stored) != 1 {
+		t.Errorf("second start made %d keys", len(stored))
+	}
+}
+
+func TestKeyManagerConcurrentFirstStart(t *testing.T) {
+	ctx := context.Background()
+	for round := range 5 {
+		st, clk := memory.New(), newClock()
+		const n = 8
+		managers := make([]*token.KeyManager, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				managers[i], errs[i] = token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
+			})
+		}
+		close(start)
+		wg.Wait()
+		stored, err := st.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != 1 {
+			t.Fatalf("round %d: %d replicas starting at once stored %d keys, want 1", round, n, len(stored))
+		}
+		for i, m := range managers {
+			if errs[i] != nil {
+				t.Fatalf("round %d manager %d: %v", round, i, errs[i])
+			}
+			if got := keySet(t, m).SigningKey().ID; got != stored[0].ID {
+				t.Errorf("round %d manager %d signs with %s, want %s", round, i, got, stored[0].ID)
+			}
+		}
+	}
+}
+
+func TestKeyManagerRotate(t *testing.T) {
+	ctx := context.Background()
+	st, clk := memory.New(), newClock()
+	const ahead, retain = 10 * time.Minute, 25 * time.Hour
+	m := newManager(t, st, clk, token.KeyManagerConfig{PublishAhead: ahead, RetainFor: retain})
+	oldID := keySet(t, m).SigningKey().ID
+
+	// A verifier over the manager, the way a replica checks tokens.
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: m, State: st, Now: clk.Now, CacheSize: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mintWith := func(ks *token.KeySet, life time.Duration) string {
+		now := clk.Now()
+		raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: testIssuer, Subject: "c1", ID: randomHex(), Audience: jwt.ClaimStrings{testIssuer},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(life)),
+		}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	oldToken := mintWith(keySet(t, m), retain)
+
+	rotatedAt := clk.Now()
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ks := keySet(t, m)
+	if len(ks.Keys()) != 2 {
+		t.Fatalf("after Rotate the set has %v, want the old and the new key", ids(ks))
+	}
+	newID := ks.Keys()[1].ID
+	if newID == oldID {
+		t.Fatal("Rotate reused the old key id")
+	}
+	// Published before it signs.
+	if !slices.Contains(jwksIDs(t, ks), newID) {
+		t.Error("the new key is not in the JWKS before it signs")
+	}
+	if got := kidOf(t, ks); got != oldID {
+		t.Errorf("right after Rotate the set signs with %s, want the old key %s", got, oldID)
+	}
+	stored, _ := st.ListKeys(ctx)
+	if len(stored) != 2 || !stored[1].ActiveAt.Equal(rotatedAt.Add(ahead)) || !stored[0].ExpiresAt.Equal(rotatedAt.Add(ahead+retain)) {
+		t.Fatalf("stored after Rotate: %+v %+v", stored[0], stored[1])
+	}
+
+	clk.Add(ahead - time.Second)
+	if got := kidOf(t, keySet(t, m)); got != oldID {
+		t.Errorf("just before ActiveAt the set signs with %s, want the old key", got)
+	}
+	clk.Add(time.Second)
+	ks = keySet(t, m)
+	if got := kidOf(t, ks); got != newID {
+		t.Errorf("at ActiveAt the set signs with %s, want the new key %s", got, newID)
+	}
+	if !slices.Contains(ids(ks), oldID) || !slices.Contains(jwksIDs(t, ks), oldID) {
+		t.Error("the old key stopped being published when it stopped signing")
+	}
+	newToken := mintWith(ks, time.Hour)
+	for name, raw := range map[string]string{"old": oldToken, "new": newToken} {
+		if _, err := v.Verify(ctx, raw); err != nil {
+			t.Errorf("%s key's token after the switch: %v", name, err)
+		}
+	}
+
+	// The old key stays until its ExpiresAt, then goes.
+	clk.Add(retain - time.Second)
+	if ks := keySet(t, m); !slices.Contains(ids(ks), oldID) {
+		t.Error("the old key went before its ExpiresAt")
+	}
+	clk.Add(time.Second)
+	ks = keySet(t, m)
+	if slices.Contains(ids(ks), oldID) || slices.Contains(jwksIDs(t, ks), oldID) {
+		t.Errorf("the old key is still published at its ExpiresAt: %v", ids(ks))
+	}
+	if got := kidOf(t, ks); got != newID {
+		t.Errorf("after the old key expired the set signs with %s", got)
+	}
+	if _, err := v.Verify(ctx, oldToken); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("token of an expired key: %v", err)
+	}
+}
+
+func TestKeyManagerRotateTwoReplicas(t *testing.T) {
+	ctx := context.Background()
+	st, clk := memory.New(), newClock()
+	a := newManager(t, st, clk, token.KeyManagerConfig{})
+	b := newManager(t, st, clk, token.KeyManagerConfig{})
+	if err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
+		t.Fatalf("two replicas rotating at once made %d keys, want 2 (one pending)", len(stored))
+	}
+	clk.Add(10 * time.Minute)
+	if ka, kb := keySet(t, a).SigningKey().ID, keySet(t, b).SigningKey().ID; ka != kb {
+		t.Errorf("replicas sign with %s and %s", ka, kb)
+	}
+}
+
+func TestKeyManagerRotateEvery(t *testing.T) {
+	ctx := context.Background()
+	st, clk := memory.New(), newClock()
+	m := newManager(t, st, clk, token.KeyManagerConfig{RotateEvery: 24 * time.Hour, PublishAhead: time.Hour})
+	first := keySet(t, m).SigningKey().ID
+	clk.Add(23*time.Hour - time.Second)
+	if stored, _ := st.ListKeys(ctx); len(stored) != 1 {
+		t.Fatalf("rotated early: %d keys", len(stored))
+	}
+	keySet(t, m)
+	clk.Add(time.Second)
+	if got := kidOf(t, keySet(t, m)); got != first {
+		t.Errorf("the key published ahead signs already")
+	}
+	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
+		t.Fatalf("RotateEvery-PublishAhead passed and %d keys are stored, want 2", len(stored))
+	}
+	clk.Add(time.Hour)
+	if got := kidOf(t, keySet(t, m)); got == first {
+		t.Error("the new key does not sign after RotateEvery")
+	}
+}
+
+func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
+	ctx := context.Background()
+	mem, clk := memory.New(), newClock()
+	counted := &countingStore{Keys: mem}
+	a := newManager(t, mem, clk, token.KeyManagerConfig{PublishAhead: time.Minute})
+	// b reloads only once a day, so it learns a's new key only through
+	// Refresh on an unknown kid.
+	b := newManager(t, counted, clk, token.KeyManagerConfig{ReloadEvery: 24 * time.Hour, MinRefreshInterval: 5 * time.Second})
+	if err := mem.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: b, State: mem, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	ks := keySet(t, a)
+	now := clk.Now()
+	raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: testIssuer, Subject: "c1", ID: "t1", Audience: jwt.ClaimStrings{testIssuer},
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
+	}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := counted.lists.Load()
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatalf("token signed by the other replica's new key: %v", err)
+	}
+	if counted.lists.Load() != lists+1 {
+		t.Errorf("ListKeys called %d times, want 1", counted.lists.Load()-lists)
+	}
+
+	// Forged kids cannot make the store reload more than once per
+	// MinRefreshInterval.
+	forged := sign(t, mustTestKey(token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
+	lists = counted.lists.Load()
+	for range 50 {
+		if _, err := v.Verify(ctx, forged); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("forged kid: %v", err)
+		}
+	}
+	if n := counted.lists.Load() - lists; n > 0 {
+		t.Errorf("50 forged kids within MinRefreshInterval made %d reloads, want 0 (one just happened)", n)
+	}
+	clk.Add(5 * time.Second)
+	for range 50 {
+		v.Verify(ctx, forged)
+	}
+	if n := counted.lists.Load() - lists; n != 1 {
+		t.Errorf("50 forged kids after MinRefreshInterval made %d reloads, want 1", n)
+	}
+}
+
+func TestKeyManagerAlgorithms(t *testing.T) {
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) {
+			st, clk := memory.New(), newClock()
+			m := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: alg})
+			ks := keySet(t, m)
+			if ks.SigningKey().Algorithm != alg || !slices.Equal(ks.Methods(), []string{alg}) {
+				t.Errorf("signing key %s, methods %v", ks.SigningKey().Algorithm, ks.Methods())
+			}
+			if alg == token.HS256 {
+				if string(ks.JWKS()) != `{"keys":[]}` {
+					t.Errorf("an HS256 key reached the JWKS: %s", ks.JWKS())
+				}
+				if !ks.SigningKey().Symmetric() {
+					t.Error("HS256 key is not Symmetric")
+				}
+			} else if got := jwksIDs(t, ks); len(got) != 1 || got[0] != ks.SigningKey().ID {
+				t.Errorf("JWKS kids %v", got)
+			}
+		})
+	}
+}
+
+func TestKeyManagerConfig(t *testing.T) {
+	ctx := context.Background()
+	if _, err := token.NewKeyManager(ctx, token.KeyManagerConfig{}); err == nil {
+		t.Error("no Keys accepted")
+	}
+	for _, alg := range []string{"none", "HS512", "es256", "PS256"} {
+		if _, err := token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: memory.New(), Algorithm: alg}); !errors.Is(err, token.ErrUnsupportedAlgorithm) {
+			t.Errorf("Algorithm %q: %v", alg, err)
+		}
+	}
+}
+
+func TestKeyManagerMixedAlgorithms(t *testing.T) {
+	// Switching the algorithm adds a key of the new one and keeps the old
+	// one published (it verifies tokens still in flight); HS256 never shows.
+	ctx := context.Background()
+	st, clk := memory.New(), newClock()
+	hs := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.HS256})
+	hsID := keySet(t, hs).SigningKey().ID
+	es := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.ES256})
+	ks := keySet(t, es)
+	if ks.SigningKey().Algorithm != token.ES256 || len(ks.Keys()) != 2 {
+		t.Fatalf("mixed set: signing %s, keys %v", ks.SigningKey().Algorithm, ids(ks))
+	}
+	if k, ok := ks.Key(hsID); !ok || k.Algorithm != token.HS256 {
+		t.Error("the HS256 key no longer verifies")
+	}
+	if got := jwksIDs(t, ks); len(got) != 1 || got[0] == hsID {
+		t.Errorf("JWKS of a mixed set: %v", got)
+	}
+	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
+		t.Errorf("%d keys stored", len(stored))
+	}
+}
+
+func TestJWKS(t *testing.T) {
+	ourKeys, _ := fixedKeys(t)
+	b64 := base64.RawURLEncoding
+	for _, alg := range []string{token.ES256, token.EdDSA, token.RS256} {
+		t.Run(alg, func(t *testing.T) {
+			k := ourKeys[alg]
+			ks, err := token.NewKeySet([]*token.Key{k.key}, k.key.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string][]map[string]string
+			if err := json.Unmarshal(ks.JWKS(), &doc); err != nil {
+				t.Fatal(err)
+			}
+			if len(doc) != 1 || len(doc["keys"]) != 1 {
+				t.Fatalf("JWKS = %s", ks.JWKS())
+			}
+			jwk := doc["keys"][0]
+			wantFields := map[string][]string{
+				token.ES256: {"alg", "crv", "kid", "kty", "use", "x", "y"},
+				token.EdDSA: {"alg", "crv", "kid", "kty", "use", "x"},
+				token.RS256: {"alg", "e", "kid", "kty", "n", "use"},
+			}[alg]
+			var fields []string
+			for f := range jwk {
+				fields = append(fields, f)
+			}
+			slices.Sort(fields)
+			if !slices.Equal(fields, wantFields) {
+				t.Errorf("JWK fields %v, want %v (never d, p, q or k)", fields, wantFields)
+			}
+			if jwk["alg"] != alg || jwk["kid"] != k.key.ID || jwk["use"] != "sig" {
+				t.Errorf("JWK = %v", jwk)
+			}
+			size := func(f string) int {
+				b, err := b64.DecodeString(jwk[f])
+				if err != nil {
+					t.Errorf("%s is not unpadded base64url: %v", f, err)
+				}
+				return len(b)
+			}
+			switch alg {
+			case token.ES256:
+				if jwk["kty"] != "EC" || jwk["crv"] != "P-256" || size("x") != 32 || size("y") != 32 {
+					t.Errorf("EC JWK = %v", jwk)
+				}
+			case token.EdDSA:
+				if jwk["kty"] != "OKP" || jwk["crv"] != "Ed25519" || size("x") != 32 {
+					t.Errorf("OKP JWK = %v", jwk)
+				}
+			case token.RS256:
+				if jwk["kty"] != "RSA" || jwk["e"] != "AQAB" || size("n") != 256 {
+					t.Errorf("RSA JWK = %v", jwk)
+				}
+			}
+
+			// A JWKS consumer (keyfunc, as remote resource servers use)
+			// verifies our tokens with it, and only with the pinned alg.
+			kf, err := keyfunc.NewJWKSetJSON(ks.JWKS())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, err := ks.Sign(jwt.MapClaims{"sub": "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := jwt.Parse(raw, kf.Keyfunc); err != nil {
+				t.Errorf("keyfunc cannot verify our token with our JWKS: %v", err)
+			}
+		})
+	}
+	t.Run("HS256 never published", func(t *testing.T) {
+		hs, es := ourKeys[token.HS256], ourKeys[token.ES256]
+		ks, err := token.NewKeySet([]*token.Key{hs.key, es.key}, hs.key.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jwksIDs(t, ks); !slices.Equal(got, []string{es.key.ID}) {
+			t.Errorf("JWKS of HS256+ES256 = %s", ks.JWKS())
+		}
+		if _, ok := hs.key.JWK(); ok {
+			t.Error("an HS256 key has a JWK")
+		}
+		empty, _ := token.NewKeySet(nil, "")
+		if string(empty.JWKS()) != `{"keys":[]}` {
+			t.Errorf("empty JWKS = %s", empty.JWKS())
+		}
+	})
+}
+
+func TestKeySet(t *testing.T) {
+	ourKeys, _ := fixedKeys(t)
+	es, ed := ourKeys[token.ES256], ourKeys[token.EdDSA]
+	if _, err := token.NewKeySet([]*token.Key{es.key, es.key}, ""); err == nil {
+		t.Error("duplicate key ids accepted")
+	}
+	if _, err := token.NewKeySet([]*token.Key{es.key}, "missing"); err == nil {
+		t.Error("a signing key outside the set accepted")
+	}
+	jwk, _ := ed.key.JWK()
+	pubOnly, err := token.NewPublicKey(ed.key.ID, token.EdDSA, ed.key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := token.NewKeySet([]*token.Key{pubOnly}, pubOnly.ID); err == nil {
+		t.Error("a public-only key accepted as signing key")
+	}
+	verifyOnly, err := token.NewKeySet([]*token.Key{pubOnly}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyOnly.Sign(jwt.MapClaims{}); err == nil {
+		t.Error("a verify-only set signed")
+	}
+	if j, _ := pubOnly.JWK(); j != jwk {
+		t.Errorf("public-only JWK %v, want %v", j, jwk)
+	}
+	// A token signed by the full key verifies with the public-only set.
+	full, _ := token.NewKeySet([]*token.Key{ed.key}, ed.key.ID)
+	raw, _ := full.Sign(jwt.MapClaims{"sub": "x"})
+	if _, err := jwt.Parse(raw, verifyOnly.Keyfunc); err != nil {
+		t.Errorf("public-only set: %v", err)
+	}
+	if _, ok := ed.key.Signer(); !ok {
+		t.Error("no crypto.Signer")
+	}
+}
+
+func TestParseKeyPinsAlgorithm(t *testing.T) {
+	ourKeys, _ := fixedKeys(t)
+	for _, from := range algs {
+		for _, to := range []string{token.ES256, token.EdDSA, token.RS256} {
+			if from == to {
+				continue
+			}
+			sk := *ourKeys[from].stored
+			sk.Algorithm = to
+			if _, err := token.ParseKey(&sk); err == nil {
+				t.Errorf("a %s key parsed as %s", from, to)
+			}
+		}
+	}
+	short := *ourKeys[token.HS256].stored
+	short.Private = short.Private[:31]
+	if _, err := token.ParseKey(&short); err == nil {
+		t.Error("a 248-bit HS256 key parsed")
+	}
+	if _, err := token.ParseKey(&store.SigningKey{ID: "x", Algorithm: "none"}); !errors.Is(err, token.ErrUnsupportedAlgorithm) {
+		t.Errorf("alg none: %v", err)
+	}
+	for _, alg := range []string{token.ES256, token.EdDSA, token.RS256} {
+		if _, err := token.NewPublicKey("x", alg, []byte("0123456789abcdef0123456789abcdef")); err == nil {
+			t.Errorf("an HMAC secret accepted as %s public key", alg)
+		}
+	}
+	if _, err := token.NewPublicKey("x", token.HS256, ourKeys[token.ES256].key.Public()); err == nil {
+		t.Error("an EC public key accepted as HS256 secret")
+	}
+}

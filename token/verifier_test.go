@@ -1,0 +1,860 @@
+package token_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/token"
+)
+
+type vector struct {
+	name  string
+	build func(e *env) string
+	ok    bool
+}
+
+// edit returns valid claims changed by f.
+func edit(e *env, f func(c jwt.MapClaims)) jwt.MapClaims {
+	c := e.claims()
+	f(c)
+	return c
+}
+
+func vectors() []vector {
+	var vs []vector
+	for _, alg := range algs {
+		vs = append(vs, vector{"valid/" + alg, func(e *env) string { return sign(e.tb, e.keys[alg], nil, e.claims()) }, true})
+	}
+	es := func(e *env) *testKey { return e.keys[token.ES256] }
+	signES := func(header map[string]any, f func(c jwt.MapClaims)) func(e *env) string {
+		return func(e *env) string { return sign(e.tb, es(e), header, edit(e, f)) }
+	}
+	same := func(jwt.MapClaims) {}
+	hour := time.Hour
+	at := func(e *env, d time.Duration) int64 { return e.clk.Now().Add(d).Unix() }
+
+	vs = append(vs,
+		// Header typ (RFC 9068 §2.1).
+		vector{"typ application/at+jwt", signES(map[string]any{"typ": "application/at+jwt"}, same), true},
+		vector{"typ in capitals", signES(map[string]any{"typ": "AT+JWT"}, same), true},
+		vector{"typ JWT", signES(map[string]any{"typ": "JWT"}, same), false},
+		vector{"typ missing", signES(map[string]any{"typ": nil}, same), false},
+		vector{"typ a number", signES(map[string]any{"typ": 1}, same), false},
+
+		// Time.
+		vector{"expired", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -hour); c["iat"] = at(e, -2*hour); c["nbf"] = at(e, -2*hour) }))
+		}, false},
+		vector{"expired within leeway", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -5*time.Second) }))
+		}, true},
+		vector{"expired beyond leeway", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -11*time.Second) }))
+		}, false},
+		vector{"exp missing", signES(nil, func(c jwt.MapClaims) { delete(c, "exp") }), false},
+		vector{"exp a string", signES(nil, func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), false},
+		vector{"not yet valid", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, hour) }))
+		}, false},
+		vector{"nbf within leeway", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, 5*time.Second) }))
+		}, true},
+		vector{"iat in the future", func(e *env) string {
+			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["iat"] = at(e, hour) }))
+		}, false},
+
+		// Tampering.
+		vector{"tampered payload", func(e *env) string {
+			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + seg(edit(e, func(c jwt.MapClaims) { c["scope"] = "read write admin" })) + "." + s
+		}, false},
+		vector{"payload of another valid token", func(e *env) string {
+			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			_, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + p + "." + s
+		}, false},
+		vector{"tampered signature", func(e *env) string {
+			h, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			b := []byte(s)
+			b[10] ^= 'A' ^ 'B' // flips bits in a middle character, never only in padding bits
+			if b[10] == s[10] {
+				b[10] = 'C'
+			}
+			return h + "." + p + "." + string(b)
+		}, false},
+		vector{"signature removed", func(e *env) string {
+			h, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + p + "."
+		}, false},
+		vector{"signature of another token", func(e *env) string {
+			h, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
+			_, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + p + "." + s
+		}, false},
+
+		// Algorithm pinning (DESIGN §5.2).
+		vector{"HS256 with the ES256 public key as secret (DER)", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodHS256, es(e).publicDER(), es(e).key.ID, nil, e.claims())
+		}, false},
+		vector{"HS256 with the ES256 public key as secret (PEM)", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodHS256, pemPublic(es(e)), es(e).key.ID, nil, e.claims())
+		}, false},
+		vector{"HS256 with the RS256 public key as secret (PEM)", func(e *env) string {
+			k := e.keys[token.RS256]
+			return signAs(e.tb, jwt.SigningMethodHS256, pemPublic(k), k.key.ID, nil, e.claims())
+		}, false},
+		vector{"HS256 with the RS256 public key as secret (DER)", func(e *env) string {
+			k := e.keys[token.RS256]
+			return signAs(e.tb, jwt.SigningMethodHS256, k.publicDER(), k.key.ID, nil, e.claims())
+		}, false},
+		vector{"HS256 with the EdDSA public key as secret", func(e *env) string {
+			k := e.keys[token.EdDSA]
+			return signAs(e.tb, jwt.SigningMethodHS256, k.publicDER(), k.key.ID, nil, e.claims())
+		}, false},
+		vector{"kid of the ES256 key, alg RS256 signed by our RSA key", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodRS256, e.keys[token.RS256].priv, es(e).key.ID, nil, e.claims())
+		}, false},
+		vector{"kid of the RS256 key, alg PS256 with the same RSA key", func(e *env) string {
+			k := e.keys[token.RS256]
+			return signAs(e.tb, jwt.SigningMethodPS256, k.priv, k.key.ID, nil, e.claims())
+		}, false},
+		vector{"kid of the HS256 key, alg ES256", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodES256, es(e).priv, e.keys[token.HS256].key.ID, nil, e.claims())
+		}, false},
+		vector{"kid of the EdDSA key, alg ES256", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodES256, es(e).priv, e.keys[token.EdDSA].key.ID, nil, e.claims())
+		}, false},
+		vector{"alg header differs in case", signES(map[string]any{"alg": "es256"}, same), false},
+
+		// Keys the token points at are never fetched or trusted.
+		vector{"unknown kid", func(e *env) string { return sign(e.tb, e.evil[token.ES256], nil, e.claims()) }, false},
+		vector{"our kid, attacker's key", func(e *env) string {
+			return signAs(e.tb, jwt.SigningMethodES256, e.evil[token.ES256].priv, es(e).key.ID, nil, e.claims())
+		}, false},
+		vector{"kid missing", signES(map[string]any{"kid": nil}, same), false},
+		vector{"kid empty", signES(map[string]any{"kid": ""}, same), false},
+		vector{"kid a number", signES(map[string]any{"kid": 1}, same), false},
+		vector{"jku and x5u on a valid token are ignored", signES(map[string]any{
+			"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem"}, same), true},
+		vector{"jku pointing at the attacker's key", func(e *env) string {
+			return sign(e.tb, e.evil[token.ES256], map[string]any{"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem"}, e.claims())
+		}, false},
+		vector{"embedded jwk of the attacker", func(e *env) string {
+			k := e.evil[token.ES256]
+			jwk, _ := k.key.JWK()
+			return sign(e.tb, k, map[string]any{"jwk": jwk}, e.claims())
+		}, false},
+
+		// Issuer.
+		vector{"wrong iss", signES(nil, func(c jwt.MapClaims) { c["iss"] = "https://evil.test" }), false},
+		vector{"iss with a trailing slash", signES(nil, func(c jwt.MapClaims) { c["iss"] = testIssuer + "/" }), false},
+		vector{"iss missing", signES(nil, func(c jwt.MapClaims) { delete(c, "iss") }), false},
+
+		// Audience.
+		vector{"aud as a string", signES(nil, func(c jwt.MapClaims) { c["aud"] = testIssuer }), true},
+		vector{"aud array with ours among others", signES(nil, func(c jwt.MapClaims) { c["aud"] = []string{"https://other.test", testIssuer} }), true},
+		vector{"aud another string", signES(nil, func(c jwt.MapClaims) { c["aud"] = "https://other.test" }), false},
+		vector{"aud array without ours", signES(nil, func(c jwt.MapClaims) { c["aud"] = []string{"https://other.test"} }), false},
+		vector{"aud empty string", signES(nil, func(c jwt.MapClaims) { c["aud"] = "" }), false},
+		vector{"aud empty array", signES(nil, func(c jwt.MapClaims) { c["aud"] = []string{} }), false},
+		vector{"aud missing", signES(nil, func(c jwt.MapClaims) { delete(c, "aud") }), false},
+		vector{"aud null", signES(nil, func(c jwt.MapClaims) { c["aud"] = nil }), false},
+		vector{"aud a number", signES(nil, func(c jwt.MapClaims) { c["aud"] = 42 }), false},
+		vector{"aud an object", signES(nil, func(c jwt.MapClaims) { c["aud"] = map[string]any{"aud": testIssuer} }), false},
+		vector{"aud array with a number", signES(nil, func(c jwt.MapClaims) { c["aud"] = []any{testIssuer, 42} }), false},
+
+		// Kind, subject and id.
+		vector{"kind missing", signES(nil, func(c jwt.MapClaims) { delete(c, "kind") }), false},
+		vector{"kind empty", signES(nil, func(c jwt.MapClaims) { c["kind"] = "" }), false},
+		vector{"kind a number", signES(nil, func(c jwt.MapClaims) { c["kind"] = 1 }), false},
+		vector{"account kind", func(e *env) string { return sign(e.tb, es(e), nil, e.accountClaims()) }, true},
+		vector{"sub missing", signES(nil, func(c jwt.MapClaims) { delete(c, "sub") }), false},
+		vector{"jti missing", signES(nil, func(c jwt.MapClaims) { delete(c, "jti") }), false},
+		vector{"no client or account", signES(nil, func(c jwt.MapClaims) { delete(c, "client_id") }), false},
+		vector{"gen a string", signES(nil, func(c jwt.MapClaims) { c["gen"] = "1" }), false},
+
+		// Live state.
+		vector{"rotated client (generation mismatch)", signES(nil, func(c jwt.MapClaims) { c["gen"] = 0 }), false},
+		vector{"generation from the future", signES(nil, func(c jwt.MapClaims) { c["gen"] = 2 }), false},
+		vector{"unknown client", signES(nil, func(c jwt.MapClaims) { c["client_id"], c["sub"] = "ghost", "ghost" }), false},
+		vector{"unknown account", func(e *env) string {
+			c := e.accountClaims()
+			c["account_id"] = "ghost"
+			return sign(e.tb, es(e), nil, c)
+		}, false},
+		vector{"rotated account", func(e *env) string {
+			c := e.accountClaims()
+			c["gen"] = 0
+			return sign(e.tb, es(e), nil, c)
+		}, false},
+
+		// Shapes that are not a token at all.
+		vector{"empty", func(*env) string { return "" }, false},
+		vector{"many dots", func(*env) string { return "a.b.c.d.e.f.g.h" }, false},
+		vector{"only dots", func(*env) string { return "......" }, false},
+		vector{"two segments", func(e *env) string { h, p, _ := parts(sign(e.tb, es(e), nil, e.claims())); return h + "." + p }, false},
+		vector{"valid token with a fourth segment", func(e *env) string { return sign(e.tb, es(e), nil, e.claims()) + ".x" }, false},
+		vector{"garbage base64", func(*env) string { return "!!!.@@@.###" }, false},
+		vector{"header not JSON", func(e *env) string {
+			_, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return base64.RawURLEncoding.EncodeToString([]byte("{not json")) + "." + p + "." + s
+		}, false},
+		vector{"payload not JSON", func(e *env) string {
+			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + base64.RawURLEncoding.EncodeToString([]byte("[1,2")) + "." + s
+		}, false},
+		vector{"payload a JSON array", func(e *env) string {
+			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + seg([]int{1}) + "." + s
+		}, false},
+		vector{"padded base64", func(e *env) string {
+			h, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			return h + "==." + p + "." + s
+		}, false},
+		vector{"100 KB token", func(e *env) string {
+			c := e.claims()
+			c["pad"] = strings.Repeat("x", 100<<10)
+			return sign(e.tb, es(e), nil, c)
+		}, false},
+	)
+
+	// alg none and its case variants, with and without a signature.
+	for _, none := range []string{"none", "None", "NONE", "nOnE"} {
+		vs = append(vs,
+			vector{"alg " + none + " unsigned", func(e *env) string {
+				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), "")
+			}, false},
+			vector{"alg " + none + " with a signature", func(e *env) string {
+				_, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), s)
+			}, false},
+			vector{"alg " + none + " without kid", func(e *env) string {
+				return unsigned(map[string]any{"alg": none, "typ": token.JWTType}, e.claims(), "")
+			}, false},
+		)
+	}
+	vs = append(vs, vector{"alg none signed by golang-jwt", func(e *env) string {
+		return signAs(e.tb, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, es(e).key.ID, nil, e.claims())
+	}, false})
+	vs = append(vs, vector{"alg missing", func(e *env) string {
+		return unsigned(map[string]any{"typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), "")
+	}, false})
+	return vs
+}
+
+func pemPublic(k *testKey) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.publicDER()})
+}
+
+func TestVerifyVectors(t *testing.T) {
+	for _, vec := range vectors() {
+		t.Run(vec.name, func(t *testing.T) {
+			e := newEnv(t, token.VerifierConfig{})
+			raw := vec.build(e)
+			p, err := e.v.Verify(context.Background(), raw)
+			if vec.ok {
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if p == nil || p.Subject == "" || p.TokenID == "" || p.Issuer != testIssuer || p.Opaque {
+					t.Fatalf("principal = %+v", p)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Verify accepted it: %+v", p)
+			}
+			t.Log(err)
+			if p != nil {
+				t.Errorf("a rejection returned a principal: %+v", p)
+			}
+			if !errors.Is(err, token.ErrInvalidToken) || errors.Is(err, token.ErrUnavailable) {
+				t.Errorf("error %v: want ErrInvalidToken only", err)
+			}
+		})
+	}
+}
+
+// VerifyJWT skips the store but must judge the signature and claims alike.
+func TestVerifyJWTVectors(t *testing.T) {
+	for _, vec := range vectors() {
+		t.Run(vec.name, func(t *testing.T) {
+			e := newEnv(t, token.VerifierConfig{})
+			raw := vec.build(e)
+			_, err := e.v.VerifyJWT(context.Background(), raw)
+			live := strings.Contains(vec.name, "rotated") || strings.Contains(vec.name, "unknown client") ||
+				strings.Contains(vec.name, "unknown account") || strings.Contains(vec.name, "generation") ||
+				strings.Contains(vec.name, "no client or account")
+			switch {
+			case vec.ok || live:
+				if err != nil {
+					t.Fatalf("VerifyJWT: %v", err)
+				}
+			case err == nil:
+				t.Fatal("VerifyJWT accepted it")
+			}
+			if e.state.calls() != 0 {
+				t.Errorf("VerifyJWT asked the store %d times", e.state.calls())
+			}
+		})
+	}
+}
+
+func TestVerifyPrincipal(t *testing.T) {
+	e := newEnv(t, token.VerifierConfig{})
+	c := e.claims()
+	c["aud"] = []string{testIssuer, "https://other.test"}
+	c["scope"] = "read  write read"
+	raw := sign(t, e.keys[token.EdDSA], nil, c)
+	p, err := e.v.Verify(context.Background(), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clk.Now()
+	want := token.Principal{
+		Kind: token.KindClient, Subject: "c1", ClientID: "c1", Scopes: []string{"read", "write"},
+		Audience: []string{testIssuer, "https://other.test"}, TokenID: c["jti"].(string), Generation: 1,
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour), Issuer: testIssuer,
+	}
+	if !equalPrincipal(p, &want) {
+		t.Errorf("principal\n got %+v\nwant %+v", p, &want)
+	}
+	if !p.HasScopes("read", "write") || p.HasScope("admin") || !p.HasScopes() {
+		t.Error("HasScope(s) disagree with Scopes")
+	}
+
+	a, err := e.v.Verify(context.Background(), sign(t, e.keys[token.ES256], nil, e.accountClaims()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Kind != token.KindAccount || a.AccountID != "a1" || a.ClientID != "" || a.Subject != "a1" {
+		t.Errorf("account principal = %+v", a)
+	}
+}
+
+func equalPrincipal(a, b *token.Principal) bool {
+	return a.Kind == b.Kind && a.Subject == b.Subject && a.ClientID == b.ClientID && a.AccountID == b.AccountID &&
+		strings.Join(a.Scopes, " ") == strings.Join(b.Scopes, " ") && strings.Join(a.Audience, " ") == strings.Join(b.Audience, " ") &&
+		a.TokenID == b.TokenID && a.Generation == b.Generation && a.IssuedAt.Equal(b.IssuedAt) &&
+		a.ExpiresAt.Equal(b.ExpiresAt) && a.Issuer == b.Issuer && a.Opaque == b.Opaque
+}
+
+func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
+	e := newEnv(t, token.VerifierConfig{})
+	c := e.claims()
+	c["pad"] = strings.Repeat("x", 100<<10)
+	raw := sign(t, e.keys[token.ES256], nil, c)
+	for _, verify := range []func(context.Context, string) (*token.Principal, error){e.v.Verify, e.v.VerifyJWT} {
+		if _, err := verify(context.Background(), raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("100 KB token: %v", err)
+		}
+	}
+	if n := e.keysC.sets.Load() + e.keysC.refreshes.Load(); n != 0 {
+		t.Errorf("the keys were consulted %d times: the token was parsed", n)
+	}
+
+	// MaxTokenLength moves the limit.
+	short := newEnv(t, token.VerifierConfig{MaxTokenLength: 100})
+	if _, err := short.v.Verify(context.Background(), sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("token over MaxTokenLength: %v", err)
+	}
+}
+
+func TestVerifyDisabledAndDeleted(t *testing.T) {
+	ctx := context.Background()
+	t.Run("disabled client", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{})
+		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		c, _ := e.st.GetClient(ctx, "c1")
+		c.Disabled = true
+		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("disabled client: %v", err)
+		}
+	})
+	t.Run("deleted client", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{})
+		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		if err := e.st.DeleteClient(ctx, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("deleted client: %v", err)
+		}
+	})
+	t.Run("disabled account", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{})
+		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Disabled = true
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("disabled account: %v", err)
+		}
+	})
+	t.Run("rotated client", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{})
+		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		c, _ := e.st.GetClient(ctx, "c1")
+		c.Generation = 2
+		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("token of generation 1 after rotation: %v", err)
+		}
+		c2 := e.claims()
+		c2["gen"] = 2
+		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c2)); err != nil {
+			t.Fatalf("token of the new generation: %v", err)
+		}
+	})
+	t.Run("revoked jti", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{})
+		c := e.claims()
+		raw := sign(t, e.keys[token.ES256], nil, c)
+		if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("revoked token: %v", err)
+		}
+		// Another token of the same client is untouched.
+		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, e.claims())); err != nil {
+			t.Fatalf("sibling token: %v", err)
+		}
+	})
+}
+
+func TestVerifyUnavailable(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{})
+	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	e.state.down.Store(true)
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) || errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("store down: %v, want ErrUnavailable only", err)
+	}
+	e.state.down.Store(false)
+	if _, err := e.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("store back: %v", err)
+	}
+	// Cached, but due for a recheck after StateTTL: still fails closed.
+	e.clk.Add(time.Minute)
+	e.state.down.Store(true)
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) {
+		t.Fatalf("cached token, store down after StateTTL: %v", err)
+	}
+	// A forged token is invalid, store or no store.
+	if _, err := e.v.Verify(ctx, "x.y.z"); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("garbage with the store down: %v", err)
+	}
+}
+
+func TestVerifyKeySourceFailure(t *testing.T) {
+	e := newEnv(t, token.VerifierConfig{Keys: failingKeys{}})
+	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, token.ErrUnavailable) {
+		t.Fatalf("keys unavailable: %v", err)
+	}
+}
+
+type failingKeys struct{}
+
+func (failingKeys) KeySet(context.Context) (*token.KeySet, error)  { return nil, errDown }
+func (failingKeys) Refresh(context.Context) (*token.KeySet, error) { return nil, errDown }
+
+func TestNewVerifierConfig(t *testing.T) {
+	ks := token.StaticKeys{}
+	st := &countingState{}
+	for i, cfg := range []token.VerifierConfig{
+		{Keys: ks, State: st},
+		{Issuer: testIssuer, State: st},
+		{Issuer: testIssuer, Keys: ks},
+	} {
+		if v, err := token.NewVerifier(cfg); err == nil || v != nil {
+			t.Errorf("config %d accepted", i)
+		}
+	}
+}
+
+func TestVerifyAudiencesConfig(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{Audiences: []string{"https://api.test"}})
+	c := e.claims()
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("the issuer audience is no longer the default once Audiences is set: %v", err)
+	}
+	c = e.claims()
+	c["aud"] = "https://api.test"
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
+		t.Errorf("configured audience: %v", err)
+	}
+}
+
+func TestVerifyLeewayConfig(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{Leeway: -1})
+	c := e.claims()
+	c["exp"] = e.clk.Now().Add(-time.Second).Unix()
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("negative Leeway must mean none: %v", err)
+	}
+	e = newEnv(t, token.VerifierConfig{Leeway: time.Minute})
+	c = e.claims()
+	c["exp"] = e.clk.Now().Add(-30 * time.Second).Unix()
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
+		t.Errorf("within a 1m leeway: %v", err)
+	}
+}
+
+// Cache.
+
+func TestCacheServesSecondVerify(t *testing.T) {
+	ctx := context.Background()
+	for _, alg := range algs {
+		t.Run(alg, func(t *testing.T) {
+			e := newEnv(t, token.VerifierConfig{})
+			raw := sign(t, e.keys[alg], nil, e.claims())
+			p1, err := e.v.Verify(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sets, calls := e.keysC.sets.Load(), e.state.calls()
+			p2, err := e.v.Verify(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p2 != p1 {
+				t.Error("the second Verify built a new principal: not served from the cache")
+			}
+			if e.keysC.sets.Load() != sets || e.state.calls() != calls {
+				t.Errorf("the second Verify asked the keys %d and the store %d more times",
+					e.keysC.sets.Load()-sets, e.state.calls()-calls)
+			}
+		})
+	}
+}
+
+func TestCacheDisabled(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{CacheSize: -1})
+	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	p1, err := e.v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := e.v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p1 == p2 || e.keysC.sets.Load() != 2 || e.state.revoked.Load() != 2 {
+		t.Errorf("with CacheSize -1 every Verify must parse and ask for revocation (keys %d, revoked %d)",
+			e.keysC.sets.Load(), e.state.revoked.Load())
+	}
+}
+
+func TestCacheRevocation(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	setup := func(t *testing.T) (*env, string, string) {
+		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		c := e.claims()
+		raw := sign(t, e.keys[token.ES256], nil, c)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		return e, raw, c["jti"].(string)
+	}
+	t.Run("after StateTTL", func(t *testing.T) {
+		e, raw, _ := setup(t)
+		// Within StateTTL the cached answer stands: that is the documented,
+		// bounded delay.
+		e.clk.Add(ttl - time.Second)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatalf("within StateTTL: %v", err)
+		}
+		e.clk.Add(time.Second)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("StateTTL after the revocation the cached token still passes: %v", err)
+		}
+		e.clk.Add(time.Second)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("and later: %v", err)
+		}
+	})
+	t.Run("at once after Forget", func(t *testing.T) {
+		e, raw, jti := setup(t)
+		e.v.Forget(store.Event{Kind: store.EventRevoked, ID: jti})
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("after Forget: %v", err)
+		}
+	})
+	t.Run("Forget of another token changes nothing", func(t *testing.T) {
+		e, raw, _ := setup(t)
+		e.v.Forget(store.Event{Kind: store.EventRevoked, ID: "other"})
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatalf("unrelated Forget: %v", err)
+		}
+	})
+}
+
+func TestCacheRotation(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	type change struct {
+		name  string
+		apply func(t *testing.T, e *env)
+		event store.Event
+	}
+	changes := []change{
+		{"client rotated", func(t *testing.T, e *env) {
+			c, _ := e.st.GetClient(ctx, "c1")
+			c.Generation = 2
+			if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+				t.Fatal(err)
+			}
+		}, store.Event{Kind: store.EventClientChanged, ID: "c1", Generation: 2}},
+		{"client disabled", func(t *testing.T, e *env) {
+			c, _ := e.st.GetClient(ctx, "c1")
+			c.Disabled = true
+			if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+				t.Fatal(err)
+			}
+		}, store.Event{Kind: store.EventClientChanged, ID: "c1", Generation: 1}},
+		{"client deleted", func(t *testing.T, e *env) {
+			if err := e.st.DeleteClient(ctx, "c1"); err != nil {
+				t.Fatal(err)
+			}
+		}, store.Event{Kind: store.EventClientChanged, ID: "c1", Generation: -1}},
+	}
+	for _, ch := range changes {
+		t.Run(ch.name+"/after StateTTL", func(t *testing.T) {
+			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			raw := sign(t, e.keys[token.ES256], nil, e.claims())
+			if _, err := e.v.Verify(ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+			ch.apply(t, e)
+			e.clk.Add(ttl - time.Second)
+			if _, err := e.v.Verify(ctx, raw); err != nil {
+				t.Fatalf("within StateTTL: %v", err)
+			}
+			e.clk.Add(time.Second)
+			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+				t.Fatalf("after StateTTL: %v", err)
+			}
+		})
+		t.Run(ch.name+"/at once after Forget", func(t *testing.T) {
+			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			raw := sign(t, e.keys[token.ES256], nil, e.claims())
+			if _, err := e.v.Verify(ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+			ch.apply(t, e)
+			e.v.Forget(ch.event)
+			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+				t.Fatalf("after Forget: %v", err)
+			}
+		})
+	}
+	t.Run("account rotated, Forget", func(t *testing.T) {
+		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Generation = 2
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		e.v.Forget(store.Event{Kind: store.EventAccountChanged, ID: "a1", Generation: 2})
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Fatalf("after Forget: %v", err)
+		}
+	})
+}
+
+func TestCacheHonoursExpiry(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	c := e.claims()
+	c["exp"] = e.clk.Now().Add(time.Minute).Unix()
+	raw := sign(t, e.keys[token.ES256], nil, c)
+	if _, err := e.v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(time.Minute + 9*time.Second)
+	if _, err := e.v.Verify(ctx, raw); err != nil {
+		t.Fatalf("within the leeway: %v", err)
+	}
+	e.clk.Add(time.Second)
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("the cache served an expired token: %v", err)
+	}
+}
+
+func TestCacheSmall(t *testing.T) {
+	// A tiny cache still verifies every token correctly as entries come and go.
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{CacheSize: 1})
+	var toks []string
+	for range 100 {
+		toks = append(toks, sign(t, e.keys[token.HS256], nil, e.claims()))
+	}
+	for round := range 3 {
+		for i, raw := range toks {
+			if _, err := e.v.Verify(ctx, raw); err != nil {
+				t.Fatalf("round %d token %d: %v", round, i, err)
+			}
+		}
+	}
+	if _, err := e.v.Verify(ctx, toks[0]+"x"); err == nil {
+		t.Fatal("a cached token's prefix match was accepted")
+	}
+}
+
+func TestWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	// The countingState wrapper hides the store's Watcher: use the store itself.
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.st, Now: e.clk.Now, StateTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.v.Watch(ctx); ok || err != nil {
+		t.Fatalf("Watch on a store without Watcher = %v, %v", ok, err)
+	}
+	if ok, err := v.Watch(ctx); !ok || err != nil {
+		t.Fatalf("Watch on the memory store = %v, %v", ok, err)
+	}
+	c := e.claims()
+	raw := sign(t, e.keys[token.ES256], nil, c)
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The event arrives on another goroutine; the clock does not move, so
+	// only the event can make the cached token fail.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := v.Verify(ctx, raw); errors.Is(err, token.ErrInvalidToken) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation event never reached the cache")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Opaque tokens.
+
+func TestOpaque(t *testing.T) {
+	ctx := context.Background()
+	for _, pepper := range [][]byte{nil, []byte("server pepper")} {
+		name := "sha256"
+		if pepper != nil {
+			name = "hmac"
+		}
+		t.Run(name, func(t *testing.T) { testOpaque(t, ctx, token.NewHasher(pepper)) })
+	}
+}
+
+func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
+	e := newEnv(t, token.VerifierConfig{Hasher: h})
+	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.state,
+		Opaque: e.st, Hasher: h, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.clk.Now()
+	mint := func(edit func(g *store.Grant)) string {
+		raw := token.NewSecret(token.PrefixAccessToken)
+		g := store.Grant{Kind: token.KindClient, Subject: "c1", ClientID: "c1", Scopes: []string{"read"},
+			Audience: []string{testIssuer}, Generation: 1, IssuedAt: now, ExpiresAt: now.Add(30 * time.Minute)}
+		if edit != nil {
+			edit(&g)
+		}
+		if err := e.st.CreateAccessToken(ctx, &store.AccessToken{Hash: h.Hex(raw), ID: randomHex(), Grant: g}); err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+
+	raw := mint(nil)
+	p, err := v.Verify(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Opaque || p.Kind != token.KindClient || p.ClientID != "c1" || !p.HasScope("read") || p.Issuer != testIssuer || !p.ExpiresAt.Equal(now.Add(30*time.Minute)) {
+		t.Errorf("principal = %+v", p)
+	}
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("a verifier without Opaque accepted an opaque token: %v", err)
+	}
+
+	reject := func(name, raw string) {
+		t.Helper()
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	reject("unknown", token.NewSecret(token.PrefixAccessToken))
+	reject("one character changed", raw[:len(raw)-1]+"x")
+	reject("other audience", mint(func(g *store.Grant) { g.Audience = []string{"https://other.test"} }))
+	reject("wrong generation", mint(func(g *store.Grant) { g.Generation = 0 }))
+	reject("unknown client", mint(func(g *store.Grant) { g.ClientID, g.Subject = "ghost", "ghost" }))
+	reject("no client or account", mint(func(g *store.Grant) { g.ClientID = "" }))
+	reject("no kind", mint(func(g *store.Grant) { g.Kind = "" }))
+
+	short := mint(func(g *store.Grant) { g.ExpiresAt = now.Add(time.Minute) })
+	if _, err := v.Verify(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Add(time.Minute)
+	reject("expired", short)
+
+	// Opaque tokens are looked up on every use: deletion and rotation reach
+	// them at once, without waiting for StateTTL.
+	raw = mint(nil)
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.DeleteAccessToken(ctx, h.Hex(raw)); err != nil {
+		t.Fatal(err)
+	}
+	reject("deleted", raw)
+	raw = mint(nil)
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.st.GetClient(ctx, "c1")
+	c.Generation = 2
+	if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+		t.Fatal(err)
+	}
+	reject("rotated", raw)
+
+	e.state.down.Store(true)
+	if _, err := v.Verify(ctx, mint(func(g *store.Grant) { g.Generation = 2 })); !errors.Is(err, token.ErrUnavailable) {
+		t.Errorf("store down: %v", err)
+	}
+}
