@@ -115,7 +115,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		}
 	default:
 		// A JWT: its signature must verify (so nobody revokes an id they
-		// made up); expiry and the rest of the claims do not matter.
+		// made up); an expired one needs no revoking.
 		pr, err := i.verifier.VerifyJWT(ctx, raw)
 		if errors.Is(err, token.ErrUnavailable) {
 			return i.unavailable(ctx, "signing keys", err)
@@ -123,7 +123,9 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err != nil || pr.ClientID != c.ID {
 			return nil
 		}
-		if err := i.store.Revoke(ctx, pr.TokenID, pr.ExpiresAt); err != nil {
+		// The verifier accepts a token until exp plus its leeway, so the
+		// revocation must outlive that, or the token would come back.
+		if err := i.store.Revoke(ctx, pr.TokenID, pr.ExpiresAt.Add(i.verifier.Leeway())); err != nil {
 			return i.unavailable(ctx, "revoke", err)
 		}
 		i.verifier.Forget(store.Event{Kind: store.EventRevoked, ID: pr.TokenID})

@@ -170,6 +170,10 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	return p, nil
 }
 
+// Leeway is the clock-skew allowance in force: a token is accepted until
+// its exp plus Leeway, so a revocation must last at least that long.
+func (v *Verifier) Leeway() time.Duration { return v.cfg.Leeway }
+
 // VerifyJWT checks a JWT's signature and claims only, without the store:
 // no revocation, generation or cache. Issuers use it to find a token's id.
 func (v *Verifier) VerifyJWT(ctx context.Context, raw string) (*Principal, error) {
