@@ -219,3 +219,24 @@ func TestCredentialsEndpoint(t *testing.T) {
 		t.Errorf("concurrent self-rotations answered %v, want one 200", codes)
 	}
 }
+
+// A verifier accepts a token until exp plus its leeway, so a revocation must
+// last that long too: a fresh verifier (another replica, no cache) must still
+// refuse the token inside the leeway window.
+func TestRevocationOutlivesLeeway(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) { c.Leeway = time.Minute })
+	id, secret := e.client(issuer.ClientSpec{})
+	tok := e.getToken(id, secret).AccessToken
+	r := result(e.do(req{path: "/oauth/revoke", body: form("token", tok), header: map[string]string{"Authorization": basic(id, secret)}}))
+	if r.code != 200 {
+		t.Fatalf("revocation: %d %s", r.code, r.body)
+	}
+	e.clock.Advance(time.Hour + 30*time.Second) // past exp, inside the leeway
+	replica, err := issuer.New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Verifier().Verify(t.Context(), tok); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("revoked token inside the leeway window: %v, want ErrInvalidToken", err)
+	}
+}
