@@ -154,8 +154,18 @@ func (i *Issuer) Paths() Paths { return i.cfg.Paths }
 // Verifier returns a verifier over the issuer's keys and store: it accepts
 // the issuer's access tokens (opaque ones too when Format is FormatOpaque)
 // for any audience in Config.Audience. Rotation and revocation made through
-// this Issuer reach it at once. Guards (the middleware package) wrap it.
+// this Issuer reach it at once; made through another replica, within
+// Config.StateTTL, or at once while [Issuer.Watch] runs. Guards (the
+// middleware package) wrap it.
 func (i *Issuer) Verifier() *token.Verifier { return i.verifier }
+
+// Watch subscribes the issuer's verifier to the store's change events when
+// the store can push them ([store.Watcher], as the Redis store does), so that
+// a rotation or revocation made by another replica reaches this one's guards
+// at once instead of within Config.StateTTL. It returns false when the store
+// cannot push events. The subscription lasts until ctx is done; call it once,
+// at start-up, with the server's lifetime context.
+func (i *Issuer) Watch(ctx context.Context) (bool, error) { return i.verifier.Watch(ctx) }
 
 // Keys returns the key manager, e.g. to rotate the signing key by hand with
 // Rotate.
