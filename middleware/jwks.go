@@ -1,0 +1,511 @@
+package middleware
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/MicahParks/jwkset"
+	"golang.org/x/time/rate"
+
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/token"
+)
+
+// JWKSConfig configures a [JWKSVerifier]. Issuer is required; the zero value
+// of every other field is a safe default.
+type JWKSConfig struct {
+	// Issuer is the exact iss that tokens must carry, e.g.
+	// "https://auth.example.com". Required.
+	Issuer string
+	// JWKSURL is where the issuer publishes its keys. Default Issuer +
+	// "/.well-known/jwks.json", where the Portcullis issuer serves them.
+	// It must be http or https; use https anywhere but localhost, since
+	// whoever can change these keys can mint tokens.
+	JWKSURL string
+	// Audiences that are accepted: a token must name at least one.
+	// Default: the Issuer.
+	Audiences []string
+	// HTTPClient fetches the key set. Default: a client with a 10s
+	// timeout. Its Timeout (10s when zero) bounds every fetch, including
+	// the one a request waits for. The client is copied, not modified.
+	HTTPClient *http.Client
+	// MaxResponseBytes bounds the key set document; a larger one is refused
+	// and the keys held so far are kept. Default 1 MiB.
+	MaxResponseBytes int64
+	// RefreshInterval is how often the key set is fetched in the
+	// background, so that new keys are known before tokens use them and
+	// withdrawn keys are dropped. Default 5m: keep it below the issuer's
+	// token.KeyManagerConfig.PublishAhead (10m by default).
+	RefreshInterval time.Duration
+	// MinRefreshInterval limits the fetches that requests cause: a token
+	// whose kid is not in the set, or any token while no key set has been
+	// fetched yet (the issuer was down at start-up), fetches the set at
+	// most once per MinRefreshInterval, so that a flood of forged kids
+	// cannot flood the issuer. Default 10s.
+	MinRefreshInterval time.Duration
+	// Leeway for exp, nbf and iat, for clock skew between machines.
+	// Default 10s; negative means none.
+	Leeway time.Duration
+	// CacheSize bounds how many verified tokens are remembered (keyed by the
+	// exact token, until it expires) so that a token seen before skips the
+	// signature check. Default 10000; negative disables the cache.
+	CacheSize int
+	// MaxTokenLength rejects longer tokens before any parsing. Default 8 KiB.
+	MaxTokenLength int
+	// Logger receives failed fetches (error level) and keys ignored for
+	// want of a pinned algorithm (warn level). Default slog.Default().
+	Logger *slog.Logger
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+// JWKSVerifier verifies the issuer's JWT access tokens in a process that
+// shares nothing with the issuer but its public keys, fetched from its JWKS
+// endpoint with jwkset (the key store of keyfunc). It is safe for
+// concurrent use.
+//
+// # What it checks
+//
+// Everything a [token.Verifier] checks without a store, with the same
+// code: the signature with the algorithm the key is pinned to, typ at+jwt,
+// iss, aud, exp (required), nbf and iat with leeway, and that kind, sub and
+// jti are present. The policy (kinds, scopes) is the [Guard]'s.
+//
+// Only asymmetric keys are used, each pinned to its own alg: a JWK without
+// alg, with an alg that does not fit its kty and crv (or that Portcullis
+// does not verify: ES256, EdDSA and RS256 of at least 2048 bits are
+// accepted), a symmetric ("oct") key, or one whose use is not "sig" is
+// ignored, and the token's alg, jku, x5u and jwk headers are never trusted.
+// A token without a kid, or with a kid the set does not hold, is refused.
+//
+// # What it cannot check
+//
+// A remote verifier sees no store, so revocation and credential rotation do
+// not reach it: a revoked token, or one issued before its client rotated
+// its secret, passes until it expires (1h by default). Where that matters,
+// verify with [token.NewVerifier] over the issuer's store, or ask the issuer
+// with [NewIntrospectionVerifier].
+//
+// # Failure
+//
+// It fails closed. While no key set has ever been fetched (the issuer was
+// down at start-up), every Verify is [token.ErrUnavailable] (503 through a
+// Guard) and retries the fetch at most once per MinRefreshInterval, so it
+// recovers by itself once the issuer answers. Once keys are known, a failed
+// refresh keeps them: tokens signed by known keys go on passing while the
+// issuer is down.
+type JWKSVerifier struct {
+	jwt    *token.Verifier
+	keys   *remoteKeys
+	cache  *verifiedCache
+	now    func() time.Time
+	leeway time.Duration
+	maxLen int
+}
+
+// NewJWKSVerifier checks cfg, fetches the key set once and returns a
+// verifier. An issuer that cannot be reached is not an error (see
+// [JWKSVerifier]): the fetch is retried on demand and in the background.
+// ctx bounds the background refresh: cancel it when the verifier is no
+// longer used. It is not a start-up timeout; the first fetch is bounded by
+// the HTTP client's timeout.
+func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("middleware: JWKSConfig.Issuer is required")
+	}
+	if cfg.JWKSURL == "" {
+		cfg.JWKSURL = strings.TrimSuffix(cfg.Issuer, "/") + "/.well-known/jwks.json"
+	}
+	if u, err := url.Parse(cfg.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("middleware: JWKSConfig.JWKSURL %q must be an absolute http or https URL", cfg.JWKSURL)
+	}
+	if len(cfg.Audiences) == 0 {
+		cfg.Audiences = []string{cfg.Issuer}
+	}
+	if cfg.MaxResponseBytes <= 0 {
+		cfg.MaxResponseBytes = 1 << 20
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = 5 * time.Minute
+	}
+	if cfg.MinRefreshInterval <= 0 {
+		cfg.MinRefreshInterval = 10 * time.Second
+	}
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 10 * time.Second
+	} else if cfg.Leeway < 0 {
+		cfg.Leeway = 0
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.MaxTokenLength <= 0 {
+		cfg.MaxTokenLength = 8 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	client, timeout := limitedClient(cfg.HTTPClient, cfg.MaxResponseBytes)
+
+	v := &JWKSVerifier{now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
+	if cfg.CacheSize > 0 {
+		v.cache = newVerifiedCache(cfg.CacheSize)
+	}
+	k := &remoteKeys{
+		MemoryJWKSet: jwkset.NewMemoryStorage(),
+		url:          cfg.JWKSURL,
+		log:          cfg.Logger,
+		limiter:      rate.NewLimiter(rate.Every(cfg.MinRefreshInterval), 1),
+		probe:        "portcullis-refresh-" + randomHex(16),
+		dropped: func() {
+			if v.cache != nil {
+				v.cache.flush()
+			}
+		},
+	}
+	v.keys = k
+	onError := func(ctx context.Context, err error) {
+		k.lastErr.Store(&err)
+		cfg.Logger.ErrorContext(ctx, "portcullis: cannot fetch the issuer's JWKS; keeping the keys known so far",
+			slog.String("url", cfg.JWKSURL), slog.Any("err", err))
+	}
+	// The first fetch happens here; when it fails, jwkset still returns the
+	// storage (NoErrorReturnFirstHTTPReq) and we fetch again on demand.
+	remote, err := jwkset.NewStorageFromHTTP(cfg.JWKSURL, jwkset.HTTPClientStorageOptions{
+		Client:                    client,
+		Ctx:                       ctx,
+		HTTPTimeout:               timeout,
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshErrorHandler:       onError,
+		RefreshInterval:           cfg.RefreshInterval,
+		Storage:                   k,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("middleware: JWKS storage: %w", err)
+	}
+	// The HTTP client resolves an unknown kid by fetching the set again,
+	// through the rate limiter; remoteKeys.Refresh makes sure no request
+	// ever waits on the limiter, and RateLimitWaitMax, which also bounds
+	// that fetch, is the HTTP timeout.
+	k.client, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:          map[string]jwkset.Storage{cfg.JWKSURL: remote},
+		RateLimitWaitMax:  timeout,
+		RefreshUnknownKID: k.limiter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("middleware: JWKS client: %w", err)
+	}
+	// The signature and claim checks are token.Verifier's own, through
+	// VerifyJWT, which never consults the store: State is required by
+	// NewVerifier but never called.
+	v.jwt, err = token.NewVerifier(token.VerifierConfig{
+		Issuer:         cfg.Issuer,
+		Audiences:      cfg.Audiences,
+		Keys:           k,
+		State:          noState{},
+		Leeway:         cfg.Leeway,
+		CacheSize:      -1,
+		MaxTokenLength: cfg.MaxTokenLength,
+		Now:            cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("middleware: %w", err)
+	}
+	return v, nil
+}
+
+// Verify checks raw against the issuer's published keys. Errors wrap
+// token.ErrInvalidToken or token.ErrUnavailable.
+func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if raw == "" || len(raw) > v.maxLen {
+		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+	}
+	now := v.now()
+	if v.cache != nil {
+		if p, ok := v.cache.get(raw, now); ok {
+			return p, nil
+		}
+	}
+	p, err := v.jwt.VerifyJWT(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if v.cache != nil {
+		v.cache.put(raw, p, p.ExpiresAt.Add(v.leeway))
+	}
+	return p, nil
+}
+
+// remoteKeys is the jwkset storage the HTTP fetches write into, and the
+// token.KeySource the verifier reads: every fetched set is turned at once
+// into a token.KeySet of the keys that can be pinned, so that a request
+// only loads a pointer.
+type remoteKeys struct {
+	*jwkset.MemoryJWKSet
+	set     atomic.Pointer[token.KeySet] // nil until a fetch succeeds
+	fetches atomic.Int64                 // successful fetches
+	lastErr atomic.Pointer[error]
+	client  jwkset.Storage
+	limiter *rate.Limiter
+	mu      sync.Mutex // one on-demand fetch at a time
+	probe   string     // a kid no key set holds: reading it makes the client fetch
+	url     string
+	log     *slog.Logger
+	dropped func() // a key was withdrawn
+}
+
+// KeyReplaceAll is called by every successful fetch.
+func (k *remoteKeys) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	if err := k.MemoryJWKSet.KeyReplaceAll(ctx, given); err != nil {
+		return err
+	}
+	set, err := pinKeys(given, func(kid, why string) {
+		k.log.WarnContext(ctx, "portcullis: ignoring a key of the issuer's JWKS",
+			slog.String("url", k.url), slog.String("kid", kid), slog.String("why", why))
+	})
+	if err != nil {
+		return err
+	}
+	old := k.set.Swap(set)
+	k.fetches.Add(1)
+	if old != nil {
+		for _, key := range old.Keys() {
+			if _, ok := set.Key(key.ID); !ok {
+				k.dropped() // tokens it signed must not pass from the cache
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// KeySet returns the keys; when none were ever fetched it tries once more
+// (rate limited) and reports the verifier unavailable if that fails too.
+func (k *remoteKeys) KeySet(ctx context.Context) (*token.KeySet, error) {
+	if s := k.set.Load(); s != nil {
+		return s, nil
+	}
+	return k.Refresh(ctx)
+}
+
+// Refresh fetches the set for a token whose kid is unknown, at most once
+// per MinRefreshInterval and by one request at a time; the others get the
+// set as it is, without waiting.
+func (k *remoteKeys) Refresh(ctx context.Context) (*token.KeySet, error) {
+	cur := k.set.Load()
+	if k.limiter.Tokens() < 1 || !k.mu.TryLock() {
+		return k.current(cur)
+	}
+	defer k.mu.Unlock()
+	before := k.fetches.Load()
+	// Reading a kid no set holds makes the client wait for the limiter
+	// (which has a token, so it does not wait) and fetch the set.
+	if _, err := k.client.KeyRead(ctx, k.probe); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
+		return nil, fmt.Errorf("fetching %s: %w", k.url, err)
+	}
+	if k.fetches.Load() == before {
+		err := errors.New("fetch failed")
+		if e := k.lastErr.Load(); e != nil {
+			err = *e
+		}
+		return nil, fmt.Errorf("fetching %s: %w", k.url, err)
+	}
+	return k.set.Load(), nil
+}
+
+func (k *remoteKeys) current(cur *token.KeySet) (*token.KeySet, error) {
+	if cur == nil {
+		return nil, fmt.Errorf("no key set fetched from %s yet", k.url)
+	}
+	return cur, nil
+}
+
+// pinKeys keeps the keys that name their alg, where that alg is one
+// Portcullis verifies and fits the key, and that are public-key signature
+// keys; ignore is told about each other one.
+func pinKeys(jwks []jwkset.JWK, ignore func(kid, why string)) (*token.KeySet, error) {
+	var keys []*token.Key
+	seen := make(map[string]bool, len(jwks))
+	for _, j := range jwks {
+		m := j.Marshal()
+		switch {
+		case m.KID == "":
+			ignore(m.KID, "no kid")
+			continue
+		case seen[m.KID]:
+			ignore(m.KID, "duplicate kid")
+			continue
+		case m.ALG == "":
+			ignore(m.KID, "no alg: the key is not pinned to an algorithm")
+			continue
+		case m.KTY == jwkset.KtyOct:
+			ignore(m.KID, "symmetric key")
+			continue
+		case m.USE != "" && m.USE != jwkset.UseSig:
+			ignore(m.KID, "use is not sig")
+			continue
+		}
+		pub := j.Key()
+		// A private key published by mistake still verifies with its
+		// public half; it is never used to sign.
+		if p, ok := pub.(interface{ Public() crypto.PublicKey }); ok {
+			pub = p.Public()
+		}
+		if _, ok := pub.([]byte); ok {
+			ignore(m.KID, "symmetric key")
+			continue
+		}
+		key, err := token.NewPublicKey(m.KID, string(m.ALG), pub)
+		if err != nil {
+			ignore(m.KID, err.Error())
+			continue
+		}
+		seen[m.KID] = true
+		keys = append(keys, key)
+	}
+	return token.NewKeySet(keys, "")
+}
+
+// noState is the store of a verifier that only ever calls VerifyJWT.
+type noState struct{}
+
+var errNoState = fmt.Errorf("%w: a remote verifier has no store", token.ErrUnavailable)
+
+func (noState) GetClient(context.Context, string) (*store.Client, error)   { return nil, errNoState }
+func (noState) GetAccount(context.Context, string) (*store.Account, error) { return nil, errNoState }
+func (noState) IsRevoked(context.Context, string, time.Time) (bool, error) { return false, errNoState }
+
+// limitedClient copies c (or makes a client with a 10s timeout) so that
+// every response body is cut off after max bytes with an error, and
+// returns it with the timeout that bounds each request.
+func limitedClient(c *http.Client, max int64) (*http.Client, time.Duration) {
+	cc := http.Client{Timeout: 10 * time.Second}
+	if c != nil {
+		cc = *c
+	}
+	if cc.Timeout <= 0 {
+		cc.Timeout = 10 * time.Second
+	}
+	base := cc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cc.Transport = limitedTransport{base: base, max: max}
+	return &cc, cc.Timeout
+}
+
+// limitedTransport bounds response bodies, so that a server (or anyone in
+// the middle) cannot make the verifier read without end.
+type limitedTransport struct {
+	base http.RoundTripper
+	max  int64
+}
+
+func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > t.max {
+		resp.Body.Close()
+		return nil, fmt.Errorf("response of %d bytes exceeds the limit of %d", resp.ContentLength, t.max)
+	}
+	// MaxBytesReader fails the read that goes past max, where a LimitReader
+	// would silently truncate. It is meant for request bodies, but asks
+	// nothing of its (nil) ResponseWriter.
+	resp.Body = http.MaxBytesReader(nil, resp.Body, t.max)
+	return resp, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// verifiedCache remembers verification results by key until a deadline.
+// It is bounded: a full shard drops an arbitrary entry (Go's map order),
+// which costs nothing to track and is good enough against churn.
+type verifiedCache struct {
+	seed     maphash.Seed
+	perShard int
+	shards   [16]struct {
+		sync.RWMutex
+		m map[string]verified
+	}
+}
+
+type verified struct {
+	p     *Principal // nil: known inactive
+	until time.Time
+}
+
+func newVerifiedCache(size int) *verifiedCache {
+	c := &verifiedCache{seed: maphash.MakeSeed()}
+	c.perShard = max(1, size/len(c.shards))
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]verified)
+	}
+	return c
+}
+
+func (c *verifiedCache) shard(k string) int {
+	return int(maphash.String(c.seed, k) % uint64(len(c.shards)))
+}
+
+// get returns the entry for k if it is still good at now.
+func (c *verifiedCache) get(k string, now time.Time) (*Principal, bool) {
+	s := &c.shards[c.shard(k)]
+	s.RLock()
+	e, ok := s.m[k]
+	s.RUnlock()
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) {
+		s.Lock()
+		if cur, ok := s.m[k]; ok && cur.until.Equal(e.until) {
+			delete(s.m, k)
+		}
+		s.Unlock()
+		return nil, false
+	}
+	return e.p, true
+}
+
+func (c *verifiedCache) put(k string, p *Principal, until time.Time) {
+	s := &c.shards[c.shard(k)]
+	s.Lock()
+	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+		for old := range s.m {
+			delete(s.m, old)
+			break
+		}
+	}
+	s.m[k] = verified{p: p, until: until}
+	s.Unlock()
+}
+
+func (c *verifiedCache) flush() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.Lock()
+		clear(s.m)
+		s.Unlock()
+	}
+}
