@@ -58,6 +58,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	_ "modernc.org/sqlite"
 
+	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -131,7 +132,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	// once through pub/sub; other stores are asked again after StateTTL.
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	if _, err := iss.Verifier().Watch(watchCtx); err != nil {
+	if _, err := iss.Watch(watchCtx); err != nil {
 		return fmt.Errorf("watch store events: %w", err)
 	}
 
@@ -145,8 +146,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", iss.Handler())
-	mux.Handle("GET /v1/whoami", guard.Wrap(http.HandlerFunc(whoami)))
+	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata
+	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 
 	printIntro(stdout, base, storeLabel(*storeSpec), iss.Paths(), id, secret, how)
 
@@ -178,7 +179,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 // whoami answers with the principal the guard found: who called, with which
 // scopes, and when the token expires.
 func whoami(w http.ResponseWriter, r *http.Request) {
-	p, ok := middleware.PrincipalFrom(r.Context())
+	p, ok := httpauth.Principal(r)
 	if !ok {
 		http.Error(w, "unguarded route", http.StatusInternalServerError)
 		return
