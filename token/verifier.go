@@ -117,6 +117,10 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithTimeFunc(cfg.Now),
+			// Canonical base64url only: otherwise the unused low bits of a
+			// segment's last character give every token 4 to 16 spellings
+			// that all verify.
+			jwt.WithStrictDecoding(),
 		),
 		state: newStateCache(),
 	}
