@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/store/memory"
+	"github.com/portcullis/portcullis/token"
+)
+
+// server is one in-process run of the resource server.
+type server struct {
+	base string // from the "listening on" line
+	mu   sync.Mutex
+	out  strings.Builder
+}
+
+func (s *server) output() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.out.String()
+}
+
+// start runs the resource server with args until the test ends and waits
+// for its "listening on" line.
+func start(t *testing.T, args ...string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	s := &server{}
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.out.WriteString(sc.Text() + "\n")
+			s.mu.Unlock()
+			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+				listening <- u
+			}
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, args, pw)
+		pw.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	select {
+	case s.base = <-listening:
+		return s
+	case err := <-done:
+		done <- err
+		t.Fatalf("run ended before listening: %v\n%s", err, s.output())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no listening line after 60s:\n%s", s.output())
+	}
+	return nil
+}
+
+// testIssuer is a Portcullis issuer on ln (a fresh address when nil) with
+// one client allowed "read" and "write".
+type testIssuer struct {
+	url, id, secret string
+	iss             *issuer.Issuer
+}
+
+func startIssuer(t *testing.T, ln net.Listener) *testIssuer {
+	t.Helper()
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	iss, err := issuer.New(issuer.Config{
+		Issuer: srv.URL, Store: memory.New(), Scopes: []string{"read", "write"},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/", iss.Handler())
+	c, secret, err := iss.CreateClient(context.Background(), issuer.ClientSpec{Name: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testIssuer{url: srv.URL, id: c.ID, secret: secret, iss: iss}
+}
+
+func (ti *testIssuer) credentials(scopes ...string) *clientcredentials.Config {
+	return &clientcredentials.Config{ClientID: ti.id, ClientSecret: ti.secret, TokenURL: ti.url + ti.iss.Paths().Token, Scopes: scopes}
+}
+
+// call GETs /v1/whoami with tok (none when empty) and returns the status
+// and the principal it answered with.
+func call(t *testing.T, base, tok string) (int, token.Principal) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/whoami", nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p token.Principal
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, p
+}
+
+func TestResourceServer(t *testing.T) {
+	ti := startIssuer(t, nil)
+	s := start(t, "-addr", "127.0.0.1:0", "-issuer", ti.url)
+	if !strings.Contains(s.output(), ti.url+"/.well-known/jwks.json") {
+		t.Errorf("output does not name the JWKS URL:\n%s", s.output())
+	}
+
+	// The oauth2 client gets a token from the issuer and calls this server.
+	resp, err := ti.credentials().Client(context.Background()).Get(s.base + "/v1/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p token.Principal
+	err = json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("whoami: %d %v", resp.StatusCode, err)
+	}
+	if p.Kind != token.KindClient || p.Subject != ti.id || p.Issuer != ti.url || !p.HasScope("read") {
+		t.Errorf("principal %+v", p)
+	}
+
+	if code, _ := call(t, s.base, ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	writeOnly, err := ti.credentials("write").Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := call(t, s.base, writeOnly.AccessToken); code != http.StatusForbidden {
+		t.Errorf("token without read: %d, want 403", code)
+	}
+
+	// A token with the issuer's claims and kid, signed by another key.
+	issued, err := ti.credentials().Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := call(t, s.base, forge(t, issued.AccessToken)); code != http.StatusUnauthorized {
+		t.Errorf("forged token: %d, want 401", code)
+	}
+	if code, _ := call(t, s.base, issued.AccessToken); code != http.StatusOK {
+		t.Errorf("the real token after the forgery: %d", code)
+	}
+}
+
+// forge re-signs raw's claims with a new ES256 key that takes raw's kid.
+func forge(t *testing.T, raw string) string {
+	t.Helper()
+	var claims token.Claims
+	parsed, _, err := jwt.NewParser().ParseUnverified(raw, &claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := parsed.Header["kid"].(string)
+	sk, err := token.GenerateKey(token.ES256, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk.ID = kid
+	k, err := token.ParseKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := token.NewKeySet([]*token.Key{k}, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := ks.Sign(&claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := func(s string) string { return s[:strings.IndexByte(s, '.')] }
+	if head(forged) != head(raw) {
+		h1, _ := base64.RawURLEncoding.DecodeString(head(forged))
+		h2, _ := base64.RawURLEncoding.DecodeString(head(raw))
+		t.Fatalf("forged header %s differs from the real %s", h1, h2)
+	}
+	return forged
+}
+
+// The resource server may start before the issuer: once the issuer
+// answers, the first request fetches the keys.
+func TestIssuerStartsLater(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: the start-up fetch is refused
+	s := start(t, "-addr", "127.0.0.1:0", "-issuer", "http://"+addr)
+	if !strings.Contains(s.output(), "cannot fetch the issuer's JWKS") {
+		t.Errorf("no failed start-up fetch logged:\n%s", s.output())
+	}
+
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the issuer's address was taken meanwhile: %v", err)
+	}
+	ti := startIssuer(t, ln)
+	tok, err := ti.credentials().Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, p := call(t, s.base, tok.AccessToken); code != http.StatusOK || p.Subject != ti.id {
+		t.Errorf("after the issuer came up: %d %+v\n%s", code, p, s.output())
+	}
+}
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-issuer", "ftp://x"},
+		{"-issuer", "not a url"},
+		{"-nope"},
+		{"extra"},
+	} {
+		if err := run(context.Background(), args, io.Discard); err == nil {
+			t.Errorf("%q: no error", args)
+		}
+	}
+}
