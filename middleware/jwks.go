@@ -179,6 +179,23 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		},
 	}
 	v.keys = k
+	// The signature and claim checks are token.Verifier's own, through
+	// VerifyJWT, which never consults the store: State is required by
+	// NewVerifier but never called.
+	var err error
+	v.jwt, err = token.NewVerifier(token.VerifierConfig{
+		Issuer:         cfg.Issuer,
+		Audiences:      cfg.Audiences,
+		Keys:           k,
+		State:          noState{},
+		Leeway:         cfg.Leeway,
+		CacheSize:      -1,
+		MaxTokenLength: cfg.MaxTokenLength,
+		Now:            cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("middleware: %w", err)
+	}
 	onError := func(ctx context.Context, err error) {
 		k.lastErr.Store(&err)
 		cfg.Logger.ErrorContext(ctx, "portcullis: cannot fetch the issuer's JWKS; keeping the keys known so far",
@@ -209,22 +226,6 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("middleware: JWKS client: %w", err)
-	}
-	// The signature and claim checks are token.Verifier's own, through
-	// VerifyJWT, which never consults the store: State is required by
-	// NewVerifier but never called.
-	v.jwt, err = token.NewVerifier(token.VerifierConfig{
-		Issuer:         cfg.Issuer,
-		Audiences:      cfg.Audiences,
-		Keys:           k,
-		State:          noState{},
-		Leeway:         cfg.Leeway,
-		CacheSize:      -1,
-		MaxTokenLength: cfg.MaxTokenLength,
-		Now:            cfg.Now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("middleware: %w", err)
 	}
 	return v, nil
 }
