@@ -437,9 +437,6 @@ func TestJWKSSlowServer(t *testing.T) {
 	})
 	_, err := v.Verify(context.Background(), remoteToken(t, key, s.URL))
 	wantIs(t, err, token.ErrUnavailable)
-	if n := s.hits.Load(); n != 2 {
-		t.Errorf("key server hit %d times, want 2", n)
-	}
 }
 
 func TestJWKSUnknownKIDFloodIsRateLimited(t *testing.T) {
