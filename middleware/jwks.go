@@ -105,7 +105,10 @@ type JWKSConfig struct {
 // Guard) and retries the fetch at most once per MinRefreshInterval, so it
 // recovers by itself once the issuer answers. Once keys are known, a failed
 // refresh keeps them: tokens signed by known keys go on passing while the
-// issuer is down.
+// issuer is down, and a token with an unknown kid, which cannot be looked
+// up, is ErrUnavailable rather than ErrInvalidToken when its refresh fails.
+// A document that jwkset cannot parse (a malformed key in it) counts as a
+// failed fetch.
 type JWKSVerifier struct {
 	jwt    *token.Verifier
 	keys   *remoteKeys
@@ -256,6 +259,12 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 // token.KeySource the verifier reads: every fetched set is turned at once
 // into a token.KeySet of the keys that can be pinned, so that a request
 // only loads a pointer.
+//
+// keyfunc's own Keyfunc is not used: it accepts a JWK without alg for any
+// alg its key type allows, returns oct keys, and tries every key when a
+// token has no kid, each against the pinning rules above. Its storage layer
+// (jwkset: fetching, background refresh, rate-limited refresh on an unknown
+// kid) is used as keyfunc.NewDefaultOverrideCtx would set it up.
 type remoteKeys struct {
 	*jwkset.MemoryJWKSet
 	set     atomic.Pointer[token.KeySet] // nil until a fetch succeeds
