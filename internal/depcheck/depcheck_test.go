@@ -1,0 +1,103 @@
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// forbidden lists module path prefixes the core must not import; the
+// comment on each says where it may be used instead.
+var forbidden = []string{
+	"github.com/gin-gonic/",     // only adapters/ginauth
+	"github.com/go-chi/",        // only adapters/chiauth
+	"github.com/redis/go-redis", // only store/redisstore
+	"github.com/jackc/pgx",      // SQL drivers only in tests and examples
+	"github.com/go-sql-driver/",
+	"modernc.org/sqlite",
+	"github.com/lib/pq",
+	"github.com/mattn/go-sqlite3",
+}
+
+// Each package and what it may import besides the core.
+var packages = map[string][]string{
+	"github.com/portcullis/portcullis/store":             nil,
+	"github.com/portcullis/portcullis/store/memory":      nil,
+	"github.com/portcullis/portcullis/store/storetest":   nil,
+	"github.com/portcullis/portcullis/store/sqlstore":    nil,
+	"github.com/portcullis/portcullis/token":             nil,
+	"github.com/portcullis/portcullis/issuer":            nil,
+	"github.com/portcullis/portcullis/middleware":        nil,
+	"github.com/portcullis/portcullis/adapters/httpauth": nil,
+	"github.com/portcullis/portcullis/store/redisstore":  {"github.com/redis/go-redis"},
+	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
+	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
+}
+
+func TestCoreDependencies(t *testing.T) {
+	for pkg, allowed := range packages {
+		t.Run(pkg[strings.LastIndex(pkg, "portcullis/")+len("portcullis/"):], func(t *testing.T) {
+			out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+			if err != nil {
+				t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+			}
+			deps := strings.Fields(string(out))
+			for _, dep := range deps {
+				for _, bad := range forbidden {
+					if strings.HasPrefix(dep, bad) && !allowedPrefix(dep, allowed) {
+						t.Errorf("%s depends on %s", pkg, dep)
+					}
+				}
+			}
+			// The allowance is there because the package needs it: if go list
+			// stopped reporting it, this test would be checking nothing.
+			for _, a := range allowed {
+				if !anyPrefix(deps, a) {
+					t.Errorf("%s no longer depends on %s: is go list -deps working?", pkg, a)
+				}
+			}
+		})
+	}
+}
+
+func anyPrefix(deps []string, prefix string) bool {
+	for _, d := range deps {
+		if strings.HasPrefix(d, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func allowedPrefix(dep string, allowed []string) bool {
+	for _, a := range allowed {
+		if strings.HasPrefix(dep, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// The arrows point one way: adapters → issuer/middleware → token → store.
+func TestArrows(t *testing.T) {
+	const mod = "github.com/portcullis/portcullis/"
+	mustNot := map[string][]string{
+		"store":      {mod + "token", mod + "issuer", mod + "middleware", mod + "adapters/"},
+		"token":      {mod + "issuer", mod + "middleware", mod + "adapters/"},
+		"middleware": {mod + "issuer", mod + "adapters/"},
+		"issuer":     {mod + "middleware", mod + "adapters/"},
+	}
+	for pkg, bad := range mustNot {
+		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, b := range bad {
+				if strings.HasPrefix(dep, b) {
+					t.Errorf("%s imports %s", pkg, dep)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,3 @@
+// Package depcheck holds only a test: it keeps framework, Redis and SQL
+// driver dependencies out of the packages every user imports.
+package depcheck
