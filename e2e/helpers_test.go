@@ -1,0 +1,356 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	_ "modernc.org/sqlite"
+
+	"github.com/portcullis/portcullis/adapters/httpauth"
+	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
+	"github.com/portcullis/portcullis/store/redisstore"
+	"github.com/portcullis/portcullis/store/sqlstore"
+	"github.com/portcullis/portcullis/token"
+)
+
+// issuerID is the issuer identifier of every test server: replicas behind a
+// load balancer share one, whatever their own addresses.
+const issuerID = "https://auth.e2e.example"
+
+// scopes the test servers know.
+var scopes = []string{"read", "write"}
+
+// clock is a Now func that stands still unless a test moves it, so that
+// delays such as StateTTL are crossed without sleeping, and are never
+// crossed by sleeping either.
+type clock struct{ nanos atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.nanos.Store(time.Now().UnixNano())
+	return c
+}
+
+func (c *clock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
+func (c *clock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
+
+// server is one replica: an issuer, a guard over its verifier, and an
+// httptest server with the issuer's endpoints and GET /v1/whoami.
+type server struct {
+	iss *issuer.Issuer
+	srv *httptest.Server
+}
+
+// newServer starts a replica over st until t ends. mod adjusts its Config.
+func newServer(t *testing.T, st store.Store, clk *clock, mod ...func(*issuer.Config)) *server {
+	t.Helper()
+	cfg := issuer.Config{Issuer: issuerID, Store: st, Scopes: scopes}
+	if clk != nil {
+		cfg.Now = clk.Now
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	iss, err := issuer.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	httpauth.Mount(mux, iss)
+	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := httpauth.Principal(r)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(p)
+	})))
+	s := &server{iss: iss, srv: httptest.NewServer(mux)}
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// client creates a client at s and returns its id and secret.
+func (s *server) client(t *testing.T, spec issuer.ClientSpec) (string, string) {
+	t.Helper()
+	c, secret, err := s.iss.CreateClient(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.ID, secret
+}
+
+func (s *server) cc(id, secret string, style oauth2.AuthStyle, scopes ...string) *clientcredentials.Config {
+	return &clientcredentials.Config{
+		ClientID:     id,
+		ClientSecret: secret,
+		TokenURL:     s.srv.URL + s.iss.Paths().Token,
+		AuthStyle:    style,
+		Scopes:       scopes,
+	}
+}
+
+// token gets an access token from s with x/oauth2, or fails the test.
+func (s *server) token(t *testing.T, id, secret string) string {
+	t.Helper()
+	tok, err := s.cc(id, secret, oauth2.AuthStyleInHeader).Token(context.Background())
+	if err != nil {
+		t.Fatalf("token for %q: %v", id, err)
+	}
+	return tok.AccessToken
+}
+
+// result is what the guarded route answered.
+type result struct {
+	status    int
+	challenge string // WWW-Authenticate
+	principal token.Principal
+}
+
+func (r result) refused() bool {
+	return r.status == http.StatusUnauthorized && strings.Contains(r.challenge, `error="invalid_token"`)
+}
+
+// whoami calls the guarded route of s with tok.
+func (s *server) whoami(t *testing.T, tok string) result {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.srv.URL+"/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := result{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate")}
+	if r.status == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&r.principal); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// mustAccept fails the test unless s's guard accepts tok for client id.
+func (s *server) mustAccept(t *testing.T, tok, id string) {
+	t.Helper()
+	if r := s.whoami(t, tok); r.status != http.StatusOK || r.principal.ClientID != id {
+		t.Fatalf("guard refused a valid token: %d %q", r.status, r.challenge)
+	}
+}
+
+// mustRefuse fails the test unless s's guard answers 401 invalid_token.
+func (s *server) mustRefuse(t *testing.T, tok, why string) {
+	t.Helper()
+	if r := s.whoami(t, tok); !r.refused() {
+		t.Fatalf("%s: guard answered %d %q, want 401 invalid_token", why, r.status, r.challenge)
+	}
+}
+
+// revoke revokes tok at s with RFC 7009, authenticating as the client.
+func (s *server) revoke(t *testing.T, id, secret, tok string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", s.srv.URL+s.iss.Paths().Revocation,
+		strings.NewReader(url.Values{"token": {tok}, "token_type_hint": {"access_token"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := s.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+}
+
+// invalidClient reports whether err is the token endpoint's invalid_client.
+func invalidClient(err error) bool {
+	var re *oauth2.RetrieveError
+	return errors.As(err, &re) && re.ErrorCode == "invalid_client"
+}
+
+// A backend makes fresh, isolated stores for one test.
+type backend struct {
+	name string
+	// fresh makes an empty, migrated store for t and returns a func that
+	// opens a new handle on it, as another replica would (its own
+	// connection pool or client). Everything goes away when t ends.
+	fresh func(t *testing.T) func() store.Store
+	// pushes is true when the store implements store.Watcher across
+	// handles, so that changes reach other replicas at once.
+	pushes bool
+}
+
+var backends = []backend{
+	{"memory", freshMemory, true},
+	{"postgres", freshPostgres, false},
+	{"redis", freshRedis, true},
+	{"mysql", freshMySQL, false},
+	{"sqlite", freshSQLite, false},
+}
+
+// forEachBackend runs f as a subtest per backend, named after it.
+func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { f(t, b) })
+	}
+}
+
+// freshMemory shares one in-memory store among all "replicas" of the test,
+// the only way several issuers can share memory.
+func freshMemory(t *testing.T) func() store.Store {
+	st := memory.New()
+	return func() store.Store { return st }
+}
+
+func randomName() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return "pc_e2e_" + hex.EncodeToString(b)
+}
+
+// openSQL returns a func that opens a new *sql.DB on dsn and a sqlstore
+// over it, closed when t ends; the first one is migrated.
+func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.Store {
+	open := func() store.Store {
+		db, err := sql.Open(driver, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		st, err := sqlstore.Open(db, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if err := open().(*sqlstore.Store).Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return open
+}
+
+// admin opens an administrative connection to a SQL server, or skips (fails
+// under CI=true) when it is not configured or does not answer.
+func admin(t *testing.T, env testenv.Backend, driver string) (*sql.DB, string) {
+	dsn := testenv.Require(t, env)
+	db, err := sql.Open(driver, dsn)
+	if err == nil {
+		err = db.Ping()
+	}
+	if err != nil {
+		testenv.Unreachable(t, env, err)
+	}
+	return db, dsn
+}
+
+// freshPostgres makes a schema of its own and sets search_path in the DSN,
+// which pgx passes to the server as a run-time parameter, so every
+// connection lands in it.
+func freshPostgres(t *testing.T) func() store.Store {
+	adm, dsn := admin(t, testenv.Postgres, "pgx")
+	schema := randomName()
+	if _, err := adm.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := adm.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Error(err)
+		}
+		adm.Close()
+	})
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return openSQL(t, "pgx", u.String(), sqlstore.Postgres)
+}
+
+// freshMySQL makes a database of its own.
+func freshMySQL(t *testing.T) func() store.Store {
+	adm, dsn := admin(t, testenv.MySQL, "mysql")
+	name := randomName()
+	if _, err := adm.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := adm.Exec("DROP DATABASE " + name); err != nil {
+			t.Error(err)
+		}
+		adm.Close()
+	})
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = name
+	return openSQL(t, "mysql", cfg.FormatDSN(), sqlstore.MySQL)
+}
+
+// freshSQLite uses a file of its own; WAL and busy_timeout let several
+// handles (replicas) write to it.
+func freshSQLite(t *testing.T) func() store.Store {
+	path := filepath.Join(t.TempDir(), "portcullis.db")
+	return openSQL(t, "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)", sqlstore.SQLite)
+}
+
+// freshRedis uses a key prefix of its own and deletes its keys afterwards.
+// Each handle has its own client, as each replica would.
+func freshRedis(t *testing.T) func() store.Store {
+	u := testenv.Require(t, testenv.Redis)
+	opts, err := redis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := redis.NewClient(opts)
+	if err := adm.Ping(context.Background()).Err(); err != nil {
+		adm.Close()
+		testenv.Unreachable(t, testenv.Redis, err)
+	}
+	prefix := randomName() + ":"
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := adm.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			adm.Del(ctx, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			t.Error(err)
+		}
+		adm.Close()
+	})
+	return func() store.Store {
+		rdb := redis.NewClient(opts)
+		t.Cleanup(func() { rdb.Close() })
+		st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+}
