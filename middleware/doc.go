@@ -17,6 +17,10 @@
 //     [token.KeyManager] (or [token.StaticKeys]) and the store, so that
 //     revocation and rotation reach it.
 //
+// A resource server without the store verifies remotely instead: with the
+// issuer's published keys ([NewJWKSVerifier]) or by asking the issuer
+// about each token (RFC 7662, [NewIntrospectionVerifier]).
+//
 // The guard never checks a signature itself: everything about the token
 // (signature pinned per key, typ, iss, aud, exp, nbf, iat, revocation,
 // rotation) is the verifier's job, and the guard adds the route's policy.
