@@ -62,6 +62,9 @@ type ClientSpec struct {
 // concurrent updates.
 const maxRetries = 5
 
+// maxSecretLen bounds a secret the caller chooses.
+const maxSecretLen = 1024
+
 // CreateClient stores a new client and returns it with its secret, which
 // is never stored and cannot be shown again: only its hash is kept.
 // Errors: ErrInvalidClientSpec, store.ErrAlreadyExists when the id is
@@ -114,8 +117,8 @@ func (i *Issuer) checkSpec(id string, spec ClientSpec) error {
 	if len(id) > maxClientIDLen || !printable(id) {
 		return bad("client id must be 1 to %d printable ASCII characters without spaces", maxClientIDLen)
 	}
-	if len(spec.Secret) > 1024 {
-		return bad("client secret is longer than 1024 bytes")
+	if len(spec.Secret) > maxSecretLen {
+		return bad("client secret is longer than %d bytes", maxSecretLen)
 	}
 	for _, s := range spec.Scopes {
 		if !validScopeToken(s) {
@@ -162,12 +165,26 @@ func printable(s string) bool {
 // generation, retried a few times when another update races it; after that
 // the error wraps store.ErrConflict. A missing client is store.ErrNotFound.
 func (i *Issuer) RotateClient(ctx context.Context, id string) (string, error) {
-	return i.rotate(ctx, id, nil)
+	return i.rotate(ctx, id, token.NewClientSecret(), nil)
 }
 
-// rotate rotates, only from generation wantGen when that is set.
-func (i *Issuer) rotate(ctx context.Context, id string, wantGen *int64) (string, error) {
-	secret := token.NewClientSecret()
+// SetClientSecret is RotateClient with a secret the caller chose: for APIs
+// where the client sends its new credentials (OffBlocks' PUT
+// /auth/credentials) and for scripted demos. Prefer RotateClient, whose
+// secrets carry 256 random bits; a chosen secret is only as strong as its
+// chooser. Errors as RotateClient, and ErrInvalidClientSpec for an empty or
+// overlong secret.
+func (i *Issuer) SetClientSecret(ctx context.Context, id, secret string) error {
+	if secret == "" || len(secret) > maxSecretLen {
+		return fmt.Errorf("%w: client secret must be 1 to %d bytes", ErrInvalidClientSpec, maxSecretLen)
+	}
+	_, err := i.rotate(ctx, id, secret, nil)
+	return err
+}
+
+// rotate sets secret and bumps the generation, only from generation wantGen
+// when that is set.
+func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) (string, error) {
 	hash := i.hasher.Sum(secret)
 	err := i.updateClient(ctx, id, wantGen, func(c *store.Client) {
 		c.SecretHash = hash

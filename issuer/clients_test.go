@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -210,4 +211,31 @@ func TestRotateStoreFailure(t *testing.T) {
 	}
 	e.fault.set("UpdateClient", nil)
 	e.getToken(id, secret) // nothing changed
+}
+
+func TestSetClientSecret(t *testing.T) {
+	e := newEnv(t, false, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	old := e.getToken(id, secret)
+	if err := e.iss.SetClientSecret(t.Context(), id, "chosen by the client"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+		t.Errorf("token issued before the new secret: %v, want ErrInvalidToken", err)
+	}
+	if rec := e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}); rec.Code != 401 {
+		t.Errorf("old secret: %d, want 401", rec.Code)
+	}
+	p, err := e.iss.Verifier().Verify(t.Context(), e.getToken(id, "chosen by the client").AccessToken)
+	if err != nil || p.Generation != 1 {
+		t.Errorf("token with the new secret: %+v, %v", p, err)
+	}
+	for _, bad := range []string{"", strings.Repeat("x", 1025)} {
+		if err := e.iss.SetClientSecret(t.Context(), id, bad); !errors.Is(err, issuer.ErrInvalidClientSpec) {
+			t.Errorf("secret of %d bytes: %v, want ErrInvalidClientSpec", len(bad), err)
+		}
+	}
+	if err := e.iss.SetClientSecret(t.Context(), "nobody", "s"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown client: %v, want store.ErrNotFound", err)
+	}
 }

@@ -49,7 +49,7 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gen := p.Generation
-	secret, err := i.rotate(ctx, p.ClientID, &gen)
+	secret, err := i.rotate(ctx, p.ClientID, token.NewClientSecret(), &gen)
 	switch {
 	case errors.Is(err, errGenerationMoved) || errors.Is(err, store.ErrNotFound):
 		bearerError(w, errInvalidBearer.WithCause(err))

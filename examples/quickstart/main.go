@@ -300,17 +300,11 @@ func demoClient(ctx context.Context, iss *issuer.Issuer, st store.Clients, id, s
 	case iss.Hasher().Equal(secret, c.SecretHash):
 		return id, secret, "reused", nil
 	}
-	// The issuer rotates only to secrets it generates; a fixed secret is
-	// written with the same compare-and-swap on the generation, and the
-	// generation moves on so that tokens of the old secret die with it.
-	prev := c.Generation
-	c.SecretHash = iss.Hasher().Sum(secret)
-	c.Generation++
-	c.UpdatedAt = time.Now()
-	if err := st.UpdateClient(ctx, c, prev); err != nil {
+	// A different secret: set it, which bumps the generation so that tokens
+	// of the old secret die with it.
+	if err := iss.SetClientSecret(ctx, id, secret); err != nil {
 		return "", "", "", fmt.Errorf("set demo client secret: %w", err)
 	}
-	iss.Verifier().Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: c.Generation})
 	return id, secret, "secret replaced; tokens issued with the old one are refused", nil
 }
 
