@@ -151,6 +151,28 @@ func (i *Issuer) CredentialsHandler() http.Handler { return i.credentials }
 // Paths returns the request paths of the endpoints, defaults filled in.
 func (i *Issuer) Paths() Paths { return i.cfg.Paths }
 
+// Route is one endpoint: the path it answers on and its handler.
+type Route struct {
+	Path    string
+	Handler http.Handler
+}
+
+// Routes returns every endpoint with its own handler, for routers that
+// mount them one by one (the adapters' Mount functions). The paths are
+// distinct and start with "/"; every method should reach the handler, which
+// answers 405 itself to the ones an endpoint does not take.
+func (i *Issuer) Routes() []Route {
+	p := &i.cfg.Paths
+	return []Route{
+		{p.Token, i.token},
+		{p.Revocation, i.revoke},
+		{p.Introspection, i.introspect},
+		{p.Credentials, i.credentials},
+		{p.JWKS, i.jwks},
+		{p.Metadata, i.meta},
+	}
+}
+
 // Verifier returns a verifier over the issuer's keys and store: it accepts
 // the issuer's access tokens (opaque ones too when Format is FormatOpaque)
 // for any audience in Config.Audience. Rotation and revocation made through

@@ -54,18 +54,7 @@ func Principal(r *http.Request) (*middleware.Principal, bool) {
 // prefix is part of the issuer URL), so that the metadata's URLs reach
 // these routes.
 func Mount(r chi.Router, iss *issuer.Issuer) {
-	p := iss.Paths()
-	for _, rt := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{p.Token, iss.TokenHandler()},
-		{p.Revocation, iss.RevocationHandler()},
-		{p.Introspection, iss.IntrospectionHandler()},
-		{p.Credentials, iss.CredentialsHandler()},
-		{p.JWKS, iss.JWKSHandler()},
-		{p.Metadata, iss.MetadataHandler()},
-	} {
-		r.Handle(rt.path, rt.h)
+	for _, rt := range iss.Routes() {
+		r.Handle(rt.Path, rt.Handler)
 	}
 }

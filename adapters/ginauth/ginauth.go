@@ -31,8 +31,6 @@
 package ginauth
 
 import (
-	"net/http"
-
 	"github.com/gin-gonic/gin"
 
 	"github.com/portcullis/portcullis/issuer"
@@ -89,18 +87,7 @@ func Principal(c *gin.Context) (p *middleware.Principal, ok bool) {
 // endpoint does not take. Mount on the engine (or a group whose prefix is
 // part of the issuer URL), so that the metadata's URLs reach these routes.
 func Mount(r gin.IRoutes, iss *issuer.Issuer) {
-	p := iss.Paths()
-	for _, rt := range []struct {
-		path string
-		h    http.Handler
-	}{
-		{p.Token, iss.TokenHandler()},
-		{p.Revocation, iss.RevocationHandler()},
-		{p.Introspection, iss.IntrospectionHandler()},
-		{p.Credentials, iss.CredentialsHandler()},
-		{p.JWKS, iss.JWKSHandler()},
-		{p.Metadata, iss.MetadataHandler()},
-	} {
-		r.Any(rt.path, gin.WrapH(rt.h))
+	for _, rt := range iss.Routes() {
+		r.Any(rt.Path, gin.WrapH(rt.Handler))
 	}
 }

@@ -43,7 +43,7 @@ func ExampleMount() {
 	mux := http.NewServeMux()
 	httpauth.Mount(mux, iss)
 	mux.Handle("GET /v1/reports", httpauth.Protect(guard, reports))
-	mux.Handle("DELETE /v1/reports", httpauth.RequireScopes(guard, "reports:write")(reports))
+	mux.Handle("DELETE /v1/reports", httpauth.Require(guard, "reports:write")(reports))
 	mux.Handle("/", http.NotFoundHandler()) // the application's own routes stay its own
 
 	// The client gets a token (RFC 6749 client credentials, HTTP Basic)...

@@ -10,7 +10,7 @@
 //	mux := http.NewServeMux()
 //	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata
 //	mux.Handle("GET /v1/reports", httpauth.Protect(guard, listReports))
-//	mux.Handle("DELETE /v1/reports/{id}", httpauth.RequireScopes(guard, "reports:write")(deleteReport))
+//	mux.Handle("DELETE /v1/reports/{id}", httpauth.Require(guard, "reports:write")(deleteReport))
 //	mux.Handle("/", home) // your own routes on "/" do not collide with the issuer's
 //
 // # Principal
@@ -28,13 +28,16 @@ import (
 	"github.com/portcullis/portcullis/middleware"
 )
 
-// Protect returns h guarded by g: a request reaches h only with a token
-// that g accepts.
+// Middleware returns g as net/http middleware: a request reaches the next
+// handler only with a token that g accepts.
+func Middleware(g *middleware.Guard) func(http.Handler) http.Handler { return g.Wrap }
+
+// Protect returns h guarded by g, for mux.Handle(pattern, Protect(g, h)).
 func Protect(g *middleware.Guard, h http.Handler) http.Handler { return g.Wrap(h) }
 
-// RequireScopes returns middleware for a copy of g that also requires
-// scopes, for one route or a subtree.
-func RequireScopes(g *middleware.Guard, scopes ...string) func(http.Handler) http.Handler {
+// Require returns middleware for a copy of g that also requires scopes,
+// for one route or a subtree.
+func Require(g *middleware.Guard, scopes ...string) func(http.Handler) http.Handler {
 	return g.Require(scopes...).Wrap
 }
 
@@ -44,29 +47,14 @@ func Principal(r *http.Request) (*middleware.Principal, bool) {
 	return middleware.PrincipalFrom(r.Context())
 }
 
-// Issuer is what Mount needs of an [*issuer.Issuer]: its handler and the
-// paths it answers on.
-type Issuer interface {
-	Handler() http.Handler
-	Paths() issuer.Paths
-}
-
-// Mount registers the issuer's handler on mux for each of its paths
-// (token, revocation, introspection, credentials, JWKS and metadata), one
-// exact pattern each, so that the application's own routes, "/" included,
-// stay its own. Every method reaches the issuer, which answers 405 itself
-// where an endpoint does not take it. An empty path is skipped. Like
-// mux.Handle, Mount panics when a pattern is already registered: a
-// start-up programming error, not input.
-func Mount(mux *http.ServeMux, iss Issuer) {
-	h := iss.Handler()
-	p := iss.Paths()
-	seen := map[string]bool{}
-	for _, path := range []string{p.Token, p.Revocation, p.Introspection, p.Credentials, p.JWKS, p.Metadata} {
-		if path == "" || seen[path] {
-			continue
-		}
-		seen[path] = true
-		mux.Handle(path, h)
+// Mount registers each of the issuer's endpoints on mux (token,
+// revocation, introspection, credentials, JWKS and metadata), one exact
+// pattern each, so that the application's own routes, "/" included, stay
+// its own. Every method reaches the issuer, which answers 405 itself where
+// an endpoint does not take it. Like mux.Handle, Mount panics when a
+// pattern is already registered: a start-up programming error, not input.
+func Mount(mux *http.ServeMux, iss *issuer.Issuer) {
+	for _, rt := range iss.Routes() {
+		mux.Handle(rt.Path, rt.Handler)
 	}
 }

@@ -65,29 +65,7 @@ func TestMountLeavesRootToTheApplication(t *testing.T) {
 	}
 }
 
-// fakeIssuer has paths that repeat and are missing, which Mount must
-// survive (ServeMux panics on a pattern registered twice).
-type fakeIssuer struct{ paths issuer.Paths }
-
-func (f fakeIssuer) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "issuer "+r.URL.Path) })
-}
-func (f fakeIssuer) Paths() issuer.Paths { return f.paths }
-
-func TestMountOddPaths(t *testing.T) {
-	mux := http.NewServeMux()
-	httpauth.Mount(mux, fakeIssuer{issuer.Paths{Token: "/token", Revocation: "/token", JWKS: "/keys"}})
-	mux.Handle("/", http.NotFoundHandler())
-	for path, want := range map[string]int{"/token": 200, "/keys": 200, "/": 404, "/oauth/token": 404} {
-		w := httptest.NewRecorder()
-		mux.ServeHTTP(w, httptest.NewRequest(http.MethodPost, path, nil))
-		if w.Code != want {
-			t.Errorf("POST %s = %d, want %d", path, w.Code, want)
-		}
-	}
-}
-
-func TestRequireScopesAndPrincipal(t *testing.T) {
+func TestRequireAndPrincipal(t *testing.T) {
 	f := adaptertest.NewFixture(t)
 	g := f.Guard(t, f.Verifier) // requires adaptertest.Scope ("read")
 	var seen []string
@@ -102,7 +80,7 @@ func TestRequireScopesAndPrincipal(t *testing.T) {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /read", httpauth.Protect(g, h))
-	mux.Handle("GET /write", httpauth.RequireScopes(g, "write")(h))
+	mux.Handle("GET /write", httpauth.Require(g, "write")(h))
 	mux.Handle("GET /open", h)
 
 	read, readWrite := f.Token(t, token.KindClient, "read"), f.Token(t, token.KindClient, "read write")
@@ -130,12 +108,12 @@ func TestRequireScopesAndPrincipal(t *testing.T) {
 	if !slices.Equal(seen, []string{adaptertest.Client, adaptertest.Client}) {
 		t.Errorf("the handler saw %v", seen)
 	}
-	// RequireScopes made a copy: the base guard still lets a read token in.
+	// Require made a copy: the base guard still lets a read token in.
 	r := httptest.NewRequest(http.MethodGet, "/read", nil)
 	r.Header.Set("Authorization", "Bearer "+read)
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, r)
 	if w.Code != http.StatusOK {
-		t.Errorf("base guard after RequireScopes: %d", w.Code)
+		t.Errorf("base guard after Require: %d", w.Code)
 	}
 }
