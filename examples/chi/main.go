@@ -24,27 +24,21 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/portcullis/portcullis/adapters/chiauth"
+	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/issuer"
 	portcullis "github.com/portcullis/portcullis/middleware"
-	"github.com/portcullis/portcullis/store/memory"
 )
 
 func main() {
@@ -56,78 +50,37 @@ func main() {
 	}
 }
 
-// demoScopes are the scopes the server knows; the demo client is granted
-// both, and /v1/whoami requires "read".
-var demoScopes = []string{"read", "write"}
-
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT or SIGTERM.
-const shutdownTimeout = 10 * time.Second
-
 // run serves until ctx is done, then shuts down gracefully. It is main
-// without the process: tests call it in-process.
+// without the process: tests call it in-process. The flags, the in-memory
+// issuer with its demo client and the serving are the same in every example
+// (package demo); what is chi's is the guard and newRouter.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("chi", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
-	clientID := fs.String("client-id", "", "id of the demo client (default: a new random id)")
-	clientSecret := fs.String("client-secret", "", "secret of the demo client (default: a new random secret)")
-	if err := fs.Parse(args); err != nil {
+	flags, err := demo.ParseFlags("chi", args, stdout, nil)
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if *clientSecret != "" && *clientID == "" {
-		return errors.New("-client-secret needs -client-id")
 	}
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 
 	// Listen first: with port 0 the issuer URL is only known now.
-	ln, err := net.Listen("tcp", *addr)
+	ln, base, err := demo.Listen(flags.Addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	base := "http://" + publicAddr(ln.Addr())
 
-	iss, err := issuer.New(issuer.Config{Issuer: base, Store: memory.New(), Scopes: demoScopes, Logger: log})
+	iss, client, err := demo.NewIssuer(ctx, base, flags, "chi demo client", log)
 	if err != nil {
 		return err
 	}
-	client, secret, err := iss.CreateClient(ctx, issuer.ClientSpec{ID: *clientID, Secret: *clientSecret, Name: "chi demo client"})
-	if err != nil {
-		return fmt.Errorf("demo client: %w", err)
-	}
+	// The guard of the /v1 routes: a valid access token of this issuer
+	// with the "read" scope.
 	guard, err := portcullis.New(portcullis.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log})
 	if err != nil {
 		return err
 	}
 
-	printIntro(stdout, base, iss.Paths(), client.ID, secret)
-	srv := &http.Server{
-		Handler:           newRouter(iss, guard),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on %s\n", base)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	demo.PrintIntro(stdout, "Portcullis on chi (store: memory)", base, iss.Paths(), client)
+	return demo.Serve(ctx, ln, newRouter(iss, guard), log, stdout)
 }
 
 // newRouter is the whole API: the issuer's endpoints, and the guarded
@@ -153,49 +106,4 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(p)
-}
-
-// publicAddr is the address to put in URLs: a wildcard listen address
-// (":8080", "[::]:8080") becomes localhost.
-func publicAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
-}
-
-// printIntro prints the demo client and curl commands ready to paste.
-func printIntro(w io.Writer, base string, paths issuer.Paths, id, secret string) {
-	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic
-	// encoding, so that any characters survive; curl -u sends them as given.
-	user := shellQuote(url.QueryEscape(id) + ":" + url.QueryEscape(secret))
-	fmt.Fprintf(w, `Portcullis on chi (store: memory)
-
-Demo client:
-  client id:     %s
-  client secret: %s
-
-Get a token (client credentials, HTTP Basic, form body):
-
-  curl -s -u %s -d grant_type=client_credentials %s
-
-Or keep it in a variable and call the guarded API:
-
-  TOKEN=$(curl -s -u %s -d grant_type=client_credentials %s | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  curl -s -H "Authorization: Bearer $TOKEN" %s
-
-Metadata: %s
-`, id, secret,
-		user, base+paths.Token,
-		user, base+paths.Token, base+"/v1/whoami",
-		base+paths.Metadata)
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -44,14 +44,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -59,6 +56,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
+	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -80,45 +78,35 @@ func main() {
 // both, and /v1/whoami requires "read".
 var demoScopes = []string{"read", "write"}
 
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT or SIGTERM.
-const shutdownTimeout = 10 * time.Second
-
 // run serves until ctx is done, then shuts down gracefully. It is main
-// without the process: tests call it in-process.
+// without the process: tests call it in-process. The common flags,
+// listening and serving are the same in every example (package demo); what
+// is the quickstart's is the store, the demo client's reuse across restarts
+// and the net/http wiring.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
-	issuerURL := fs.String("issuer", "", "issuer identifier (default http:// + the listen address)")
-	storeSpec := fs.String("store", "memory", "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@tcp(host:port)/db or redis://URL")
-	redisPrefix := fs.String("redis-prefix", redisstore.DefaultPrefix, "key prefix in Redis")
-	clientID := fs.String("client-id", "", "id of the demo client (default: a new random id)")
-	clientSecret := fs.String("client-secret", "", "secret of the demo client (default: a new random secret)")
-	if err := fs.Parse(args); err != nil {
+	var issuerURL, storeSpec, redisPrefix string
+	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&issuerURL, "issuer", "", "issuer identifier (default http:// + the listen address)")
+		fs.StringVar(&storeSpec, "store", "memory", "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@tcp(host:port)/db or redis://URL")
+		fs.StringVar(&redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "key prefix in Redis")
+	})
+	if err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
-	if *clientSecret != "" && *clientID == "" {
-		return errors.New("-client-secret needs -client-id")
 	}
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 
 	// Listen first: with port 0 the issuer URL is only known now.
-	ln, err := net.Listen("tcp", *addr)
+	ln, listening, err := demo.Listen(flags.Addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	listening := "http://" + publicAddr(ln.Addr())
-	base := *issuerURL
+	base := issuerURL
 	if base == "" {
 		base = listening
 	}
 
-	st, closeStore, err := openStore(ctx, *storeSpec, *redisPrefix)
+	st, closeStore, err := openStore(ctx, storeSpec, redisPrefix)
 	if err != nil {
 		return err
 	}
@@ -136,7 +124,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("watch store events: %w", err)
 	}
 
-	id, secret, how, err := demoClient(ctx, iss, st, *clientID, *clientSecret)
+	client, err := demoClient(ctx, iss, st, flags.ClientID, flags.ClientSecret)
 	if err != nil {
 		return err
 	}
@@ -149,31 +137,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 
-	printIntro(stdout, base, storeLabel(*storeSpec), iss.Paths(), id, secret, how)
-
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on %s\n", listening)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeLabel(storeSpec)+")", base, iss.Paths(), client)
+	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 
 // whoami answers with the principal the guard found: who called, with which
@@ -186,19 +151,6 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(p)
-}
-
-// publicAddr is the address to put in URLs: a wildcard listen address
-// (":8080", "[::]:8080") becomes localhost.
-func publicAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
 }
 
 // openStore opens the store that spec names. Persistent stores are migrated;
@@ -271,71 +223,38 @@ func storeLabel(spec string) string {
 }
 
 // demoClient makes sure the demo client exists as the flags ask (see the
-// package comment) and returns its id, its secret, and what was done.
-func demoClient(ctx context.Context, iss *issuer.Issuer, st store.Clients, id, secret string) (string, string, string, error) {
+// package comment) and returns it, with what was done in How.
+func demoClient(ctx context.Context, iss *issuer.Issuer, st store.Clients, id, secret string) (demo.Client, error) {
 	spec := issuer.ClientSpec{ID: id, Secret: secret, Name: "quickstart demo client"}
-	if id == "" {
+	create := func() (demo.Client, error) {
 		c, secret, err := iss.CreateClient(ctx, spec)
 		if err != nil {
-			return "", "", "", err
+			return demo.Client{}, err
 		}
-		return c.ID, secret, "created", nil
+		return demo.Client{ID: c.ID, Secret: secret, How: "created"}, nil
+	}
+	if id == "" {
+		return create()
 	}
 	c, err := st.GetClient(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		c, secret, err := iss.CreateClient(ctx, spec)
-		if err != nil {
-			return "", "", "", err
-		}
-		return c.ID, secret, "created", nil
+		return create()
 	case err != nil:
-		return "", "", "", err
+		return demo.Client{}, err
 	case secret == "":
 		secret, err := iss.RotateClient(ctx, id)
 		if err != nil {
-			return "", "", "", err
+			return demo.Client{}, err
 		}
-		return id, secret, "rotated: its stored secret cannot be shown, so it got a new one", nil
+		return demo.Client{ID: id, Secret: secret, How: "rotated: its stored secret cannot be shown, so it got a new one"}, nil
 	case iss.Hasher().Equal(secret, c.SecretHash):
-		return id, secret, "reused", nil
+		return demo.Client{ID: id, Secret: secret, How: "reused"}, nil
 	}
 	// A different secret: set it, which bumps the generation so that tokens
 	// of the old secret die with it.
 	if err := iss.SetClientSecret(ctx, id, secret); err != nil {
-		return "", "", "", fmt.Errorf("set demo client secret: %w", err)
+		return demo.Client{}, fmt.Errorf("set demo client secret: %w", err)
 	}
-	return id, secret, "secret replaced; tokens issued with the old one are refused", nil
-}
-
-// printIntro prints the demo client and curl commands ready to paste.
-func printIntro(w io.Writer, base, storeName string, paths issuer.Paths, id, secret, how string) {
-	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic
-	// encoding, so that any characters survive; curl -u sends them as given.
-	user := shellQuote(url.QueryEscape(id) + ":" + url.QueryEscape(secret))
-	fmt.Fprintf(w, `Portcullis quickstart (store: %s)
-
-Demo client (%s):
-  client id:     %s
-  client secret: %s
-
-Get a token (client credentials, HTTP Basic, form body):
-
-  curl -s -u %s -d grant_type=client_credentials %s
-
-Or keep it in a variable and call the guarded API:
-
-  TOKEN=$(curl -s -u %s -d grant_type=client_credentials %s | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  curl -s -H "Authorization: Bearer $TOKEN" %s
-
-Metadata: %s
-`, storeName, how, id, secret,
-		user, base+paths.Token,
-		user, base+paths.Token, base+"/v1/whoami",
-		base+paths.Metadata)
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return demo.Client{ID: id, Secret: secret, How: "secret replaced; tokens issued with the old one are refused"}, nil
 }

@@ -30,20 +30,18 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
+	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/middleware"
 )
 
@@ -56,34 +54,28 @@ func main() {
 	}
 }
 
-// shutdownTimeout bounds how long in-flight requests may take to finish
-// after SIGINT or SIGTERM.
-const shutdownTimeout = 10 * time.Second
-
 // run serves until ctx is done, then shuts down gracefully. It is main
-// without the process: tests call it in-process.
+// without the process: tests call it in-process. Listening and serving are
+// the same in every example (package demo); what is this one's is the JWKS
+// verifier and the guard over it.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("resource-server", flag.ContinueOnError)
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", "127.0.0.1:8081", "listen address; port 0 picks a free port")
 	issuerURL := fs.String("issuer", "http://127.0.0.1:8080", "the issuer's identifier (its base URL)")
-	if err := fs.Parse(args); err != nil {
+	if err := demo.Parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if u, err := url.Parse(*issuerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("-issuer %q must be an http or https URL", *issuerURL)
 	}
 	log := slog.New(slog.NewTextHandler(stdout, nil))
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, base, err := demo.Listen(*addr)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	base := "http://" + publicAddr(ln.Addr())
 
 	// The verifier refreshes the keys in the background until ctx is done.
 	verifier, err := middleware.NewJWKSVerifier(ctx, middleware.JWKSConfig{Issuer: *issuerURL, Logger: log})
@@ -109,29 +101,7 @@ With the quickstart's demo client:
 
 `, strings.TrimSuffix(*issuerURL, "/"), base)
 
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "listening on %s\n", base)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 
 // whoami answers with the principal the guard found.
@@ -143,17 +113,4 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(p)
-}
-
-// publicAddr is the address to put in URLs: a wildcard listen address
-// (":8081", "[::]:8081") becomes localhost.
-func publicAddr(a net.Addr) string {
-	host, port, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, port)
 }

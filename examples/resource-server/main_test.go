@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -11,74 +10,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/portcullis/portcullis/examples/internal/demotest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
 	"github.com/portcullis/portcullis/token"
 )
-
-// server is one in-process run of the resource server.
-type server struct {
-	base string // from the "listening on" line
-	mu   sync.Mutex
-	out  strings.Builder
-}
-
-func (s *server) output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.out.String()
-}
-
-// start runs the resource server with args until the test ends and waits
-// for its "listening on" line.
-func start(t *testing.T, args ...string) *server {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	s := &server{}
-	listening := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			s.mu.Lock()
-			s.out.WriteString(sc.Text() + "\n")
-			s.mu.Unlock()
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
-				listening <- u
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	done := make(chan error, 1)
-	go func() {
-		err := run(ctx, args, pw)
-		pw.Close()
-		done <- err
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	select {
-	case s.base = <-listening:
-		return s
-	case err := <-done:
-		done <- err
-		t.Fatalf("run ended before listening: %v\n%s", err, s.output())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("no listening line after 60s:\n%s", s.output())
-	}
-	return nil
-}
 
 // testIssuer is a Portcullis issuer on ln (a fresh address when nil) with
 // one client allowed "read" and "write".
@@ -116,37 +58,15 @@ func (ti *testIssuer) credentials(scopes ...string) *clientcredentials.Config {
 	return &clientcredentials.Config{ClientID: ti.id, ClientSecret: ti.secret, TokenURL: ti.url + ti.iss.Paths().Token, Scopes: scopes}
 }
 
-// call GETs /v1/whoami with tok (none when empty) and returns the status
-// and the principal it answered with.
-func call(t *testing.T, base, tok string) (int, token.Principal) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/v1/whoami", nil)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var p token.Principal
-	if resp.StatusCode == http.StatusOK {
-		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return resp.StatusCode, p
-}
-
 func TestResourceServer(t *testing.T) {
 	ti := startIssuer(t, nil)
-	s := start(t, "-addr", "127.0.0.1:0", "-issuer", ti.url)
-	if !strings.Contains(s.output(), ti.url+"/.well-known/jwks.json") {
-		t.Errorf("output does not name the JWKS URL:\n%s", s.output())
+	s := demotest.Start(t, run, "-addr", "127.0.0.1:0", "-issuer", ti.url)
+	if !strings.Contains(s.Output(), ti.url+"/.well-known/jwks.json") {
+		t.Errorf("output does not name the JWKS URL:\n%s", s.Output())
 	}
 
 	// The oauth2 client gets a token from the issuer and calls this server.
-	resp, err := ti.credentials().Client(context.Background()).Get(s.base + "/v1/whoami")
+	resp, err := ti.credentials().Client(context.Background()).Get(s.URL + "/v1/whoami")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,14 +80,14 @@ func TestResourceServer(t *testing.T) {
 		t.Errorf("principal %+v", p)
 	}
 
-	if code, _ := call(t, s.base, ""); code != http.StatusUnauthorized {
+	if code, _ := demotest.Whoami(t, s.URL, ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d, want 401", code)
 	}
 	writeOnly, err := ti.credentials("write").Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := call(t, s.base, writeOnly.AccessToken); code != http.StatusForbidden {
+	if code, _ := demotest.Whoami(t, s.URL, writeOnly.AccessToken); code != http.StatusForbidden {
 		t.Errorf("token without read: %d, want 403", code)
 	}
 
@@ -176,10 +96,10 @@ func TestResourceServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := call(t, s.base, forge(t, issued.AccessToken)); code != http.StatusUnauthorized {
+	if code, _ := demotest.Whoami(t, s.URL, forge(t, issued.AccessToken)); code != http.StatusUnauthorized {
 		t.Errorf("forged token: %d, want 401", code)
 	}
-	if code, _ := call(t, s.base, issued.AccessToken); code != http.StatusOK {
+	if code, _ := demotest.Whoami(t, s.URL, issued.AccessToken); code != http.StatusOK {
 		t.Errorf("the real token after the forgery: %d", code)
 	}
 }
@@ -228,9 +148,9 @@ func TestIssuerStartsLater(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens: the start-up fetch is refused
-	s := start(t, "-addr", "127.0.0.1:0", "-issuer", "http://"+addr)
-	if !strings.Contains(s.output(), "cannot fetch the issuer's JWKS") {
-		t.Errorf("no failed start-up fetch logged:\n%s", s.output())
+	s := demotest.Start(t, run, "-addr", "127.0.0.1:0", "-issuer", "http://"+addr)
+	if !strings.Contains(s.Output(), "cannot fetch the issuer's JWKS") {
+		t.Errorf("no failed start-up fetch logged:\n%s", s.Output())
 	}
 
 	ln, err = net.Listen("tcp", addr)
@@ -242,8 +162,8 @@ func TestIssuerStartsLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code, p := call(t, s.base, tok.AccessToken); code != http.StatusOK || p.Subject != ti.id {
-		t.Errorf("after the issuer came up: %d %+v\n%s", code, p, s.output())
+	if code, p := demotest.Whoami(t, s.URL, tok.AccessToken); code != http.StatusOK || p.Subject != ti.id {
+		t.Errorf("after the issuer came up: %d %+v\n%s", code, p, s.Output())
 	}
 }
 

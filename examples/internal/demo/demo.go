@@ -1,0 +1,199 @@
+// Package demo is the plumbing the runnable examples share, so that each
+// example's main.go shows what it is about: how Portcullis is wired into
+// net/http, gin or chi, or how an API verifies tokens through the issuer's
+// JWKS.
+//
+// Nothing here is Portcullis API: it is what any small server needs (flags,
+// a listener, a graceful shutdown) and the demo client the examples print.
+// An application would write these its own way.
+//
+// # Flags
+//
+// [Flags] holds the flags of the examples that run an issuer (-addr,
+// -client-id, -client-secret); [ParseFlags] parses them with any flags of
+// the example's own. [Parse] is the parsing alone, for the resource server.
+//
+// # Serving
+//
+// [Listen] listens before the issuer is built, because with port 0 its URL
+// is only known then. [Serve] prints "listening on URL" once it accepts
+// connections (the examples' tests wait for that line) and shuts down
+// gracefully when the context is done.
+package demo
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/store/memory"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGINT or SIGTERM.
+const ShutdownTimeout = 10 * time.Second
+
+// Flags are the flags of the examples that run an issuer.
+type Flags struct {
+	Addr         string // -addr, default 127.0.0.1:8080
+	ClientID     string // -client-id, default: a new random id
+	ClientSecret string // -client-secret, needs -client-id
+}
+
+// ParseFlags parses args for the command name: the common flags, and those
+// that more (when not nil) registers on the same flag set. Usage and errors
+// go to stdout; -h is an error, as run must not exit the process.
+func ParseFlags(name string, args []string, stdout io.Writer, more func(*flag.FlagSet)) (Flags, error) {
+	var f Flags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
+	fs.StringVar(&f.ClientID, "client-id", "", "id of the demo client (default: a new random id)")
+	fs.StringVar(&f.ClientSecret, "client-secret", "", "secret of the demo client (default: a new random secret)")
+	if more != nil {
+		more(fs)
+	}
+	if err := Parse(fs, args); err != nil {
+		return Flags{}, err
+	}
+	if f.ClientSecret != "" && f.ClientID == "" {
+		return Flags{}, errors.New("-client-secret needs -client-id")
+	}
+	return f, nil
+}
+
+// Parse parses args with fs and refuses positional arguments: no example
+// takes any, and a forgotten dash should not pass silently.
+func Parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	return nil
+}
+
+// Listen listens on addr and returns the listener with its URL,
+// "http://" + the address it got. A wildcard host (":8080", "[::]:8080")
+// becomes localhost in the URL.
+func Listen(addr string) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	return ln, "http://" + publicAddr(ln.Addr()), nil
+}
+
+// publicAddr is the address to put in URLs: a wildcard listen address
+// becomes localhost.
+func publicAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully,
+// giving in-flight requests [ShutdownTimeout]. It prints
+// "listening on http://ADDR" to stdout once it serves, and logs server
+// errors to log.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stdout io.Writer) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "listening on http://%s\n", publicAddr(ln.Addr()))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Client is the demo client as printed.
+type Client struct {
+	ID, Secret string
+	// How says what was done to make it ("created", "reused", …); empty
+	// prints nothing.
+	How string
+}
+
+// NewIssuer is the issuer of the gin and chi examples: its identifier is
+// base, it keeps everything in memory, knows the scopes "read" and "write",
+// and has one demo client with both, made as f asks. name names the client.
+func NewIssuer(ctx context.Context, base string, f Flags, name string, log *slog.Logger) (*issuer.Issuer, Client, error) {
+	iss, err := issuer.New(issuer.Config{Issuer: base, Store: memory.New(), Scopes: []string{"read", "write"}, Logger: log})
+	if err != nil {
+		return nil, Client{}, err
+	}
+	c, secret, err := iss.CreateClient(ctx, issuer.ClientSpec{ID: f.ClientID, Secret: f.ClientSecret, Name: name})
+	if err != nil {
+		return nil, Client{}, fmt.Errorf("demo client: %w", err)
+	}
+	return iss, Client{ID: c.ID, Secret: secret}, nil
+}
+
+// PrintIntro prints title, the demo client, and curl commands ready to
+// paste: one gets a token from the issuer at base, the other calls
+// GET /v1/whoami with it.
+func PrintIntro(w io.Writer, title, base string, paths issuer.Paths, c Client) {
+	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic
+	// encoding, so that any characters survive; curl -u sends them as given.
+	user := shellQuote(url.QueryEscape(c.ID) + ":" + url.QueryEscape(c.Secret))
+	how := ""
+	if c.How != "" {
+		how = " (" + c.How + ")"
+	}
+	fmt.Fprintf(w, `%s
+
+Demo client%s:
+  client id:     %s
+  client secret: %s
+
+Get a token (client credentials, HTTP Basic, form body):
+
+  curl -s -u %s -d grant_type=client_credentials %s
+
+Or keep it in a variable and call the guarded API:
+
+  TOKEN=$(curl -s -u %s -d grant_type=client_credentials %s | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" %s
+
+Metadata: %s
+`, title, how, c.ID, c.Secret,
+		user, base+paths.Token,
+		user, base+paths.Token, base+"/v1/whoami",
+		base+paths.Metadata)
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
