@@ -2,29 +2,22 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-	_ "modernc.org/sqlite"
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
-	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/internal/dbtest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -225,22 +218,11 @@ func freshMemory(t *testing.T) func() store.Store {
 	return func() store.Store { return st }
 }
 
-func randomName() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return "pc_e2e_" + hex.EncodeToString(b)
-}
-
 // openSQL returns a func that opens a new *sql.DB on dsn and a sqlstore
 // over it, closed when t ends; the first one is migrated.
 func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.Store {
 	open := func() store.Store {
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		st, err := sqlstore.Open(db, d)
+		st, err := sqlstore.Open(dbtest.Open(t, driver, dsn), d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,98 +234,25 @@ func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.
 	return open
 }
 
-// admin opens an administrative connection to a SQL server, or skips (fails
-// under CI=true) when it is not configured or does not answer.
-func admin(t *testing.T, env testenv.Backend, driver string) (*sql.DB, string) {
-	dsn := testenv.Require(t, env)
-	db, err := sql.Open(driver, dsn)
-	if err == nil {
-		err = db.Ping()
-	}
-	if err != nil {
-		testenv.Unreachable(t, env, err)
-	}
-	return db, dsn
-}
-
-// freshPostgres makes a schema of its own and sets search_path in the DSN,
-// which pgx passes to the server as a run-time parameter, so every
-// connection lands in it.
+// freshPostgres, freshMySQL and freshSQLite make a schema, database or file
+// of their own (see dbtest).
 func freshPostgres(t *testing.T) func() store.Store {
-	adm, dsn := admin(t, testenv.Postgres, "pgx")
-	schema := randomName()
-	if _, err := adm.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := adm.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Error(err)
-		}
-		adm.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return openSQL(t, "pgx", u.String(), sqlstore.Postgres)
+	return openSQL(t, "pgx", dbtest.PostgresDSN(t), sqlstore.Postgres)
 }
 
-// freshMySQL makes a database of its own.
 func freshMySQL(t *testing.T) func() store.Store {
-	adm, dsn := admin(t, testenv.MySQL, "mysql")
-	name := randomName()
-	if _, err := adm.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := adm.Exec("DROP DATABASE " + name); err != nil {
-			t.Error(err)
-		}
-		adm.Close()
-	})
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = name
-	return openSQL(t, "mysql", cfg.FormatDSN(), sqlstore.MySQL)
+	return openSQL(t, "mysql", dbtest.MySQLDSN(t), sqlstore.MySQL)
 }
 
-// freshSQLite uses a file of its own; WAL and busy_timeout let several
-// handles (replicas) write to it.
 func freshSQLite(t *testing.T) func() store.Store {
-	path := filepath.Join(t.TempDir(), "portcullis.db")
-	return openSQL(t, "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)", sqlstore.SQLite)
+	return openSQL(t, "sqlite", dbtest.SQLiteDSN(t), sqlstore.SQLite)
 }
 
-// freshRedis uses a key prefix of its own and deletes its keys afterwards.
-// Each handle has its own client, as each replica would.
+// freshRedis uses a key prefix of its own, whose keys dbtest deletes
+// afterwards. Each handle has its own client, as each replica would.
 func freshRedis(t *testing.T) func() store.Store {
-	u := testenv.Require(t, testenv.Redis)
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := redis.NewClient(opts)
-	if err := adm.Ping(context.Background()).Err(); err != nil {
-		adm.Close()
-		testenv.Unreachable(t, testenv.Redis, err)
-	}
-	prefix := randomName() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := adm.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			adm.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Error(err)
-		}
-		adm.Close()
-	})
+	opts := dbtest.RedisOptions(t)
+	prefix := dbtest.RedisPrefix(t)
 	return func() store.Store {
 		rdb := redis.NewClient(opts)
 		t.Cleanup(func() { rdb.Close() })

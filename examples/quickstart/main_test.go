@@ -2,26 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/portcullis/portcullis/examples/internal/demotest"
-	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/internal/dbtest"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -209,95 +203,16 @@ func printedClientID(t *testing.T, out string) string {
 	return m[1]
 }
 
-func randomName(t *testing.T) string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return "pc_qs_" + hex.EncodeToString(b)
-}
-
-// freshPostgres makes a schema of its own and points the DSN's search_path
-// at it (pgx passes unknown DSN parameters to the server as run-time
-// settings).
+// freshPostgres, freshMySQL and freshRedis point -store at a schema,
+// database or key prefix of their own, removed when t ends (see dbtest).
 func freshPostgres(t *testing.T) []string {
-	dsn := testenv.Require(t, testenv.Postgres)
-	adm, err := sql.Open("pgx", dsn)
-	if err == nil {
-		err = adm.Ping()
-	}
-	if err != nil {
-		testenv.Unreachable(t, testenv.Postgres, err)
-	}
-	schema := randomName(t)
-	if _, err := adm.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := adm.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Error(err)
-		}
-		adm.Close()
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return []string{"-store", u.String()}
+	return []string{"-store", dbtest.PostgresDSN(t)}
 }
 
-// freshMySQL makes a database of its own.
 func freshMySQL(t *testing.T) []string {
-	dsn := testenv.Require(t, testenv.MySQL)
-	adm, err := sql.Open("mysql", dsn)
-	if err == nil {
-		err = adm.Ping()
-	}
-	if err != nil {
-		testenv.Unreachable(t, testenv.MySQL, err)
-	}
-	name := randomName(t)
-	if _, err := adm.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := adm.Exec("DROP DATABASE " + name); err != nil {
-			t.Error(err)
-		}
-		adm.Close()
-	})
-	cfg, err := mysql.ParseDSN(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = name
-	return []string{"-store", "mysql://" + cfg.FormatDSN()}
+	return []string{"-store", "mysql://" + dbtest.MySQLDSN(t)}
 }
 
-// freshRedis uses a key prefix of its own and deletes its keys afterwards.
 func freshRedis(t *testing.T) []string {
-	u := testenv.Require(t, testenv.Redis)
-	opts, err := redis.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb := redis.NewClient(opts)
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		rdb.Close()
-		testenv.Unreachable(t, testenv.Redis, err)
-	}
-	prefix := randomName(t) + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			t.Error(err)
-		}
-		rdb.Close()
-	})
-	return []string{"-store", u, "-redis-prefix", prefix}
+	return []string{"-store", dbtest.RedisURL(t), "-redis-prefix", dbtest.RedisPrefix(t)}
 }

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,27 +11,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/portcullis/portcullis/internal/testenv"
+	"github.com/portcullis/portcullis/internal/dbtest"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/storetest"
 )
-
-// serverOptions returns the options of the test server, skipping (failing
-// under CI=true) when it is not configured or does not answer.
-func serverOptions(t testing.TB) *redis.Options {
-	t.Helper()
-	url := testenv.Require(t, testenv.Redis)
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("%s: %v", testenv.Redis.EnvVar, err)
-	}
-	rdb := redis.NewClient(opt)
-	defer rdb.Close()
-	if err := rdb.Ping(context.Background()).Err(); err != nil {
-		testenv.Unreachable(t, testenv.Redis, err)
-	}
-	return opt
-}
 
 // newClient opens a client of its own, closed when t ends.
 func newClient(t testing.TB, opt *redis.Options) *redis.Client {
@@ -42,61 +24,29 @@ func newClient(t testing.TB, opt *redis.Options) *redis.Client {
 	return rdb
 }
 
-func randomPrefix(t testing.TB) string {
-	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return "pctest:" + hex.EncodeToString(b) + ":"
-}
-
-// newStore builds a store on rdb under prefix and deletes every key of the
-// prefix when t ends (before rdb closes: cleanups run last-in first-out).
+// newStore builds a store on rdb under prefix, which should come from
+// dbtest.RedisPrefix: that deletes the prefix's keys when t ends.
 func newStore(t testing.TB, rdb *redis.Client, prefix string) *Store {
 	t.Helper()
 	s, err := New(rdb, WithPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { deleteKeys(t, rdb, prefix) })
 	return s
-}
-
-// deleteKeys removes every key that starts with prefix.
-func deleteKeys(t testing.TB, rdb *redis.Client, prefix string) {
-	t.Helper()
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		keys, next, err := rdb.Scan(ctx, cursor, globEscape(prefix)+"*", 1000).Result()
-		if err != nil {
-			t.Errorf("clean up %s: %v", prefix, err)
-			return
-		}
-		if len(keys) > 0 {
-			if err := rdb.Unlink(ctx, keys...).Err(); err != nil {
-				t.Errorf("clean up %s: %v", prefix, err)
-				return
-			}
-		}
-		if next == 0 {
-			return
-		}
-		cursor = next
-	}
 }
 
 // fresh is the common case: a client and a store with a fresh prefix.
 func fresh(t testing.TB) (*Store, *redis.Client) {
 	t.Helper()
-	rdb := newClient(t, serverOptions(t))
-	return newStore(t, rdb, randomPrefix(t)), rdb
+	rdb, prefix := dbtest.Redis(t)
+	return newStore(t, rdb, prefix), rdb
 }
 
 func TestStore(t *testing.T) {
 	t.Run("redis", func(t *testing.T) {
-		opt := serverOptions(t)
+		opt := dbtest.RedisOptions(t)
 		storetest.Run(t, func(t *testing.T) store.Store {
-			return newStore(t, newClient(t, opt), randomPrefix(t))
+			return newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 		})
 	})
 }
@@ -347,11 +297,11 @@ func watch(t *testing.T, s *Store) <-chan store.Event {
 // own client) both hear every change; a Store with another prefix on the
 // same server hears none; a rejected change is not announced.
 func TestWatchReplicas(t *testing.T) {
-	opt := serverOptions(t)
-	prefix := randomPrefix(t)
+	opt := dbtest.RedisOptions(t)
+	prefix := dbtest.RedisPrefix(t)
 	a := newStore(t, newClient(t, opt), prefix)
 	b := newStore(t, newClient(t, opt), prefix)
-	other := newStore(t, newClient(t, opt), randomPrefix(t))
+	other := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 	chA, chB, chOther := watch(t, a), watch(t, b), watch(t, other)
 	ctx := t.Context()
 
@@ -430,12 +380,12 @@ func pubsubClientID(t *testing.T, admin *redis.Client, name string) int64 {
 // that events flow again (go-redis re-subscribes), then that cancelling the
 // context ends the subscription.
 func TestWatchReconnect(t *testing.T) {
-	opt := serverOptions(t)
-	name := "pctest-watch-" + strings.Trim(randomPrefix(t)[len("pctest:"):], ":")
+	opt := dbtest.RedisOptions(t)
+	name := "pctest-watch-" + rand.Text()
 	wopt := *opt
 	wopt.ClientName = name
 	admin := newClient(t, opt)
-	prefix := randomPrefix(t)
+	prefix := dbtest.RedisPrefix(t)
 	watcher := newStore(t, newClient(t, &wopt), prefix)
 	writer := newStore(t, admin, prefix)
 
@@ -537,9 +487,9 @@ func checkAllFail(t *testing.T, s *Store) {
 }
 
 func TestClosedClient(t *testing.T) {
-	opt := serverOptions(t)
+	opt := dbtest.RedisOptions(t)
 	rdb := redis.NewClient(opt)
-	s := newStore(t, newClient(t, opt), randomPrefix(t)) // for cleanup of anything written
+	s := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t)) // for cleanup of anything written
 	closed, err := New(rdb, WithPrefix(s.Prefix()))
 	if err != nil {
 		t.Fatal(err)
@@ -592,8 +542,8 @@ func TestExactTimes(t *testing.T) {
 
 func benchStore(b *testing.B) *Store {
 	b.Helper()
-	rdb := newClient(b, serverOptions(b))
-	return newStore(b, rdb, randomPrefix(b))
+	s, _ := fresh(b)
+	return s
 }
 
 func BenchmarkGetClient(b *testing.B) {
