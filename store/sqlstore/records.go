@@ -13,15 +13,7 @@ import (
 // CreateClient implements [store.Clients].
 func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 	const op = "create client"
-	scopes, err := encode(c.Scopes)
-	if err != nil {
-		return err
-	}
-	auds, err := encode(c.Audiences)
-	if err != nil {
-		return err
-	}
-	meta, err := encode(c.Metadata)
+	scopes, auds, meta, err := clientJSON(c)
 	if err != nil {
 		return err
 	}
@@ -76,19 +68,26 @@ func scanClient(r rowScanner) (*store.Client, error) {
 	return &c, nil
 }
 
+// clientJSON encodes the client's JSON columns, in the order the queries
+// take them: scopes, audiences, metadata.
+func clientJSON(c *store.Client) (scopes, auds, meta string, err error) {
+	if scopes, err = encode(c.Scopes); err != nil {
+		return "", "", "", err
+	}
+	if auds, err = encode(c.Audiences); err != nil {
+		return "", "", "", err
+	}
+	if meta, err = encode(c.Metadata); err != nil {
+		return "", "", "", err
+	}
+	return scopes, auds, meta, nil
+}
+
 // UpdateClient implements [store.Clients]: one conditional UPDATE on the
 // generation, so that of two concurrent rotations exactly one wins.
 func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneration int64) error {
 	const op = "update client"
-	scopes, err := encode(c.Scopes)
-	if err != nil {
-		return err
-	}
-	auds, err := encode(c.Audiences)
-	if err != nil {
-		return err
-	}
-	meta, err := encode(c.Metadata)
+	scopes, auds, meta, err := clientJSON(c)
 	if err != nil {
 		return err
 	}
