@@ -15,6 +15,10 @@ import (
 // ns/op is wall time per request across all cores, so 1e9/(ns/op) is the
 // endpoint's requests per second without a network; the loopback figures
 // come from cmd/endpoint-server and wrk (run.sh).
+//
+// run.sh runs each setup in a process of its own: go-oauth2's memory token
+// store keeps a goroutine and every token it issued for the life of the
+// process, which would slow whatever is measured after it.
 func BenchmarkEndpoint(b *testing.B) {
 	for _, name := range endpoints.Names {
 		b.Run(name, func(b *testing.B) {

@@ -5,7 +5,7 @@
 #
 #   ./run.sh                  # everything, COUNT=6 runs of each benchmark
 #   COUNT=1 ./run.sh          # one run (what README.md's table is)
-#   BENCH=Verify ./run.sh     # only benchmarks matching this regexp
+#   BENCH=Verify/Bare ./run.sh  # only benchmarks matching this regexp
 #   WRK=0 ./run.sh            # skip the loopback load even if wrk is there
 #
 # Results go to $OUT (default ./results, which git ignores).
@@ -13,15 +13,30 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 COUNT=${COUNT:-6}
-BENCH=${BENCH:-.}
+BENCH=${BENCH:-}
 BENCHTIME=${BENCHTIME:-1s}
 OUT=${OUT:-results}
 WRK=${WRK:-1}
 PORT=${PORT:-18181}
 mkdir -p "$OUT"
+: >"$OUT/bench.txt"
 
-echo "== go test -bench '$BENCH' -count $COUNT -benchtime $BENCHTIME ($(nproc) cores)"
-go test -run '^$' -bench "$BENCH" -count "$COUNT" -benchtime "$BENCHTIME" . | tee "$OUT/bench.txt"
+gobench() {
+	echo "== go test -bench '$1' -count $COUNT -benchtime $BENCHTIME ($(nproc) cores)"
+	go test -run '^$' -bench "$1" -count "$COUNT" -benchtime "$BENCHTIME" . | tee -a "$OUT/bench.txt"
+}
+
+if [ -n "$BENCH" ]; then
+	gobench "$BENCH"
+else
+	# One process for verification and one per endpoint setup: go-oauth2's
+	# token store keeps a goroutine and every token it ever issued for the
+	# life of the process, which would tax whatever ran after it.
+	gobench '^BenchmarkVerify$'
+	for impl in portcullis-es256 portcullis-hs256 go-oauth2 fosite; do
+		gobench "^BenchmarkEndpoint\$/^$impl\$"
+	done
+fi
 
 if [ "$COUNT" -gt 1 ]; then
 	echo "== benchstat"
