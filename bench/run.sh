@@ -20,6 +20,18 @@ WRK=${WRK:-1}
 PORT=${PORT:-18181}
 mkdir -p "$OUT"
 : >"$OUT/bench.txt"
+bin=$(mktemp -d)
+server=
+cleanup() {
+	if [ -n "$server" ]; then
+		kill "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+	fi
+	rm -rf "$bin"
+}
+trap cleanup EXIT
+go build -o "$bin/endpoint-server" ./cmd/endpoint-server
+impls=$("$bin/endpoint-server" -list)
 
 gobench() {
 	echo "== go test -bench '$1' -count $COUNT -benchtime $BENCHTIME ($(nproc) cores)"
@@ -33,7 +45,7 @@ else
 	# token store keeps a goroutine and every token it ever issued for the
 	# life of the process, which would tax whatever ran after it.
 	gobench '^BenchmarkVerify$'
-	for impl in portcullis-es256 portcullis-hs256 go-oauth2 fosite; do
+	for impl in $impls; do
 		gobench "^BenchmarkEndpoint\$/^$impl\$"
 	done
 fi
@@ -50,20 +62,8 @@ if [ "$WRK" = 0 ] || ! command -v wrk >/dev/null; then
 	exit 0
 fi
 
-bin=$(mktemp -d)
-server=
-cleanup() {
-	if [ -n "$server" ]; then
-		kill "$server" 2>/dev/null || true
-		wait "$server" 2>/dev/null || true
-	fi
-	rm -rf "$bin"
-}
-trap cleanup EXIT
-go build -o "$bin/endpoint-server" ./cmd/endpoint-server
-
 : >"$OUT/wrk.txt"
-for impl in portcullis-es256 portcullis-hs256 go-oauth2 fosite; do
+for impl in $impls; do
 	# Bounded: two threads, 32 connections, ten seconds, loopback only; the
 	# server exits by itself after two minutes if this script dies.
 	"$bin/endpoint-server" -impl "$impl" -port "$PORT" -lifetime 2m >"$bin/ready" &

@@ -6,6 +6,7 @@
 // # Usage
 //
 //	endpoint-server -impl portcullis-es256 -port 8181
+//	endpoint-server -list    # the setups it knows
 //
 // When it is ready it prints one line:
 //
@@ -38,7 +39,12 @@ func main() {
 	impl := flag.String("impl", "portcullis-es256", "setup to serve: "+strings.Join(endpoints.Names, ", "))
 	port := flag.Int("port", 8181, "TCP port on 127.0.0.1")
 	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
+	list := flag.Bool("list", false, "print the setups, one a line, and exit")
 	flag.Parse()
+	if *list {
+		fmt.Println(strings.Join(endpoints.Names, "\n"))
+		return
+	}
 	if err := run(*impl, *port, *lifetime); err != nil {
 		log.Fatal(err)
 	}

@@ -11,8 +11,9 @@
 //
 //   - Portcullis: issuer.New over the memory store with the default
 //     (OAuth2) dialect, secrets stored as SHA-256 hashes, JWT access tokens
-//     signed with ES256 (the default) or HS256. Failed authentications are
-//     rate limited (successful ones, the only kind measured, are not).
+//     signed with ES256 (the default), EdDSA or HS256. Failed
+//     authentications are rate limited (successful ones, the only kind
+//     measured, are not).
 //   - go-oauth2: github.com/go-oauth2/oauth2/v4 as its README sets it up:
 //     NewDefaultManager, its memory (buntdb) token store, its memory client
 //     store, which keeps the secret in plaintext and compares it with ==, and
@@ -76,13 +77,15 @@ func (e *Endpoint) Request() *http.Request {
 }
 
 // Names lists every setup New knows, in the order they are reported.
-var Names = []string{"portcullis-es256", "portcullis-hs256", "go-oauth2", "fosite"}
+var Names = []string{"portcullis-es256", "portcullis-eddsa", "portcullis-hs256", "go-oauth2", "fosite"}
 
 // New builds the named setup. Each call makes a fresh store and client.
 func New(name string) (*Endpoint, error) {
 	switch name {
 	case "portcullis-es256":
 		return Portcullis(token.ES256)
+	case "portcullis-eddsa":
+		return Portcullis(token.EdDSA)
 	case "portcullis-hs256":
 		return Portcullis(token.HS256)
 	case "go-oauth2":
