@@ -46,7 +46,7 @@ func BenchmarkEndpoint(b *testing.B) {
 
 // checkEndpoint makes sure e answers a bearer access token before it is
 // timed, so that no setup is measured answering errors fast.
-func checkEndpoint(b *testing.B, e *endpoints.Endpoint) {
+func checkEndpoint(b testing.TB, e *endpoints.Endpoint) {
 	b.Helper()
 	w := httptest.NewRecorder()
 	e.Handler.ServeHTTP(w, e.Request())
@@ -63,5 +63,30 @@ func checkEndpoint(b *testing.B, e *endpoints.Endpoint) {
 	}
 	if resp.AccessToken == "" || resp.ExpiresIn <= 0 || (resp.TokenType != "Bearer" && resp.TokenType != "bearer") {
 		b.Fatalf("%s: not a bearer token response: %s", e.Name, w.Body)
+	}
+}
+
+// TestEndpoints makes sure that every setup timed above authenticates its
+// client: it issues a token for the right secret and refuses a wrong one
+// with 401, so that no setup is measured skipping the check.
+func TestEndpoints(t *testing.T) {
+	for _, name := range endpoints.Names {
+		t.Run(name, func(t *testing.T) {
+			e, err := endpoints.New(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkEndpoint(t, e)
+			wrong := *e
+			wrong.Secret = e.Secret[:len(e.Secret)-1] + "x"
+			if wrong.Secret == e.Secret {
+				wrong.Secret = e.Secret[:len(e.Secret)-1] + "y"
+			}
+			w := httptest.NewRecorder()
+			e.Handler.ServeHTTP(w, wrong.Request())
+			if w.Code != http.StatusUnauthorized {
+				t.Errorf("wrong secret: status %d, want 401: %s", w.Code, w.Body)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ var (
 
 // fixtureFor mints alg's pool once per test binary: RS256 signing is slow
 // enough that doing it per benchmark would dominate the run.
-func fixtureFor(b *testing.B, alg string) *verifyFixture {
+func fixtureFor(b testing.TB, alg string) *verifyFixture {
 	b.Helper()
 	fixturesMu.Lock()
 	defer fixturesMu.Unlock()
@@ -231,6 +232,10 @@ func benchBare(b *testing.B, f *verifyFixture) {
 // so the figure includes the cache's bookkeeping as a new token pays it.
 // cached presents one token again and again with the default cache.
 func benchPortcullis(b *testing.B, f *verifyFixture, cached bool) {
+	serve(b, f, portcullisHandler(b, f, cached), cached)
+}
+
+func portcullisHandler(b testing.TB, f *verifyFixture, cached bool) http.Handler {
 	cfg := token.VerifierConfig{
 		Issuer:    benchIssuer,
 		Audiences: []string{benchAudience},
@@ -249,18 +254,19 @@ func benchPortcullis(b *testing.B, f *verifyFixture, cached bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := g.Wrap(ok(func(r *http.Request) bool {
+	return g.Wrap(ok(func(r *http.Request) bool {
 		p, found := middleware.PrincipalFrom(r.Context())
 		return found && p.ClientID == benchClient
 	}))
-	serve(b, f, h, cached)
 }
 
 // benchAuth0 times auth0/go-jwt-middleware v2: its validator (go-jose v2)
 // pinned to the algorithm, checking iss, aud, exp, nbf and iat, behind
 // CheckJWT. It does not check typ, kid, the token kind, scopes, revocation
 // or rotation.
-func benchAuth0(b *testing.B, f *verifyFixture) {
+func benchAuth0(b *testing.B, f *verifyFixture) { serve(b, f, auth0Handler(b, f), false) }
+
+func auth0Handler(b testing.TB, f *verifyFixture) http.Handler {
 	keyFunc := func(context.Context) (any, error) { return f.key, nil }
 	val, err := validator.New(keyFunc, validator.SignatureAlgorithm(f.alg), benchIssuer, []string{benchAudience},
 		validator.WithAllowedClockSkew(benchLeeway))
@@ -268,24 +274,95 @@ func benchAuth0(b *testing.B, f *verifyFixture) {
 		b.Fatal(err)
 	}
 	mw := jwtmiddleware.New(val.ValidateToken)
-	h := mw.CheckJWT(ok(func(r *http.Request) bool {
+	return mw.CheckJWT(ok(func(r *http.Request) bool {
 		c, found := r.Context().Value(jwtmiddleware.ContextKey{}).(*validator.ValidatedClaims)
 		return found && c.RegisteredClaims.Subject == benchClient
 	}))
-	serve(b, f, h, false)
 }
 
 // benchJWTAuth times go-chi/jwtauth v5 (lestrrat-go/jwx v2): Verifier then
 // Authenticator, as its README chains them, checking iss and aud on top of
 // its default exp, nbf and iat. It does not check typ, kid, the token kind,
 // scopes, revocation or rotation.
-func benchJWTAuth(b *testing.B, f *verifyFixture) {
+func benchJWTAuth(b *testing.B, f *verifyFixture) { serve(b, f, jwtauthHandler(f), false) }
+
+func jwtauthHandler(f *verifyFixture) http.Handler {
 	// The verify key is used whatever the algorithm, the HMAC secret too.
 	ja := jwtauth.New(f.alg, nil, f.key,
 		jwxjwt.WithIssuer(benchIssuer), jwxjwt.WithAudience(benchAudience), jwxjwt.WithAcceptableSkew(benchLeeway))
-	h := jwtauth.Verifier(ja)(jwtauth.Authenticator(ja)(ok(func(r *http.Request) bool {
+	return jwtauth.Verifier(ja)(jwtauth.Authenticator(ja)(ok(func(r *http.Request) bool {
 		t, found := r.Context().Value(jwtauth.TokenCtxKey).(jwxjwt.Token)
 		return found && t.Subject() == benchClient
 	})))
-	serve(b, f, h, false)
+}
+
+// TestVerifiersReject makes sure that every verifier timed above verifies:
+// each accepts a pool token and rejects the same token with its signature
+// altered, and one signed by another key of the same algorithm. A verifier
+// that let everything through would look fast for nothing.
+func TestVerifiersReject(t *testing.T) {
+	for _, alg := range verifyAlgs {
+		t.Run(alg, func(t *testing.T) {
+			f := fixtureFor(t, alg)
+			good := f.pool[1]
+			sig := strings.LastIndexByte(good, '.') + 5
+			flip := byte('A')
+			if good[sig] == 'A' {
+				flip = 'B'
+			}
+			bad := map[string]string{
+				"tampered":  good[:sig] + string(flip) + good[sig+1:],
+				"other key": signWithOtherKey(t, f),
+			}
+			handlers := map[string]http.Handler{
+				"Portcullis/first-sight": portcullisHandler(t, f, false),
+				"Portcullis/cached":      portcullisHandler(t, f, true),
+				"Auth0":                  auth0Handler(t, f),
+				"JWTAuth":                jwtauthHandler(f),
+			}
+			for name, h := range handlers {
+				if got := status(h, good); got != http.StatusNoContent {
+					t.Errorf("%s: good token: status %d, want 204", name, got)
+				}
+				for what, raw := range bad {
+					if got := status(h, raw); got != http.StatusUnauthorized {
+						t.Errorf("%s: %s token: status %d, want 401", name, what, got)
+					}
+				}
+			}
+		})
+	}
+}
+
+// signWithOtherKey signs a token like the pool's with a new key of the same
+// algorithm that claims the pool key's kid, so that it fails on its
+// signature rather than on an unknown kid.
+func signWithOtherKey(t *testing.T, f *verifyFixture) string {
+	t.Helper()
+	sk, err := token.GenerateKey(f.alg, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk.ID = f.keys.SigningKey().ID
+	k, err := token.ParseKey(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := token.NewKeySet([]*token.Key{k}, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := ks.Sign(benchClaims(time.Now()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func status(h http.Handler, raw string) int {
+	r := httptest.NewRequest(http.MethodGet, "/v1/things", nil)
+	r.Header.Set("Authorization", "Bearer "+raw)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
 }
