@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -66,7 +68,8 @@ const maxRetries = 5
 const maxSecretLen = 1024
 
 // CreateClient stores a new client and returns it with its secret, which
-// is never stored and cannot be shown again: only its hash is kept.
+// is never stored and cannot be shown again: only its hash is kept. Its
+// first generation is random (see [initialGeneration]), not 0.
 // Errors: ErrInvalidClientSpec, store.ErrAlreadyExists when the id is
 // taken, or the store's error.
 func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Client, string, error) {
@@ -100,6 +103,7 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 		OwnerAccount: spec.OwnerAccount,
 		Scopes:       slices.Clone(spec.Scopes),
 		Audiences:    slices.Clone(spec.Audiences),
+		Generation:   initialGeneration(),
 		CreatedAt:    now,
 		UpdatedAt:    now,
 		Metadata:     meta,
@@ -108,6 +112,18 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 		return nil, "", fmt.Errorf("issuer: create client: %w", err)
 	}
 	return c, secret, nil
+}
+
+// initialGeneration is a new client's first generation. Deleting a client
+// leaves its tokens in the store (nothing can find them by client), and they
+// are refused only because their client is gone; a client created later
+// with the same id would take them over if it started at the same
+// generation. A random start (53 bits, so that verifiers reading JSON
+// numbers as floats keep it exact) makes that chance negligible.
+func initialGeneration() int64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return int64(binary.BigEndian.Uint64(b[:]) >> 11)
 }
 
 func (i *Issuer) checkSpec(id string, spec ClientSpec) error {

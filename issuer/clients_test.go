@@ -43,7 +43,7 @@ func TestCreateClient(t *testing.T) {
 	if !bytes.Equal(stored.SecretHash, plain[:]) || bytes.Contains(stored.SecretHash, []byte(secret)) {
 		t.Errorf("stored secret hash %x, want SHA-256 of the secret", stored.SecretHash)
 	}
-	if stored.Name != "svc" || stored.Generation != 0 || stored.Disabled || !stored.CreatedAt.Equal(epoch) || stored.Metadata["team"] != "a" {
+	if stored.Name != "svc" || stored.Generation != c.Generation || stored.Disabled || !stored.CreatedAt.Equal(epoch) || stored.Metadata["team"] != "a" {
 		t.Errorf("stored client %+v", stored)
 	}
 	// The token names the client's audience only.
@@ -93,7 +93,8 @@ func TestRotationEndToEnd(t *testing.T) {
 			e := newEnv(t, false, func(c *issuer.Config) { c.Format = f })
 			id, secret := e.client(issuer.ClientSpec{})
 			old := e.getToken(id, secret)
-			if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); err != nil {
+			p0, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken)
+			if err != nil {
 				t.Fatalf("fresh token: %v", err)
 			}
 			newSecret, err := e.iss.RotateClient(t.Context(), id)
@@ -112,7 +113,7 @@ func TestRotationEndToEnd(t *testing.T) {
 			}
 			fresh := e.getToken(id, newSecret)
 			p, err := e.iss.Verifier().Verify(t.Context(), fresh.AccessToken)
-			if err != nil || p.Generation != 1 {
+			if err != nil || p.Generation != p0.Generation+1 {
 				t.Errorf("token after rotation: %+v, %v", p, err)
 			}
 		})
@@ -167,6 +168,7 @@ func TestDisableEnableDelete(t *testing.T) {
 func TestConcurrentRotation(t *testing.T) {
 	e := newEnv(t, false, nil)
 	id, _ := e.client(issuer.ClientSpec{})
+	c0, _ := e.st.GetClient(t.Context(), id)
 	const n = 4
 	var wg sync.WaitGroup
 	secrets := make([]string, n)
@@ -188,7 +190,7 @@ func TestConcurrentRotation(t *testing.T) {
 		}
 	}
 	c, _ := e.st.GetClient(t.Context(), id)
-	if c.Generation != int64(ok) || ok == 0 {
+	if c.Generation != c0.Generation+int64(ok) || ok == 0 {
 		t.Errorf("generation %d after %d successful rotations", c.Generation, ok)
 	}
 	works := 0
@@ -216,6 +218,7 @@ func TestRotateStoreFailure(t *testing.T) {
 func TestSetClientSecret(t *testing.T) {
 	e := newEnv(t, false, nil)
 	id, secret := e.client(issuer.ClientSpec{})
+	c0, _ := e.st.GetClient(t.Context(), id)
 	old := e.getToken(id, secret)
 	if err := e.iss.SetClientSecret(t.Context(), id, "chosen by the client"); err != nil {
 		t.Fatal(err)
@@ -227,7 +230,7 @@ func TestSetClientSecret(t *testing.T) {
 		t.Errorf("old secret: %d, want 401", rec.Code)
 	}
 	p, err := e.iss.Verifier().Verify(t.Context(), e.getToken(id, "chosen by the client").AccessToken)
-	if err != nil || p.Generation != 1 {
+	if err != nil || p.Generation != c0.Generation+1 {
 		t.Errorf("token with the new secret: %+v, %v", p, err)
 	}
 	for _, bad := range []string{"", strings.Repeat("x", 1025)} {
@@ -237,5 +240,36 @@ func TestSetClientSecret(t *testing.T) {
 	}
 	if err := e.iss.SetClientSecret(t.Context(), "nobody", "s"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown client: %v, want store.ErrNotFound", err)
+	}
+}
+
+// TestRecreatedClientDoesNotInheritTokens: deleting a client and creating
+// one with the same id (ids are often chosen names) must not bring back the
+// old client's tokens, access or refresh, although both start afresh.
+func TestRecreatedClientDoesNotInheritTokens(t *testing.T) {
+	for _, f := range []issuer.Format{issuer.FormatJWT, issuer.FormatOpaque} {
+		t.Run(string(f), func(t *testing.T) {
+			e := refreshEnv(t, func(c *issuer.Config) { c.Format = f })
+			ctx := t.Context()
+			id, secret := e.client(issuer.ClientSpec{ID: "billing"})
+			old := e.getToken(id, secret)
+			if err := e.iss.DeleteClient(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			_, newSecret := e.client(issuer.ClientSpec{ID: "billing"})
+			if _, err := e.iss.Verifier().Verify(ctx, old.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+				t.Errorf("access token of the deleted client: %v, want ErrInvalidToken", err)
+			}
+			wantResponse(t, e.refresh(id, newSecret, old.RefreshToken), 400, noStoreJSON, badRefresh)
+			r := e.do(req{path: "/oauth/introspect", body: form("token", old.AccessToken),
+				header: map[string]string{"Authorization": basic(id, newSecret)}})
+			wantResponse(t, r, 200, noStoreJSON, `{"active":false}`)
+			// The new client's own tokens work.
+			fresh := e.getToken(id, newSecret)
+			if _, err := e.iss.Verifier().Verify(ctx, fresh.AccessToken); err != nil {
+				t.Errorf("new client's token: %v", err)
+			}
+			e.refresh(id, newSecret, fresh.RefreshToken).token(t)
+		})
 	}
 }

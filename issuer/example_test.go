@@ -79,11 +79,11 @@ func ExampleIssuer_CreateClient() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(c.ID), c.Name, c.Generation)
+	fmt.Println(len(c.ID), c.Name)
 	// Secrets have a prefix and a checksum, so scanners can spot a leak.
 	fmt.Println(secret[:4], token.WellFormed(secret, token.PrefixClientSecret))
 	// Output:
-	// 32 billing 0
+	// 32 billing
 	// pcs_ true
 }
 

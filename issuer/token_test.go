@@ -74,9 +74,10 @@ func TestClientCredentialsSuccess(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
+			c, _ := e.st.GetClient(t.Context(), id)
 			want := &token.Principal{
 				Kind: token.KindClient, Subject: id, ClientID: id, Scopes: []string{"read"},
-				Audience: []string{testIssuer}, TokenID: p.TokenID, Generation: 0,
+				Audience: []string{testIssuer}, TokenID: p.TokenID, Generation: c.Generation,
 				IssuedAt: epoch, ExpiresAt: epoch.Add(time.Hour), Issuer: testIssuer,
 			}
 			if p.TokenID == "" || !principalEqual(p, want) {
