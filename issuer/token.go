@@ -154,8 +154,12 @@ func (i *Issuer) clientCredentials(ctx context.Context, r *http.Request, req *To
 func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRequest, now time.Time) (*store.Client, *Error) {
 	addr := i.cfg.ClientIP(r)
 	id := req.ClientID
-	if len(id) > maxClientIDLen {
-		id = "" // no client has such an id; count it against the address only
+	if len(id) > maxClientIDLen || !printable(id) {
+		// CreateClient makes no such id, so no client has it: count it
+		// against the address only, and keep it from the store, where
+		// PostgreSQL refuses a NUL byte or invalid UTF-8 with an error
+		// that would be a 503 instead of invalid_client.
+		id = ""
 	}
 	wait, err := i.limited(ctx, id, addr, now)
 	if err != nil {
