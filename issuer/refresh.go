@@ -92,7 +92,11 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 	g.Scopes = slices.DeleteFunc(slices.Clone(rt.Scopes), func(s string) bool { return !slices.Contains(allowed, s) })
 	g.Audience = i.audience(c)
 	access := g
-	if want := token.ParseScope(req.Scope); len(want) > 0 {
+	want, e := parseRequestedScope(req.Scope)
+	if e != nil {
+		return nil, e
+	}
+	if len(want) > 0 {
 		for _, s := range want {
 			if !slices.Contains(g.Scopes, s) {
 				return nil, ErrInvalidScope.WithDescription("the requested scope exceeds the scope originally granted")
@@ -102,7 +106,6 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 	}
 
 	resp := &TokenResponse{}
-	var e *Error
 	if resp.RefreshToken, e = i.newRefreshToken(ctx, g, rt.FamilyID, now); e != nil {
 		return nil, e
 	}

@@ -430,3 +430,26 @@ func TestXOAuth2Client(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestedScopeCountBounded: a requested scope is bounded in count
+// (DESIGN §5.7), both for client credentials and refresh, so that a client
+// cannot make the server dedupe thousands of scope tokens per request.
+func TestRequestedScopeCountBounded(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) {
+		c.Scopes = []string{"read", "write"}
+		c.Refresh.Enabled = true
+	})
+	id, secret := e.client(issuer.ClientSpec{})
+	const max = 100 // the issuer's bound
+	ok := strings.Repeat("read ", max)
+	tooMany := ok + "write"
+	if tr := e.getToken(id, secret, "scope", ok); tr.Scope != "read" {
+		t.Errorf("%d scope tokens: granted %q, want read", max, tr.Scope)
+	}
+	wantErr := errBody("invalid_scope", "too many scopes requested")
+	wantResponse(t, e.do(req{body: form("grant_type", "client_credentials", "scope", tooMany),
+		header: map[string]string{"Authorization": basic(id, secret)}}), 400, noStoreJSON, wantErr)
+	rt := e.getToken(id, secret).RefreshToken
+	wantResponse(t, e.do(req{body: form("grant_type", "refresh_token", "refresh_token", rt, "scope", tooMany),
+		header: map[string]string{"Authorization": basic(id, secret)}}), 400, noStoreJSON, wantErr)
+}
