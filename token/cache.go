@@ -10,6 +10,7 @@ import (
 
 type cacheEntry struct {
 	principal *Principal
+	kid       string       // the key that signed the token
 	expires   time.Time    // the token's exp plus leeway
 	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
 }

@@ -154,7 +154,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		}
 		return v.verifyOpaque(ctx, raw, now)
 	}
-	p, err := v.verifyJWT(ctx, raw)
+	p, kid, err := v.verifyJWT(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +167,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 		return nil, fmt.Errorf("%w: revoked", ErrInvalidToken)
 	}
 	if v.tokens != nil {
-		e := &cacheEntry{principal: p, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
+		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
 		e.checked.Store(now.UnixNano())
 		v.tokens.put(raw, e)
 	}
@@ -184,13 +184,16 @@ func (v *Verifier) VerifyJWT(ctx context.Context, raw string) (*Principal, error
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
 		return nil, fmt.Errorf("%w: empty or too long", ErrInvalidToken)
 	}
-	return v.verifyJWT(ctx, raw)
+	p, _, err := v.verifyJWT(ctx, raw)
+	return p, err
 }
 
-func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Principal, error) {
+// verifyJWT checks raw and returns who presented it and the kid of the key
+// that signed it.
+func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Principal, string, error) {
 	ks, err := v.cfg.Keys.KeySet(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var claims Claims
 	t, err := v.parser.ParseWithClaims(raw, &claims, ks.Keyfunc)
@@ -198,7 +201,7 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Principal, error
 		// Perhaps another replica rotated: reload (rate limited) and retry once.
 		fresh, rerr := v.cfg.Keys.Refresh(ctx)
 		if rerr != nil {
-			return nil, fmt.Errorf("%w: %w", ErrUnavailable, rerr)
+			return nil, "", fmt.Errorf("%w: %w", ErrUnavailable, rerr)
 		}
 		if fresh != ks {
 			claims = Claims{}
@@ -206,18 +209,19 @@ func (v *Verifier) verifyJWT(ctx context.Context, raw string) (*Principal, error
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+		return nil, "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, JWTType) && !strings.EqualFold(typ, "application/"+JWTType) {
-		return nil, fmt.Errorf("%w: typ %q is not %s", ErrInvalidToken, typ, JWTType)
+		return nil, "", fmt.Errorf("%w: typ %q is not %s", ErrInvalidToken, typ, JWTType)
 	}
 	if claims.Kind == "" || claims.Subject == "" || claims.ID == "" {
-		return nil, fmt.Errorf("%w: kind, sub and jti are required", ErrInvalidToken)
+		return nil, "", fmt.Errorf("%w: kind, sub and jti are required", ErrInvalidToken)
 	}
 	if !anyShared(claims.Audience, v.cfg.Audiences) {
-		return nil, fmt.Errorf("%w: audience not accepted", ErrInvalidToken)
+		return nil, "", fmt.Errorf("%w: audience not accepted", ErrInvalidToken)
 	}
-	return principalFromClaims(&claims), nil
+	kid, _ := t.Header["kid"].(string) // Keyfunc found a key by it
+	return principalFromClaims(&claims), kid, nil
 }
 
 func (v *Verifier) verifyOpaque(ctx context.Context, raw string, now time.Time) (*Principal, error) {
@@ -253,13 +257,22 @@ func (v *Verifier) verifyOpaque(ctx context.Context, raw string, now time.Time) 
 }
 
 // recheck revalidates a cached token when its state answers are older than
-// StateTTL.
+// StateTTL: generation, revocation, and that the key that signed it is
+// still trusted (a key withdrawn from the store, say because it leaked,
+// must not go on vouching for tokens from the cache).
 func (v *Verifier) recheck(ctx context.Context, e *cacheEntry, now time.Time) error {
 	if err := v.checkState(ctx, e.principal, now); err != nil {
 		return err
 	}
 	if now.UnixNano()-e.checked.Load() < int64(v.cfg.StateTTL) {
 		return nil
+	}
+	ks, err := v.cfg.Keys.KeySet(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if _, ok := ks.Key(e.kid); !ok {
+		return fmt.Errorf("%w: signing key %q was withdrawn", ErrInvalidToken, e.kid)
 	}
 	revoked, err := v.cfg.State.IsRevoked(ctx, e.principal.TokenID, now)
 	if err != nil {

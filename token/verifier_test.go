@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
 	"github.com/portcullis/portcullis/token"
 )
 
@@ -869,5 +870,41 @@ func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
 	e.state.down.Store(true)
 	if _, err := v.Verify(ctx, mint(func(g *store.Grant) { g.Generation = 2 })); !errors.Is(err, token.ErrUnavailable) {
 		t.Errorf("store down: %v", err)
+	}
+}
+
+func TestCacheKeyWithdrawn(t *testing.T) {
+	// A signing key deleted from the store (say it leaked) must stop
+	// vouching for the tokens it signed, cached ones included, within
+	// StateTTL: otherwise a token forged with the leaked key, with any exp
+	// it likes, passes from the cache for as long as it stays there.
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	st := memory.New()
+	km := newManager(t, st, newClock(), token.KeyManagerConfig{})
+	e := newEnv(t, token.VerifierConfig{Keys: km, StateTTL: ttl})
+	ks := keySet(t, km)
+	c := e.claims()
+	c["exp"] = e.clk.Now().Add(100 * 365 * 24 * time.Hour).Unix()
+	raw, err := ks.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	leaked := kidOf(t, ks)
+	if err := st.DeleteKey(ctx, leaked); err != nil {
+		t.Fatal(err)
+	}
+	if err := km.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := keySet(t, km).Key(leaked); ok {
+		t.Fatal("the deleted key is still in the set")
+	}
+	e.clk.Add(ttl)
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("StateTTL after its key was withdrawn, the cached token still passes: %v", err)
 	}
 }
