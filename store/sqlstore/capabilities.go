@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -60,6 +62,20 @@ func window(w time.Duration, now time.Time) (start, end time.Time, err error) {
 	return start, start.Add(w), nil
 }
 
+// rateKey is the stored key of key's counter for windows of length w. The
+// length is part of it, so that windows of different lengths starting at
+// the same instant (a minute and an hour on the hour) are separate
+// counters. A key the dialect cannot store as text (see storable) is
+// stored hex-encoded after "!" instead of ":", which no stored-as-is key
+// has at that place, so distinct keys never share a counter.
+func (s *Store) rateKey(key string, w time.Duration) string {
+	n := strconv.FormatInt(int64(w), 10)
+	if !s.storable(key) {
+		return n + "!" + hex.EncodeToString([]byte(key))
+	}
+	return n + ":" + key
+}
+
 // Hit implements [store.RateLimiter] with one upsert: concurrent hits from
 // any number of replicas are all counted.
 func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
@@ -69,7 +85,7 @@ func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.T
 		return 0, time.Time{}, err
 	}
 	if s.d == MySQL {
-		res, err := s.exec(ctx, qHit, key, micros(start), micros(end))
+		res, err := s.exec(ctx, qHit, s.rateKey(key, w), micros(start), micros(end))
 		if err != nil {
 			return 0, time.Time{}, fail(op, err)
 		}
@@ -89,7 +105,7 @@ func (s *Store) Hit(ctx context.Context, key string, w time.Duration, now time.T
 		return count, end, nil
 	}
 	var count int64
-	err = s.row(ctx, qHit, func(r rowScanner) error { return r.Scan(&count) }, key, micros(start), micros(end))
+	err = s.row(ctx, qHit, func(r rowScanner) error { return r.Scan(&count) }, s.rateKey(key, w), micros(start), micros(end))
 	if err != nil {
 		return 0, time.Time{}, fail(op, err)
 	}
@@ -103,7 +119,7 @@ func (s *Store) Count(ctx context.Context, key string, w time.Duration, now time
 		return 0, time.Time{}, err
 	}
 	var count int64
-	err = s.row(ctx, qCount, func(r rowScanner) error { return r.Scan(&count) }, key, micros(start))
+	err = s.row(ctx, qCount, func(r rowScanner) error { return r.Scan(&count) }, s.rateKey(key, w), micros(start))
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, end, nil
 	}

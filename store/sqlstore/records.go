@@ -31,6 +31,9 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 // GetClient implements [store.Clients].
 func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error) {
 	const op = "get client"
+	if !s.storable(id) {
+		return nil, notFound(op)
+	}
 	var c *store.Client
 	err := s.row(ctx, qGetClient, func(r rowScanner) (err error) {
 		c, err = scanClient(r)
@@ -129,6 +132,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 // deleteOne runs a DELETE by key and reports ErrNotFound when it removed
 // nothing (DELETE counts are exact on every dialect).
 func (s *Store) deleteOne(ctx context.Context, op string, id queryID, key string) error {
+	if !s.storable(key) {
+		return notFound(op)
+	}
 	n, err := s.affected(ctx, id, key)
 	if err != nil {
 		return fail(op, err)
@@ -160,13 +166,16 @@ func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
 
 // GetAccount implements [store.Accounts].
 func (s *Store) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	if !s.storable(id) {
+		return nil, notFound("get account")
+	}
 	return s.getAccount(ctx, "get account", qGetAccount, id)
 }
 
 // FindAccount implements [store.Accounts]. If login is one account's
 // username and another's email, the username wins.
 func (s *Store) FindAccount(ctx context.Context, login string) (*store.Account, error) {
-	if login == "" {
+	if login == "" || !s.storable(login) {
 		return nil, notFound("find account")
 	}
 	return s.getAccount(ctx, "find account", qFindAccount, login, login, login)

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis/portcullis/store"
 )
@@ -313,6 +314,15 @@ func (s *Store) isUniqueViolation(err error) bool {
 		return strings.Contains(err.Error(), "UNIQUE constraint failed")
 	}
 	return false
+}
+
+// storable reports whether v can be a key in this dialect's text columns.
+// PostgreSQL's TEXT refuses NUL and invalid UTF-8, so no row can have such
+// a key: lookups by one answer "not found" at once instead of sending it
+// and failing as if the database were down (keys are often request input,
+// such as a client id or a login).
+func (s *Store) storable(v string) bool {
+	return s.d != Postgres || (utf8.ValidString(v) && !strings.ContainsRune(v, 0))
 }
 
 // fail wraps a driver error with the operation's name.

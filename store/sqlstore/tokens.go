@@ -84,6 +84,9 @@ func scanRefresh(r rowScanner, extra ...any) (*store.RefreshToken, error) {
 // GetRefreshToken implements [store.RefreshTokens] in one query.
 func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "get refresh token"
+	if !s.storable(hash) {
+		return nil, notFound(op)
+	}
 	var t *store.RefreshToken
 	err := s.row(ctx, qGetRefresh, func(r rowScanner) (err error) {
 		t, err = scanRefresh(r)
@@ -107,6 +110,9 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 // expired or revoked one (ErrNotFound).
 func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "consume refresh token"
+	if !s.storable(hash) {
+		return nil, notFound(op)
+	}
 	nowMicros := micros(now)
 	usedAt := nowMicros
 	if usedAt == 0 {
@@ -205,6 +211,9 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) err
 // GetAccessToken implements [store.AccessTokens].
 func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
 	const op = "get access token"
+	if !s.storable(hash) {
+		return nil, notFound(op)
+	}
 	var t store.AccessToken
 	err := s.row(ctx, qGetAccess, func(r rowScanner) error {
 		var gs grantScan
@@ -224,6 +233,9 @@ func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) 
 
 // DeleteAccessToken implements [store.AccessTokens].
 func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
+	if !s.storable(hash) {
+		return nil // no such token can exist
+	}
 	if _, err := s.exec(ctx, qDeleteAccess, hash); err != nil {
 		return fail("delete access token", err)
 	}
@@ -245,6 +257,9 @@ func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time)
 
 // IsRevoked implements [store.Revocations] in one indexed lookup.
 func (s *Store) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
+	if !s.storable(tokenID) {
+		return false, nil // Revoke of such an id fails, so none is recorded
+	}
 	var one int
 	err := s.row(ctx, qIsRevoked, func(r rowScanner) error { return r.Scan(&one) }, tokenID, micros(now))
 	if errors.Is(err, sql.ErrNoRows) {

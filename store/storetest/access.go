@@ -46,6 +46,9 @@ func testAccessCreateGet(t *testing.T, s store.Store) {
 	getAccess(t, s, full.Hash, base, full)
 	getAccess(t, s, sparse.Hash, base, sparse)
 	getAccess(t, s, hashOf("missing"), base, nil)
+	for _, k := range oddKeys {
+		getAccess(t, s, k, base, nil)
+	}
 }
 
 func testAccessDuplicate(t *testing.T, s store.Store) {

@@ -73,6 +73,10 @@ func testAccountCreateGet(t *testing.T, s store.Store) {
 	findable(t, s, "bob", bob)
 	findable(t, s, "acct-alice", nil) // an id is not a login
 	findable(t, s, "nobody", nil)
+	for _, k := range oddKeys {
+		getAccount(t, s, k, nil)
+		findable(t, s, k, nil)
+	}
 	// bob has no email: the empty login must not find him.
 	findable(t, s, "", nil)
 }

@@ -54,7 +54,7 @@ func testClientCreateGet(t *testing.T, s store.Store) {
 		wantErr(t, err, nil, "GetClient(%q)", c.ID)
 		checkClient(t, fmt.Sprintf("GetClient(%q)", c.ID), got, c)
 	}
-	for _, id := range []string{"client-missing", "CLIENT-FULL", ""} {
+	for _, id := range append([]string{"client-missing", "CLIENT-FULL", ""}, oddKeys...) {
 		_, err := s.GetClient(ctx, id)
 		wantErr(t, err, store.ErrNotFound, "GetClient(%q)", id)
 	}

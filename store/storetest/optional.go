@@ -97,6 +97,7 @@ func RunRateLimiter(t *testing.T, newStore func(t *testing.T) store.Store) {
 	run(t, newStore, "HitCount", testRateHitCount)
 	run(t, newStore, "Keys", testRateKeys)
 	run(t, newStore, "Alignment", testRateAlignment)
+	run(t, newStore, "WindowLengths", testRateWindowLengths)
 	run(t, newStore, "ConcurrentHit", testRateConcurrentHit)
 }
 
@@ -146,6 +147,30 @@ func testRateKeys(t *testing.T, s store.Store) {
 	rate(t, rl, "Count", "addr:192.0.2.1", w, base, 1)
 	rate(t, rl, "Count", "client:A", w, base, 0)
 	rate(t, rl, "Count", "client:b", w, base, 0)
+	// Keys are request input (a client id as sent): whatever their bytes,
+	// they are counted, and each on its own.
+	for i, k := range oddKeys {
+		rate(t, rl, "Count", "client:"+k, w, base, 0)
+		rate(t, rl, "Hit", "client:"+k, w, base, 1)
+		rate(t, rl, "Hit", "client:"+k, w, base, 2)
+		for _, other := range oddKeys[:i] {
+			rate(t, rl, "Count", "client:"+other, w, base, 2)
+		}
+	}
+}
+
+func testRateWindowLengths(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	// A minute and an hour that start at the same instant are two
+	// counters: a limit of n a minute and m an hour on one key must not
+	// count each other's hits.
+	start := base.Truncate(time.Hour)
+	rate(t, rl, "Hit", "client:a", time.Minute, start, 1)
+	rate(t, rl, "Hit", "client:a", time.Hour, start, 1)
+	rate(t, rl, "Hit", "client:a", time.Hour, start, 2)
+	rate(t, rl, "Count", "client:a", time.Minute, start, 1)
+	rate(t, rl, "Count", "client:a", time.Hour, start, 2)
+	rate(t, rl, "Count", "client:a", 2*time.Hour, base.Truncate(2*time.Hour), 0)
 }
 
 func testRateAlignment(t *testing.T, s store.Store) {

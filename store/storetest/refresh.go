@@ -91,6 +91,10 @@ func testRefreshCreateGet(t *testing.T, s store.Store) {
 	consume(t, s, full.Hash, base, nil)
 
 	getRefresh(t, s, hashOf("missing"), base, nil)
+	for _, k := range oddKeys {
+		getRefresh(t, s, k, base, nil)
+		consume(t, s, k, base, store.ErrNotFound)
+	}
 	consume(t, s, hashOf("missing"), base, store.ErrNotFound)
 }
 

@@ -39,6 +39,9 @@ func testRevocationsRevoke(t *testing.T, s store.Store) {
 	revoked(t, s, "jti-2", base, false)
 	revoked(t, s, "JTI-1", base, false)
 	revoked(t, s, "", base, false)
+	for _, k := range oddKeys {
+		revoked(t, s, k, base, false)
+	}
 }
 
 func testRevocationsLaterExpiryWins(t *testing.T, s store.Store) {
