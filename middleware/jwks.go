@@ -245,12 +245,19 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 			return p, nil
 		}
 	}
+	withdrawals := v.keys.withdrawals.Load()
 	p, err := v.jwt.VerifyJWT(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
 	if v.cache != nil {
 		v.cache.put(raw, p, p.ExpiresAt.Add(v.leeway))
+		// A fetch that withdrew a key while this token was checked, perhaps
+		// with that key, may have flushed the cache before the put: undo it.
+		// (A withdrawal counted after this load flushes after the put.)
+		if v.keys.withdrawals.Load() != withdrawals {
+			v.cache.delete(raw)
+		}
 	}
 	return p, nil
 }
@@ -277,6 +284,10 @@ type remoteKeys struct {
 	url     string
 	log     *slog.Logger
 	dropped func() // a key was withdrawn
+
+	// withdrawals counts fetches that withdrew or replaced a key; each is
+	// counted before dropped is called.
+	withdrawals atomic.Int64
 }
 
 // KeyReplaceAll is called by every successful fetch.
@@ -295,13 +306,22 @@ func (k *remoteKeys) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) erro
 	k.fetches.Add(1)
 	if old != nil {
 		for _, key := range old.Keys() {
-			if _, ok := set.Key(key.ID); !ok {
-				k.dropped() // tokens it signed must not pass from the cache
+			if now, ok := set.Key(key.ID); !ok || !samePublicKey(key, now) {
+				// Tokens it signed must not pass from the cache.
+				k.withdrawals.Add(1)
+				k.dropped()
 				break
 			}
 		}
 	}
 	return nil
+}
+
+// samePublicKey reports whether a and b are one key pinned to one alg: a
+// kid that comes back with other material is a withdrawn key.
+func samePublicKey(a, b *token.Key) bool {
+	pa, ok := a.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && a.Algorithm == b.Algorithm && pa.Equal(b.Public())
 }
 
 // KeySet returns the keys; when none were ever fetched it tries once more
@@ -508,6 +528,13 @@ func (c *verifiedCache) put(k string, p *Principal, until time.Time) {
 		}
 	}
 	s.m[k] = verified{p: p, until: until}
+	s.Unlock()
+}
+
+func (c *verifiedCache) delete(k string) {
+	s := &c.shards[c.shard(k)]
+	s.Lock()
+	delete(s.m, k)
 	s.Unlock()
 }
 

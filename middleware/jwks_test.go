@@ -642,3 +642,64 @@ func ExampleNewJWKSVerifier() {
 	// Output:
 	// 200 hello client client
 }
+
+// A key whose kid stays but whose material changes is a withdrawn key too:
+// tokens signed by the old material must not pass from the cache.
+func TestJWKSReplacedKeyUnderSameKID(t *testing.T) {
+	s := newKeyServer(t, modeUp)
+	oldKey := remoteKey(t, token.ES256, "k1")
+	s.publish(t, []*token.Key{oldKey})
+	v := newJWKS(t, s, func(c *middleware.JWKSConfig) { c.MinRefreshInterval = time.Nanosecond })
+	oldTok := remoteToken(t, oldKey, s.URL)
+	if _, err := v.Verify(context.Background(), oldTok); err != nil {
+		t.Fatal(err)
+	}
+	newKey := remoteKey(t, token.ES256, "k1")
+	s.publish(t, []*token.Key{newKey})
+	// An unknown kid makes the verifier fetch the set again.
+	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
+	wantIs(t, err, token.ErrInvalidToken)
+	if _, err := v.Verify(context.Background(), remoteToken(t, newKey, s.URL)); err != nil {
+		t.Fatalf("new material: %v", err)
+	}
+	_, err = v.Verify(context.Background(), oldTok)
+	wantIs(t, err, token.ErrInvalidToken)
+}
+
+// A token being verified with a key while a fetch withdraws that key must
+// not land in the cache after the cache was flushed for the withdrawal:
+// otherwise it passes from the cache until its exp (which a token forged
+// with a leaked key sets as it likes).
+func TestJWKSWithdrawalDuringVerify(t *testing.T) {
+	s := newKeyServer(t, modeUp)
+	oldKey := remoteKey(t, token.ES256, "")
+	newKey := remoteKey(t, token.ES256, "")
+	s.publish(t, []*token.Key{oldKey, newKey})
+	var v *middleware.JWKSVerifier
+	var calls atomic.Int64
+	var armed atomic.Bool
+	v = newJWKS(t, s, func(c *middleware.JWKSConfig) {
+		c.MinRefreshInterval = time.Nanosecond
+		// The verifier reads the clock once on entry and once more to check
+		// the claims, after the signature: that second read is where the
+		// withdrawal is made to happen.
+		c.Now = func() time.Time {
+			if armed.Load() && calls.Add(1) == 2 {
+				armed.Store(false)
+				s.publish(t, []*token.Key{newKey})
+				_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
+				wantIs(t, err, token.ErrInvalidToken)
+			}
+			return time.Now()
+		}
+	})
+	oldTok := remoteToken(t, oldKey, s.URL)
+	armed.Store(true)
+	// This one may pass: it was checked against the set of its time.
+	v.Verify(context.Background(), oldTok)
+	if armed.Load() {
+		t.Fatal("the withdrawal was not injected")
+	}
+	_, err := v.Verify(context.Background(), oldTok)
+	wantIs(t, err, token.ErrInvalidToken)
+}
