@@ -15,6 +15,7 @@ import (
 func RunSweeper(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	run(t, newStore, "Sweep", testSweep)
+	run(t, newStore, "RevokedFamily", testSweepRevokedFamily)
 }
 
 func testSweep(t *testing.T, s store.Store) {
@@ -85,6 +86,35 @@ func testSweep(t *testing.T, s store.Store) {
 	if n != 0 {
 		t.Errorf("second Sweep at the same instant removed %d records, want 0", n)
 	}
+}
+
+// testSweepRevokedFamily: sweeping a revoked family's expired tokens must
+// not lift the revocation from the tokens it still has, nor from one
+// created in the family afterwards (a refresh that raced the revocation).
+func testSweepRevokedFamily(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	sw := capability[store.Sweeper](t, s, "Sweeper")
+	now := at(2 * time.Hour)
+	old := newRefresh("rt-old", "family-1")
+	old.ExpiresAt = at(time.Hour)
+	live := newRefresh("rt-live", "family-1")
+	live.ExpiresAt = at(10 * time.Hour)
+	for _, r := range []*store.RefreshToken{old, live} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	consume(t, s, old.Hash, base, nil)
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-1"), nil, "RevokeRefreshFamily")
+
+	_, err := sw.Sweep(ctx, now)
+	wantErr(t, err, nil, "Sweep")
+	getRefresh(t, s, old.Hash, base, nil)
+	getRefresh(t, s, live.Hash, now, nil)
+	consume(t, s, live.Hash, now, store.ErrNotFound)
+	later := newRefresh("rt-later", "family-1")
+	later.ExpiresAt = at(20 * time.Hour)
+	wantErr(t, s.CreateRefreshToken(ctx, later), nil, "CreateRefreshToken in a revoked family after Sweep")
+	getRefresh(t, s, later.Hash, now, nil)
+	consume(t, s, later.Hash, now, store.ErrNotFound)
 }
 
 // RunRateLimiter checks [store.RateLimiter]. Windows are fixed and aligned
