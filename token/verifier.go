@@ -311,7 +311,10 @@ func (v *Verifier) fetchAndCompare(ctx context.Context, p *Principal, now time.T
 func (v *Verifier) compare(ctx context.Context, kind subjectKind, id string, gen int64, now time.Time, cached bool) error {
 	key := stateKey{kind, id}
 	if cached {
-		if s, ok := v.state.get(key); ok && now.UnixNano()-s.fetched < int64(v.cfg.StateTTL) {
+		// A token of a later generation than the cached one proves the cache
+		// stale (generations only grow; the token's is signed): ask the
+		// store rather than refuse a client that just rotated elsewhere.
+		if s, ok := v.state.get(key); ok && now.UnixNano()-s.fetched < int64(v.cfg.StateTTL) && (s.gone || gen <= s.generation) {
 			return s.accepts(gen)
 		}
 	}

@@ -908,3 +908,31 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 		t.Fatalf("StateTTL after its key was withdrawn, the cached token still passes: %v", err)
 	}
 }
+
+func TestCacheNewGenerationAtOnce(t *testing.T) {
+	// Another replica rotates the client, which gets a token of the new
+	// generation and presents it here at once. The cached generation is
+	// older than the token's, so it is stale (generations only grow): the
+	// new token must pass now, not StateTTL later, while the old one dies.
+	ctx := context.Background()
+	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	old := sign(t, e.keys[token.ES256], nil, e.claims())
+	if _, err := e.v.Verify(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := e.st.GetClient(ctx, "c1")
+	c.Generation = 2
+	if err := e.st.UpdateClient(ctx, c, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 2 }))); err != nil {
+		t.Fatalf("a token of the new generation is refused: %v", err)
+	}
+	if _, err := e.v.Verify(ctx, old); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("once the new generation is known, the old token still passes: %v", err)
+	}
+	// A token from a generation the store has not reached is still refused.
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, token.ErrInvalidToken) {
+		t.Fatalf("generation from the future: %v", err)
+	}
+}
