@@ -101,8 +101,7 @@ type TokenResponse struct {
 // never both; responses are snake_case JSON (§5.1) and errors are §5.2.
 type OAuth2 struct {
 	// Realm is the realm of the WWW-Authenticate: Basic challenge sent with
-	// invalid_client to a client that used the Authorization header.
-	// Default "oauth2".
+	// every invalid_client. Default "oauth2".
 	Realm string
 }
 
@@ -162,10 +161,12 @@ func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp 
 }
 
 // WriteError implements [Dialect]: the §5.2 JSON body, with
-// WWW-Authenticate: Basic on invalid_client when the client used the
-// Authorization header (§5.2 requires it then).
+// WWW-Authenticate: Basic on every invalid_client. §5.2 requires the
+// challenge when the client used the Authorization header, and RFC 9110
+// §15.5.2 requires one on every 401; sending it whatever the method also
+// keeps the answer independent of how the client tried.
 func (d OAuth2) WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
-	if err.Code == ErrInvalidClient.Code && r != nil && r.Header.Get("Authorization") != "" {
+	if err.Code == ErrInvalidClient.Code {
 		realm := d.Realm
 		if realm == "" {
 			realm = "oauth2"
