@@ -105,7 +105,7 @@ func (e *Error) WithStatus(s int) *Error {
 // because what a dialect fails to decode is the client's fault.
 func asError(err error) *Error {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil { // a custom dialect may return a typed nil
 		return e
 	}
 	return ErrInvalidRequest.WithDescription("malformed request").WithCause(err)

@@ -450,3 +450,19 @@ func TestRequestedScopeCountBounded(t *testing.T) {
 	wantResponse(t, e.do(req{body: form("grant_type", "refresh_token", "refresh_token", rt, "scope", tooMany),
 		header: map[string]string{"Authorization": basic(id, secret)}}), 400, noStoreJSON, wantErr)
 }
+
+// typedNilDialect returns a nil *issuer.Error as a non-nil error, a classic
+// Go mistake that a custom dialect may make.
+type typedNilDialect struct{ issuer.OAuth2 }
+
+func (typedNilDialect) DecodeTokenRequest(*http.Request) (*issuer.TokenRequest, error) {
+	var e *issuer.Error
+	return nil, e
+}
+
+func TestDialectTypedNilError(t *testing.T) {
+	e := newEnv(t, false, func(c *issuer.Config) { c.Dialect = typedNilDialect{} })
+	id, secret := e.client(issuer.ClientSpec{})
+	rec := e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}})
+	wantResponse(t, rec, 400, noStoreJSON, errBody("invalid_request", "malformed request"))
+}
