@@ -26,7 +26,11 @@
 //     client acts on its own tokens only (see [ClientSpec.IntrospectAny]),
 //     and anything else is 200 (revocation) or {"active":false};
 //   - credentials (POST /oauth/credentials): a client that presents its own
-//     access token as a bearer token gets a new secret;
+//     access token as a bearer token gets a new secret. Whoever holds a
+//     valid access token of a client can therefore rotate it and lock the
+//     client out, as in the APIs this endpoint copies: a resource server
+//     that receives the tokens can too. Where that matters, do not mount
+//     this route (mount the others one by one from [Issuer.Routes]);
 //   - JWKS (GET /.well-known/jwks.json, cacheable for 5 minutes) and
 //     metadata (GET /.well-known/oauth-authorization-server, RFC 8414).
 //
