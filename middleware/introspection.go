@@ -41,7 +41,7 @@ type IntrospectionConfig struct {
 	Audiences []string
 	// HTTPClient sends the requests. Default: a client with a 10s timeout
 	// (a zero Timeout on a given client is set to 10s as well). The
-	// client is copied, not modified.
+	// client is copied, not modified, and redirects are never followed.
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds a response; a larger one makes the token
 	// unverifiable (503). Default 64 KiB.
@@ -138,6 +138,10 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	}
 	v := &IntrospectionVerifier{cfg: cfg}
 	v.client, _ = limitedClient(cfg.HTTPClient, cfg.MaxResponseBytes)
+	// A redirect would resend the token and our credentials wherever it
+	// points, in clear text after an https→http hop: take the 3xx as the
+	// answer instead, which is not 200 and so fails closed.
+	v.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	// RFC 6749 §2.3.1: id and secret are form-encoded, then Basic-encoded.
 	r := &http.Request{Header: http.Header{}}
 	r.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))

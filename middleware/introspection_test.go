@@ -444,3 +444,27 @@ func TestIntrospectionConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A redirect would resend the token and the resource server's credentials
+// to wherever it points (in clear text after an https→http hop): the
+// verifier must not follow it.
+func TestIntrospectionRefusesRedirects(t *testing.T) {
+	elsewhere := newFakeIntrospection(t)
+	elsewhere.answer(http.StatusOK, `{"active":true,"sub":"c1","client_id":"c1","kind":"client","aud":"https://issuer.test","exp":4102444800}`)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/introspect", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+	v, err := middleware.NewIntrospectionVerifier(middleware.IntrospectionConfig{
+		Issuer: "https://issuer.test", URL: redirector.URL + "/introspect",
+		ClientID: "rs:1", ClientSecret: "s&cret=", Now: newHandClock().Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), "tok")
+	wantIs(t, err, token.ErrUnavailable)
+	if n := elsewhere.hits.Load(); n != 0 {
+		t.Errorf("the redirect was followed: %d requests elsewhere", n)
+	}
+}
