@@ -113,15 +113,25 @@ func (s subjectState) accepts(gen int64) error {
 	return nil
 }
 
-// stateCache remembers the generation of clients and accounts. It is not
-// bounded by count: it holds one small entry per client that has presented a
-// valid token, and entries are refreshed in place.
+// stateCache remembers the generation of clients and accounts. Entries
+// are made only after a signature verified, so only real clients can add
+// them; still, an application whose accounts create clients freely would
+// grow it without end, so it is bounded: when full, an eighth of it
+// (arbitrary entries, in Go's map order) makes room, and what goes is
+// simply asked of the store again.
 type stateCache struct {
-	mu sync.RWMutex
-	m  map[stateKey]subjectState
+	mu  sync.RWMutex
+	m   map[stateKey]subjectState
+	max int
 }
 
-func newStateCache() *stateCache { return &stateCache{m: make(map[stateKey]subjectState)} }
+// stateCacheSize bounds the state cache: one small entry per client or
+// account seen within the bound, far more than most deployments have.
+const stateCacheSize = 100_000
+
+func newStateCache(max int) *stateCache {
+	return &stateCache{m: make(map[stateKey]subjectState), max: max}
+}
 
 func (c *stateCache) get(k stateKey) (subjectState, bool) {
 	c.mu.RLock()
@@ -132,6 +142,15 @@ func (c *stateCache) get(k stateKey) (subjectState, bool) {
 
 func (c *stateCache) put(k stateKey, s subjectState) {
 	c.mu.Lock()
+	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
+		drop := max(1, c.max/8)
+		for old := range c.m {
+			delete(c.m, old)
+			if drop--; drop == 0 {
+				break
+			}
+		}
+	}
 	c.m[k] = s
 	c.mu.Unlock()
 }

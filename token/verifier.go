@@ -122,7 +122,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 			// that all verify.
 			jwt.WithStrictDecoding(),
 		),
-		state: newStateCache(),
+		state: newStateCache(stateCacheSize),
 	}
 	if cfg.CacheSize > 0 {
 		v.tokens = newTokenCache(cfg.CacheSize)
