@@ -13,8 +13,8 @@
 // [store.Watcher] and [store.RateLimiter]. Where the contract leaves a choice
 // open:
 //
-//   - A token whose ExpiresAt is zero never expires, and a revocation whose
-//     expiresAt is zero never lapses: a forgotten expiry fails closed.
+//   - A revoked refresh family is kept while it has a token; [Store.Sweep]
+//     drops it with the last one (see [store.RefreshTokens]).
 //   - [Store.FindAccount] tries usernames before emails.
 //   - Rate-limit windows are fixed and aligned to the zero time: the window
 //     of length w containing now runs from now.Truncate(w) to
@@ -59,8 +59,11 @@ var (
 
 var (
 	errNilRecord = errors.New("memory: nil record")
-	errWindow    = errors.New("memory: rate-limit window must be positive")
-	errNilFunc   = errors.New("memory: nil watch func")
+	// The zero times the contract refuses (see store's "Zero times").
+	errZeroExpiry = errors.New("memory: zero expiry")
+	errZeroNow    = errors.New("memory: zero now")
+	errWindow     = errors.New("memory: rate-limit window must be positive")
+	errNilFunc    = errors.New("memory: nil watch func")
 )
 
 // Store keeps everything in maps behind one RWMutex: reads (GetClient,
@@ -107,8 +110,9 @@ func New() *Store {
 	}
 }
 
-// expired reports whether something expiring at exp is dead at now; zero
-// never expires.
+// expired reports whether something expiring at exp is dead at now. Tokens
+// and revocations never have a zero exp (their writes refuse one); a key's
+// zero ExpiresAt means not scheduled, so never expired.
 func expired(exp, now time.Time) bool {
 	return !exp.IsZero() && !now.Before(exp)
 }
@@ -324,6 +328,9 @@ func (s *Store) CreateRefreshToken(_ context.Context, t *store.RefreshToken) err
 	if t == nil {
 		return errNilRecord
 	}
+	if t.ExpiresAt.IsZero() {
+		return errZeroExpiry
+	}
 	e := &refreshEntry{tok: *t}
 	e.tok.Grant = cloneGrant(t.Grant)
 	s.mu.Lock()
@@ -360,6 +367,9 @@ func (s *Store) GetRefreshToken(_ context.Context, hash string, now time.Time) (
 // ConsumeRefreshToken implements [store.RefreshTokens]: the write lock
 // makes check-and-mark one step.
 func (s *Store) ConsumeRefreshToken(_ context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	if now.IsZero() {
+		return nil, errZeroNow // a zero UsedAt would read as unused
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.live(hash, now)
@@ -387,6 +397,9 @@ func (s *Store) RevokeRefreshFamily(_ context.Context, familyID string) error {
 func (s *Store) CreateAccessToken(_ context.Context, t *store.AccessToken) error {
 	if t == nil {
 		return errNilRecord
+	}
+	if t.ExpiresAt.IsZero() {
+		return errZeroExpiry
 	}
 	t = cloneAccess(t)
 	s.mu.Lock()
@@ -420,12 +433,14 @@ func (s *Store) DeleteAccessToken(_ context.Context, hash string) error {
 // Revocations
 
 // Revoke implements [store.Revocations] and, when it changed something,
-// publishes [store.EventRevoked]. A zero expiresAt revokes for good.
+// publishes [store.EventRevoked]. A zero expiresAt is an error.
 func (s *Store) Revoke(_ context.Context, tokenID string, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return errZeroExpiry
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cur, ok := s.revoked[tokenID]
-	if ok && (cur.IsZero() || (!expiresAt.IsZero() && !expiresAt.After(cur))) {
+	if cur, ok := s.revoked[tokenID]; ok && !expiresAt.After(cur) {
 		return nil // already revoked at least as long
 	}
 	s.revoked[tokenID] = expiresAt
@@ -511,7 +526,8 @@ func (s *Store) DeleteKey(_ context.Context, id string) error {
 
 // Sweep implements [store.Sweeper]: it deletes refresh and access tokens,
 // revocations and keys whose (non-zero) expiry is at or before now, and
-// rate-limit windows that have ended, and counts them all. Used refresh
+// rate-limit windows that have ended, and counts them all. Families, revoked
+// or not, go with their last token (they are not counted). Used refresh
 // tokens that have not expired stay, so that their reuse is still caught.
 func (s *Store) Sweep(_ context.Context, now time.Time) (int64, error) {
 	s.mu.Lock()
@@ -524,8 +540,9 @@ func (s *Store) Sweep(_ context.Context, now time.Time) (int64, error) {
 			n++
 		}
 	}
-	// A family with no tokens left has nothing to protect: any token that
-	// could descend from it would have to come from a live one.
+	// A family with no tokens left has nothing to protect: the issuer
+	// hands out a token of a family only after consuming a live one of it,
+	// and none is left (store.RefreshTokens documents the limit).
 	for id, f := range s.families {
 		if f.tokens == 0 {
 			delete(s.families, id)

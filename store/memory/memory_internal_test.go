@@ -131,30 +131,25 @@ func TestNoEventWithoutChange(t *testing.T) {
 	}
 }
 
-func TestZeroExpiryNeverExpires(t *testing.T) {
+// TestZeroTimesRefused: the zero times the contract refuses leave nothing
+// behind in the maps, not even a family for a refused refresh token.
+func TestZeroTimesRefused(t *testing.T) {
 	s := New()
 	ctx := t.Context()
-	far := t0.AddDate(100, 0, 0)
-	if err := s.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "r", FamilyID: "f"}); err != nil {
-		t.Fatal(err)
+	if err := s.CreateRefreshToken(ctx, &store.RefreshToken{Hash: "r", FamilyID: "f"}); !errors.Is(err, errZeroExpiry) {
+		t.Errorf("CreateRefreshToken without expiry: %v, want errZeroExpiry", err)
 	}
-	if _, err := s.GetRefreshToken(ctx, "r", far); err != nil {
-		t.Errorf("refresh token without expiry: %v", err)
+	if err := s.CreateAccessToken(ctx, &store.AccessToken{Hash: "a"}); !errors.Is(err, errZeroExpiry) {
+		t.Errorf("CreateAccessToken without expiry: %v, want errZeroExpiry", err)
 	}
-	if err := s.CreateAccessToken(ctx, &store.AccessToken{Hash: "a"}); err != nil {
-		t.Fatal(err)
+	if err := s.Revoke(ctx, "jti", time.Time{}); !errors.Is(err, errZeroExpiry) {
+		t.Errorf("Revoke without expiry: %v, want errZeroExpiry", err)
 	}
-	if _, err := s.GetAccessToken(ctx, "a", far); err != nil {
-		t.Errorf("access token without expiry: %v", err)
+	if _, err := s.ConsumeRefreshToken(ctx, "r", time.Time{}); !errors.Is(err, errZeroNow) {
+		t.Errorf("ConsumeRefreshToken at the zero time: %v, want errZeroNow", err)
 	}
-	// A zero revocation is for good, and a later dated one cannot shorten it.
-	_ = s.Revoke(ctx, "jti", time.Time{})
-	_ = s.Revoke(ctx, "jti", t0)
-	if ok, _ := s.IsRevoked(ctx, "jti", far); !ok {
-		t.Error("revocation without expiry lapsed")
-	}
-	if n, _ := s.Sweep(ctx, far); n != 0 {
-		t.Errorf("Sweep removed %d records without expiry", n)
+	if n := len(s.refresh) + len(s.families) + len(s.access) + len(s.revoked); n != 0 {
+		t.Errorf("%d records left by refused writes, want 0", n)
 	}
 }
 
