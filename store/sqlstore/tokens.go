@@ -10,6 +10,15 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
+// The zero times the store contract refuses (see store's "Zero times"). A
+// zero would be stored as 0, which every query reads as long expired: the
+// token would be dead at birth, the revocation void, and a consume would
+// record no use.
+var (
+	errZeroExpiry = errors.New("zero expiry")
+	errZeroNow    = errors.New("zero now")
+)
+
 // grantArgs are a grant's columns from kind to expires_at, in table order.
 func grantArgs(g *store.Grant) ([]any, error) {
 	scopes, err := encode(g.Scopes)
@@ -46,6 +55,9 @@ func (gs *grantScan) finish(g *store.Grant) error {
 // CreateRefreshToken implements [store.RefreshTokens].
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
 	const op = "create refresh token"
+	if t.ExpiresAt.IsZero() {
+		return fail(op, errZeroExpiry)
+	}
 	g, err := grantArgs(&t.Grant)
 	if err != nil {
 		return err
@@ -110,13 +122,16 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 // expired or revoked one (ErrNotFound).
 func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "consume refresh token"
+	if now.IsZero() {
+		return nil, fail(op, errZeroNow)
+	}
 	if !s.storable(hash) {
 		return nil, notFound(op)
 	}
 	nowMicros := micros(now)
 	usedAt := nowMicros
 	if usedAt == 0 {
-		usedAt = 1 // 0 means unused; a token consumed at the epoch is still used
+		usedAt = 1 // 0 means unused; a token consumed at the Unix epoch is still used
 	}
 	if s.d == MySQL {
 		n, err := s.affected(ctx, qConsumeRefresh, usedAt, hash, nowMicros)
@@ -194,6 +209,9 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 // CreateAccessToken implements [store.AccessTokens].
 func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
 	const op = "create access token"
+	if t.ExpiresAt.IsZero() {
+		return fail(op, errZeroExpiry)
+	}
 	g, err := grantArgs(&t.Grant)
 	if err != nil {
 		return err
@@ -243,8 +261,11 @@ func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
 }
 
 // Revoke implements [store.Revocations]: an upsert that keeps the later of
-// the stored and the given expiry.
+// the stored and the given expiry. A zero expiresAt is an error.
 func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return fail("revoke", errZeroExpiry)
+	}
 	args := []any{tokenID, micros(expiresAt)}
 	if s.d == MySQL {
 		args = append(args, micros(expiresAt))
