@@ -137,6 +137,15 @@ func fail(op string, err error) error {
 	return fmt.Errorf("redisstore: %s: %w", op, err)
 }
 
+// The zero times the store contract refuses (see store's "Zero times"). A
+// zero expiry would become a key that expires at once (PXAT 1): a token dead
+// at birth, a revocation void; a consume at the zero time would record a use
+// at a negative instant.
+var (
+	errZeroExpiry = errors.New("zero expiry")
+	errZeroNow    = errors.New("zero now")
+)
+
 func sentinel(op string, err error) error { return fmt.Errorf("redisstore: %s: %w", op, err) }
 
 // setNXAt is SET key val NX PXAT at: one command, so a key never exists
@@ -376,6 +385,9 @@ func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 
 // CreateRefreshToken stores t; ErrAlreadyExists if the hash is taken.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	if t != nil && t.ExpiresAt.IsZero() {
+		return fail("create refresh token", errZeroExpiry) // before the hash is claimed
+	}
 	j, err := encodeRefresh(t)
 	if err != nil {
 		return fail("create refresh token", err)
@@ -441,6 +453,9 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 // checks its family and expiry, so exactly one of any concurrent calls wins.
 func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "consume refresh token"
+	if now.IsZero() {
+		return nil, fail(op, errZeroNow)
+	}
 	fam, err := s.family(ctx, op, hash)
 	if err != nil {
 		return nil, err
@@ -518,6 +533,9 @@ func (s *Store) RevokeRefreshFamily(ctx context.Context, familyID string) error 
 
 // CreateAccessToken stores t; ErrAlreadyExists if the hash is taken.
 func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+	if t != nil && t.ExpiresAt.IsZero() {
+		return fail("create access token", errZeroExpiry)
+	}
 	j, err := encodeAccess(t)
 	if err != nil {
 		return fail("create access token", err)
@@ -560,8 +578,12 @@ func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
 // Revocations
 
 // Revoke records the token id as revoked until expiresAt (the later expiry
-// wins) and announces it to watchers when that changed anything.
+// wins) and announces it to watchers when that changed anything. A zero
+// expiresAt is an error.
 func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
+	if expiresAt.IsZero() {
+		return fail("revoke", errZeroExpiry)
+	}
 	ev := encodeEvent(store.Event{Kind: store.EventRevoked, ID: tokenID})
 	_, err := s.runInt(ctx, revokeScript, []string{s.revokedKey(tokenID)},
 		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), s.channel, ev)
