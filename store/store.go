@@ -13,6 +13,18 @@
 // depends on it: methods that decide expiry take a now argument, so that tests
 // and replicas agree.
 //
+// # Zero times
+//
+// Where a time decides whether a token or a revocation still counts, the zero
+// time is refused with an error rather than given a meaning: a token created
+// with a zero ExpiresAt, a [Revocations.Revoke] with a zero expiresAt and a
+// [RefreshTokens.ConsumeRefreshToken] at a zero now fail and change nothing.
+// Backends used to read such a zero as "for ever" or as "long ago", and the
+// second silently revokes nothing or lets a token be consumed twice. The
+// error is none of the sentinels below (it is the caller's bug, not an answer
+// about the record), so a caller handles it as a failure to log, never as
+// "not found" or "reused".
+//
 // # Backends
 //
 // store/memory (the default), store/sqlstore (PostgreSQL, MySQL/MariaDB,
@@ -166,7 +178,8 @@ type RefreshToken struct {
 
 // RefreshTokens stores refresh tokens.
 type RefreshTokens interface {
-	// CreateRefreshToken stores t. ErrAlreadyExists if the hash is taken.
+	// CreateRefreshToken stores t. ErrAlreadyExists if the hash is taken;
+	// an error, storing nothing, if t.ExpiresAt is zero.
 	CreateRefreshToken(ctx context.Context, t *RefreshToken) error
 	// GetRefreshToken returns the token without consuming it. ErrNotFound if
 	// it is missing, expired at now, or its family was revoked.
@@ -175,11 +188,24 @@ type RefreshTokens interface {
 	// it. Of any number of concurrent calls with one hash, exactly one
 	// succeeds. A token already used returns the stored record and
 	// ErrTokenReused (the caller then revokes the family); a missing, expired
-	// or revoked one returns ErrNotFound.
+	// or revoked one returns ErrNotFound. A zero now is an error and
+	// consumes nothing (UsedAt zero means unused).
 	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
 	// RevokeRefreshFamily makes every token of the family unusable,
 	// including ones created later with the same family id. Revoking an
 	// unknown family is not an error.
+	//
+	// The revocation lasts while the family has a stored token: a token
+	// created in the family later is born dead and itself keeps the family
+	// revoked until it expires. Once a [Sweeper.Sweep] has deleted every
+	// token of the family (each had expired at its now), the store may
+	// forget the revocation, and a token created in the family after that
+	// is live; a family revoked while it had no token may likewise be
+	// forgotten by the next Sweep. (Redis also forgets it by TTL, once its
+	// server's clock is past the family's last expiry plus its skew margin.)
+	// A rotating issuer loses nothing by this: it hands out a new token of
+	// a family only after consuming a live one of the same family, which
+	// then still exists, and with it the revocation.
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
 }
 
@@ -194,7 +220,8 @@ type AccessToken struct {
 
 // AccessTokens stores opaque access tokens.
 type AccessTokens interface {
-	// CreateAccessToken stores t. ErrAlreadyExists if the hash is taken.
+	// CreateAccessToken stores t. ErrAlreadyExists if the hash is taken;
+	// an error, storing nothing, if t.ExpiresAt is zero.
 	CreateAccessToken(ctx context.Context, t *AccessToken) error
 	// GetAccessToken returns the token, or ErrNotFound if it is missing or
 	// expired at now.
@@ -208,7 +235,11 @@ type AccessTokens interface {
 // expired anyway.
 type Revocations interface {
 	// Revoke records that the token id is revoked until expiresAt. Revoking
-	// twice is not an error; the later expiry wins.
+	// twice is not an error; the later expiry wins. A zero expiresAt is an
+	// error and changes nothing: a revocation list must never take an
+	// accidental zero for "already lapsed" and silently revoke nothing, and
+	// "for ever" would keep the entry past every sweep. Pass the token's
+	// expiry plus the verifiers' leeway.
 	Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error
 	// IsRevoked reports whether the token id is revoked at now.
 	IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error)

@@ -15,6 +15,7 @@ func RunAccessTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
 	run(t, newStore, "Copies", testAccessCopies)
 	run(t, newStore, "Expiry", testAccessExpiry)
 	run(t, newStore, "Delete", testAccessDelete)
+	run(t, newStore, "ZeroExpiry", testAccessZeroExpiry)
 }
 
 func newAccess(label string) *store.AccessToken {
@@ -100,5 +101,18 @@ func testAccessDelete(t *testing.T, s store.Store) {
 	wantErr(t, s.DeleteAccessToken(ctx, hashOf("never")), nil, "DeleteAccessToken of a missing token")
 	// The hash is free again.
 	wantErr(t, s.CreateAccessToken(ctx, a), nil, "CreateAccessToken with a deleted token's hash")
+	getAccess(t, s, a.Hash, base, a)
+}
+
+// testAccessZeroExpiry: a token without an expiry is refused at create, and
+// the refused create claims nothing.
+func testAccessZeroExpiry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newAccess("token")
+	a.ExpiresAt = time.Time{}
+	wantInvalid(t, s.CreateAccessToken(ctx, a), "CreateAccessToken with a zero ExpiresAt")
+	getAccess(t, s, a.Hash, base, nil)
+	a.ExpiresAt = at(time.Hour)
+	wantErr(t, s.CreateAccessToken(ctx, a), nil, "CreateAccessToken with the hash of a refused one")
 	getAccess(t, s, a.Hash, base, a)
 }

@@ -285,3 +285,20 @@ func exactlyOne(t *testing.T, what string, errs []error, loser error) int {
 	}
 	return winners[0]
 }
+
+// wantInvalid fails t unless err reports a caller's mistake (a zero time
+// where the contract requires one): non-nil and none of the store's
+// sentinels, so that a caller cannot take it for an answer about the record
+// ("not found", "reused") and files it with the failures it must log.
+func wantInvalid(t *testing.T, err error, format string, args ...any) {
+	t.Helper()
+	what := fmt.Sprintf(format, args...)
+	if err == nil {
+		t.Fatalf("%s: succeeded, want an error", what)
+	}
+	for _, s := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrConflict, store.ErrTokenReused} {
+		if errors.Is(err, s) {
+			t.Fatalf("%s: got %v, want an error that is none of the store's sentinels", what, err)
+		}
+	}
+}

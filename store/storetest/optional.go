@@ -16,6 +16,7 @@ func RunSweeper(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	run(t, newStore, "Sweep", testSweep)
 	run(t, newStore, "RevokedFamily", testSweepRevokedFamily)
+	run(t, newStore, "RevokedFamilyExpired", testSweepRevokedFamilyExpired)
 }
 
 func testSweep(t *testing.T, s store.Store) {
@@ -115,6 +116,34 @@ func testSweepRevokedFamily(t *testing.T, s store.Store) {
 	wantErr(t, s.CreateRefreshToken(ctx, later), nil, "CreateRefreshToken in a revoked family after Sweep")
 	getRefresh(t, s, later.Hash, now, nil)
 	consume(t, s, later.Hash, now, store.ErrNotFound)
+}
+
+// testSweepRevokedFamilyExpired: a revoked family whose every token has
+// expired is still revoked until a Sweep forgets it, so a token created in
+// it meanwhile is born dead, and that token keeps the family revoked through
+// Sweeps until it expires itself. (After a Sweep that found no token left the
+// store may forget the family: see [store.RefreshTokens].)
+func testSweepRevokedFamilyExpired(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	sw := capability[store.Sweeper](t, s, "Sweeper")
+	now := at(2 * time.Hour)
+	old := newRefresh("rt-old", "family-1")
+	old.ExpiresAt = at(time.Hour)
+	wantErr(t, s.CreateRefreshToken(ctx, old), nil, "CreateRefreshToken")
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-1"), nil, "RevokeRefreshFamily")
+
+	later := newRefresh("rt-later", "family-1")
+	later.ExpiresAt = at(20 * time.Hour)
+	wantErr(t, s.CreateRefreshToken(ctx, later), nil, "CreateRefreshToken in a revoked family whose tokens have all expired")
+	getRefresh(t, s, later.Hash, now, nil)
+	_, err := sw.Sweep(ctx, now)
+	wantErr(t, err, nil, "Sweep")
+	getRefresh(t, s, later.Hash, now, nil)
+	consume(t, s, later.Hash, now, store.ErrNotFound)
+	_, err = sw.Sweep(ctx, at(10*time.Hour))
+	wantErr(t, err, nil, "Sweep")
+	getRefresh(t, s, later.Hash, at(10*time.Hour), nil)
+	consume(t, s, later.Hash, at(10*time.Hour), store.ErrNotFound)
 }
 
 // RunRateLimiter checks [store.RateLimiter]. Windows are fixed and aligned

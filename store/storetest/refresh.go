@@ -19,6 +19,8 @@ func RunRefreshTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
 	run(t, newStore, "Expiry", testRefreshExpiry)
 	run(t, newStore, "RevokeFamily", testRefreshRevokeFamily)
 	run(t, newStore, "ConcurrentConsume", testRefreshConcurrentConsume)
+	run(t, newStore, "ZeroExpiry", testRefreshZeroExpiry)
+	run(t, newStore, "ZeroNow", testRefreshZeroNow)
 }
 
 // newGrant returns a grant with every field set, valid from base for a day.
@@ -247,4 +249,38 @@ func testRefreshConcurrentConsume(t *testing.T, s store.Store) {
 		}
 		getRefresh(t, s, r.Hash, base, want)
 	}
+}
+
+// testRefreshZeroExpiry: a token without an expiry is refused at create, and
+// the refused create claims nothing: backends used to disagree on whether it
+// lived for ever or died at once.
+func testRefreshZeroExpiry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := newRefresh("token", "family-1")
+	r.ExpiresAt = time.Time{}
+	wantInvalid(t, s.CreateRefreshToken(ctx, r), "CreateRefreshToken with a zero ExpiresAt")
+	getRefresh(t, s, r.Hash, base, nil)
+	consume(t, s, r.Hash, base, store.ErrNotFound)
+	r.ExpiresAt = at(time.Hour)
+	wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken with the hash of a refused one")
+	getRefresh(t, s, r.Hash, base, r)
+}
+
+// testRefreshZeroNow: a consume at the zero time is the caller's bug. It
+// must neither consume (a zero UsedAt reads as unused, so the token could be
+// consumed twice) nor answer about the token.
+func testRefreshZeroNow(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := newRefresh("token", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	_, err := s.ConsumeRefreshToken(ctx, r.Hash, time.Time{})
+	wantInvalid(t, err, "ConsumeRefreshToken at the zero time")
+	getRefresh(t, s, r.Hash, base, r)
+	got := consume(t, s, r.Hash, base, nil)
+	checkRefresh(t, "ConsumeRefreshToken after one at the zero time", got, used(r, base))
+	_, err = s.ConsumeRefreshToken(ctx, r.Hash, time.Time{})
+	wantInvalid(t, err, "ConsumeRefreshToken of a used token at the zero time")
+	_, err = s.ConsumeRefreshToken(ctx, hashOf("missing"), time.Time{})
+	wantInvalid(t, err, "ConsumeRefreshToken of a missing token at the zero time")
+	consume(t, s, r.Hash, at(time.Minute), store.ErrTokenReused)
 }

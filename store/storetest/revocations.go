@@ -12,6 +12,7 @@ func RunRevocations(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Helper()
 	run(t, newStore, "Revoke", testRevocationsRevoke)
 	run(t, newStore, "LaterExpiryWins", testRevocationsLaterExpiryWins)
+	run(t, newStore, "ZeroExpiry", testRevocationsZeroExpiry)
 }
 
 func revoked(t *testing.T, s store.Store, id string, now time.Time, want bool) {
@@ -62,4 +63,18 @@ func testRevocationsLaterExpiryWins(t *testing.T, s store.Store) {
 	revoked(t, s, "jti-3", at(3*time.Hour), false)
 	revoke(t, s, "jti-3", at(4*time.Hour))
 	revoked(t, s, "jti-3", at(3*time.Hour), true)
+}
+
+// testRevocationsZeroExpiry: a revocation without an expiry is refused
+// loudly. Backends used to read it as "for ever" or as "already lapsed",
+// and the second silently revokes nothing; a refused one changes nothing,
+// neither recording a new revocation nor extending or cutting an old one.
+func testRevocationsZeroExpiry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	wantInvalid(t, s.Revoke(ctx, "jti-1", time.Time{}), "Revoke with a zero expiresAt")
+	revoked(t, s, "jti-1", base, false)
+	revoke(t, s, "jti-2", at(time.Hour))
+	wantInvalid(t, s.Revoke(ctx, "jti-2", time.Time{}), "Revoke of a revoked id with a zero expiresAt")
+	revoked(t, s, "jti-2", base, true)
+	revoked(t, s, "jti-2", at(time.Hour+time.Second), false)
 }
