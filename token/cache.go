@@ -20,6 +20,19 @@ const cacheShards = 32
 // tokenCache remembers verified tokens by their exact string. It is bounded:
 // a full shard drops an arbitrary entry (Go's map order) to make room, which
 // costs nothing to track and is good enough against churn.
+//
+// # Forgetting
+//
+// A Verify asks the store about revocation, then caches the token; a
+// revocation event can be forgotten in between, and the token must not be
+// cached after that. So forget counts revocations in forgotten before it
+// scans, and put caches only if the count has not moved since the caller
+// read it with epoch, before asking the store. put checks under the shard's
+// lock, which forget's scan also takes after counting: either put sees the
+// count move and drops the entry, or the scan reaches the shard after put
+// and deletes it. A count for every revocation, not per token, keeps the
+// bookkeeping off the hot path; an unrelated revocation during a first
+// sight only means that token is verified afresh once more.
 type tokenCache struct {
 	seed     maphash.Seed
 	perShard int
@@ -27,6 +40,7 @@ type tokenCache struct {
 		sync.RWMutex
 		m map[string]*cacheEntry
 	}
+	forgotten atomic.Uint64
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -47,9 +61,17 @@ func (c *tokenCache) get(k string) *cacheEntry {
 	return e
 }
 
-func (c *tokenCache) put(k string, e *cacheEntry) {
+// epoch is the forget count, to read before asking the store and hand to put.
+func (c *tokenCache) epoch() uint64 { return c.forgotten.Load() }
+
+// put caches e unless a revocation was forgotten since epoch returned seen.
+func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 	s := &c.shards[c.shard(k)]
 	s.Lock()
+	if c.forgotten.Load() != seen {
+		s.Unlock()
+		return
+	}
 	if len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
@@ -67,9 +89,11 @@ func (c *tokenCache) delete(k string) {
 	s.Unlock()
 }
 
-// deleteTokenID drops every entry for a jti. Revocations are rare, so a scan
-// is cheaper than keeping a second index on the hot path.
-func (c *tokenCache) deleteTokenID(id string) {
+// forget drops every entry for a jti, and any put of one in flight.
+// Revocations are rare, so a scan is cheaper than keeping a second index on
+// the hot path.
+func (c *tokenCache) forget(id string) {
+	c.forgotten.Add(1) // before the scan: see tokenCache
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.Lock()
@@ -119,10 +143,15 @@ func (s subjectState) accepts(gen int64) error {
 // grow it without end, so it is bounded: when full, an eighth of it
 // (arbitrary entries, in Go's map order) makes room, and what goes is
 // simply asked of the store again.
+//
+// Like tokenCache, it counts forgets, so that a state read from the store
+// before a Forget is not cached after it: put takes the count that epoch
+// returned before the store was asked, and caches nothing if it moved.
 type stateCache struct {
-	mu  sync.RWMutex
-	m   map[stateKey]subjectState
-	max int
+	mu        sync.RWMutex
+	m         map[stateKey]subjectState
+	max       int
+	forgotten atomic.Uint64
 }
 
 // stateCacheSize bounds the state cache: one small entry per client or
@@ -140,8 +169,16 @@ func (c *stateCache) get(k stateKey) (subjectState, bool) {
 	return s, ok
 }
 
-func (c *stateCache) put(k stateKey, s subjectState) {
+// epoch is the forget count, to read before asking the store and hand to put.
+func (c *stateCache) epoch() uint64 { return c.forgotten.Load() }
+
+// put caches s unless a subject was forgotten since epoch returned seen.
+func (c *stateCache) put(k stateKey, s subjectState, seen uint64) {
 	c.mu.Lock()
+	if c.forgotten.Load() != seen {
+		c.mu.Unlock()
+		return
+	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		drop := max(1, c.max/8)
 		for old := range c.m {
@@ -155,7 +192,9 @@ func (c *stateCache) put(k stateKey, s subjectState) {
 	c.mu.Unlock()
 }
 
-func (c *stateCache) delete(k stateKey) {
+// forget drops k, and any put in flight of a state read before.
+func (c *stateCache) forget(k stateKey) {
+	c.forgotten.Add(1)
 	c.mu.Lock()
 	delete(c.m, k)
 	c.mu.Unlock()

@@ -158,6 +158,12 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Before the revocation check: a revocation forgotten after it must
+	// keep the token out of the cache (see tokenCache).
+	var epoch uint64
+	if v.tokens != nil {
+		epoch = v.tokens.epoch()
+	}
 	if err := v.checkState(ctx, p, now); err != nil {
 		return nil, err
 	}
@@ -169,7 +175,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if v.tokens != nil {
 		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
 		e.checked.Store(now.UnixNano())
-		v.tokens.put(raw, e)
+		v.tokens.put(raw, e, epoch)
 	}
 	return p, nil
 }
@@ -318,6 +324,9 @@ func (v *Verifier) compare(ctx context.Context, kind subjectKind, id string, gen
 			return s.accepts(gen)
 		}
 	}
+	// Before the store read: a change forgotten after it must keep this
+	// answer out of the cache (see stateCache).
+	epoch := v.state.epoch()
 	var s subjectState
 	var err error
 	switch kind {
@@ -338,22 +347,23 @@ func (v *Verifier) compare(ctx context.Context, kind subjectKind, id string, gen
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	s.fetched = now.UnixNano()
-	v.state.put(key, s)
+	v.state.put(key, s, epoch)
 	return s.accepts(gen)
 }
 
 // Forget drops everything cached about a store event's subject, so that the
 // next use of an affected token asks the store. Watch calls it; a caller
-// that learns of changes another way can too.
+// that learns of changes another way can too. A Verify in flight that read
+// the store before the change does not cache what it read.
 func (v *Verifier) Forget(ev store.Event) {
 	switch ev.Kind {
 	case store.EventClientChanged:
-		v.state.delete(stateKey{subjectClient, ev.ID})
+		v.state.forget(stateKey{subjectClient, ev.ID})
 	case store.EventAccountChanged:
-		v.state.delete(stateKey{subjectAccount, ev.ID})
+		v.state.forget(stateKey{subjectAccount, ev.ID})
 	case store.EventRevoked:
 		if v.tokens != nil {
-			v.tokens.deleteTokenID(ev.ID)
+			v.tokens.forget(ev.ID)
 		}
 	}
 }
