@@ -16,10 +16,10 @@ import (
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/golang-jwt/jwt/v5"
 	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // What every verifier is told to expect. All of them check the same iss,

@@ -18,13 +18,13 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/internal/dbtest"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 	"github.com/portcullis/portcullis/store/redisstore"
 	"github.com/portcullis/portcullis/store/sqlstore"
-	"github.com/portcullis/portcullis/token"
 )
 
 // issuerID is the issuer identifier of every test server: replicas behind a

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
-	"github.com/portcullis/portcullis/token"
 )
 
 // Credentials with every character that Basic auth must form-encode

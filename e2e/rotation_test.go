@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
-	"github.com/portcullis/portcullis/token"
 )
 
 // TestRotation rotates a client's credentials, once at the credentials

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // BenchmarkTokenEndpoint measures the client_credentials grant through the

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // Keys of store.Client.Metadata that the issuer reads. Every key with the

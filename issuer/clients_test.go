@@ -9,9 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 func TestCreateClient(t *testing.T) {

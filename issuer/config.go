@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // Format is how access tokens are minted.
@@ -28,6 +28,21 @@ const (
 	FormatOpaque Format = "opaque"
 )
 
+// Signing algorithms for Config.Algorithm.
+const (
+	// ES256 is ECDSA P-256 with SHA-256: the default, understood by every
+	// JOSE library.
+	ES256 = token.ES256
+	// EdDSA is Ed25519: the fastest to sign, for token endpoint throughput.
+	EdDSA = token.EdDSA
+	// RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (2048-bit keys), for old
+	// verifiers.
+	RS256 = token.RS256
+	// HS256 is HMAC-SHA-256: never published, so only this issuer's own
+	// verifier can check such tokens.
+	HS256 = token.HS256
+)
+
 // Config configures an [Issuer]. Issuer and Store are required; the zero
 // value of every other field is a safe default.
 type Config struct {
@@ -42,8 +57,8 @@ type Config struct {
 	// implements [store.RateLimiter]) rate limits. Required.
 	Store store.Store
 
-	// Algorithm of the signing keys: token.ES256 (default), token.EdDSA,
-	// token.RS256 or token.HS256. HS256 keys are never published, so only
+	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or
+	// HS256. HS256 keys are never published, so only
 	// this issuer's own [Issuer.Verifier] can check such tokens.
 	Algorithm string
 	// KeyRotation rotates the signing key after it has signed for this

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 var (

@@ -10,9 +10,9 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // ExampleNew runs an issuer with the defaults (ES256 keys generated in the

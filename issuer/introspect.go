@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // introspection is an RFC 7662 §2.2 response.

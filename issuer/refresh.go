@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // newRefreshToken stores a new refresh token for g in the family and

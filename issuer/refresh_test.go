@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 var badRefresh = errBody("invalid_grant", "the refresh token is invalid, expired or revoked")

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // authRequest reads a client-authenticated POST (revocation,

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
-	"github.com/portcullis/portcullis/token"
 )
 
 func TestRevocation(t *testing.T) {

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )

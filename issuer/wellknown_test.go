@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
-	"github.com/portcullis/portcullis/token"
 )
 
 func TestJWKSPublishesOnlyPublicKeys(t *testing.T) {

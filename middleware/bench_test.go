@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
-	"github.com/portcullis/portcullis/token"
 )
 
 // BenchmarkGuard is the whole of Guard.Authenticate on a request: header

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // Error is a rejection, with what RFC 6750 §3 puts on the wire. The

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // IntrospectionConfig configures an [IntrospectionVerifier]. Issuer,

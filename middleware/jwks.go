@@ -19,8 +19,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"golang.org/x/time/rate"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // JWKSConfig configures a [JWKSVerifier]. Issuer is required; the zero value

@@ -19,11 +19,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // keyServer is an issuer's JWKS endpoint whose behaviour a test switches.

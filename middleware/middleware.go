@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // Principal says who presented a verified token.

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
-	"github.com/portcullis/portcullis/token"
 )
 
 const (

@@ -43,10 +43,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // Path is the route the table requests; the wiring must serve it (GET).

@@ -9,9 +9,9 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/adaptertest"
 	"github.com/portcullis/portcullis/adapters/chiauth"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
-	"github.com/portcullis/portcullis/token"
 )
 
 func wire(g *middleware.Guard, h http.Handler) http.Handler {

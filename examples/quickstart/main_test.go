@@ -16,7 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/examples/internal/demotest"
 	"github.com/portcullis/portcullis/internal/dbtest"
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // start runs the quickstart with args until the test ends.

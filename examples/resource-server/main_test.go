@@ -17,9 +17,9 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/portcullis/portcullis/examples/internal/demotest"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // testIssuer is a Portcullis issuer on ln (a fresh address when nil) with

@@ -42,9 +42,9 @@ import (
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	fstorage "github.com/ory/fosite/storage"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // Body is the form body of every token request.

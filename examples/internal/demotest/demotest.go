@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // RunFunc is an example's run: it serves until ctx is done.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // FuzzVerify feeds the verifier (JWT and opaque) arbitrary strings. It must

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portcullis/portcullis/token"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/token"
 )
 
 // hookedState runs a hook once, right after the store answered a question

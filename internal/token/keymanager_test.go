@@ -13,9 +13,9 @@ import (
 
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/token"
 )
 
 // countingStore counts ListKeys, to see when a KeyManager goes to the store.
