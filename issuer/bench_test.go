@@ -37,7 +37,7 @@ func BenchmarkTokenEndpoint(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := iss.TokenHandler()
+			h := endpointHandler(b, iss, "token")
 			auth := basic(c.ID, secret)
 			const body = "grant_type=client_credentials&scope=read"
 			b.ReportAllocs()

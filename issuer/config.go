@@ -7,25 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-)
-
-// Format is how access tokens are minted.
-type Format string
-
-// Access token formats.
-const (
-	// FormatJWT: signed JWT access tokens (RFC 9068) that resource servers
-	// verify locally or through the JWKS. The default.
-	FormatJWT Format = "jwt"
-	// FormatOpaque: random "pca_" strings stored hashed in
-	// [store.AccessTokens]; every verification asks the store, so rotation
-	// and revocation take effect at once.
-	FormatOpaque Format = "opaque"
 )
 
 // Signing algorithms for Config.Algorithm.
@@ -66,10 +53,22 @@ type Config struct {
 	// one stays published until its tokens have expired. At least 1h.
 	// Default 0: keys are never rotated automatically (see [Issuer.Keys]).
 	KeyRotation time.Duration
-	// AccessTokenTTL is the lifetime of access tokens. Default 1h.
+	// AccessTokenTTL is the lifetime of client tokens: a shorthand for the
+	// TTL of the client kind in Kinds (set either, or both alike). Default
+	// 1h.
 	AccessTokenTTL time.Duration
-	// Format of access tokens. Default FormatJWT.
+	// Format of client tokens: a shorthand for the Format of the client
+	// kind in Kinds. Default FormatJWT.
 	Format Format
+	// Kinds configures the token kinds (see [Kind]): "client" (tokens from
+	// the token endpoint; default 1h JWT) and "account" (from the login
+	// endpoint; default 12h JWT) always exist, and an entry with their name
+	// overrides their defaults field by field; other names add kinds for
+	// your own grants. Default: the two built-in kinds.
+	Kinds []Kind
+	// Hooks are called as the issuer works, for metrics and audit logs.
+	// Default: none.
+	Hooks Hooks
 	// Audience lists the audiences the server knows. A token names its
 	// client's Audiences, or all of these when the client has none, and
 	// [Issuer.Verifier] accepts any of them. Clients may only be given
@@ -134,7 +133,8 @@ type Config struct {
 }
 
 // Paths are the request paths the issuer's handlers answer on, relative to
-// the Issuer URL. The zero value of each field is its default.
+// the Issuer URL. The zero value of each field is its default; "-" turns
+// that endpoint off.
 type Paths struct {
 	Token         string // default "/oauth/token"
 	Revocation    string // default "/oauth/revoke"
@@ -182,7 +182,6 @@ type RefreshConfig struct {
 }
 
 const (
-	defaultTTL           = time.Hour
 	defaultRefreshTTL    = 365 * 24 * time.Hour
 	defaultMaxBodyBytes  = 64 << 10
 	defaultPerClient     = 10
@@ -190,31 +189,6 @@ const (
 	defaultWindow        = time.Minute
 	defaultSweepInterval = 10 * time.Minute
 )
-
-func (p *Paths) setDefaults() error {
-	def := func(s *string, d string) {
-		if *s == "" {
-			*s = d
-		}
-	}
-	def(&p.Token, "/oauth/token")
-	def(&p.Revocation, "/oauth/revoke")
-	def(&p.Introspection, "/oauth/introspect")
-	def(&p.JWKS, "/.well-known/jwks.json")
-	def(&p.Credentials, "/oauth/credentials")
-	def(&p.Metadata, "/.well-known/oauth-authorization-server")
-	seen := map[string]bool{}
-	for _, s := range []string{p.Token, p.Revocation, p.Introspection, p.JWKS, p.Credentials, p.Metadata} {
-		if !strings.HasPrefix(s, "/") || strings.ContainsAny(s, "?#") {
-			return fmt.Errorf("issuer: path %q must start with / and have no query or fragment", s)
-		}
-		if seen[s] {
-			return fmt.Errorf("issuer: path %q is used by two endpoints", s)
-		}
-		seen[s] = true
-	}
-	return nil
-}
 
 // withDefaults validates cfg and fills in its defaults, copying every slice
 // so that the caller may reuse its own.
@@ -240,19 +214,15 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.AccessTokenTTL < 0 || cfg.Refresh.TTL < 0 {
 		return cfg, errors.New("issuer: token lifetimes must not be negative")
 	}
-	if cfg.AccessTokenTTL == 0 {
-		cfg.AccessTokenTTL = defaultTTL
-	}
-	if cfg.AccessTokenTTL < time.Second {
+	if cfg.AccessTokenTTL != 0 && cfg.AccessTokenTTL < time.Second {
 		return cfg, errors.New("issuer: Config.AccessTokenTTL must be at least 1s")
 	}
 	switch cfg.Format {
-	case "":
-		cfg.Format = FormatJWT
-	case FormatJWT, FormatOpaque:
+	case "", FormatJWT, FormatOpaque, FormatUUID:
 	default:
 		return cfg, fmt.Errorf("issuer: unknown Config.Format %q", cfg.Format)
 	}
+	cfg.Kinds = slices.Clone(cfg.Kinds)
 	if len(cfg.Audience) == 0 {
 		cfg.Audience = []string{cfg.Issuer}
 	}

@@ -15,6 +15,14 @@ var (
 	errInvalidBearer = ErrInvalidToken.WithDescription("the access token is invalid")
 )
 
+var credentialsEndpoint = endpoint{
+	name:        "credentials",
+	path:        func(p *Paths) *string { return &p.Credentials },
+	defaultPath: "/oauth/credentials",
+	serve:       func(i *Issuer) http.HandlerFunc { return i.serveCredentials },
+	describe:    func(_ *Issuer, m *document, url string) { m.add("portcullis_credentials_endpoint", url) },
+}
+
 // serveCredentials rotates the credentials of the client whose access
 // token is presented (Authorization: Bearer, a token of kind "client"):
 // the answer is 200 {"client_id":…,"client_secret":…} with the new secret,
@@ -27,7 +35,7 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, ErrInvalidRequest.WithStatus(http.StatusMethodNotAllowed).WithDescription("the method must be POST"))
+		WriteError(w, ErrInvalidRequest.WithStatus(http.StatusMethodNotAllowed).WithDescription("the method must be POST"))
 		return
 	}
 	ctx := r.Context()
@@ -39,7 +47,7 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 	p, err := i.verifier.Verify(ctx, raw)
 	switch {
 	case errors.Is(err, token.ErrUnavailable):
-		writeError(w, i.unavailable(ctx, "verify", err))
+		WriteError(w, i.unavailable(ctx, "verify", err))
 		return
 	case err != nil:
 		bearerError(w, errInvalidBearer.WithCause(err))
@@ -55,10 +63,10 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, errInvalidBearer.WithCause(err))
 		return
 	case err != nil:
-		writeError(w, i.unavailable(ctx, "rotate client", err))
+		WriteError(w, i.unavailable(ctx, "rotate client", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	WriteJSON(w, http.StatusOK, struct {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}{p.ClientID, secret})
@@ -120,5 +128,5 @@ func bearerError(w http.ResponseWriter, e *Error) {
 		return
 	}
 	h.Set("WWW-Authenticate", `Bearer error="`+e.Code+`", error_description="`+e.Description+`"`)
-	writeError(w, e)
+	WriteError(w, e)
 }

@@ -65,7 +65,7 @@ func FuzzTokenRequest(f *testing.F) {
 			}
 		}
 		rec := httptest.NewRecorder()
-		e.iss.TokenHandler().ServeHTTP(rec, r)
+		endpointHandler(t, e.iss, "token").ServeHTTP(rec, r)
 		if rec.Code >= 500 {
 			t.Fatalf("%d %s for %q %q %q %q %q", rec.Code, rec.Body, method, query, ct, authz, body)
 		}

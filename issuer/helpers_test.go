@@ -317,3 +317,16 @@ func with(h map[string]string, kv ...string) map[string]string {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// endpointHandler returns the handler of the named endpoint, as an
+// application that mounts routes one by one finds it.
+func endpointHandler(t testing.TB, iss *issuer.Issuer, name string) http.Handler {
+	t.Helper()
+	for _, rt := range iss.Routes() {
+		if rt.Name == name {
+			return rt.Handler
+		}
+	}
+	t.Fatalf("no %s endpoint in %v", name, iss.Routes())
+	return nil
+}

@@ -13,6 +13,17 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
+var introspectionEndpoint = endpoint{
+	name:        "introspection",
+	path:        func(p *Paths) *string { return &p.Introspection },
+	defaultPath: "/oauth/introspect",
+	serve:       func(i *Issuer) http.HandlerFunc { return i.serveIntrospect },
+	describe: func(_ *Issuer, m *document, url string) {
+		m.add("introspection_endpoint", url)
+		m.add("introspection_endpoint_auth_methods_supported", clientAuthMethods)
+	},
+}
+
 // introspection is an RFC 7662 §2.2 response.
 type introspection struct {
 	Active    bool     `json:"active"`

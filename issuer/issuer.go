@@ -14,8 +14,14 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// Issuer mints tokens and manages client credentials. It is safe for
-// concurrent use; any number of Issuers (replicas) may share one store.
+// Issuer mints tokens and manages client credentials and accounts. It is
+// safe for concurrent use; any number of Issuers (replicas) may share one
+// store.
+//
+// It is an engine over three registries: token kinds ([Kind]: every token
+// is minted by one function from a kind and a grant), grant types (the
+// token endpoint's grant_type values) and endpoints (the router, the
+// routes, the paths and the metadata all derive from the one list).
 type Issuer struct {
 	cfg      Config
 	store    store.Store
@@ -28,10 +34,14 @@ type Issuer struct {
 	limiter   store.RateLimiter
 	sweeper   store.Sweeper
 	nextSweep atomic.Int64 // unix nanoseconds
-	metadata  []byte
 	log       *slog.Logger
 
-	token, revoke, introspect, jwks, credentials, meta http.Handler
+	kinds    map[string]*Kind
+	grants   []*grant // the enabled ones, in registry order
+	routes   []Route  // the enabled endpoints, in registry order
+	exact    map[string]http.Handler
+	subtrees []Route
+	metadata []byte
 }
 
 // startupTimeout bounds the store calls New makes to load or create the
@@ -46,6 +56,10 @@ func New(cfg Config) (*Issuer, error) {
 	if err != nil {
 		return nil, err
 	}
+	kinds, err := resolveKinds(&cfg)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
 	defer cancel()
 	km, err := token.NewKeyManager(ctx, token.KeyManagerConfig{
@@ -53,7 +67,7 @@ func New(cfg Config) (*Issuer, error) {
 		Algorithm:   cfg.Algorithm,
 		RotateEvery: cfg.KeyRotation,
 		// A key must stay published until the last token it signed expires.
-		RetainFor: max(25*time.Hour, cfg.AccessTokenTTL+time.Hour),
+		RetainFor: max(25*time.Hour, maxTTL(kinds)+time.Hour),
 		Now:       cfg.Now,
 	})
 	if err != nil {
@@ -65,6 +79,7 @@ func New(cfg Config) (*Issuer, error) {
 		keys:   km,
 		hasher: token.NewHasher(cfg.Pepper),
 		log:    cfg.Logger,
+		kinds:  kinds,
 	}
 	dummy := make([]byte, 32)
 	rand.Read(dummy)
@@ -79,7 +94,7 @@ func New(cfg Config) (*Issuer, error) {
 		StateTTL:  cfg.StateTTL,
 		Now:       cfg.Now,
 	}
-	if cfg.Format == FormatOpaque {
+	if anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }) {
 		vcfg.Opaque = cfg.Store
 	}
 	if i.verifier, err = token.NewVerifier(vcfg); err != nil {
@@ -94,83 +109,10 @@ func New(cfg Config) (*Issuer, error) {
 		i.sweeper = sw
 		i.nextSweep.Store(cfg.Now().Add(cfg.SweepInterval).UnixNano())
 	}
+	i.grants = i.enabledGrants()
+	i.buildRoutes()
 	i.metadata = i.buildMetadata()
-	i.token = http.HandlerFunc(i.serveToken)
-	i.revoke = http.HandlerFunc(i.serveRevoke)
-	i.introspect = http.HandlerFunc(i.serveIntrospect)
-	i.jwks = http.HandlerFunc(i.serveJWKS)
-	i.credentials = http.HandlerFunc(i.serveCredentials)
-	i.meta = http.HandlerFunc(i.serveMetadata)
 	return i, nil
-}
-
-// Handler serves every endpoint at its path (see [Issuer.Paths]) and
-// answers 404 elsewhere.
-func (i *Issuer) Handler() http.Handler { return http.HandlerFunc(i.route) }
-
-func (i *Issuer) route(w http.ResponseWriter, r *http.Request) {
-	p := &i.cfg.Paths
-	switch r.URL.Path {
-	case p.Token:
-		i.token.ServeHTTP(w, r)
-	case p.Revocation:
-		i.revoke.ServeHTTP(w, r)
-	case p.Introspection:
-		i.introspect.ServeHTTP(w, r)
-	case p.JWKS:
-		i.jwks.ServeHTTP(w, r)
-	case p.Credentials:
-		i.credentials.ServeHTTP(w, r)
-	case p.Metadata:
-		i.meta.ServeHTTP(w, r)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// TokenHandler serves the token endpoint (RFC 6749 §3.2) in the configured
-// dialect.
-func (i *Issuer) TokenHandler() http.Handler { return i.token }
-
-// RevocationHandler serves RFC 7009 token revocation.
-func (i *Issuer) RevocationHandler() http.Handler { return i.revoke }
-
-// IntrospectionHandler serves RFC 7662 token introspection.
-func (i *Issuer) IntrospectionHandler() http.Handler { return i.introspect }
-
-// JWKSHandler serves the public signing keys as a JSON Web Key Set.
-func (i *Issuer) JWKSHandler() http.Handler { return i.jwks }
-
-// MetadataHandler serves the RFC 8414 authorization server metadata.
-func (i *Issuer) MetadataHandler() http.Handler { return i.meta }
-
-// CredentialsHandler serves self-rotation: a client that presents its own
-// access token gets a new secret (see [Issuer.RotateClient]).
-func (i *Issuer) CredentialsHandler() http.Handler { return i.credentials }
-
-// Paths returns the request paths of the endpoints, defaults filled in.
-func (i *Issuer) Paths() Paths { return i.cfg.Paths }
-
-// Route is one endpoint: the path it answers on and its handler.
-type Route struct {
-	Path    string
-	Handler http.Handler
-}
-
-// Routes returns every endpoint with its own handler, for routers that
-// mount them one by one (the adapters' Mount functions). The paths are
-// distinct and start with "/"; every method should reach the handler, which
-// answers 405 itself to the ones an endpoint does not take.
-func (i *Issuer) Routes() []Route {
-	p := &i.cfg.Paths
-	return []Route{
-		{p.Token, i.token},
-		{p.Revocation, i.revoke},
-		{p.Introspection, i.introspect},
-		{p.Credentials, i.credentials},
-		{p.JWKS, i.jwks},
-		{p.Metadata, i.meta},
-	}
 }
 
 // Verifier returns a verifier over the issuer's keys and store: it accepts

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -89,9 +90,10 @@ func setRetryAfter(h http.Header, d time.Duration) {
 	h.Set("Retry-After", strconv.FormatInt(s, 10))
 }
 
-// limited reports how long the caller must wait when the client id or the
+// limited reports how long the caller must wait when the id's counter
+// (key, "" for none: limitKeyClient or limitKeyAccount and the id) or the
 // address has used up its failures in this window (0 when it may go on).
-func (i *Issuer) limited(ctx context.Context, id, addr string, now time.Time) (time.Duration, error) {
+func (i *Issuer) limited(ctx context.Context, key, addr string, now time.Time) (time.Duration, error) {
 	rl := i.cfg.RateLimit
 	var wait time.Duration
 	check := func(key string, limit int) error {
@@ -110,8 +112,8 @@ func (i *Issuer) limited(ctx context.Context, id, addr string, now time.Time) (t
 		}
 		return nil
 	}
-	if id != "" {
-		if err := check(limitKeyClient+id, rl.PerClient); err != nil {
+	if key != "" {
+		if err := check(key, rl.PerClient); err != nil {
 			return 0, err
 		}
 	}
@@ -121,11 +123,12 @@ func (i *Issuer) limited(ctx context.Context, id, addr string, now time.Time) (t
 	return wait, nil
 }
 
-// failed counts a failed authentication against the client id and address.
-func (i *Issuer) failed(ctx context.Context, id, addr string, now time.Time) error {
+// failed counts a failed authentication against the id's key (as for
+// limited) and the address.
+func (i *Issuer) failed(ctx context.Context, key, addr string, now time.Time) error {
 	rl := i.cfg.RateLimit
-	if id != "" && rl.PerClient >= 0 {
-		if _, _, err := i.limiter.Hit(ctx, limitKeyClient+id, rl.Window, now); err != nil {
+	if key != "" && rl.PerClient >= 0 {
+		if _, _, err := i.limiter.Hit(ctx, key, rl.Window, now); err != nil {
 			return err
 		}
 	}
@@ -138,6 +141,14 @@ func (i *Issuer) failed(ctx context.Context, id, addr string, now time.Time) err
 }
 
 const (
-	limitKeyClient = "authfail:client:"
-	limitKeyAddr   = "authfail:addr:"
+	limitKeyClient  = "authfail:client:"
+	limitKeyAccount = "authfail:account:"
+	limitKeyAddr    = "authfail:addr:"
 )
+
+// rateLimited is the 429 for a caller that must wait.
+func rateLimited(addr string, wait time.Duration) *Error {
+	e := ErrRateLimited.WithCause(errors.New("rate limited: " + addr))
+	e.retryAfter = wait
+	return e
+}

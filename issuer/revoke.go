@@ -11,44 +11,15 @@ import (
 	"github.com/portcullis/portcullis/store"
 )
 
-// authRequest reads a client-authenticated POST (revocation,
-// introspection) under the same rules as the token endpoint and
-// authenticates the client.
-func (i *Issuer) authRequest(w http.ResponseWriter, r *http.Request, now time.Time) (*store.Client, map[string]string, *Error) {
-	if e := i.checkPost(w, r); e != nil {
-		return nil, nil, e
-	}
-	p, err := readParams(r)
-	if err != nil {
-		return nil, nil, asError(err)
-	}
-	id, secret, method, err := clientAuth(r, p)
-	if err != nil {
-		return nil, nil, asError(err)
-	}
-	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method}, now)
-	if e != nil {
-		return nil, nil, e
-	}
-	if p["token"] == "" {
-		return nil, nil, ErrInvalidRequest.WithDescription("missing token")
-	}
-	return c, p, nil
-}
-
-// oauthError writes e as RFC 6749 §5.2 for the revocation and
-// introspection endpoints, which speak plain OAuth 2.0 whatever the token
-// endpoint's dialect.
-func (i *Issuer) oauthError(w http.ResponseWriter, r *http.Request, e *Error) {
-	i.logError(r, e)
-	if e.retryAfter > 0 {
-		setRetryAfter(w.Header(), e.retryAfter)
-	}
-	d, ok := i.cfg.Dialect.(OAuth2)
-	if !ok {
-		d = OAuth2{}
-	}
-	d.WriteError(w, r, e)
+var revocationEndpoint = endpoint{
+	name:        "revocation",
+	path:        func(p *Paths) *string { return &p.Revocation },
+	defaultPath: "/oauth/revoke",
+	serve:       func(i *Issuer) http.HandlerFunc { return i.serveRevoke },
+	describe: func(_ *Issuer, m *document, url string) {
+		m.add("revocation_endpoint", url)
+		m.add("revocation_endpoint_auth_methods_supported", clientAuthMethods)
+	},
 }
 
 // serveRevoke implements RFC 7009. The client authenticates as at the token
@@ -95,8 +66,9 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 			return i.unavailable(ctx, "revoke refresh family", err)
 		}
-	case strings.HasPrefix(raw, token.PrefixAccessToken):
-		if !token.WellFormed(raw, token.PrefixAccessToken) {
+		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, FamilyID: rt.FamilyID})
+	case strings.HasPrefix(raw, token.PrefixAccessToken) || token.IsUUID(raw):
+		if !token.IsUUID(raw) && !token.WellFormed(raw, token.PrefixAccessToken) {
 			return nil
 		}
 		hash := i.hasher.Hex(raw)
@@ -113,6 +85,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err := i.store.DeleteAccessToken(ctx, hash); err != nil {
 			return i.unavailable(ctx, "delete access token", err)
 		}
+		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, TokenID: at.ID})
 	default:
 		// A JWT: its signature must verify (so nobody revokes an id they
 		// made up); an expired one needs no revoking.
@@ -129,6 +102,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 			return i.unavailable(ctx, "revoke", err)
 		}
 		i.verifier.Forget(store.Event{Kind: store.EventRevoked, ID: pr.TokenID})
+		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, TokenID: pr.TokenID})
 	}
 	return nil
 }

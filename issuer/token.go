@@ -2,27 +2,67 @@ package issuer
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"slices"
-	"strings"
-	"time"
-
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/portcullis/portcullis/internal/token"
-	"github.com/portcullis/portcullis/store"
 )
 
-// maxClientIDLen bounds client ids, so that a rate-limit key or a log line
-// cannot be made arbitrarily long.
-const maxClientIDLen = 255
+var tokenEndpoint = endpoint{
+	name:        "token",
+	path:        func(p *Paths) *string { return &p.Token },
+	defaultPath: "/oauth/token",
+	serve:       func(i *Issuer) http.HandlerFunc { return i.serveToken },
+	describe: func(i *Issuer, m *document, url string) {
+		m.add("token_endpoint", url)
+		var types []string
+		for _, g := range i.grants {
+			types = append(types, g.typ)
+		}
+		m.add("grant_types_supported", types)
+		methods := clientAuthMethods
+		if i.grantEnabled(GrantRefreshToken) && i.cfg.Refresh.AllowPublic {
+			methods = append(slices.Clone(methods), string(AuthNone))
+		}
+		m.add("token_endpoint_auth_methods_supported", methods)
+	},
+}
 
-// Fixed descriptions, so that every failure of one kind reads the same.
-var (
-	errAuthFailed   = ErrInvalidClient.WithDescription("client authentication failed")
-	errBadRefresh   = ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
-	errNotPermitted = ErrUnauthorizedClient.WithDescription("the client is not permitted this grant type")
-)
+// clientAuthMethods are the client authentication methods of every
+// endpoint that takes client credentials.
+var clientAuthMethods = []string{string(AuthBasic), string(AuthPost)}
+
+// grants is the registry of grant types the token endpoint serves. A
+// grant is declared in its own file; adding one is that file and one line
+// here.
+var grants = []*grant{
+	&clientCredentialsGrant,
+	&refreshTokenGrant,
+}
+
+// grant declares a grant type of the token endpoint.
+type grant struct {
+	// typ is the grant_type value (after the dialect's decoding).
+	typ string
+	// enabled reports whether the issuer serves the grant; nil: always.
+	enabled func(*Issuer) bool
+	// handle authenticates the request and mints its tokens, through
+	// [Issuer.mint].
+	handle func(i *Issuer, ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error)
+}
+
+// enabledGrants lists the grants the issuer serves, in registry order.
+func (i *Issuer) enabledGrants() []*grant {
+	var out []*grant
+	for _, g := range grants {
+		if g.enabled == nil || g.enabled(i) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (i *Issuer) grantEnabled(typ string) bool {
+	return slices.ContainsFunc(i.grants, func(g *grant) bool { return g.typ == typ })
+}
 
 func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
@@ -30,12 +70,25 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	req, e := i.decodeToken(w, r)
 	if e == nil {
 		var resp *TokenResponse
-		if resp, e = i.grant(r.Context(), r, req); e == nil {
+		if resp, e = i.dispatch(r.Context(), r, req); e == nil {
 			i.cfg.Dialect.WriteTokenResponse(w, r, resp)
 			return
 		}
 	}
 	i.tokenError(w, r, e)
+}
+
+// dispatch hands the request to its grant.
+func (i *Issuer) dispatch(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error) {
+	if req.GrantType == "" {
+		return nil, ErrInvalidRequest.WithDescription("missing grant_type")
+	}
+	for _, g := range i.grants {
+		if g.typ == req.GrantType {
+			return g.handle(i, ctx, r, req)
+		}
+	}
+	return nil, ErrUnsupportedGrantType.WithDescription("unsupported grant_type")
 }
 
 // decodeToken applies the rules every dialect relies on (POST only, nothing
@@ -54,7 +107,7 @@ func (i *Issuer) decodeToken(w http.ResponseWriter, r *http.Request) (*TokenRequ
 	return req, nil
 }
 
-// checkPost refuses what no endpoint taking client credentials accepts, and
+// checkPost refuses what no endpoint taking credentials accepts, and
 // bounds the body. A method other than POST is answered 405 with Allow:
 // POST and an invalid_request body, so that OAuth clients still get a §5.2
 // error.
@@ -68,14 +121,19 @@ func (i *Issuer) checkPost(w http.ResponseWriter, r *http.Request) *Error {
 	if r.URL.RawQuery != "" || r.URL.ForceQuery {
 		return ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not in the URL")
 	}
+	i.limitBody(w, r)
 	if r.ContentLength > i.cfg.MaxBodyBytes {
 		return errTooLarge
 	}
+	return nil
+}
+
+// limitBody bounds what any handler can read of r's body.
+func (i *Issuer) limitBody(w http.ResponseWriter, r *http.Request) {
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, i.cfg.MaxBodyBytes)
-	return nil
 }
 
 func (i *Issuer) tokenError(w http.ResponseWriter, r *http.Request, e *Error) {
@@ -93,240 +151,4 @@ func (i *Issuer) logError(r *http.Request, e *Error) {
 	if e.cause != nil {
 		i.log.DebugContext(r.Context(), "issuer: request refused", "path", r.URL.Path, "err", e)
 	}
-}
-
-func (i *Issuer) grant(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error) {
-	switch req.GrantType {
-	case "":
-		return nil, ErrInvalidRequest.WithDescription("missing grant_type")
-	case GrantClientCredentials:
-		return i.clientCredentials(ctx, r, req)
-	case GrantRefreshToken:
-		if i.cfg.Refresh.Enabled {
-			return i.refresh(ctx, r, req)
-		}
-	}
-	return nil, ErrUnsupportedGrantType.WithDescription("unsupported grant_type")
-}
-
-func (i *Issuer) clientCredentials(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error) {
-	now := i.cfg.Now()
-	c, e := i.authenticate(ctx, r, req, now)
-	if e != nil {
-		return nil, e
-	}
-	if !grantAllowed(c, GrantClientCredentials) {
-		return nil, errNotPermitted
-	}
-	scopes, e := i.grantScopes(c, req.Scope)
-	if e != nil {
-		return nil, e
-	}
-	g := store.Grant{
-		Kind:       token.KindClient,
-		Subject:    c.ID,
-		ClientID:   c.ID,
-		Scopes:     scopes,
-		Audience:   i.audience(c),
-		Generation: c.Generation,
-		IssuedAt:   now,
-	}
-	resp := &TokenResponse{}
-	if i.cfg.Refresh.Enabled && grantAllowed(c, GrantRefreshToken) {
-		// The refresh token is stored first: if minting the access token
-		// then fails, what is left is a stored token nobody holds.
-		rt, e := i.newRefreshToken(ctx, g, newID(), now)
-		if e != nil {
-			return nil, e
-		}
-		resp.RefreshToken = rt
-	}
-	if e := i.mintAccess(ctx, g, now, resp); e != nil {
-		return nil, e
-	}
-	return resp, nil
-}
-
-// authenticate checks the client's credentials, rate limited per client id
-// and per address. Every failure, whether the id is unknown, the secret
-// wrong or the client disabled, is the same invalid_client, and an unknown
-// id costs the same hashing as a known one.
-func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRequest, now time.Time) (*store.Client, *Error) {
-	addr := i.cfg.ClientIP(r)
-	id := req.ClientID
-	if len(id) > maxClientIDLen || !printable(id) {
-		// CreateClient makes no such id, so no client has it: count it
-		// against the address only, and keep it from the store, where
-		// PostgreSQL refuses a NUL byte or invalid UTF-8 with an error
-		// that would be a 503 instead of invalid_client.
-		id = ""
-	}
-	wait, err := i.limited(ctx, id, addr, now)
-	if err != nil {
-		return nil, i.unavailable(ctx, "rate limit", err)
-	}
-	if wait > 0 {
-		e := ErrRateLimited.WithCause(errors.New("rate limited: " + addr))
-		e.retryAfter = wait
-		return nil, e
-	}
-	fail := func(why string) (*store.Client, *Error) {
-		if err := i.failed(ctx, id, addr, now); err != nil {
-			return nil, i.unavailable(ctx, "rate limit", err)
-		}
-		return nil, errAuthFailed.WithCause(errors.New(why))
-	}
-	if req.AuthMethod != AuthBasic && req.AuthMethod != AuthPost {
-		return fail("no client secret presented")
-	}
-	if id == "" {
-		i.hasher.Equal(req.ClientSecret, i.dummyHash)
-		return fail("missing or overlong client id")
-	}
-	c, err := i.store.GetClient(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		i.hasher.Equal(req.ClientSecret, i.dummyHash)
-		return fail("unknown client")
-	}
-	if err != nil {
-		return nil, i.unavailable(ctx, "get client", err)
-	}
-	ok := i.hasher.Equal(req.ClientSecret, c.SecretHash)
-	switch {
-	case !ok:
-		return fail("wrong secret")
-	case c.Disabled:
-		return fail("client disabled")
-	}
-	return c, nil
-}
-
-// grantScopes decides the scopes of a new grant: the requested ones, each
-// of which the client must be allowed, or all it is allowed when none are
-// requested (RFC 6749 §3.3 lets the server pick a default).
-func (i *Issuer) grantScopes(c *store.Client, requested string) ([]string, *Error) {
-	allowed := i.allowedScopes(c)
-	want, e := parseRequestedScope(requested)
-	if e != nil {
-		return nil, e
-	}
-	if len(want) == 0 {
-		return slices.Clone(allowed), nil
-	}
-	for _, s := range want {
-		if !validScopeToken(s) || !slices.Contains(allowed, s) {
-			return nil, ErrInvalidScope.WithDescription("the requested scope is invalid, unknown or not allowed for this client")
-		}
-	}
-	return want, nil
-}
-
-// maxRequestedScopes bounds the scope tokens of one request (DESIGN §5.7):
-// token.ParseScope removes duplicates in quadratic time, and a body of
-// distinct tokens would otherwise cost a third of a second of CPU at the
-// default MaxBodyBytes. Asking for no scope grants every allowed one.
-const maxRequestedScopes = 100
-
-// parseRequestedScope parses a requested scope of at most
-// maxRequestedScopes tokens.
-func parseRequestedScope(s string) ([]string, *Error) {
-	n := 0
-	for range strings.FieldsSeq(s) {
-		if n++; n > maxRequestedScopes {
-			return nil, ErrInvalidScope.WithDescription("too many scopes requested")
-		}
-	}
-	return token.ParseScope(s), nil
-}
-
-// allowedScopes are the client's own scopes, or the server's when it has
-// none; with Config.Scopes set, only those of the client's that the server
-// still knows.
-func (i *Issuer) allowedScopes(c *store.Client) []string {
-	if len(c.Scopes) == 0 {
-		return i.cfg.Scopes
-	}
-	if len(i.cfg.Scopes) == 0 {
-		return c.Scopes
-	}
-	out := make([]string, 0, len(c.Scopes))
-	for _, s := range c.Scopes {
-		if slices.Contains(i.cfg.Scopes, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// audience is the aud of the client's tokens: its own audiences that the
-// server knows, or every audience the server knows.
-func (i *Issuer) audience(c *store.Client) []string {
-	var out []string
-	for _, a := range c.Audiences {
-		if slices.Contains(i.cfg.Audience, a) {
-			out = append(out, a)
-		}
-	}
-	if len(out) == 0 {
-		return slices.Clone(i.cfg.Audience)
-	}
-	return out
-}
-
-// mintAccess makes the access token for g and fills in resp. For opaque
-// tokens it stores the token's hash.
-func (i *Issuer) mintAccess(ctx context.Context, g store.Grant, now time.Time, resp *TokenResponse) *Error {
-	ttl := i.cfg.AccessTokenTTL
-	g.IssuedAt = now
-	g.ExpiresAt = now.Add(ttl)
-	jti := newID()
-	var raw string
-	if i.cfg.Format == FormatOpaque {
-		raw = token.NewSecret(token.PrefixAccessToken)
-		err := i.store.CreateAccessToken(ctx, &store.AccessToken{Hash: i.hasher.Hex(raw), ID: jti, Grant: g})
-		if err != nil {
-			return i.unavailable(ctx, "create access token", err)
-		}
-	} else {
-		ks, err := i.keys.KeySet(ctx)
-		if err != nil {
-			return i.unavailable(ctx, "signing keys", err)
-		}
-		claims := &token.Claims{
-			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer:    i.cfg.Issuer,
-				Subject:   g.Subject,
-				Audience:  jwt.ClaimStrings(g.Audience),
-				ExpiresAt: jwt.NewNumericDate(g.ExpiresAt),
-				NotBefore: jwt.NewNumericDate(now),
-				IssuedAt:  jwt.NewNumericDate(now),
-				ID:        jti,
-			},
-			ClientID:   g.ClientID,
-			AccountID:  g.AccountID,
-			Scope:      token.JoinScope(g.Scopes),
-			Kind:       g.Kind,
-			Generation: g.Generation,
-		}
-		if raw, err = ks.Sign(claims); err != nil {
-			i.log.ErrorContext(ctx, "issuer: signing failed", "err", err)
-			return ErrServerError.WithCause(err)
-		}
-	}
-	resp.AccessToken = raw
-	resp.TokenType = "Bearer"
-	resp.ExpiresIn = int64(ttl / time.Second)
-	resp.ExpiresAt = g.ExpiresAt
-	resp.Scope = token.JoinScope(g.Scopes)
-	return nil
-}
-
-// grantAllowed reports whether the client may use the grant type: every
-// type the server enables, unless its metadata restricts them.
-func grantAllowed(c *store.Client, grant string) bool {
-	list, ok := c.Metadata[MetaGrantTypes]
-	if !ok {
-		return true
-	}
-	return slices.Contains(strings.Fields(list), grant)
 }

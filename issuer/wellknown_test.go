@@ -90,18 +90,19 @@ func TestMetadata(t *testing.T) {
 		c.Paths.Token = "/token"
 	})
 	rec := e.do(req{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"})
+	// The members come from the endpoint registry, in its order.
 	want := `{"issuer":"https://auth.example.com/tenant",` +
 		`"token_endpoint":"https://auth.example.com/tenant/token",` +
-		`"jwks_uri":"https://auth.example.com/tenant/.well-known/jwks.json",` +
-		`"scopes_supported":["read","write"],` +
-		`"response_types_supported":[],` +
 		`"grant_types_supported":["client_credentials"],` +
 		`"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
 		`"revocation_endpoint":"https://auth.example.com/tenant/oauth/revoke",` +
 		`"revocation_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
 		`"introspection_endpoint":"https://auth.example.com/tenant/oauth/introspect",` +
 		`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
-		`"portcullis_credentials_endpoint":"https://auth.example.com/tenant/oauth/credentials"}`
+		`"portcullis_credentials_endpoint":"https://auth.example.com/tenant/oauth/credentials",` +
+		`"jwks_uri":"https://auth.example.com/tenant/.well-known/jwks.json",` +
+		`"scopes_supported":["read","write"],` +
+		`"response_types_supported":[]}`
 	wantResponse(t, rec, 200, map[string]string{"Content-Type": "application/json"}, want)
 	var m map[string]any
 	json.Unmarshal(rec.Body.Bytes(), &m)

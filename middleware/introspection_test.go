@@ -70,7 +70,7 @@ func newRealIssuer(t *testing.T, mod func(*issuer.Config)) *realIssuer {
 	p := ri.iss.Paths()
 	mux.Handle(p.Introspection, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ri.introspections.Add(1)
-		ri.iss.IntrospectionHandler().ServeHTTP(w, r)
+		ri.iss.Handler().ServeHTTP(w, r)
 	}))
 	mux.Handle("/", ri.iss.Handler())
 	return ri

@@ -56,5 +56,8 @@ func Principal(r *http.Request) (*middleware.Principal, bool) {
 func Mount(r chi.Router, iss *issuer.Issuer) {
 	for _, rt := range iss.Routes() {
 		r.Handle(rt.Path, rt.Handler)
+		if rt.Subtree {
+			r.Handle(rt.Path+"/*", rt.Handler)
+		}
 	}
 }

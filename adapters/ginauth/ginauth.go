@@ -88,6 +88,10 @@ func Principal(c *gin.Context) (p *middleware.Principal, ok bool) {
 // part of the issuer URL), so that the metadata's URLs reach these routes.
 func Mount(r gin.IRoutes, iss *issuer.Issuer) {
 	for _, rt := range iss.Routes() {
-		r.Any(rt.Path, gin.WrapH(rt.Handler))
+		h := gin.WrapH(rt.Handler)
+		r.Any(rt.Path, h)
+		if rt.Subtree {
+			r.Any(rt.Path+"/:id", h)
+		}
 	}
 }

@@ -56,5 +56,8 @@ func Principal(r *http.Request) (*middleware.Principal, bool) {
 func Mount(mux *http.ServeMux, iss *issuer.Issuer) {
 	for _, rt := range iss.Routes() {
 		mux.Handle(rt.Path, rt.Handler)
+		if rt.Subtree {
+			mux.Handle(rt.Path+"/", rt.Handler)
+		}
 	}
 }

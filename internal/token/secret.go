@@ -106,3 +106,47 @@ func (h *Hasher) Hex(s string) string { return hex.EncodeToString(h.Sum(s)) }
 func (h *Hasher) Equal(s string, sum []byte) bool {
 	return subtle.ConstantTimeCompare(h.Sum(s), sum) == 1
 }
+
+// NewUUID returns an opaque token in the form of a random UUID version 4
+// (RFC 9562 §5.4), lowercase: 122 random bits, for APIs whose clients
+// expect that shape. It is below the 128 bits RFC 6749 §10.10 asks for,
+// which is why the "pca_" form is the default.
+func NewUUID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // variant 10
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// IsUUID reports whether s has the form NewUUID makes: 36 characters of
+// lowercase hex in groups of 8-4-4-4-12, version 4, variant 10.
+func IsUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return false
+			}
+		}
+	}
+	return s[14] == '4' && strings.IndexByte("89ab", s[19]) >= 0
+}

@@ -5,25 +5,17 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
 )
 
-// newRefreshToken stores a new refresh token for g in the family and
-// returns it. Only its hash is stored.
-func (i *Issuer) newRefreshToken(ctx context.Context, g store.Grant, family string, now time.Time) (string, *Error) {
-	raw := token.NewSecret(token.PrefixRefreshToken)
-	g.IssuedAt = now
-	g.ExpiresAt = now.Add(i.cfg.Refresh.TTL)
-	g.Scopes = slices.Clone(g.Scopes)
-	g.Audience = slices.Clone(g.Audience)
-	err := i.store.CreateRefreshToken(ctx, &store.RefreshToken{Hash: i.hasher.Hex(raw), FamilyID: family, Grant: g})
-	if err != nil {
-		return "", i.unavailable(ctx, "create refresh token", err)
-	}
-	return raw, nil
+// refreshTokenGrant is RFC 6749 §6, served when some kind issues refresh
+// tokens.
+var refreshTokenGrant = grant{
+	typ:     GrantRefreshToken,
+	enabled: func(i *Issuer) bool { return anyKind(i.kinds, func(k *Kind) bool { return k.Refresh }) },
+	handle:  (*Issuer).refresh,
 }
 
 // refresh implements the refresh_token grant (RFC 6749 §6) with rotation:
@@ -85,70 +77,62 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 	if !grantAllowed(c, GrantRefreshToken) {
 		return nil, errNotPermitted
 	}
+	kind, ok := i.kinds[rt.Kind]
+	if !ok {
+		return nil, errBadRefresh.WithCause(errors.New("refresh token of a kind no longer configured"))
+	}
 	// The grant keeps its scopes, less any the client has lost since; a
 	// request may narrow the access token's scope (RFC 6749 §6).
 	allowed := i.allowedScopes(c)
 	g := rt.Grant
 	g.Scopes = slices.DeleteFunc(slices.Clone(rt.Scopes), func(s string) bool { return !slices.Contains(allowed, s) })
-	g.Audience = i.audience(c)
-	access := g
+	g.Audience = i.audience(kind, c)
 	want, e := parseRequestedScope(req.Scope)
 	if e != nil {
 		return nil, e
 	}
+	var accessScopes []string
 	if len(want) > 0 {
 		for _, s := range want {
 			if !slices.Contains(g.Scopes, s) {
 				return nil, ErrInvalidScope.WithDescription("the requested scope exceeds the scope originally granted")
 			}
 		}
-		access.Scopes = want
+		accessScopes = want
 	}
-
-	resp := &TokenResponse{}
-	if resp.RefreshToken, e = i.newRefreshToken(ctx, g, rt.FamilyID, now); e != nil {
-		return nil, e
-	}
-	if e := i.mintAccess(ctx, access, now, resp); e != nil {
-		return nil, e
-	}
-	// The commit point.
-	consumed, err := i.store.ConsumeRefreshToken(ctx, hash, now)
-	if err == nil {
-		return resp, nil
-	}
-	i.discardAccess(ctx, resp.AccessToken)
-	switch {
-	case errors.Is(err, store.ErrTokenReused):
-		if consumed == nil {
-			consumed = rt
-		}
-		return nil, i.reused(ctx, consumed)
-	case errors.Is(err, store.ErrNotFound):
-		return nil, errBadRefresh.WithCause(err)
-	}
-	return nil, i.unavailable(ctx, "consume refresh token", err)
+	return i.mint(ctx, now, minting{
+		kind:         kind,
+		grantType:    GrantRefreshToken,
+		grant:        g,
+		accessScopes: accessScopes,
+		refresh:      true,
+		family:       rt.FamilyID,
+		commit: func(ctx context.Context) *Error {
+			consumed, err := i.store.ConsumeRefreshToken(ctx, hash, now)
+			switch {
+			case err == nil:
+				return nil
+			case errors.Is(err, store.ErrTokenReused):
+				if consumed == nil {
+					consumed = rt
+				}
+				return i.reused(ctx, consumed)
+			case errors.Is(err, store.ErrNotFound):
+				return errBadRefresh.WithCause(err)
+			}
+			return i.unavailable(ctx, "consume refresh token", err)
+		},
+	})
 }
 
 // reused revokes the family of a refresh token presented after its use.
 func (i *Issuer) reused(ctx context.Context, rt *store.RefreshToken) *Error {
 	i.log.WarnContext(ctx, "issuer: refresh token reused; revoking its family",
 		"client_id", rt.ClientID, "family", rt.FamilyID)
+	i.cfg.Hooks.refreshReused(ctx, RefreshReused{ClientID: rt.ClientID, FamilyID: rt.FamilyID})
 	if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 		// The token stays used, so the next attempt tries again.
 		return i.unavailable(ctx, "revoke refresh family", err)
 	}
 	return errBadRefresh.WithCause(errors.New("refresh token reused"))
-}
-
-// discardAccess deletes an opaque access token that was stored for a
-// response that will not be sent. Nobody holds it, so a failure here
-// costs nothing but a row until it expires.
-func (i *Issuer) discardAccess(ctx context.Context, raw string) {
-	if i.cfg.Format != FormatOpaque || raw == "" {
-		return
-	}
-	if err := i.store.DeleteAccessToken(ctx, i.hasher.Hex(raw)); err != nil {
-		i.log.WarnContext(ctx, "issuer: could not delete an unsent access token", "err", err)
-	}
 }

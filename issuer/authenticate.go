@@ -1,0 +1,211 @@
+package issuer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/store"
+)
+
+// maxClientIDLen bounds client ids, so that a rate-limit key or a log line
+// cannot be made arbitrarily long.
+const maxClientIDLen = 255
+
+// Fixed descriptions, so that every failure of one kind reads the same.
+var (
+	errAuthFailed   = ErrInvalidClient.WithDescription("client authentication failed")
+	errBadRefresh   = ErrInvalidGrant.WithDescription("the refresh token is invalid, expired or revoked")
+	errNotPermitted = ErrUnauthorizedClient.WithDescription("the client is not permitted this grant type")
+)
+
+// authenticate checks the client's credentials, rate limited per client id
+// and per address. Every failure, whether the id is unknown, the secret
+// wrong or the client disabled, is the same invalid_client, and an unknown
+// id costs the same hashing as a known one.
+func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRequest, now time.Time) (*store.Client, *Error) {
+	addr := i.cfg.ClientIP(r)
+	id := req.ClientID
+	if len(id) > maxClientIDLen || !printable(id) {
+		// CreateClient makes no such id, so no client has it: count it
+		// against the address only, and keep it from the store, where
+		// PostgreSQL refuses a NUL byte or invalid UTF-8 with an error
+		// that would be a 503 instead of invalid_client.
+		id = ""
+	}
+	presented := req.ClientID
+	if id == "" {
+		presented = ""
+	}
+	failed := func(reason string) {
+		i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: SubjectClient, ID: presented, Reason: reason, Address: addr})
+	}
+	key := ""
+	if id != "" {
+		key = limitKeyClient + id
+	}
+	wait, err := i.limited(ctx, key, addr, now)
+	if err != nil {
+		return nil, i.unavailable(ctx, "rate limit", err)
+	}
+	if wait > 0 {
+		failed(ReasonRateLimited)
+		return nil, rateLimited(addr, wait)
+	}
+	fail := func(reason, why string) (*store.Client, *Error) {
+		failed(reason)
+		if err := i.failed(ctx, key, addr, now); err != nil {
+			return nil, i.unavailable(ctx, "rate limit", err)
+		}
+		return nil, errAuthFailed.WithCause(errors.New(why))
+	}
+	if req.AuthMethod != AuthBasic && req.AuthMethod != AuthPost {
+		return fail(ReasonNoCredentials, "no client secret presented")
+	}
+	if id == "" {
+		i.hasher.Equal(req.ClientSecret, i.dummyHash)
+		return fail(ReasonMalformedID, "missing or overlong client id")
+	}
+	c, err := i.store.GetClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		i.hasher.Equal(req.ClientSecret, i.dummyHash)
+		return fail(ReasonUnknown, "unknown client")
+	}
+	if err != nil {
+		return nil, i.unavailable(ctx, "get client", err)
+	}
+	ok := i.hasher.Equal(req.ClientSecret, c.SecretHash)
+	switch {
+	case !ok:
+		return fail(ReasonWrongSecret, "wrong secret")
+	case c.Disabled:
+		return fail(ReasonDisabled, "client disabled")
+	}
+	return c, nil
+}
+
+// grantScopes decides the scopes of a new grant: the requested ones, each
+// of which the client must be allowed, or all it is allowed when none are
+// requested (RFC 6749 §3.3 lets the server pick a default).
+func (i *Issuer) grantScopes(c *store.Client, requested string) ([]string, *Error) {
+	allowed := i.allowedScopes(c)
+	want, e := parseRequestedScope(requested)
+	if e != nil {
+		return nil, e
+	}
+	if len(want) == 0 {
+		return slices.Clone(allowed), nil
+	}
+	for _, s := range want {
+		if !validScopeToken(s) || !slices.Contains(allowed, s) {
+			return nil, ErrInvalidScope.WithDescription("the requested scope is invalid, unknown or not allowed for this client")
+		}
+	}
+	return want, nil
+}
+
+// maxRequestedScopes bounds the scope tokens of one request (DESIGN §5.7):
+// token.ParseScope removes duplicates in quadratic time, and a body of
+// distinct tokens would otherwise cost a third of a second of CPU at the
+// default MaxBodyBytes. Asking for no scope grants every allowed one.
+const maxRequestedScopes = 100
+
+// parseRequestedScope parses a requested scope of at most
+// maxRequestedScopes tokens.
+func parseRequestedScope(s string) ([]string, *Error) {
+	n := 0
+	for range strings.FieldsSeq(s) {
+		if n++; n > maxRequestedScopes {
+			return nil, ErrInvalidScope.WithDescription("too many scopes requested")
+		}
+	}
+	return token.ParseScope(s), nil
+}
+
+// allowedScopes are the client's own scopes, or the server's when it has
+// none; with Config.Scopes set, only those of the client's that the server
+// still knows.
+func (i *Issuer) allowedScopes(c *store.Client) []string {
+	if len(c.Scopes) == 0 {
+		return i.cfg.Scopes
+	}
+	if len(i.cfg.Scopes) == 0 {
+		return c.Scopes
+	}
+	out := make([]string, 0, len(c.Scopes))
+	for _, s := range c.Scopes {
+		if slices.Contains(i.cfg.Scopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// audience is the aud of the client's tokens of kind k: its own audiences
+// that the kind names, or every audience the kind names.
+func (i *Issuer) audience(k *Kind, c *store.Client) []string {
+	var out []string
+	for _, a := range c.Audiences {
+		if slices.Contains(k.Audience, a) {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		return slices.Clone(k.Audience)
+	}
+	return out
+}
+
+// grantAllowed reports whether the client may use the grant type: every
+// type the server enables, unless its metadata restricts them.
+func grantAllowed(c *store.Client, grant string) bool {
+	list, ok := c.Metadata[MetaGrantTypes]
+	if !ok {
+		return true
+	}
+	return slices.Contains(strings.Fields(list), grant)
+}
+
+// authRequest reads a client-authenticated POST (revocation,
+// introspection) under the same rules as the token endpoint and
+// authenticates the client.
+func (i *Issuer) authRequest(w http.ResponseWriter, r *http.Request, now time.Time) (*store.Client, map[string]string, *Error) {
+	if e := i.checkPost(w, r); e != nil {
+		return nil, nil, e
+	}
+	p, err := ReadParams(r)
+	if err != nil {
+		return nil, nil, asError(err)
+	}
+	id, secret, method, err := ClientAuth(r, p)
+	if err != nil {
+		return nil, nil, asError(err)
+	}
+	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method}, now)
+	if e != nil {
+		return nil, nil, e
+	}
+	if p["token"] == "" {
+		return nil, nil, ErrInvalidRequest.WithDescription("missing token")
+	}
+	return c, p, nil
+}
+
+// oauthError writes e as RFC 6749 §5.2 for the revocation and
+// introspection endpoints, which speak plain OAuth 2.0 whatever the token
+// endpoint's dialect.
+func (i *Issuer) oauthError(w http.ResponseWriter, r *http.Request, e *Error) {
+	i.logError(r, e)
+	if e.retryAfter > 0 {
+		setRetryAfter(w.Header(), e.retryAfter)
+	}
+	d, ok := i.cfg.Dialect.(OAuth2)
+	if !ok {
+		d = OAuth2{}
+	}
+	d.WriteError(w, r, e)
+}

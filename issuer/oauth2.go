@@ -1,0 +1,76 @@
+package issuer
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// OAuth2 is the RFC 6749 dialect: the request body is
+// application/x-www-form-urlencoded (as RFC 6749 §4.4.2 requires) or
+// application/json with string values only; the client authenticates with
+// HTTP Basic (client_secret_basic, id and secret form-encoded per §2.3.1)
+// or with client_id and client_secret in the body (client_secret_post),
+// never both; responses are snake_case JSON (§5.1) and errors are §5.2.
+type OAuth2 struct {
+	// Realm is the realm of the WWW-Authenticate: Basic challenge sent with
+	// every invalid_client. Default "oauth2".
+	Realm string
+}
+
+// DecodeTokenRequest implements [Dialect].
+func (d OAuth2) DecodeTokenRequest(r *http.Request) (*TokenRequest, error) {
+	p, err := ReadParams(r)
+	if err != nil {
+		return nil, err
+	}
+	id, secret, method, err := ClientAuth(r, p)
+	if err != nil {
+		return nil, err
+	}
+	return &TokenRequest{
+		GrantType:    p["grant_type"],
+		ClientID:     id,
+		ClientSecret: secret,
+		AuthMethod:   method,
+		Scope:        p["scope"],
+		RefreshToken: p["refresh_token"],
+		Params:       p,
+	}, nil
+}
+
+// clientAuth finds the client's credentials in the Authorization header or
+
+// WriteTokenResponse implements [Dialect].
+func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp *TokenResponse) {
+	WriteJSON(w, http.StatusOK, oauth2Token{
+		AccessToken:  resp.AccessToken,
+		TokenType:    resp.TokenType,
+		ExpiresIn:    resp.ExpiresIn,
+		RefreshToken: resp.RefreshToken,
+		Scope:        resp.Scope,
+	})
+}
+
+// WriteError implements [Dialect]: the §5.2 JSON body, with
+// WWW-Authenticate: Basic on every invalid_client. §5.2 requires the
+// challenge when the client used the Authorization header, and RFC 9110
+// §15.5.2 requires one on every 401; sending it whatever the method also
+// keeps the answer independent of how the client tried.
+func (d OAuth2) WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
+	if err.Code == ErrInvalidClient.Code {
+		realm := d.Realm
+		if realm == "" {
+			realm = "oauth2"
+		}
+		w.Header().Set("WWW-Authenticate", "Basic realm="+strconv.Quote(realm))
+	}
+	WriteError(w, err)
+}
+
+type oauth2Token struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}

@@ -1,0 +1,252 @@
+package issuer
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// The building blocks below are what the OAuth2 dialect is made of,
+// exported so that a dialect written outside this package keeps the
+// [Dialect] contract: the strict parameter reader, RFC 6749 §2.3.1 client
+// authentication, and the JSON writers.
+
+// ClientAuth finds the client's credentials (RFC 6749 §2.3.1) in the
+// Authorization header (HTTP Basic, see [BasicAuth]) or in the body
+// parameters p (client_id and client_secret), and refuses a request that
+// uses both. A bare client_id with no secret is AuthNone. Its errors are
+// [*Error]s to return as they are.
+func ClientAuth(r *http.Request, p map[string]string) (id, secret string, m AuthMethod, err error) {
+	bid, bsecret, basic, err := BasicAuth(r)
+	if err != nil {
+		return "", "", "", err
+	}
+	switch {
+	case basic:
+		if p["client_secret"] != "" {
+			return "", "", "", ErrInvalidRequest.WithDescription("the client authenticated with both HTTP Basic and client_secret")
+		}
+		// x/oauth2 and others may repeat client_id in the body next to
+		// Basic; that is one method, as long as they agree.
+		if pid := p["client_id"]; pid != "" && pid != bid {
+			return "", "", "", ErrInvalidRequest.WithDescription("client_id differs from the HTTP Basic user")
+		}
+		return bid, bsecret, AuthBasic, nil
+	case p["client_secret"] != "":
+		return p["client_id"], p["client_secret"], AuthPost, nil
+	}
+	return p["client_id"], "", AuthNone, nil
+}
+
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	URI         string `json:"error_uri,omitempty"`
+}
+
+// WriteError writes err as an RFC 6749 §5.2 JSON body
+// ({"error","error_description","error_uri"}) with err's status. It sets
+// no challenge: a dialect adds WWW-Authenticate where its errors need one
+// (see [OAuth2.WriteError]).
+func WriteError(w http.ResponseWriter, err *Error) {
+	WriteJSON(w, err.status(), errorBody{Error: err.Code, Description: err.Description, URI: err.URI})
+}
+
+// WriteJSON writes v as a JSON response with the status and an exact
+// Content-Length. A v that cannot be encoded is a programming error in the
+// dialect: the client gets a 500 server_error rather than half a body.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(errorBody{Error: ErrServerError.Code})
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+var errTooLarge = ErrInvalidRequest.WithDescription("request body too large")
+
+// ReadParams reads the parameters of a POST body strictly, as RFC 6749
+// asks: application/x-www-form-urlencoded or application/json (an object
+// whose values are all strings), UTF-8, each name at most once (a repeated
+// form parameter or a duplicate JSON key is invalid_request), empty values
+// dropped (§3.1). It reads at most what r.Body yields: the issuer bounds
+// the body before a dialect runs. Its errors are [*Error]s to return as
+// they are.
+func ReadParams(r *http.Request) (map[string]string, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil, ErrInvalidRequest.WithDescription("missing Content-Type")
+	}
+	mt, mparams, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return nil, ErrInvalidRequest.WithDescription("malformed Content-Type").WithCause(err)
+	}
+	if cs, ok := mparams["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return nil, ErrInvalidRequest.WithDescription("unsupported charset")
+	}
+	isJSON := false
+	switch mt {
+	case "application/x-www-form-urlencoded":
+	case "application/json":
+		isJSON = true
+	default:
+		return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json")
+	}
+	if r.Body == nil {
+		return nil, ErrInvalidRequest.WithDescription("missing request body")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, errTooLarge.WithCause(err)
+		}
+		return nil, ErrInvalidRequest.WithDescription("could not read the request body").WithCause(err)
+	}
+	if isJSON {
+		return parseJSONParams(body)
+	}
+	return parseFormParams(body)
+}
+
+func parseFormParams(body []byte) (map[string]string, error) {
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, ErrInvalidRequest.WithDescription("malformed form body").WithCause(err)
+	}
+	p := make(map[string]string, len(vals))
+	for k, vs := range vals {
+		if len(vs) > 1 {
+			return nil, ErrInvalidRequest.WithDescription("repeated parameter " + safeName(k))
+		}
+		if vs[0] != "" {
+			p[k] = vs[0]
+		}
+	}
+	return p, nil
+}
+
+// parseJSONParams accepts exactly one JSON object whose values are all
+// strings, with no repeated names.
+func parseJSONParams(body []byte) (map[string]string, error) {
+	bad := func(desc string, cause error) error {
+		return ErrInvalidRequest.WithDescription(desc).WithCause(cause)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, bad("the body must be a JSON object", err)
+	}
+	p := make(map[string]string)
+	seen := make(map[string]bool)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, bad("malformed JSON", err)
+		}
+		k, ok := tok.(string)
+		if !ok {
+			return nil, bad("malformed JSON", nil)
+		}
+		if seen[k] {
+			return nil, bad("repeated parameter "+safeName(k), nil)
+		}
+		seen[k] = true
+		tok, err = dec.Token()
+		if err != nil {
+			return nil, bad("malformed JSON", err)
+		}
+		v, ok := tok.(string)
+		if !ok {
+			return nil, bad("parameter "+safeName(k)+" must be a string", nil)
+		}
+		if v != "" {
+			p[k] = v
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, bad("malformed JSON", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("trailing data after the JSON object", err)
+	}
+	return p, nil
+}
+
+// safeName quotes a parameter name for an error description, which RFC
+// 6749 §5.2 limits to printable ASCII without '"' and '\'.
+func safeName(s string) string {
+	const max = 40
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s) && i < max; i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '\'' {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+	if len(s) > max {
+		b.WriteString("...")
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// BasicAuth parses an HTTP Basic Authorization header carrying client
+// credentials, whose id and secret RFC 6749 §2.3.1 form-encodes before the
+// Basic encoding (x/oauth2 does; a "+" in a secret must arrive as "%2B").
+// basic is false when there is no Authorization header; another scheme is
+// invalid_client (an authentication method this endpoint does not
+// support), a repeated header or a malformed one invalid_request.
+func BasicAuth(r *http.Request) (id, secret string, basic bool, err error) {
+	return decodeBasic(r, true)
+}
+
+// decodeBasic parses HTTP Basic credentials, form-decoding them when
+// formEncoded (client credentials, RFC 6749 §2.3.1) and taking them as
+// they are otherwise (an account's login and password, RFC 7617).
+func decodeBasic(r *http.Request, formEncoded bool) (id, secret string, basic bool, err error) {
+	hs := r.Header.Values("Authorization")
+	if len(hs) == 0 {
+		return "", "", false, nil
+	}
+	if len(hs) > 1 {
+		return "", "", false, ErrInvalidRequest.WithDescription("repeated Authorization header")
+	}
+	scheme, payload, _ := strings.Cut(hs[0], " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, ErrInvalidClient.WithDescription("unsupported authentication scheme")
+	}
+	raw, derr := base64.StdEncoding.DecodeString(strings.TrimLeft(payload, " "))
+	if derr != nil {
+		return "", "", false, ErrInvalidRequest.WithDescription("malformed HTTP Basic credentials").WithCause(derr)
+	}
+	eid, esecret, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", false, ErrInvalidRequest.WithDescription("malformed HTTP Basic credentials")
+	}
+	if !formEncoded {
+		return eid, esecret, true, nil
+	}
+	// RFC 6749 §2.3.1: both are form-encoded before Basic encoding.
+	if id, err = url.QueryUnescape(eid); err == nil {
+		secret, err = url.QueryUnescape(esecret)
+	}
+	if err != nil {
+		return "", "", false, ErrInvalidRequest.WithDescription("malformed HTTP Basic credentials").WithCause(err)
+	}
+	return id, secret, true, nil
+}
