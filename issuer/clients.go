@@ -111,6 +111,7 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 	if err := i.store.CreateClient(ctx, c); err != nil {
 		return nil, "", fmt.Errorf("issuer: create client: %w", err)
 	}
+	i.clientChanged(ctx, c.ID, c.OwnerAccount, ActionCreated)
 	return c, secret, nil
 }
 
@@ -202,13 +203,16 @@ func (i *Issuer) SetClientSecret(ctx context.Context, id, secret string) error {
 // when that is set.
 func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) (string, error) {
 	hash := i.hasher.Sum(secret)
+	var owner string
 	err := i.updateClient(ctx, id, wantGen, func(c *store.Client) {
 		c.SecretHash = hash
 		c.Generation++
+		owner = c.OwnerAccount
 	})
 	if err != nil {
 		return "", fmt.Errorf("issuer: rotate client: %w", err)
 	}
+	i.clientChanged(ctx, id, owner, ActionRotated)
 	return secret, nil
 }
 
@@ -216,21 +220,29 @@ func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) 
 // to it. It also bumps the generation, so that [Issuer.EnableClient] does
 // not bring those tokens back.
 func (i *Issuer) DisableClient(ctx context.Context, id string) error {
+	var owner string
 	if err := i.updateClient(ctx, id, nil, func(c *store.Client) {
 		c.Disabled = true
 		c.Generation++
+		owner = c.OwnerAccount
 	}); err != nil {
 		return fmt.Errorf("issuer: disable client: %w", err)
 	}
+	i.clientChanged(ctx, id, owner, ActionDisabled)
 	return nil
 }
 
 // EnableClient lets a disabled client authenticate again. Tokens issued
 // before it was disabled stay dead.
 func (i *Issuer) EnableClient(ctx context.Context, id string) error {
-	if err := i.updateClient(ctx, id, nil, func(c *store.Client) { c.Disabled = false }); err != nil {
+	var owner string
+	if err := i.updateClient(ctx, id, nil, func(c *store.Client) {
+		c.Disabled = false
+		owner = c.OwnerAccount
+	}); err != nil {
 		return fmt.Errorf("issuer: enable client: %w", err)
 	}
+	i.clientChanged(ctx, id, owner, ActionEnabled)
 	return nil
 }
 
@@ -240,7 +252,13 @@ func (i *Issuer) DeleteClient(ctx context.Context, id string) error {
 		return fmt.Errorf("issuer: delete client: %w", err)
 	}
 	i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
+	i.clientChanged(ctx, id, "", ActionDeleted)
 	return nil
+}
+
+// clientChanged tells the Credentials hook.
+func (i *Issuer) clientChanged(ctx context.Context, id, owner, action string) {
+	i.cfg.Hooks.credentials(ctx, CredentialsChanged{Subject: SubjectClient, ID: id, Action: action, OwnerAccount: owner})
 }
 
 // errGenerationMoved is returned by updateClient when the caller required a

@@ -143,6 +143,10 @@ func TestHooks(t *testing.T) {
 		t.Fatalf("revoke: %d", rec.Code)
 	}
 	got := log.take()
+	if len(got) == 0 || !strings.HasPrefix(got[0], `credentials {"Subject":"client","ID":"`+id+`","Action":"created"`) {
+		t.Fatalf("first hook call %q, want the client's creation", got)
+	}
+	got = got[1:]
 	want := []string{"issued", "authfailed", "issued", "reused", "revoked"}
 	if len(got) != len(want) {
 		t.Fatalf("hook calls %q, want %q", got, want)
@@ -191,5 +195,36 @@ func TestEndpointRegistry(t *testing.T) {
 	rec := e.do(req{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"})
 	if strings.Contains(rec.Body.String(), "portcullis_credentials_endpoint") {
 		t.Errorf("metadata advertises a disabled endpoint: %s", rec.Body)
+	}
+}
+
+func TestCredentialsHooks(t *testing.T) {
+	var log hookLog
+	e := newEnv(t, false, func(c *issuer.Config) { c.Hooks = log.hooks() })
+	ctx := context.Background()
+	id, _ := e.client(issuer.ClientSpec{OwnerAccount: "acct-1"})
+	if _, err := e.iss.RotateClient(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []func(context.Context, string) error{e.iss.DisableClient, e.iss.EnableClient, e.iss.DeleteClient} {
+		if err := f(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`{"Subject":"client","ID":"` + id + `","Action":"created","OwnerAccount":"acct-1"}`,
+		`{"Subject":"client","ID":"` + id + `","Action":"rotated","OwnerAccount":"acct-1"}`,
+		`{"Subject":"client","ID":"` + id + `","Action":"disabled","OwnerAccount":"acct-1"}`,
+		`{"Subject":"client","ID":"` + id + `","Action":"enabled","OwnerAccount":"acct-1"}`,
+		`{"Subject":"client","ID":"` + id + `","Action":"deleted","OwnerAccount":""}`,
+	}
+	got := log.take()
+	if len(got) != len(want) {
+		t.Fatalf("hook calls %q", got)
+	}
+	for n := range want {
+		if got[n] != "credentials "+want[n] {
+			t.Errorf("call %d = %s, want %s", n, got[n], want[n])
+		}
 	}
 }
