@@ -139,8 +139,7 @@ func (m *KeyManager) Rotate(ctx context.Context) error {
 // l.mu held.
 func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		now := m.cfg.Now()
-		stored, keys, next, err := m.l.list(ctx, now)
+		now, stored, keys, next, err := m.l.list(ctx)
 		if err != nil {
 			return nil, err
 		}

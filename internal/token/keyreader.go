@@ -72,8 +72,7 @@ func (r *KeyReader) KeySet(ctx context.Context) (*KeySet, error) { return r.l.ke
 func (r *KeyReader) Refresh(ctx context.Context) (*KeySet, error) { return r.l.refresh(ctx) }
 
 func (r *KeyReader) load(ctx context.Context) (*loadedSet, error) {
-	now := r.l.now()
-	_, keys, next, err := r.l.list(ctx, now)
+	now, _, keys, next, err := r.l.list(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -205,14 +204,17 @@ func (l *keyLoader) serve(ls *loadedSet, err error) error {
 	return nil
 }
 
-// list reads the store and parses the keys published at now, oldest first.
+// list reads the store and parses the keys published now, oldest first.
 // Expired keys are not parsed. next is the soonest future ExpiresAt.
 // Called with mu held.
-func (l *keyLoader) list(ctx context.Context, now time.Time) (stored []*store.SigningKey, published []*Key, next time.Time, err error) {
+func (l *keyLoader) list(ctx context.Context) (now time.Time, stored []*store.SigningKey, published []*Key, next time.Time, err error) {
 	stored, err = l.keys.ListKeys(ctx)
 	if err != nil {
-		return nil, nil, time.Time{}, fmt.Errorf("token: loading signing keys: %w", err)
+		return now, nil, nil, next, fmt.Errorf("token: loading signing keys: %w", err)
 	}
+	// Now, not before listing: a key another replica created while we
+	// listed must not look as if it started signing in our future.
+	now = l.now()
 	parsed := make(map[string]parsedKey, len(stored))
 	for _, sk := range stored {
 		if !sk.ExpiresAt.IsZero() && !now.Before(sk.ExpiresAt) {
@@ -220,7 +222,7 @@ func (l *keyLoader) list(ctx context.Context, now time.Time) (stored []*store.Si
 		}
 		k, err := l.parse(sk, parsed)
 		if err != nil {
-			return nil, nil, time.Time{}, err
+			return now, nil, nil, next, err
 		}
 		published = append(published, k)
 		if !k.ExpiresAt.IsZero() && (next.IsZero() || k.ExpiresAt.Before(next)) {
@@ -228,7 +230,7 @@ func (l *keyLoader) list(ctx context.Context, now time.Time) (stored []*store.Si
 		}
 	}
 	l.parsed = parsed // forget keys that expired or went
-	return stored, published, next, nil
+	return now, stored, published, next, nil
 }
 
 // parse returns sk as a Key, from the key material parsed by an earlier
