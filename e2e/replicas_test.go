@@ -2,10 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
 	"github.com/portcullis/portcullis/issuer"
@@ -126,14 +132,37 @@ func TestConcurrentFirstStart(t *testing.T) {
 		if len(keys) != 1 {
 			t.Fatalf("%d signing keys after %d concurrent first starts, want 1", len(keys), n)
 		}
+		c, secret, err := issuers[0].CreateClient(context.Background(), issuer.ClientSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		for i, iss := range issuers {
-			ks, err := iss.Keys().KeySet(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sk := ks.SigningKey(); sk == nil || sk.ID != keys[0].ID {
-				t.Errorf("issuer %d signs with %v, want the stored key %s", i, sk, keys[0].ID)
+			if kid := signedBy(t, iss, c.ID, secret); kid != keys[0].ID {
+				t.Errorf("issuer %d signs with %s, want the stored key %s", i, kid, keys[0].ID)
 			}
 		}
 	})
+}
+
+// signedBy gets a token from iss's token endpoint and returns the kid of
+// the key that signed it.
+func signedBy(t *testing.T, iss *issuer.Issuer, id, secret string) string {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, iss.Paths().Token, strings.NewReader("grant_type=client_credentials"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	w := httptest.NewRecorder()
+	iss.TokenHandler().ServeHTTP(w, r)
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("token endpoint: %d %s", w.Code, w.Body)
+	}
+	tok, _, err := jwt.NewParser().ParseUnverified(body.AccessToken, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := tok.Header["kid"].(string)
+	return kid
 }

@@ -46,12 +46,16 @@ type Config struct {
 
 	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or
 	// HS256. HS256 keys are never published, so only
-	// this issuer's own [Issuer.Verifier] can check such tokens.
+	// this issuer's own [Issuer.Verifier] can check such tokens. Changing
+	// it on a store that has keys rotates as KeyRotation does: the new key
+	// is published 10 minutes before it signs and the old one stays
+	// published until its tokens have expired.
 	Algorithm string
 	// KeyRotation rotates the signing key after it has signed for this
 	// long; the new key is published 10 minutes before it signs and the old
 	// one stays published until its tokens have expired. At least 1h.
-	// Default 0: keys are never rotated automatically (see [Issuer.Keys]).
+	// Default 0: keys are never rotated automatically (see
+	// [Issuer.RotateSigningKey]).
 	KeyRotation time.Duration
 	// AccessTokenTTL is the lifetime of client tokens: a shorthand for the
 	// TTL of the client kind in Kinds (set either, or both alike). Default

@@ -131,9 +131,18 @@ func (i *Issuer) Verifier() *token.Verifier { return i.verifier }
 // at start-up, with the server's lifetime context.
 func (i *Issuer) Watch(ctx context.Context) (bool, error) { return i.verifier.Watch(ctx) }
 
-// Keys returns the key manager, e.g. to rotate the signing key by hand with
-// Rotate.
-func (i *Issuer) Keys() *token.KeyManager { return i.keys }
+// RotateSigningKey rotates the signing key now, as Config.KeyRotation does
+// on schedule: a new key of Config.Algorithm is published at once and signs
+// 10 minutes later, so that verifiers caching the key set learn it first;
+// the current key signs until then and stays published until the tokens it
+// signed have expired. When a rotation is already pending (another replica
+// rotated), it does nothing.
+func (i *Issuer) RotateSigningKey(ctx context.Context) error {
+	if err := i.keys.Rotate(ctx); err != nil {
+		return fmt.Errorf("issuer: rotating the signing key: %w", err)
+	}
+	return nil
+}
 
 // Hasher returns the hasher of secrets and tokens (peppered with
 // Config.Pepper).

@@ -1,7 +1,8 @@
-// Package token holds what the issuer and the guard share: the claims of a
-// Portcullis access token, signing keys and key sets, client secrets and
-// opaque tokens, and the local Verifier that both use, so that nothing about
-// the token format is written twice.
+// Package token is the token format that the issuer and the verifiers
+// share, so that nothing about it is written twice: the claims of a
+// Portcullis access token, signing keys and key sets, and client secrets and
+// opaque tokens. Users never import it; the issuer and middleware packages
+// are its API.
 //
 // # Access tokens
 //
@@ -13,12 +14,23 @@
 //
 // # Keys
 //
-// A [KeyManager] keeps signing keys in a [store.Keys], so that replicas share
-// them: it creates the first key when there is none (of replicas starting at
-// once exactly one key wins), publishes a new key before it signs with it,
-// and keeps the old one published until every token it signed has expired.
-// Each key is pinned to one algorithm: ES256 (the default), EdDSA, RS256 or
-// HS256. A [KeySet] publishes only public keys.
+// Signing keys live in a [store.Keys], so that replicas share them, and
+// belong to the issuer: its [KeyManager] is the only writer. It creates the
+// first key when there is none (of replicas starting at once exactly one
+// key wins), and every rotation (RotateEvery, [KeyManager.Rotate], or a new
+// configured algorithm) publishes the new key PublishAhead before it signs
+// and expires the old one RetainFor after it stops signing, when its last
+// token has expired. A process that only verifies tokens over the same
+// store reads the keys with a [KeyReader], which never writes and fails
+// with [ErrNoKeys] until an issuer has created a key. Each key is pinned to
+// one algorithm: ES256 (the default), EdDSA, RS256 or HS256. A [KeySet]
+// publishes only public keys.
+//
+// # Secrets
+//
+// Client secrets, refresh tokens and opaque tokens are random strings with
+// a recognisable prefix and a checksum ([WellFormed]); the store knows them
+// only by their hash ([Hasher]).
 //
 // # Verification
 //

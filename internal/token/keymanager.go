@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/store"
@@ -34,15 +32,22 @@ func (s StaticKeys) Refresh(context.Context) (*KeySet, error) { return s.Set, ni
 type KeyManagerConfig struct {
 	// Keys is where signing keys are kept and shared by replicas. Required.
 	Keys store.Keys
-	// Algorithm of new keys. Default ES256.
+	// Algorithm of new keys: ES256, EdDSA, RS256 or HS256. Default ES256.
+	// When the key that signs has another algorithm (the configuration
+	// changed), the manager rotates to a key of this one exactly as
+	// RotateEvery does: the new key is published PublishAhead before it
+	// signs, and the old one signs until then and expires RetainFor after.
+	// Replicas should agree on it: while replicas with two algorithms run
+	// side by side, each rotates back to its own once the other's key
+	// signs (no token fails, but a key is added every PublishAhead).
 	Algorithm string
 	// RotateEvery rotates the signing key when it has signed for this long.
 	// Default 0: never rotate automatically (call Rotate).
 	RotateEvery time.Duration
 	// PublishAhead is how long a new key is published before it signs, so
 	// that verifiers that cache the key set learn it first. Default 10m;
-	// at least the ReloadEvery of every verifier and the cache lifetime of
-	// remote JWKS consumers.
+	// at least the ReloadEvery of every verifier (KeyReaderConfig too) and
+	// the cache lifetime of remote JWKS consumers.
 	PublishAhead time.Duration
 	// RetainFor is how long a key stays published after it stops signing:
 	// at least the longest access token lifetime plus leeway. Default 25h.
@@ -51,32 +56,31 @@ type KeyManagerConfig struct {
 	// keys made by other replicas. Default 1m.
 	ReloadEvery time.Duration
 	// MinRefreshInterval limits reloads caused by tokens with an unknown
-	// kid, so that a flood of forged kids cannot flood the store. Default 5s.
+	// kid, and retries after the store failed, so that a flood of forged
+	// kids cannot flood the store. Default 5s.
 	MinRefreshInterval time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 }
 
-// KeyManager keeps the signing keys in a store.Keys and serves the current
-// KeySet. It is safe for concurrent use.
+// KeyManager creates, rotates and expires the signing keys in a
+// store.Keys, and serves the current KeySet. It belongs to the issuer: a
+// process that only verifies tokens reads the keys with a [KeyReader]
+// instead. It is safe for concurrent use.
+//
+// Of the published keys (those not past their ExpiresAt), the newest by Seq
+// whose ActiveAt has come signs, whatever its algorithm; newer ones are
+// pending. Every key a newer one replaces expires RetainFor after the newer
+// one starts signing.
 type KeyManager struct {
-	cfg         KeyManagerConfig
-	set         atomic.Pointer[managedSet]
-	mu          sync.Mutex // serialises reloads and rotations
-	lastRefresh atomic.Int64
-}
-
-type managedSet struct {
-	*KeySet
-	loadedAt  time.Time
-	signingAt time.Time // ActiveAt of the signing key
-	pending   bool      // a newer key is published but not yet signing
-	nextSwap  time.Time // when a pending key becomes active, or a key expires
+	cfg KeyManagerConfig
+	l   *keyLoader
 }
 
 // NewKeyManager loads the keys, creating the first signing key when there is
-// none. Of replicas that start at once, exactly one key is created and all
-// use it.
+// none and rotating when the signing key's algorithm is not
+// cfg.Algorithm. Of replicas that start at once, exactly one key is created
+// and all use it.
 func NewKeyManager(ctx context.Context, cfg KeyManagerConfig) (*KeyManager, error) {
 	if cfg.Keys == nil {
 		return nil, errors.New("token: KeyManagerConfig.Keys is required")
@@ -93,16 +97,10 @@ func NewKeyManager(ctx context.Context, cfg KeyManagerConfig) (*KeyManager, erro
 	if cfg.RetainFor <= 0 {
 		cfg.RetainFor = 25 * time.Hour
 	}
-	if cfg.ReloadEvery <= 0 {
-		cfg.ReloadEvery = time.Minute
-	}
-	if cfg.MinRefreshInterval <= 0 {
-		cfg.MinRefreshInterval = 5 * time.Second
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	m := &KeyManager{cfg: cfg}
+	l := newKeyLoader(KeyReaderConfig{Keys: cfg.Keys, ReloadEvery: cfg.ReloadEvery, MinRefreshInterval: cfg.MinRefreshInterval, Now: cfg.Now})
+	cfg.ReloadEvery, cfg.MinRefreshInterval, cfg.Now = l.reloadEvery, l.minRefresh, l.now
+	m := &KeyManager{cfg: cfg, l: l}
+	l.load = func(ctx context.Context) (*loadedSet, error) { return m.sync(ctx, false) }
 	if err := m.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -110,121 +108,101 @@ func NewKeyManager(ctx context.Context, cfg KeyManagerConfig) (*KeyManager, erro
 }
 
 // KeySet returns the current key set, reloading it from the store when it
-// is older than ReloadEvery or a pending key has become due, and rotating
-// when RotateEvery has passed.
-func (m *KeyManager) KeySet(ctx context.Context) (*KeySet, error) {
-	cur := m.set.Load()
-	now := m.cfg.Now()
-	due := now.Sub(cur.loadedAt) >= m.cfg.ReloadEvery || (!cur.nextSwap.IsZero() && !now.Before(cur.nextSwap))
-	rotate := m.cfg.RotateEvery > 0 && !cur.pending && now.Sub(cur.signingAt) >= m.cfg.RotateEvery-m.cfg.PublishAhead
-	if !due && !rotate {
-		return cur.KeySet, nil
-	}
-	if !m.mu.TryLock() {
-		return cur.KeySet, nil // another goroutine is reloading; the old set is still good
-	}
-	defer m.mu.Unlock()
-	var err error
-	if rotate {
-		err = m.rotateLocked(ctx)
-	} else {
-		err = m.reloadLocked(ctx)
-	}
-	if err != nil {
-		return cur.KeySet, nil // keep serving the keys we have; the next call retries
-	}
-	return m.set.Load().KeySet, nil
-}
+// is older than ReloadEvery or a key has become due to sign or expire, and
+// rotating when RotateEvery has passed. When the store fails it keeps
+// serving the keys it has, and retries after MinRefreshInterval.
+func (m *KeyManager) KeySet(ctx context.Context) (*KeySet, error) { return m.l.keySet(ctx) }
 
 // Refresh reloads the keys at most once per MinRefreshInterval.
-func (m *KeyManager) Refresh(ctx context.Context) (*KeySet, error) {
-	now := m.cfg.Now().UnixNano()
-	last := m.lastRefresh.Load()
-	if now-last < int64(m.cfg.MinRefreshInterval) || !m.lastRefresh.CompareAndSwap(last, now) {
-		return m.set.Load().KeySet, nil
-	}
-	if err := m.Reload(ctx); err != nil {
-		return nil, err
-	}
-	return m.set.Load().KeySet, nil
-}
+func (m *KeyManager) Refresh(ctx context.Context) (*KeySet, error) { return m.l.refresh(ctx) }
 
 // Reload reads the keys from the store now, creating a signing key if none
-// can sign.
-func (m *KeyManager) Reload(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.reloadLocked(ctx)
-}
+// can sign and rotating if one is due.
+func (m *KeyManager) Reload(ctx context.Context) error { return m.l.reload(ctx) }
 
-// Rotate publishes a new signing key that starts signing after
-// PublishAhead, and schedules the current one to stop being published
-// RetainFor after that.
+// Rotate publishes a new signing key of the configured algorithm that
+// starts signing after PublishAhead, and schedules the current one to stop
+// being published RetainFor after that. When a rotation is already pending
+// (another replica rotated), it does nothing.
 func (m *KeyManager) Rotate(ctx context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rotateLocked(ctx)
+	m.l.mu.Lock()
+	defer m.l.mu.Unlock()
+	return m.l.serve(m.sync(ctx, true))
 }
 
-func (m *KeyManager) reloadLocked(ctx context.Context) error {
+// sync brings the store in line with the configuration and returns the set
+// to serve: it creates a key that signs at once when none can sign, rotates
+// (publishing ahead) when asked, when RotateEvery has passed or when the
+// signing key has another algorithm, and schedules the expiry of replaced
+// keys. Replicas race to write through Seq: a create with a taken Seq
+// fails, and the loser reads again and uses the winner's key. Called with
+// l.mu held.
+func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) {
 	for attempt := 0; attempt < 5; attempt++ {
-		stored, err := m.cfg.Keys.ListKeys(ctx)
+		now, stored, keys, next, err := m.l.list(ctx)
 		if err != nil {
-			return fmt.Errorf("token: loading signing keys: %w", err)
+			return nil, err
 		}
-		now := m.cfg.Now()
-		ms, maxSeq, err := m.build(stored, now)
+		var maxSeq int64
+		for _, sk := range stored {
+			maxSeq = max(maxSeq, sk.Seq)
+		}
+		var signing, pending *Key
+		for _, k := range keys {
+			if !k.ActiveAt.After(now) && (signing == nil || k.Seq > signing.Seq) {
+				signing = k
+			}
+		}
+		if signing == nil {
+			// Nothing can sign (a new store, or every key expired): create
+			// a key that signs at once; no verifier can need it earlier.
+			if err := m.create(ctx, maxSeq+1, now, now); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				return nil, err
+			}
+			continue
+		}
+		for _, k := range keys {
+			if k.Seq > signing.Seq && (pending == nil || k.ActiveAt.Before(pending.ActiveAt)) {
+				pending = k
+			}
+		}
+		var rotateAt time.Time // zero: no rotation to come
+		if pending == nil {
+			switch {
+			case rotate || signing.Algorithm != m.cfg.Algorithm:
+				rotateAt = now
+			case m.cfg.RotateEvery > 0:
+				rotateAt = signing.ActiveAt.Add(m.cfg.RotateEvery - m.cfg.PublishAhead)
+			}
+		}
+		if !rotateAt.IsZero() && !now.Before(rotateAt) {
+			if err := m.create(ctx, maxSeq+1, now, now.Add(m.cfg.PublishAhead)); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+				return nil, err
+			}
+			continue
+		}
+		if wrote, err := m.expireReplaced(ctx, stored); err != nil || wrote {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		set, err := NewKeySet(keys, signing.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if ms != nil {
-			m.set.Store(ms)
-			return nil
+		if pending != nil && (next.IsZero() || pending.ActiveAt.Before(next)) {
+			next = pending.ActiveAt
 		}
-		// Nothing can sign: create a key that signs at once. A replica
-		// that wins the race for maxSeq+1 makes the others retry and use it.
-		if err := m.createKey(ctx, maxSeq+1, now); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-			return err
+		if !rotateAt.IsZero() && (next.IsZero() || rotateAt.Before(next)) {
+			next = rotateAt
 		}
+		return &loadedSet{set: set, loadedAt: now, nextSwap: next}, nil
 	}
-	return errors.New("token: could not agree on a signing key with the store")
+	return nil, errors.New("token: could not agree on a signing key with the store")
 }
 
-func (m *KeyManager) rotateLocked(ctx context.Context) error {
-	stored, err := m.cfg.Keys.ListKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("token: loading signing keys: %w", err)
-	}
-	now := m.cfg.Now()
-	cur, maxSeq, err := m.build(stored, now)
-	if err != nil {
-		return err
-	}
-	if cur != nil && cur.pending {
-		m.set.Store(cur) // another replica rotated already
-		return nil
-	}
-	activeAt := now.Add(m.cfg.PublishAhead)
-	if cur == nil {
-		activeAt = now
-	}
-	if err := m.createKeyAt(ctx, maxSeq+1, now, activeAt); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
-		return err
-	}
-	if cur != nil {
-		old := cur.SigningKey()
-		if err := m.cfg.Keys.UpdateKeyExpiry(ctx, old.ID, activeAt.Add(m.cfg.RetainFor)); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	return m.reloadLocked(ctx)
-}
-
-func (m *KeyManager) createKey(ctx context.Context, seq int64, now time.Time) error {
-	return m.createKeyAt(ctx, seq, now, now)
-}
-
-func (m *KeyManager) createKeyAt(ctx context.Context, seq int64, now, activeAt time.Time) error {
+func (m *KeyManager) create(ctx context.Context, seq int64, now, activeAt time.Time) error {
 	sk, err := GenerateKey(m.cfg.Algorithm, now)
 	if err != nil {
 		return err
@@ -233,50 +211,28 @@ func (m *KeyManager) createKeyAt(ctx context.Context, seq int64, now, activeAt t
 	return m.cfg.Keys.CreateKey(ctx, sk)
 }
 
-// build makes the set of published keys at now. It returns nil when no key
-// of the configured algorithm can sign.
-func (m *KeyManager) build(stored []*store.SigningKey, now time.Time) (*managedSet, int64, error) {
-	var (
-		keys    []*Key
-		signing *Key
-		pending bool
-		maxSeq  int64
-		next    time.Time
-	)
-	soonest := func(t time.Time) {
-		if !t.IsZero() && t.After(now) && (next.IsZero() || t.Before(next)) {
-			next = t
-		}
-	}
-	for _, sk := range stored {
-		maxSeq = max(maxSeq, sk.Seq)
-		k, err := ParseKey(sk)
-		if err != nil {
-			return nil, 0, err
-		}
-		if !k.published(now) {
+// expireReplaced schedules the expiry of every key that a newer one (by
+// Seq) replaces and that has none: RetainFor after the newer one starts
+// signing, when the last token the old one signed has expired. This is how
+// every rotation (RotateEvery, Rotate, a new Algorithm) expires the old
+// key; deriving the time from the stored keys makes racing replicas write
+// the same value, and heals a rotation cut short between its two writes.
+// It reports whether it wrote.
+func (m *KeyManager) expireReplaced(ctx context.Context, stored []*store.SigningKey) (bool, error) {
+	wrote := false
+	for i := 0; i+1 < len(stored); i++ {
+		old, newer := stored[i], stored[i+1]
+		if !old.ExpiresAt.IsZero() {
 			continue
 		}
-		soonest(k.ExpiresAt)
-		keys = append(keys, k)
-		if k.Algorithm != m.cfg.Algorithm {
-			continue
+		stops := newer.ActiveAt
+		if old.ActiveAt.After(stops) {
+			stops = old.ActiveAt
 		}
-		if k.ActiveAt.After(now) {
-			pending = true
-			soonest(k.ActiveAt)
-			continue
+		if err := m.cfg.Keys.UpdateKeyExpiry(ctx, old.ID, stops.Add(m.cfg.RetainFor)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return wrote, fmt.Errorf("token: scheduling the expiry of key %q: %w", old.ID, err)
 		}
-		if signing == nil || k.Seq > signing.Seq {
-			signing = k
-		}
+		wrote = true
 	}
-	if signing == nil {
-		return nil, maxSeq, nil
-	}
-	set, err := NewKeySet(keys, signing.ID)
-	if err != nil {
-		return nil, 0, err
-	}
-	return &managedSet{KeySet: set, loadedAt: now, signingAt: signing.ActiveAt, pending: pending, nextSwap: next}, maxSeq, nil
+	return wrote, nil
 }

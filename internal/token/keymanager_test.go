@@ -273,8 +273,14 @@ func TestKeyManagerRotateEvery(t *testing.T) {
 	if got := kidOf(t, keySet(t, m)); got != first {
 		t.Errorf("the key published ahead signs already")
 	}
-	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
+	stored, _ := st.ListKeys(ctx)
+	if len(stored) != 2 {
 		t.Fatalf("RotateEvery-PublishAhead passed and %d keys are stored, want 2", len(stored))
+	}
+	// The old key is expired as by Rotate: RetainFor (25h by default)
+	// after it stops signing.
+	if want := stored[1].ActiveAt.Add(25 * time.Hour); !stored[0].ExpiresAt.Equal(want) || !stored[1].ActiveAt.Equal(clk.Now().Add(time.Hour)) {
+		t.Errorf("scheduled rotation: old key expires %v (want %v), new key active %v", stored[0].ExpiresAt, want, stored[1].ActiveAt)
 	}
 	clk.Add(time.Hour)
 	if got := kidOf(t, keySet(t, m)); got == first {
@@ -374,27 +380,208 @@ func TestKeyManagerConfig(t *testing.T) {
 	}
 }
 
-func TestKeyManagerMixedAlgorithms(t *testing.T) {
-	// Switching the algorithm adds a key of the new one and keeps the old
-	// one published (it verifies tokens still in flight); HS256 never shows.
+// TestKeyManagerAlgorithmChange restarts an issuer with another Algorithm
+// on a store that has keys: the new key is published PublishAhead before it
+// signs (a verifier that caches the set learns it first), the old one signs
+// until then and is expired RetainFor after. HS256 never reaches the JWKS.
+func TestKeyManagerAlgorithmChange(t *testing.T) {
+	for _, c := range []struct{ from, to string }{{token.ES256, token.EdDSA}, {token.HS256, token.ES256}, {token.RS256, token.HS256}} {
+		t.Run(c.from+" to "+c.to, func(t *testing.T) {
+			ctx := context.Background()
+			st, clk := memory.New(), newClock()
+			const ahead, retain = 10 * time.Minute, 25 * time.Hour
+			cfg := token.KeyManagerConfig{Algorithm: c.from, PublishAhead: ahead, RetainFor: retain}
+			before := newManager(t, st, clk, cfg)
+			oldID := keySet(t, before).SigningKey().ID
+			if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
+				t.Fatal(err)
+			}
+			oldToken := mint(t, keySet(t, before), clk.Now(), 2*time.Hour)
+			// A resource server sharing the store, reloading twice per
+			// PublishAhead and never on an unknown kid within a day.
+			reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: st, ReloadEvery: ahead / 2, MinRefreshInterval: 24 * time.Hour, Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: reader, State: st, Now: clk.Now, CacheSize: -1})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			clk.Add(time.Hour)
+			if _, err := reader.KeySet(ctx); err != nil { // cached from now on
+				t.Fatal(err)
+			}
+			changedAt := clk.Now()
+			cfg.Algorithm = c.to
+			m := newManager(t, st, clk, cfg) // the issuer, restarted with the new algorithm
+			stored, _ := st.ListKeys(ctx)
+			if len(stored) != 2 {
+				t.Fatalf("after the change %d keys are stored, want 2", len(stored))
+			}
+			newID := stored[1].ID
+			if k := stored[1]; k.Algorithm != c.to || k.Seq != 2 || !k.ActiveAt.Equal(changedAt.Add(ahead)) || !k.ExpiresAt.IsZero() {
+				t.Errorf("new key = %s %s seq %d active %v expires %v, want %s active at %v", k.ID, k.Algorithm, k.Seq, k.ActiveAt, k.ExpiresAt, c.to, changedAt.Add(ahead))
+			}
+			if k := stored[0]; k.ID != oldID || !k.ExpiresAt.Equal(changedAt.Add(ahead+retain)) {
+				t.Errorf("old key %s expires at %v, want %v", k.ID, k.ExpiresAt, changedAt.Add(ahead+retain))
+			}
+			ks := keySet(t, m)
+			if got := kidOf(t, ks); got != oldID {
+				t.Errorf("right after the change the issuer signs with %s, want the old key until the new one is active", got)
+			}
+			if c.to != token.HS256 && !slices.Contains(jwksIDs(t, ks), newID) {
+				t.Error("the new key is not in the JWKS before it signs")
+			}
+			if c.from == token.HS256 || c.to == token.HS256 {
+				for _, k := range ks.Keys() {
+					if k.Symmetric() && slices.Contains(jwksIDs(t, ks), k.ID) {
+						t.Errorf("the HS256 key %s reached the JWKS", k.ID)
+					}
+				}
+			}
+
+			clk.Add(ahead / 2)
+			if rs, err := reader.KeySet(ctx); err != nil {
+				t.Fatal(err)
+			} else if _, ok := rs.Key(newID); !ok {
+				t.Error("a verifier reloading within PublishAhead does not know the new key before it signs")
+			}
+			clk.Add(ahead/2 - time.Second)
+			if got := kidOf(t, keySet(t, m)); got != oldID {
+				t.Errorf("just before ActiveAt the issuer signs with %s, want the old key", got)
+			}
+			clk.Add(time.Second)
+			ks = keySet(t, m)
+			if sk := ks.SigningKey(); sk.ID != newID || sk.Algorithm != c.to {
+				t.Errorf("at ActiveAt the issuer signs with %s (%s), want %s (%s)", sk.ID, sk.Algorithm, newID, c.to)
+			}
+			newToken := mint(t, ks, clk.Now(), time.Hour)
+			for name, raw := range map[string]string{"old": oldToken, "new": newToken} {
+				if _, err := v.Verify(ctx, raw); err != nil {
+					t.Errorf("%s key's token at the reader after the switch: %v", name, err)
+				}
+			}
+
+			clk.Add(retain - time.Second)
+			if ks := keySet(t, m); !slices.Contains(ids(ks), oldID) {
+				t.Error("the old key went before RetainFor had passed")
+			}
+			clk.Add(time.Second)
+			ks = keySet(t, m)
+			if got := ids(ks); !slices.Equal(got, []string{newID}) {
+				t.Errorf("RetainFor after the switch the issuer publishes %v, want only %s", got, newID)
+			}
+			rs, err := reader.KeySet(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ids(rs); !slices.Equal(got, []string{newID}) {
+				t.Errorf("RetainFor after the switch the reader has %v, want only %s", got, newID)
+			}
+			if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
+				t.Errorf("%d keys stored, want 2: the change rotated more than once", len(stored))
+			}
+		})
+	}
+}
+
+// TestKeyManagerAlgorithmChangeReplicas restarts replicas at once with a
+// new Algorithm: they create one new key between them and agree on it.
+func TestKeyManagerAlgorithmChangeReplicas(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
-	hs := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.HS256})
-	hsID := keySet(t, hs).SigningKey().ID
-	es := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.ES256})
-	ks := keySet(t, es)
-	if ks.SigningKey().Algorithm != token.ES256 || len(ks.Keys()) != 2 {
-		t.Fatalf("mixed set: signing %s, keys %v", ks.SigningKey().Algorithm, ids(ks))
+	for round := range 5 {
+		st, clk := memory.New(), newClock()
+		oldID := keySet(t, newManager(t, st, clk, token.KeyManagerConfig{})).SigningKey().ID
+		const n = 8
+		managers := make([]*token.KeyManager, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				managers[i], errs[i] = token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d manager %d: %v", round, i, err)
+			}
+		}
+		stored, err := st.ListKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stored) != 2 || stored[1].Algorithm != token.EdDSA || stored[0].ExpiresAt.IsZero() {
+			t.Fatalf("round %d: %d replicas changing algorithm at once stored %d keys, want the old one (expiring) and one new", round, n, len(stored))
+		}
+		for i, m := range managers {
+			if got := keySet(t, m).SigningKey().ID; got != oldID {
+				t.Errorf("round %d manager %d signs with %s before the new key is active, want %s", round, i, got, oldID)
+			}
+		}
+		clk.Add(10 * time.Minute)
+		for i, m := range managers {
+			if got := keySet(t, m).SigningKey().ID; got != stored[1].ID {
+				t.Errorf("round %d manager %d signs with %s, want the new key %s", round, i, got, stored[1].ID)
+			}
+		}
 	}
-	if k, ok := ks.Key(hsID); !ok || k.Algorithm != token.HS256 {
-		t.Error("the HS256 key no longer verifies")
+}
+
+// TestKeyManagerExpiresReplacedKeys: a store where a key was replaced but
+// never given an expiry (an algorithm change before the manager expired old
+// keys, or a rotation cut short between its two writes) is healed: the old
+// key expires RetainFor after its successor started signing.
+func TestKeyManagerExpiresReplacedKeys(t *testing.T) {
+	ctx := context.Background()
+	const retain = 25 * time.Hour
+	put := func(t *testing.T, st store.Keys, alg string, seq int64, activeAt time.Time) string {
+		t.Helper()
+		sk, err := token.GenerateKey(alg, activeAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk.Seq, sk.ActiveAt = seq, activeAt
+		if err := st.CreateKey(ctx, sk); err != nil {
+			t.Fatal(err)
+		}
+		return sk.ID
 	}
-	if got := jwksIDs(t, ks); len(got) != 1 || got[0] == hsID {
-		t.Errorf("JWKS of a mixed set: %v", got)
-	}
-	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
-		t.Errorf("%d keys stored", len(stored))
-	}
+	t.Run("left over by an old algorithm change", func(t *testing.T) {
+		st, clk := memory.New(), newClock()
+		now := clk.Now()
+		put(t, st, token.ES256, 1, now.Add(-48*time.Hour))
+		edID := put(t, st, token.EdDSA, 2, now.Add(-47*time.Hour))
+		m := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.EdDSA, RetainFor: retain})
+		stored, _ := st.ListKeys(ctx)
+		if want := now.Add(-47*time.Hour + retain); !stored[0].ExpiresAt.Equal(want) {
+			t.Errorf("replaced key expires at %v, want %v", stored[0].ExpiresAt, want)
+		}
+		if got := ids(keySet(t, m)); !slices.Equal(got, []string{edID}) {
+			t.Errorf("published %v, want only %s: the replaced key's tokens have all expired", got, edID)
+		}
+	})
+	t.Run("rotation cut short", func(t *testing.T) {
+		st, clk := memory.New(), newClock()
+		now := clk.Now()
+		oldID := put(t, st, token.ES256, 1, now.Add(-time.Hour))
+		put(t, st, token.ES256, 2, now.Add(5*time.Minute))
+		m := newManager(t, st, clk, token.KeyManagerConfig{RetainFor: retain})
+		stored, _ := st.ListKeys(ctx)
+		if want := now.Add(5*time.Minute + retain); !stored[0].ExpiresAt.Equal(want) || !stored[1].ExpiresAt.IsZero() {
+			t.Errorf("expiries %v and %v, want %v and none", stored[0].ExpiresAt, stored[1].ExpiresAt, want)
+		}
+		if got := kidOf(t, keySet(t, m)); got != oldID {
+			t.Errorf("signs with %s, want the old key until the pending one is active", got)
+		}
+		if len(stored) != 2 {
+			t.Errorf("%d keys stored: the pending key was not taken as the rotation", len(stored))
+		}
+	})
 }
 
 func TestJWKS(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -101,9 +100,6 @@ func (s *KeySet) Keyfunc(t *jwt.Token) (any, error) {
 	}
 	return k.public, nil
 }
-
-// published reports whether a key should still be in the published set at now.
-func (k *Key) published(now time.Time) bool { return k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt) }
 
 func containsString(list []string, s string) bool {
 	for _, v := range list {
