@@ -152,7 +152,7 @@ func signedBy(t *testing.T, iss *issuer.Issuer, id, secret string) string {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	w := httptest.NewRecorder()
-	iss.TokenHandler().ServeHTTP(w, r)
+	iss.Handler().ServeHTTP(w, r)
 	var body struct {
 		AccessToken string `json:"access_token"`
 	}
