@@ -111,6 +111,10 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
+// MaxListLimit is the largest limit a listing accepts, so that no call makes
+// a backend read and copy an unbounded number of records.
+const MaxListLimit = 1000
+
 // Account is a person or organisation that logs in with a password and may
 // own clients.
 type Account struct {
