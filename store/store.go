@@ -109,7 +109,29 @@ type Clients interface {
 	UpdateClient(ctx context.Context, c *Client, prevGeneration int64) error
 	// DeleteClient removes the client. ErrNotFound if there is none.
 	DeleteClient(ctx context.Context, id string) error
+	// ListClientsByOwner returns copies of the clients whose OwnerAccount
+	// equals owner exactly, ordered by CreatedAt and then by ID (compared
+	// bytewise), at most limit of them, so that an account can list and
+	// delete its own clients without the store walking every client.
+	//
+	// limit must be from 1 to [MaxListLimit], and owner must not be empty
+	// (unowned clients are nobody's list); otherwise it returns an error
+	// that is none of the sentinels, as for a zero time: it is the
+	// caller's bug, not an answer. An owner with no clients gets an empty
+	// (possibly nil) slice and a nil error, never ErrNotFound.
+	//
+	// The listing follows the writes: a client whose OwnerAccount changes
+	// through UpdateClient leaves its old owner's list for its new one's
+	// (with its new CreatedAt, if that changed too), and a deleted client
+	// leaves its owner's list. CreatedAt is compared as the backend keeps
+	// it, which may be only to the microsecond: clients created within one
+	// microsecond may come in ID order.
+	ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*Client, error)
 }
+
+// MaxListLimit is the largest limit a listing accepts, so that no call makes
+// a backend read and copy an unbounded number of records.
+const MaxListLimit = 1000
 
 // Account is a person or organisation that logs in with a password and may
 // own clients.

@@ -16,6 +16,8 @@
 //   - A revoked refresh family is kept while it has a token; [Store.Sweep]
 //     drops it with the last one (see [store.RefreshTokens]).
 //   - [Store.FindAccount] tries usernames before emails.
+//   - Times keep their nanoseconds, so [Store.ListClientsByOwner] orders
+//     clients created within one microsecond by time, not by ID.
 //   - Rate-limit windows are fixed and aligned to the zero time: the window
 //     of length w containing now runs from now.Truncate(w) to
 //     now.Truncate(w).Add(w).
@@ -40,8 +42,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +68,8 @@ var (
 	errZeroNow    = errors.New("memory: zero now")
 	errWindow     = errors.New("memory: rate-limit window must be positive")
 	errNilFunc    = errors.New("memory: nil watch func")
+	errNoOwner    = errors.New("memory: list clients of an empty owner")
+	errListLimit  = fmt.Errorf("memory: list limit must be from 1 to %d", store.MaxListLimit)
 )
 
 // Store keeps everything in maps behind one RWMutex: reads (GetClient,
@@ -74,6 +80,7 @@ var (
 type Store struct {
 	mu        sync.RWMutex
 	clients   map[string]*store.Client
+	owners    map[string]map[string]struct{} // owner account → its client ids
 	accounts  map[string]*store.Account
 	usernames map[string]string // username → account id
 	emails    map[string]string // email → account id
@@ -95,6 +102,7 @@ type Store struct {
 func New() *Store {
 	return &Store{
 		clients:      make(map[string]*store.Client),
+		owners:       make(map[string]map[string]struct{}),
 		accounts:     make(map[string]*store.Account),
 		usernames:    make(map[string]string),
 		emails:       make(map[string]string),
@@ -131,7 +139,34 @@ func (s *Store) CreateClient(_ context.Context, c *store.Client) error {
 		return store.ErrAlreadyExists
 	}
 	s.clients[c.ID] = c
+	s.own(c)
 	return nil
+}
+
+// own adds c to its owner's index; unowned clients are in none.
+func (s *Store) own(c *store.Client) {
+	if c.OwnerAccount == "" {
+		return
+	}
+	ids, ok := s.owners[c.OwnerAccount]
+	if !ok {
+		ids = make(map[string]struct{})
+		s.owners[c.OwnerAccount] = ids
+	}
+	ids[c.ID] = struct{}{}
+}
+
+// disown removes c from its owner's index, and the owner's entry with its
+// last client, so that the index never outgrows the clients.
+func (s *Store) disown(c *store.Client) {
+	ids, ok := s.owners[c.OwnerAccount]
+	if !ok {
+		return
+	}
+	delete(ids, c.ID)
+	if len(ids) == 0 {
+		delete(s.owners, c.OwnerAccount)
+	}
 }
 
 // GetClient implements [store.Clients].
@@ -161,7 +196,9 @@ func (s *Store) UpdateClient(_ context.Context, c *store.Client, prevGeneration 
 	if cur.Generation != prevGeneration {
 		return store.ErrConflict
 	}
+	s.disown(cur)
 	s.clients[c.ID] = c
+	s.own(c)
 	s.publish(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation})
 	return nil
 }
@@ -171,12 +208,46 @@ func (s *Store) UpdateClient(_ context.Context, c *store.Client, prevGeneration 
 func (s *Store) DeleteClient(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.clients[id]; !ok {
+	cur, ok := s.clients[id]
+	if !ok {
 		return store.ErrNotFound
 	}
+	s.disown(cur)
 	delete(s.clients, id)
 	s.publish(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
 	return nil
+}
+
+// ListClientsByOwner implements [store.Clients]. It costs time in
+// proportion to the owner's clients (it sorts them), not to the store's.
+func (s *Store) ListClientsByOwner(_ context.Context, owner string, limit int) ([]*store.Client, error) {
+	if owner == "" {
+		return nil, errNoOwner
+	}
+	if limit < 1 || limit > store.MaxListLimit {
+		return nil, errListLimit
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := s.owners[owner]
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cs := make([]*store.Client, 0, len(ids))
+	for id := range ids {
+		cs = append(cs, s.clients[id])
+	}
+	slices.SortFunc(cs, func(a, b *store.Client) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	cs = cs[:min(limit, len(cs))]
+	for i, c := range cs {
+		cs[i] = cloneClient(c)
+	}
+	return cs, nil
 }
 
 // Accounts

@@ -19,7 +19,8 @@
 // whole store. Keys that one script touches together share a hash tag in
 // braces, which is why the prefix itself may not contain braces.
 //
-//	portcullis:client:<id>                       hash {g: generation, j: JSON}
+//	portcullis:{client}:id:<id>                  hash {g: generation, j: JSON, o: owner, m: owner index member}
+//	portcullis:{client}:owner:<owner>            sorted set: the owner's clients, by created at and id
 //	portcullis:{account}:id:<id>                 hash {g, j, u: username, e: email}
 //	portcullis:{account}:username:<username>     string: account id (unique index)
 //	portcullis:{account}:email:<email>           string: account id (unique index)
@@ -54,14 +55,21 @@
 //   - Accounts and their username and email indexes share the {account} slot,
 //     so uniqueness holds atomically. All accounts therefore live on one shard;
 //     accounts are few and log in rarely compared with token traffic.
+//   - Clients and their owners' indexes share the {client} slot, so that
+//     creating, updating (an owner may change) and deleting a client moves
+//     its index entry in the same script: the index never disagrees with
+//     the clients, and has no entry to sweep. All clients therefore live on
+//     one shard too; a client is read once per token request, and guards
+//     cache what they read. ListClientsByOwner reads the index, then the
+//     clients it names: two round trips to that shard.
 //   - Signing keys share the {keys} slot so that id and Seq stay unique
 //     together; there are only a handful.
-//   - Clients, access tokens, revocations and rate-limit counters are single
-//     keys and spread freely.
+//   - Access tokens, revocations and rate-limit counters are single keys and
+//     spread freely.
 //
 // The hash tags do not include the prefix, so stores with different prefixes
-// on one cluster share the {account} and {keys} slots; their keys stay
-// distinct.
+// on one cluster share the {account}, {client} and {keys} slots; their keys
+// stay distinct.
 //
 // # Expiry and TTLs
 //

@@ -93,7 +93,27 @@ func (s *Store) Prefix() string { return s.prefix }
 
 // Keys. See the package documentation for the layout and the slot reasoning.
 
-func (s *Store) clientKey(id string) string { return s.prefix + "client:" + id }
+// Clients and their owner indexes share the {client} slot, so that a script
+// changes a client and the indexes together.
+func (s *Store) clientKey(id string) string   { return s.prefix + "{client}:id:" + id }
+func (s *Store) ownerKey(owner string) string { return s.prefix + "{client}:owner:" + owner }
+
+// ownerMember is c's member in its owner's index. Every member has score 0,
+// so the sorted set orders members bytewise: 16 hex digits of CreatedAt in
+// µs, its sign bit flipped so that unsigned order is time order, then the
+// id. That is (CreatedAt, ID) order, exact for every int64 of µs, where a
+// score (a double) would round beyond 2^53 µs.
+func ownerMember(c *store.Client) string {
+	return fmt.Sprintf("%016x", uint64(toMicro(c.CreatedAt))^(1<<63)) + c.ID
+}
+
+// ownerMemberID is the client id in an owner index member.
+func ownerMemberID(m string) (string, bool) {
+	if len(m) < 16 {
+		return "", false
+	}
+	return m[16:], true
+}
 
 func (s *Store) accountKey(id string) string     { return s.prefix + "{account}:id:" + id }
 func (s *Store) usernameKey(u string) string     { return s.prefix + "{account}:username:" + u }
@@ -179,7 +199,8 @@ func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 	if err != nil {
 		return fail("create client", err)
 	}
-	n, err := s.runInt(ctx, createClientScript, []string{s.clientKey(c.ID)}, c.Generation, j)
+	n, err := s.runInt(ctx, createClientScript, []string{s.clientKey(c.ID), s.ownerKey(c.OwnerAccount)},
+		c.Generation, j, c.OwnerAccount, ownerMember(c))
 	if err != nil {
 		return fail("create client", err)
 	}
@@ -203,32 +224,163 @@ func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error)
 }
 
 // UpdateClient replaces the client if its stored generation equals
-// prevGeneration, and announces the change to watchers.
+// prevGeneration, moves it between owner indexes in the same script, and
+// announces the change to watchers.
+//
+// The script must name the old owner's index, which only the stored record
+// knows: it first guesses that the owner did not change (one round trip for
+// a rotation), and a wrong guess is answered with the stored owner to try
+// again with.
 func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneration int64) error {
+	const op = "update client"
 	j, err := encodeClient(c)
 	if err != nil {
-		return fail("update client", err)
+		return fail(op, err)
 	}
 	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation})
-	n, err := s.runInt(ctx, updateClientScript, []string{s.clientKey(c.ID)},
-		prevGeneration, c.Generation, j, s.channel, ev)
-	if err != nil {
-		return fail("update client", err)
+	member := ownerMember(c)
+	old := c.OwnerAccount
+	for range maxStaleRetries {
+		keys := []string{s.clientKey(c.ID), s.ownerKey(c.OwnerAccount), s.ownerKey(old)}
+		n, owner, err := s.runOwned(ctx, updateClientScript, keys,
+			prevGeneration, c.Generation, j, c.OwnerAccount, member, old, s.channel, ev)
+		if err != nil {
+			return fail(op, err)
+		}
+		if n != stStale {
+			return casResult(op, n)
+		}
+		old = owner
 	}
-	return casResult("update client", n)
+	return sentinel(op, store.ErrConflict)
 }
 
-// DeleteClient removes the client and announces it with generation -1.
+// DeleteClient removes the client and its owner index entry in one script,
+// and announces it with generation -1. Like UpdateClient, it guesses the
+// owner (none) and tries again with the stored one.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	const op = "delete client"
 	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
-	n, err := s.runInt(ctx, deleteClientScript, []string{s.clientKey(id)}, s.channel, ev)
+	old := ""
+	for range maxStaleRetries {
+		n, owner, err := s.runOwned(ctx, deleteClientScript, []string{s.clientKey(id), s.ownerKey(old)},
+			old, s.channel, ev)
+		if err != nil {
+			return fail(op, err)
+		}
+		if n != stStale {
+			return casResult(op, n)
+		}
+		old = owner
+	}
+	return sentinel(op, store.ErrConflict)
+}
+
+// runOwned runs a client script whose reply is {status} or {stStale, the
+// stored owner}.
+func (s *Store) runOwned(ctx context.Context, sc *redis.Script, keys []string, args ...any) (int64, string, error) {
+	r, err := sc.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		return fail("delete client", err)
+		return 0, "", err
 	}
-	if n == 0 {
-		return sentinel("delete client", store.ErrNotFound)
+	if len(r) == 0 {
+		return 0, "", errors.New("empty script reply")
 	}
-	return nil
+	n, ok := r[0].(int64)
+	if !ok {
+		return 0, "", fmt.Errorf("unexpected script status %T", r[0])
+	}
+	if n != stStale {
+		return n, "", nil
+	}
+	if len(r) != 2 {
+		return 0, "", fmt.Errorf("unexpected script reply of %d parts", len(r))
+	}
+	owner, ok := r[1].(string)
+	if !ok {
+		return 0, "", fmt.Errorf("unexpected owner %T", r[1])
+	}
+	return n, owner, nil
+}
+
+// The listing arguments the store contract refuses: an empty owner would
+// list every unowned client, and the limit bounds what one call reads.
+var (
+	errNoOwner   = errors.New("empty owner")
+	errListLimit = fmt.Errorf("list limit must be from 1 to %d", store.MaxListLimit)
+)
+
+// ListClientsByOwner reads the owner's index (ZRANGE), then the clients it
+// names in one pipeline: two round trips, both to the {client} slot. The
+// reads are not one transaction, so a client deleted or moved to another
+// owner in between is left out, and the listing read again, a bounded number
+// of times, to fill its place.
+func (s *Store) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
+	const op = "list clients by owner"
+	if owner == "" {
+		return nil, fail(op, errNoOwner)
+	}
+	if limit < 1 || limit > store.MaxListLimit {
+		return nil, fail(op, errListLimit)
+	}
+	var cs []*store.Client
+	for range maxStaleRetries {
+		var (
+			stale bool
+			err   error
+		)
+		cs, stale, err = s.listOwned(ctx, owner, limit)
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		if !stale {
+			break
+		}
+	}
+	return cs, nil
+}
+
+// listOwned is one attempt of ListClientsByOwner; stale reports that an
+// index entry no longer matched its client.
+func (s *Store) listOwned(ctx context.Context, owner string, limit int) (cs []*store.Client, stale bool, err error) {
+	members, err := s.rdb.ZRange(ctx, s.ownerKey(owner), 0, int64(limit-1)).Result()
+	if err != nil || len(members) == 0 {
+		return nil, false, err
+	}
+	pipe := s.rdb.Pipeline()
+	gets := make([]*redis.SliceCmd, len(members))
+	for i, m := range members {
+		id, ok := ownerMemberID(m)
+		if !ok {
+			return nil, false, fmt.Errorf("owner index member %q is malformed", m)
+		}
+		gets[i] = pipe.HMGet(ctx, s.clientKey(id), "j", "o", "m")
+	}
+	if err := exec(ctx, pipe); err != nil {
+		return nil, false, err
+	}
+	cs = make([]*store.Client, 0, len(members))
+	for i, g := range gets {
+		r, err := g.Result()
+		if err != nil {
+			return nil, false, err
+		}
+		// The stored owner and member, not the JSON, say whether the entry
+		// still holds: they are the bytes the scripts wrote.
+		j, ok1 := r[0].(string)
+		o, ok2 := r[1].(string)
+		m, ok3 := r[2].(string)
+		if !ok1 || !ok2 || !ok3 || o != owner || m != members[i] {
+			stale = true // deleted, moved or created anew since the ZRANGE
+			continue
+		}
+		c, err := decodeClient([]byte(j))
+		if err != nil {
+			return nil, false, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, stale, nil
 }
 
 // Script status codes shared by the compare-and-swap scripts.

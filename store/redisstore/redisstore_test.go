@@ -136,10 +136,11 @@ func TestSlots(t *testing.T) {
 			for _, other := range odd {
 				same("account", s.accountKey(id), s.usernameKey(other), s.emailKey(other+"@x"))
 				same("refresh family", s.refreshTokenKey(id, other), s.familyKey(id), s.refreshTokenKey(id, "h"+other))
+				same("clients", s.clientKey(id), s.ownerKey(other), s.clientKey(other+"x"))
 			}
 		}
 		same("signing keys", s.signingKeys()...)
-		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
+		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.ownerKey("o"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
 			if !strings.HasPrefix(k, prefix) {
 				t.Errorf("key %q does not start with the prefix %q", k, prefix)
 			}
@@ -446,6 +447,7 @@ func everyCall(s *Store) map[string]error {
 	_, errs["GetClient"] = s.GetClient(ctx, "c")
 	errs["UpdateClient"] = s.UpdateClient(ctx, &store.Client{ID: "c"}, 0)
 	errs["DeleteClient"] = s.DeleteClient(ctx, "c")
+	_, errs["ListClientsByOwner"] = s.ListClientsByOwner(ctx, "o", 10)
 	errs["CreateAccount"] = s.CreateAccount(ctx, &store.Account{ID: "a", Username: "u"})
 	_, errs["GetAccount"] = s.GetAccount(ctx, "a")
 	_, errs["FindAccount"] = s.FindAccount(ctx, "u")
@@ -537,6 +539,83 @@ func TestExactTimes(t *testing.T) {
 	}
 	if got.Scopes != nil || got.Metadata != nil || got.SecretHash != nil {
 		t.Errorf("nil fields came back non-nil: %#v", got)
+	}
+}
+
+// TestOwnerIndexKeys: the owner indexes hold exactly the owned clients,
+// whatever moved or went, so nothing is left for a sweep; an empty index is
+// no key at all.
+func TestOwnerIndexKeys(t *testing.T) {
+	s, rdb := fresh(t)
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i, owner := range []string{"acct-a", "acct-a", "acct-b", ""} {
+		c := &store.Client{ID: fmt.Sprintf("c%d", i), OwnerAccount: owner, Generation: 1, CreatedAt: t0}
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c0 moves to acct-b with a new CreatedAt, c1 is deleted, c2 loses its
+	// owner, c3 gains one.
+	moves := []*store.Client{
+		{ID: "c0", OwnerAccount: "acct-b", Generation: 2, CreatedAt: t0.Add(time.Hour)},
+		{ID: "c2", Generation: 2, CreatedAt: t0},
+		{ID: "c3", OwnerAccount: "acct-c", Generation: 2, CreatedAt: t0},
+	}
+	for _, c := range moves {
+		if err := s.UpdateClient(ctx, c, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteClient(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	indexes, err := rdb.Keys(ctx, globEscape(s.ownerKey(""))+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		s.ownerKey("acct-b"): {ownerMember(moves[0])},
+		s.ownerKey("acct-c"): {ownerMember(moves[2])},
+	}
+	if len(indexes) != len(want) {
+		t.Errorf("owner index keys %q, want those of acct-b and acct-c only", indexes)
+	}
+	for k, members := range want {
+		got, err := rdb.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(members) {
+			t.Errorf("%s holds %q, want %q", k, got, members)
+		}
+	}
+}
+
+// TestOwnerMemberOrder: members sort bytewise as (CreatedAt, ID) for any
+// instant, before 1970 and beyond 2^53 µs included.
+func TestOwnerMemberOrder(t *testing.T) {
+	times := []time.Time{
+		{}, // the zero time: year 1
+		time.Date(1969, 12, 31, 23, 59, 59, 999_999_000, time.UTC),
+		time.Unix(0, 0),
+		time.Unix(0, 1000),
+		time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.UnixMicro(1<<53 + 1),
+		time.UnixMicro(1<<53 + 2),
+	}
+	var prev string
+	for i, at := range times {
+		for _, id := range []string{"", "A", "a", "a\x00", "b"} {
+			m := ownerMember(&store.Client{ID: id, CreatedAt: at})
+			if got, ok := ownerMemberID(m); !ok || got != id {
+				t.Errorf("ownerMemberID(%q) = %q, %v; want %q", m, got, ok, id)
+			}
+			if prev != "" && m <= prev {
+				t.Errorf("time %d, id %q: member %q sorts at or before %q", i, id, m, prev)
+			}
+			prev = m
+		}
 	}
 }
 

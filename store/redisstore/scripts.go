@@ -11,28 +11,47 @@ import "github.com/redis/go-redis/v9"
 // -1 generation conflict, -2 username or email taken, -3 the caller's view
 // of the account's indexes is stale and it must read again.
 
-// KEYS[1] client. ARGV: generation, JSON.
+// Clients: the record keeps its owner ('o') and its member in the owner's
+// index ('m'), so that a script moves or removes the index entry without
+// parsing JSON. An unowned client is in no index.
+
+// KEYS: client, owner index. ARGV: generation, JSON, owner, member.
 var createClientScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'g', ARGV[1], 'j', ARGV[2])
+redis.call('HSET', KEYS[1], 'g', ARGV[1], 'j', ARGV[2], 'o', ARGV[3], 'm', ARGV[4])
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], 0, ARGV[4]) end
 return 1
 `)
 
-// KEYS[1] client. ARGV: previous generation, new generation, JSON, channel, event.
+// KEYS: client, new owner index, old owner index (the caller's guess).
+// ARGV: previous generation, new generation, JSON, new owner, new member,
+// old owner (the guess), channel, event.
+// Reply {status}, or {-3, current owner} when the guess was wrong.
 var updateClientScript = redis.NewScript(`
-local g = redis.call('HGET', KEYS[1], 'g')
-if not g then return 0 end
-if g ~= ARGV[1] then return -1 end
-redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3])
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+local cur = redis.call('HMGET', KEYS[1], 'g', 'o', 'm')
+if not cur[1] then return {0} end
+if cur[1] ~= ARGV[1] then return {-1} end
+local o, m = cur[2] or '', cur[3] or ''
+if o ~= ARGV[6] then return {-3, o} end
+if o ~= '' then redis.call('ZREM', KEYS[3], m) end
+if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], 0, ARGV[5]) end
+redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'o', ARGV[4], 'm', ARGV[5])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return {1}
 `)
 
-// KEYS[1] client. ARGV: channel, event.
+// KEYS: client, owner index (the caller's guess). ARGV: owner (the guess),
+// channel, event.
+// Reply {status}, or {-3, current owner} when the guess was wrong.
 var deleteClientScript = redis.NewScript(`
-if redis.call('DEL', KEYS[1]) == 0 then return 0 end
-redis.call('PUBLISH', ARGV[1], ARGV[2])
-return 1
+local cur = redis.call('HMGET', KEYS[1], 'g', 'o', 'm')
+if not cur[1] then return {0} end
+local o, m = cur[2] or '', cur[3] or ''
+if o ~= ARGV[1] then return {-3, o} end
+redis.call('DEL', KEYS[1])
+if o ~= '' then redis.call('ZREM', KEYS[2], m) end
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return {1}
 `)
 
 // KEYS: account, username index, email index.

@@ -90,6 +90,12 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.migrate(ctx, ms)
+}
+
+// migrate applies, under the dialect's lock, whichever of ms are not yet
+// recorded.
+func (s *Store) migrate(ctx context.Context, ms []migration) (err error) {
 	switch s.d {
 	case Postgres:
 		err = s.migratePostgres(ctx, ms)

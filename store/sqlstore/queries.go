@@ -9,6 +9,7 @@ const (
 	qUpdateClient
 	qClientGeneration
 	qDeleteClient
+	qListClientsByOwner
 
 	qCreateAccount
 	qGetAccount
@@ -73,6 +74,15 @@ func queryText(d Dialect) [numQueries]string {
 		"generation = ?, disabled = ?, created_at = ?, updated_at = ?, metadata = ? WHERE id = ? AND generation = ?"
 	q[qClientGeneration] = "SELECT generation FROM {p}clients WHERE id = ?"
 	q[qDeleteClient] = "DELETE FROM {p}clients WHERE id = ?"
+	// Served by the index on (owner_account, created_at, id) of migration
+	// 2. Ties on created_at go by id bytewise: MySQL's VARBINARY and
+	// SQLite's BINARY collation compare bytes already; PostgreSQL needs
+	// the "C" collation, which its index uses too.
+	q[qListClientsByOwner] = "SELECT " + clientCols + " FROM {p}clients WHERE owner_account = ? ORDER BY created_at, id LIMIT ?"
+	if d == Postgres {
+		q[qListClientsByOwner] = "SELECT " + clientCols + " FROM {p}clients WHERE owner_account = ? " +
+			`ORDER BY created_at, id COLLATE "C" LIMIT ?`
+	}
 
 	q[qCreateAccount] = "INSERT INTO {p}accounts (" + accountCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	q[qGetAccount] = "SELECT " + accountCols + " FROM {p}accounts WHERE id = ?"

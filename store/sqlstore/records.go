@@ -129,6 +129,44 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	return s.deleteOne(ctx, "delete client", qDeleteClient, id)
 }
 
+// The listing arguments the store contract refuses: an empty owner would
+// list every unowned client, and the limit bounds what one call reads.
+var (
+	errNoOwner   = errors.New("empty owner")
+	errListLimit = fmt.Errorf("list limit must be from 1 to %d", store.MaxListLimit)
+)
+
+// ListClientsByOwner implements [store.Clients] with one indexed query.
+func (s *Store) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
+	const op = "list clients by owner"
+	if owner == "" {
+		return nil, fail(op, errNoOwner)
+	}
+	if limit < 1 || limit > store.MaxListLimit {
+		return nil, fail(op, errListLimit)
+	}
+	if !s.storable(owner) {
+		return nil, nil // no row can hold it, so no client has it
+	}
+	rows, err := s.query(ctx, qListClientsByOwner, owner, limit)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	defer rows.Close()
+	var cs []*store.Client
+	for rows.Next() {
+		c, err := scanClient(rows)
+		if err != nil {
+			return nil, fail(op, err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(op, err)
+	}
+	return cs, nil
+}
+
 // deleteOne runs a DELETE by key and reports ErrNotFound when it removed
 // nothing (DELETE counts are exact on every dialect).
 func (s *Store) deleteOne(ctx context.Context, op string, id queryID, key string) error {

@@ -30,7 +30,8 @@
 // (checked with errors.Is, so backends may wrap them), that records are
 // copies both ways, that every field round-trips, compare-and-swap updates,
 // uniqueness, expiry and revocation decided by the now argument, and
-// ordering. Subtests have stable names such as "Clients/CreateGet" and
+// ordering, including that a listing of an owner's clients follows every
+// create, update and delete. Subtests have stable names such as "Clients/CreateGet" and
 // "RefreshTokens/ConcurrentConsume", so that a failure can be rerun with
 // -run.
 //
@@ -48,7 +49,8 @@
 // goroutines, released together, consume one refresh token (exactly one
 // succeeds, the rest see [store.ErrTokenReused]), update one client or
 // account expecting the same generation (exactly one succeeds, the rest see
-// [store.ErrConflict]), and create the same client, account username or
+// [store.ErrConflict]), move one client to sixteen different owners (only
+// the winner's owner lists it), and create the same client, account username or
 // email, or key sequence number (exactly one succeeds, the rest see
 // [store.ErrAlreadyExists]); a rate limiter's concurrent hits hand out every
 // count exactly once. Run them with -race.

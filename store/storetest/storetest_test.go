@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,18 @@ var mutants = map[string]struct {
 	"case-insensitive-logins": {
 		func(s *memory.Store) store.Store { return caseInsensitive{s} },
 		"Accounts/ExactMatch",
+	},
+	"ignores-list-limit": {
+		func(s *memory.Store) store.Store { return ignoresLimit{s} },
+		"Clients/ListLimit",
+	},
+	"owner-prefix-match": {
+		func(s *memory.Store) store.Store { return &ownerIndex{Store: s, prefix: true} },
+		"Clients/ListByOwner",
+	},
+	"stale-owner-index": {
+		func(s *memory.Store) store.Store { return &ownerIndex{Store: s} },
+		"Clients/ListMoves",
 	},
 }
 
@@ -141,4 +154,64 @@ func (s caseInsensitive) FindAccount(ctx context.Context, login string) (*store.
 		return a, nil
 	}
 	return s.Store.FindAccount(ctx, login)
+}
+
+// ignoresLimit lists as many clients as it can whatever the limit asked.
+type ignoresLimit struct{ *memory.Store }
+
+func (s ignoresLimit) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
+	if limit >= 1 && limit <= store.MaxListLimit {
+		limit = store.MaxListLimit
+	}
+	return s.Store.ListClientsByOwner(ctx, owner, limit)
+}
+
+// ownerIndex keeps its own owner index, written only by CreateClient, as a
+// backend that forgets to update it in UpdateClient and DeleteClient would;
+// with prefix set it also matches owners like a LIKE 'owner%' query.
+type ownerIndex struct {
+	*memory.Store
+	prefix bool
+	mu     sync.Mutex
+	owners map[string]string // client id → owner at creation
+}
+
+func (s *ownerIndex) CreateClient(ctx context.Context, c *store.Client) error {
+	if err := s.Store.CreateClient(ctx, c); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.owners == nil {
+		s.owners = map[string]string{}
+	}
+	s.owners[c.ID] = c.OwnerAccount
+	return nil
+}
+
+func (s *ownerIndex) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
+	if _, err := s.Store.ListClientsByOwner(ctx, owner, limit); err != nil {
+		return nil, err // the argument checks are not this bug
+	}
+	s.mu.Lock()
+	var ids []string
+	for id, o := range s.owners {
+		if o == owner || s.prefix && strings.HasPrefix(o, owner) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	var cs []*store.Client
+	for _, id := range ids {
+		if c, err := s.GetClient(ctx, id); err == nil {
+			cs = append(cs, c)
+		}
+	}
+	slices.SortFunc(cs, func(a, b *store.Client) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return cs[:min(limit, len(cs))], nil
 }
