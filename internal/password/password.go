@@ -14,7 +14,7 @@
 // first option (t = 1 with 2 GiB) is meant for machines that can give each
 // hash 2 GiB; a login endpoint hashes for many users at once, so the RFC's
 // option "if much less memory is available" is the one a server can afford
-// (at 64 MiB a hash takes some tens of milliseconds on one core).
+// (at 64 MiB a hash takes a fraction of a second and 64 MiB for that time).
 //
 // # Bounds
 //
