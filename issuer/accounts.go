@@ -381,12 +381,17 @@ func (i *Issuer) EnableAccount(ctx context.Context, id string) error {
 	return nil
 }
 
-// DeleteAccount removes the account; its tokens are refused from then on.
-// It disables the account first, so that if the deletion fails half-way
-// the account can do nothing until it is retried. Errors:
-// store.ErrNotFound, or the store's error.
+// DeleteAccount removes the account and every client it owns
+// (store.Client.OwnerAccount); the tokens of all of them are refused from
+// then on. It disables the account first, so that no account token can
+// create a client while the owned ones are being deleted, and so that if
+// the deletion fails half-way the account can do nothing until it is
+// retried. Errors: store.ErrNotFound, or the store's error.
 func (i *Issuer) DeleteAccount(ctx context.Context, id string) error {
 	if err := i.DisableAccount(ctx, id); err != nil {
+		return fmt.Errorf("issuer: delete account: %w", err)
+	}
+	if err := i.deleteOwnedClients(ctx, id); err != nil {
 		return fmt.Errorf("issuer: delete account: %w", err)
 	}
 	if err := i.store.DeleteAccount(ctx, id); err != nil {
@@ -394,6 +399,46 @@ func (i *Issuer) DeleteAccount(ctx context.Context, id string) error {
 	}
 	i.verifier.Forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
 	return nil
+}
+
+// ownedClientsPage is how many clients deleteOwnedClients lists at a time.
+const ownedClientsPage = 100
+
+// deleteOwnedClients deletes the clients owner owns, a page at a time, until
+// the store lists none. A client already gone (a concurrent deletion) is no
+// error; a store that keeps listing only clients it says are gone is, rather
+// than a loop without end.
+func (i *Issuer) deleteOwnedClients(ctx context.Context, owner string) error {
+	gone := map[string]bool{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		cs, err := i.store.ListClientsByOwner(ctx, owner, ownedClientsPage)
+		if err != nil {
+			return err
+		}
+		progress := false
+		for _, c := range cs {
+			if gone[c.ID] {
+				continue
+			}
+			progress = true
+			err := i.store.DeleteClient(ctx, c.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				gone[c.ID] = true
+			} else if err != nil {
+				return err
+			}
+			i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: -1})
+		}
+		if len(cs) == 0 {
+			return nil
+		}
+		if !progress {
+			return errors.New("issuer: the store keeps listing clients it cannot delete")
+		}
+	}
 }
 
 // updateAccount applies change to the stored account with a

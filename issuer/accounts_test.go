@@ -417,6 +417,70 @@ func TestDisableDeleteAccount(t *testing.T) {
 	}
 }
 
+// TestDeleteAccountClients: deleting an account deletes every client it
+// owns, more than a page of them, and their tokens die; another account's
+// clients live on.
+func TestDeleteAccountClients(t *testing.T) {
+	e := newAccountEnv(t, nil)
+	ctx := t.Context()
+	a := e.account(issuer.AccountSpec{Username: "alice", Password: alicePassword})
+	b := e.account(issuer.AccountSpec{Username: "bob", Password: alicePassword})
+	var owned []string
+	for range 205 {
+		id, _ := e.client(issuer.ClientSpec{OwnerAccount: a.ID})
+		owned = append(owned, id)
+	}
+	id, secret := e.client(issuer.ClientSpec{OwnerAccount: a.ID})
+	owned = append(owned, id)
+	tok := e.getToken(id, secret).AccessToken
+	otherID, otherSecret := e.client(issuer.ClientSpec{OwnerAccount: b.ID})
+	otherTok := e.getToken(otherID, otherSecret).AccessToken
+	if !e.tokenLives(tok) || !e.tokenLives(otherTok) {
+		t.Fatal("fresh client tokens refused")
+	}
+
+	if err := e.iss.DeleteAccount(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range owned {
+		if _, err := e.st.GetClient(ctx, id); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("client %s of the deleted account: %v, want ErrNotFound", id, err)
+		}
+	}
+	if e.tokenLives(tok) {
+		t.Error("a token of a deleted account's client lives")
+	}
+	if left, err := e.st.ListClientsByOwner(ctx, a.ID, 10); err != nil || len(left) != 0 {
+		t.Errorf("ListClientsByOwner after delete = %d clients, %v", len(left), err)
+	}
+	if _, err := e.st.GetClient(ctx, otherID); err != nil || !e.tokenLives(otherTok) {
+		t.Errorf("another account's client: %v, token lives %v", err, e.tokenLives(otherTok))
+	}
+	if _, err := e.st.GetAccount(ctx, b.ID); err != nil {
+		t.Errorf("another account: %v", err)
+	}
+}
+
+// undeletableClients lists clients that DeleteClient says are gone: a
+// broken store, which must fail DeleteAccount rather than loop it.
+type undeletableClients struct{ store.Store }
+
+func (undeletableClients) DeleteClient(context.Context, string) error { return store.ErrNotFound }
+
+func TestDeleteAccountStuckStore(t *testing.T) {
+	base := newAccountEnv(t, nil)
+	e := newEnv(t, false, func(c *issuer.Config) { c.Store = undeletableClients{base.st}; c.Passwords = fastPasswords })
+	a := e.account(issuer.AccountSpec{Username: "alice", Password: alicePassword})
+	e.client(issuer.ClientSpec{OwnerAccount: a.ID})
+	if err := e.iss.DeleteAccount(t.Context(), a.ID); err == nil {
+		t.Fatal("DeleteAccount succeeded although the owned client stays")
+	}
+	// Disabled, not deleted: it can do nothing until the deletion is retried.
+	if got, err := base.st.GetAccount(t.Context(), a.ID); err != nil || !got.Disabled {
+		t.Errorf("account after a failed delete: %+v, %v; want it disabled", got, err)
+	}
+}
+
 // TestRehash: after the parameters change, a successful login replaces the
 // hash with one made with the new parameters, and keeps the generation (and
 // so every live token).
