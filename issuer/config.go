@@ -113,6 +113,11 @@ type Config struct {
 	// Refresh configures refresh tokens, which are off by default.
 	Refresh RefreshConfig
 
+	// Passwords configures account passwords: the minimum length of new
+	// ones (default 12 characters) and the argon2id parameters of their
+	// hashes (default RFC 9106's second recommended option, 64 MiB).
+	Passwords PasswordConfig
+
 	// Leeway for exp, nbf and iat when verifying, for clock skew. Default
 	// 10s; negative means none.
 	Leeway time.Duration
@@ -266,6 +271,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Refresh.TTL == 0 {
 		cfg.Refresh.TTL = defaultRefreshTTL
+	}
+	if err := cfg.Passwords.setDefaults(); err != nil {
+		return cfg, err
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = defaultSweepInterval

@@ -31,6 +31,8 @@ type Issuer struct {
 	// dummyHash is what an unknown client id's secret is compared with, so
 	// that it costs the same as a known one.
 	dummyHash []byte
+	// passwords hashes and checks account passwords (argon2id).
+	passwords *passwords
 	limiter   store.RateLimiter
 	sweeper   store.Sweeper
 	nextSweep atomic.Int64 // unix nanoseconds
@@ -80,6 +82,9 @@ func New(cfg Config) (*Issuer, error) {
 		hasher: token.NewHasher(cfg.Pepper),
 		log:    cfg.Logger,
 		kinds:  kinds,
+	}
+	if i.passwords, err = newPasswords(cfg.Passwords); err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	dummy := make([]byte, 32)
 	rand.Read(dummy)

@@ -26,6 +26,7 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/store/storetest":   nil,
 	"github.com/portcullis/portcullis/store/sqlstore":    nil,
 	"github.com/portcullis/portcullis/internal/token":    nil,
+	"github.com/portcullis/portcullis/internal/password": nil,
 	"github.com/portcullis/portcullis/issuer":            nil,
 	"github.com/portcullis/portcullis/middleware":        nil,
 	"github.com/portcullis/portcullis/adapters/httpauth": nil,
