@@ -55,7 +55,7 @@ func (e *env) account(spec issuer.AccountSpec) *store.Account {
 // issuer's key, as the login endpoint will.
 func (e *env) accountToken(a *store.Account, gen int64) string {
 	e.t.Helper()
-	ks, err := e.iss.Keys().KeySet(e.t.Context())
+	ks, err := issuer.SigningKeySet(e.t.Context(), e.iss)
 	if err != nil {
 		e.t.Fatal(err)
 	}

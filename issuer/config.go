@@ -151,6 +151,8 @@ type Paths struct {
 	JWKS          string // default "/.well-known/jwks.json"
 	Credentials   string // default "/oauth/credentials"
 	Metadata      string // default "/.well-known/oauth-authorization-server"
+	Login         string // default "/account/login"
+	AccountKeys   string // default "/account/keys"
 }
 
 // RateLimit limits failed client authentications per client id and per

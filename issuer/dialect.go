@@ -52,6 +52,9 @@ const (
 const (
 	GrantClientCredentials = "client_credentials"
 	GrantRefreshToken      = "refresh_token"
+	// GrantLogin is no OAuth grant type: it names an account's login at
+	// the login endpoint in hooks.
+	GrantLogin = "login"
 )
 
 // TokenRequest is a decoded token request, whatever the dialect.

@@ -17,6 +17,8 @@ var endpoints = []*endpoint{
 	&credentialsEndpoint,
 	&jwksEndpoint,
 	&metadataEndpoint,
+	&loginEndpoint,
+	&accountKeysEndpoint,
 }
 
 // endpoint declares one HTTP endpoint of the issuer.

@@ -101,6 +101,8 @@ func TestMetadata(t *testing.T) {
 		`"introspection_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post"],` +
 		`"portcullis_credentials_endpoint":"https://auth.example.com/tenant/oauth/credentials",` +
 		`"jwks_uri":"https://auth.example.com/tenant/.well-known/jwks.json",` +
+		`"portcullis_login_endpoint":"https://auth.example.com/tenant/account/login",` +
+		`"portcullis_account_keys_endpoint":"https://auth.example.com/tenant/account/keys",` +
 		`"scopes_supported":["read","write"],` +
 		`"response_types_supported":[]}`
 	wantResponse(t, rec, 200, map[string]string{"Content-Type": "application/json"}, want)
