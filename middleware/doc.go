@@ -8,14 +8,13 @@
 //
 // # Getting a Verifier
 //
-// A [Verifier] is anything with Verify(ctx, raw). A [*token.Verifier]
+// A [Verifier] is anything with Verify(ctx, raw). A [*LocalVerifier]
 // already is one, so there are two usual ways to get it:
 //
 //   - in the process that issues tokens, ask the issuer: iss.Verifier();
 //   - in a resource server that shares the issuer's store (the same
-//     PostgreSQL, MySQL or Redis), build one with [token.NewVerifier] over a
-//     [token.KeyManager] (or [token.StaticKeys]) and the store, so that
-//     revocation and rotation reach it.
+//     PostgreSQL, MySQL or Redis), build one with [NewLocalVerifier] over
+//     the store, so that revocation and rotation reach it.
 //
 // A resource server without the store verifies remotely instead: with the
 // issuer's published keys ([NewJWKSVerifier]) or by asking the issuer

@@ -16,14 +16,14 @@ import (
 
 // exampleSetup stands in for the issuer: in a real server, iss.Verifier()
 // gives the verifier and the token endpoint mints the tokens.
-func exampleSetup() (*token.Verifier, func(scope string) string) {
+func exampleSetup() (*middleware.LocalVerifier, func(scope string) string) {
 	ctx := context.Background()
 	st := memory.New()
 	keys, err := token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st})
 	if err != nil {
 		panic(err)
 	}
-	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: "https://issuer.example", Keys: keys, State: st})
+	verifier, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: "https://issuer.example", Keys: keys, Store: st})
 	if err != nil {
 		panic(err)
 	}

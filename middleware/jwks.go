@@ -20,7 +20,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/portcullis/portcullis/internal/token"
-	"github.com/portcullis/portcullis/store"
 )
 
 // JWKSConfig configures a [JWKSVerifier]. Issuer is required; the zero value
@@ -78,7 +77,7 @@ type JWKSConfig struct {
 //
 // # What it checks
 //
-// Everything a [token.Verifier] checks without a store, with the same
+// Everything a [LocalVerifier] checks without a store, with the same
 // code: the signature with the algorithm the key is pinned to, typ at+jwt,
 // iss, aud, exp (required), nbf and iat with leeway, and that kind, sub and
 // jti are present. The policy (kinds, scopes) is the [Guard]'s.
@@ -95,7 +94,7 @@ type JWKSConfig struct {
 // A remote verifier sees no store, so revocation and credential rotation do
 // not reach it: a revoked token, or one issued before its client rotated
 // its secret, passes until it expires (1h by default). Where that matters,
-// verify with [token.NewVerifier] over the issuer's store, or ask the issuer
+// verify with a [LocalVerifier] over the issuer's store, or ask the issuer
 // with [NewIntrospectionVerifier].
 //
 // # Failure
@@ -110,7 +109,7 @@ type JWKSConfig struct {
 // A document that jwkset cannot parse (a malformed key in it) counts as a
 // failed fetch.
 type JWKSVerifier struct {
-	jwt    *token.Verifier
+	jwt    *jwtCheck
 	keys   *remoteKeys
 	cache  *verifiedCache
 	now    func() time.Time
@@ -182,23 +181,9 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		},
 	}
 	v.keys = k
-	// The signature and claim checks are token.Verifier's own, through
-	// VerifyJWT, which never consults the store: State is required by
-	// NewVerifier but never called.
-	var err error
-	v.jwt, err = token.NewVerifier(token.VerifierConfig{
-		Issuer:         cfg.Issuer,
-		Audiences:      cfg.Audiences,
-		Keys:           k,
-		State:          noState{},
-		Leeway:         cfg.Leeway,
-		CacheSize:      -1,
-		MaxTokenLength: cfg.MaxTokenLength,
-		Now:            cfg.Now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("middleware: %w", err)
-	}
+	// The signature and claim checks are the LocalVerifier's own, over the
+	// fetched keys instead of the issuer's key manager.
+	v.jwt = newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, k)
 	onError := func(ctx context.Context, err error) {
 		k.lastErr.Store(&err)
 		cfg.Logger.ErrorContext(ctx, "portcullis: cannot fetch the issuer's JWKS; keeping the keys known so far",
@@ -246,7 +231,7 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 		}
 	}
 	withdrawals := v.keys.withdrawals.Load()
-	p, err := v.jwt.VerifyJWT(ctx, raw)
+	p, _, err := v.jwt.verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -410,15 +395,6 @@ func pinKeys(jwks []jwkset.JWK, ignore func(kid, why string)) (*token.KeySet, er
 	}
 	return token.NewKeySet(keys, "")
 }
-
-// noState is the store of a verifier that only ever calls VerifyJWT.
-type noState struct{}
-
-var errNoState = fmt.Errorf("%w: a remote verifier has no store", token.ErrUnavailable)
-
-func (noState) GetClient(context.Context, string) (*store.Client, error)   { return nil, errNoState }
-func (noState) GetAccount(context.Context, string) (*store.Account, error) { return nil, errNoState }
-func (noState) IsRevoked(context.Context, string, time.Time) (bool, error) { return false, errNoState }
 
 // limitedClient copies c (or makes a client with a 10s timeout) so that
 // every response body is cut off after max bytes with an error, and

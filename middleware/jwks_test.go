@@ -358,7 +358,7 @@ func TestJWKSIgnoresUnpinnedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lv, err := token.NewVerifier(token.VerifierConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: local}, State: memory.New()})
+	lv, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: local}, Store: memory.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -567,12 +567,12 @@ func BenchmarkJWKSVerify(b *testing.B) {
 	if err := st.CreateClient(context.Background(), &store.Client{ID: "c1", Generation: 1}); err != nil {
 		b.Fatal(err)
 	}
-	local, err := token.NewVerifier(token.VerifierConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: set}, State: st})
+	local, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: set}, Store: st})
 	if err != nil {
 		b.Fatal(err)
 	}
 	raw := remoteToken(b, key, s.URL)
-	run := func(b *testing.B, verify func(context.Context, string) (*token.Principal, error)) {
+	run := func(b *testing.B, verify func(context.Context, string) (*middleware.Principal, error)) {
 		ctx := context.Background()
 		if _, err := verify(ctx, raw); err != nil {
 			b.Fatal(err)
@@ -614,7 +614,7 @@ func ExampleNewJWKSVerifier() {
 	// The resource server. Cancel ctx to stop the background refresh.
 	// Remember what a remote verifier cannot see: revocation and rotation
 	// (tokens live until they expire); use NewIntrospectionVerifier or a
-	// token.Verifier over the issuer's store where that matters.
+	// LocalVerifier over the issuer's store where that matters.
 	verifier, err := middleware.NewJWKSVerifier(ctx, middleware.JWKSConfig{Issuer: srv.URL})
 	if err != nil {
 		panic(err)

@@ -12,12 +12,10 @@ import (
 	"github.com/portcullis/portcullis/internal/token"
 )
 
-// Principal says who presented a verified token.
-type Principal = token.Principal
-
 // Verifier checks a raw access token and says who presented it. Errors
 // should wrap token.ErrInvalidToken or token.ErrUnavailable; any other error
-// is treated as an invalid token. A [*token.Verifier] satisfies it.
+// is treated as an invalid token. [LocalVerifier], [JWKSVerifier] and
+// [IntrospectionVerifier] satisfy it.
 type Verifier interface {
 	Verify(ctx context.Context, raw string) (*Principal, error)
 }

@@ -83,7 +83,7 @@ func newGuard(t *testing.T, cfg middleware.Config) *middleware.Guard {
 }
 
 func TestHeaders(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	tok := f.mint(t, token.KindClient, "read")
 	okWant := want{200, "", "client c1"}
 	unauthorized := want{401, noToken, ""}
@@ -142,7 +142,7 @@ func TestHeaders(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	f := newFixture(t, token.EdDSA, token.VerifierConfig{})
+	f := newFixture(t, token.EdDSA, middleware.LocalConfig{})
 	client := f.mint(t, token.KindClient, "read")
 	account := f.mint(t, token.KindAccount, "read")
 	other := f.mint(t, "robot", "read")
@@ -179,7 +179,7 @@ func TestKinds(t *testing.T) {
 }
 
 func TestKindsInConfig(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	g := newGuard(t, middleware.Config{Verifier: f.v, Kinds: []string{token.KindAccount}})
 	for _, tc := range []struct {
 		tok    string
@@ -194,7 +194,7 @@ func TestKindsInConfig(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	read := f.mint(t, token.KindClient, "read")
 	readWrite := f.mint(t, token.KindClient, "write read")
 	none := f.mint(t, token.KindClient, "")
@@ -229,7 +229,7 @@ func TestScopes(t *testing.T) {
 }
 
 func TestAudiences(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{Audiences: []string{testIssuer, "https://a.test", "https://b.test"}})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{Audiences: []string{testIssuer, "https://a.test", "https://b.test"}})
 	withAud := func(aud ...string) string {
 		return f.mint(t, token.KindClient, "", func(c *token.Claims) { c.Audience = aud })
 	}
@@ -261,7 +261,7 @@ func TestAudiences(t *testing.T) {
 }
 
 func TestUnavailable(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	tok := f.mint(t, token.KindClient, "")
 	var logs bytes.Buffer
 	g := newGuard(t, middleware.Config{Verifier: f.v, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -286,19 +286,19 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestCustomVerifier(t *testing.T) {
-	p := &token.Principal{Kind: token.KindClient, Subject: "c9", Scopes: []string{"read"}}
+	p := &middleware.Principal{Kind: token.KindClient, Subject: "c9", Scopes: []string{"read"}}
 	tests := []struct {
 		name string
 		v    verifierFunc
 		want want
 	}{
-		{"principal", func(context.Context, string) (*token.Principal, error) { return p, nil }, want{200, "", "client c9"}},
-		{"nil principal without error fails closed", func(context.Context, string) (*token.Principal, error) { return nil, nil }, want{401, invalidToken, bodyInvalidToken}},
-		{"unknown error is an invalid token", func(context.Context, string) (*token.Principal, error) { return nil, io.ErrUnexpectedEOF }, want{401, invalidToken, bodyInvalidToken}},
-		{"wrapped ErrUnavailable", func(context.Context, string) (*token.Principal, error) {
+		{"principal", func(context.Context, string) (*middleware.Principal, error) { return p, nil }, want{200, "", "client c9"}},
+		{"nil principal without error fails closed", func(context.Context, string) (*middleware.Principal, error) { return nil, nil }, want{401, invalidToken, bodyInvalidToken}},
+		{"unknown error is an invalid token", func(context.Context, string) (*middleware.Principal, error) { return nil, io.ErrUnexpectedEOF }, want{401, invalidToken, bodyInvalidToken}},
+		{"wrapped ErrUnavailable", func(context.Context, string) (*middleware.Principal, error) {
 			return nil, fmt.Errorf("introspection: %w", token.ErrUnavailable)
 		}, want{503, "", bodyUnavailable}},
-		{"an *Error passes through", func(context.Context, string) (*token.Principal, error) { return nil, middleware.ErrInvalidRequest }, want{400, invalidRequest, bodyInvalidRequest}},
+		{"an *Error passes through", func(context.Context, string) (*middleware.Principal, error) { return nil, middleware.ErrInvalidRequest }, want{400, invalidRequest, bodyInvalidRequest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,9 +314,9 @@ func TestVerifierSeesContextAndToken(t *testing.T) {
 	type key struct{}
 	var gotRaw string
 	var gotCtx any
-	g := newGuard(t, middleware.Config{Verifier: verifierFunc(func(ctx context.Context, raw string) (*token.Principal, error) {
+	g := newGuard(t, middleware.Config{Verifier: verifierFunc(func(ctx context.Context, raw string) (*middleware.Principal, error) {
 		gotRaw, gotCtx = raw, ctx.Value(key{})
-		return &token.Principal{Kind: token.KindClient}, nil
+		return &middleware.Principal{Kind: token.KindClient}, nil
 	})})
 	r := httptest.NewRequest("GET", "/", nil).WithContext(context.WithValue(context.Background(), key{}, "v"))
 	r.Header.Set("Authorization", "Bearer  abc.def-ghi_jkl~mno+pqr/stu==")
@@ -329,7 +329,7 @@ func TestVerifierSeesContextAndToken(t *testing.T) {
 }
 
 func TestErrorHandler(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	var got error
 	g := newGuard(t, middleware.Config{Verifier: f.v, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		got = err
@@ -381,7 +381,7 @@ func TestWriteError(t *testing.T) {
 }
 
 func TestCauseNotLeaked(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	g := newGuard(t, middleware.Config{Verifier: f.v})
 	// Two different reasons to fail must be indistinguishable on the wire.
 	expired := f.mint(t, token.KindClient, "", func(c *token.Claims) { c.ExpiresAt.Time = c.IssuedAt.Add(-time.Hour) })
@@ -399,7 +399,7 @@ func TestCauseNotLeaked(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	v := verifierFunc(func(context.Context, string) (*token.Principal, error) { return nil, nil })
+	v := verifierFunc(func(context.Context, string) (*middleware.Principal, error) { return nil, nil })
 	bad := []middleware.Config{
 		{},
 		{Verifier: v, Realm: `a"b`},
@@ -420,7 +420,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestConfigCopied(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	scopes := []string{"read"}
 	kinds := []string{token.KindClient}
 	g := newGuard(t, middleware.Config{Verifier: f.v, Scopes: scopes, Kinds: kinds})
@@ -439,11 +439,11 @@ func TestPrincipalContext(t *testing.T) {
 	}
 	// Another package's value under a look-alike key is not ours.
 	type principalKey struct{}
-	ctx := context.WithValue(context.Background(), principalKey{}, &token.Principal{Subject: "x"})
+	ctx := context.WithValue(context.Background(), principalKey{}, &middleware.Principal{Subject: "x"})
 	if _, ok := middleware.PrincipalFrom(ctx); ok {
 		t.Error("PrincipalFrom read a foreign key")
 	}
-	want := &token.Principal{Subject: "s"}
+	want := &middleware.Principal{Subject: "s"}
 	if p, ok := middleware.PrincipalFrom(middleware.WithPrincipal(context.Background(), want)); !ok || p != want {
 		t.Errorf("got %v, %v", p, ok)
 	}

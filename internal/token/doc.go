@@ -1,7 +1,8 @@
-// Package token holds what the issuer and the guard share: the claims of a
-// Portcullis access token, signing keys and key sets, client secrets and
-// opaque tokens, and the local Verifier that both use, so that nothing about
-// the token format is written twice.
+// Package token holds the token format that the issuer and the middleware
+// share: the claims of a Portcullis access token, signing keys and key sets,
+// client secrets and opaque tokens, so that nothing about the format is
+// written twice. Verification itself (middleware.LocalVerifier) lives in the
+// middleware package, which the issuer imports.
 //
 // # Access tokens
 //
@@ -19,15 +20,4 @@
 // and keeps the old one published until every token it signed has expired.
 // Each key is pinned to one algorithm: ES256 (the default), EdDSA, RS256 or
 // HS256. A [KeySet] publishes only public keys.
-//
-// # Verification
-//
-// A [Verifier] checks a token completely: signature with the algorithm
-// pinned by the key (never by the token's alg; jku and x5u are ignored),
-// typ, iss, aud, exp, nbf and iat with a small leeway, the token kind, and
-// then revocation and the generation of the client or account. Verified
-// tokens are cached by their exact string so that a token seen before costs
-// about a microsecond; the cache honours expiry, and revocation and
-// rotation reach it within [VerifierConfig.StateTTL] (or at once when the
-// store pushes events, see [store.Watcher]).
 package token

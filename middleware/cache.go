@@ -1,4 +1,4 @@
-package token
+package middleware
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 type cacheEntry struct {
@@ -125,14 +127,16 @@ type subjectState struct {
 	fetched    int64 // unix nanoseconds
 }
 
-func (s subjectState) accepts(gen int64) error {
+// accepts reports whether a token may pass on this state: the subject
+// exists and is enabled, and, when withGen is set, is at generation gen.
+func (s subjectState) accepts(gen int64, withGen bool) error {
 	switch {
 	case s.gone:
-		return fmt.Errorf("%w: client or account no longer exists", ErrInvalidToken)
+		return fmt.Errorf("%w: client or account no longer exists", token.ErrInvalidToken)
 	case s.disabled:
-		return fmt.Errorf("%w: client or account is disabled", ErrInvalidToken)
-	case s.generation != gen:
-		return fmt.Errorf("%w: credentials were rotated", ErrInvalidToken)
+		return fmt.Errorf("%w: client or account is disabled", token.ErrInvalidToken)
+	case withGen && s.generation != gen:
+		return fmt.Errorf("%w: credentials were rotated", token.ErrInvalidToken)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package token_test
+package middleware_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -266,7 +267,7 @@ func pemPublic(k *testKey) []byte {
 func TestVerifyVectors(t *testing.T) {
 	for _, vec := range vectors() {
 		t.Run(vec.name, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := vec.build(e)
 			p, err := e.v.Verify(context.Background(), raw)
 			if vec.ok {
@@ -296,7 +297,7 @@ func TestVerifyVectors(t *testing.T) {
 func TestVerifyJWTVectors(t *testing.T) {
 	for _, vec := range vectors() {
 		t.Run(vec.name, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := vec.build(e)
 			_, err := e.v.VerifyJWT(context.Background(), raw)
 			live := strings.Contains(vec.name, "rotated") || strings.Contains(vec.name, "unknown client") ||
@@ -318,7 +319,7 @@ func TestVerifyJWTVectors(t *testing.T) {
 }
 
 func TestVerifyPrincipal(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	c := e.claims()
 	c["aud"] = []string{testIssuer, "https://other.test"}
 	c["scope"] = "read  write read"
@@ -328,7 +329,7 @@ func TestVerifyPrincipal(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clk.Now()
-	want := token.Principal{
+	want := middleware.Principal{
 		Kind: token.KindClient, Subject: "c1", ClientID: "c1", Scopes: []string{"read", "write"},
 		Audience: []string{testIssuer, "https://other.test"}, TokenID: c["jti"].(string), Generation: 1,
 		IssuedAt: now, ExpiresAt: now.Add(time.Hour), Issuer: testIssuer,
@@ -349,7 +350,7 @@ func TestVerifyPrincipal(t *testing.T) {
 	}
 }
 
-func equalPrincipal(a, b *token.Principal) bool {
+func equalPrincipal(a, b *middleware.Principal) bool {
 	return a.Kind == b.Kind && a.Subject == b.Subject && a.ClientID == b.ClientID && a.AccountID == b.AccountID &&
 		strings.Join(a.Scopes, " ") == strings.Join(b.Scopes, " ") && strings.Join(a.Audience, " ") == strings.Join(b.Audience, " ") &&
 		a.TokenID == b.TokenID && a.Generation == b.Generation && a.IssuedAt.Equal(b.IssuedAt) &&
@@ -357,11 +358,11 @@ func equalPrincipal(a, b *token.Principal) bool {
 }
 
 func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	c := e.claims()
 	c["pad"] = strings.Repeat("x", 100<<10)
 	raw := sign(t, e.keys[token.ES256], nil, c)
-	for _, verify := range []func(context.Context, string) (*token.Principal, error){e.v.Verify, e.v.VerifyJWT} {
+	for _, verify := range []func(context.Context, string) (*middleware.Principal, error){e.v.Verify, e.v.VerifyJWT} {
 		if _, err := verify(context.Background(), raw); !errors.Is(err, token.ErrInvalidToken) {
 			t.Fatalf("100 KB token: %v", err)
 		}
@@ -371,7 +372,7 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 	}
 
 	// MaxTokenLength moves the limit.
-	short := newEnv(t, token.VerifierConfig{MaxTokenLength: 100})
+	short := newEnv(t, middleware.LocalConfig{MaxTokenLength: 100})
 	if _, err := short.v.Verify(context.Background(), sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("token over MaxTokenLength: %v", err)
 	}
@@ -380,7 +381,7 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 func TestVerifyDisabledAndDeleted(t *testing.T) {
 	ctx := context.Background()
 	t.Run("disabled client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Disabled = true
@@ -392,7 +393,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 	})
 	t.Run("deleted client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		if err := e.st.DeleteClient(ctx, "c1"); err != nil {
 			t.Fatal(err)
@@ -402,7 +403,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 	})
 	t.Run("disabled account", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		a, _ := e.st.GetAccount(ctx, "a1")
 		a.Disabled = true
@@ -414,7 +415,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 	})
 	t.Run("rotated client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Generation = 2
@@ -431,7 +432,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 	})
 	t.Run("revoked jti", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		c := e.claims()
 		raw := sign(t, e.keys[token.ES256], nil, c)
 		if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
@@ -449,7 +450,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 
 func TestVerifyUnavailable(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
 	e.state.down.Store(true)
 	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) || errors.Is(err, token.ErrInvalidToken) {
@@ -472,7 +473,7 @@ func TestVerifyUnavailable(t *testing.T) {
 }
 
 func TestVerifyKeySourceFailure(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{Keys: failingKeys{}})
+	e := newEnv(t, middleware.LocalConfig{Keys: failingKeys{}})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
 	if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, token.ErrUnavailable) {
 		t.Fatalf("keys unavailable: %v", err)
@@ -487,12 +488,12 @@ func (failingKeys) Refresh(context.Context) (*token.KeySet, error) { return nil,
 func TestNewVerifierConfig(t *testing.T) {
 	ks := token.StaticKeys{}
 	st := &countingState{}
-	for i, cfg := range []token.VerifierConfig{
-		{Keys: ks, State: st},
-		{Issuer: testIssuer, State: st},
+	for i, cfg := range []middleware.LocalConfig{
+		{Keys: ks, Store: st},
+		{Issuer: testIssuer, Store: st},
 		{Issuer: testIssuer, Keys: ks},
 	} {
-		if v, err := token.NewVerifier(cfg); err == nil || v != nil {
+		if v, err := middleware.NewLocalVerifier(cfg); err == nil || v != nil {
 			t.Errorf("config %d accepted", i)
 		}
 	}
@@ -500,7 +501,7 @@ func TestNewVerifierConfig(t *testing.T) {
 
 func TestVerifyAudiencesConfig(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{Audiences: []string{"https://api.test"}})
+	e := newEnv(t, middleware.LocalConfig{Audiences: []string{"https://api.test"}})
 	c := e.claims()
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("the issuer audience is no longer the default once Audiences is set: %v", err)
@@ -514,13 +515,13 @@ func TestVerifyAudiencesConfig(t *testing.T) {
 
 func TestVerifyLeewayConfig(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{Leeway: -1})
+	e := newEnv(t, middleware.LocalConfig{Leeway: -1})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(-time.Second).Unix()
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
 		t.Errorf("negative Leeway must mean none: %v", err)
 	}
-	e = newEnv(t, token.VerifierConfig{Leeway: time.Minute})
+	e = newEnv(t, middleware.LocalConfig{Leeway: time.Minute})
 	c = e.claims()
 	c["exp"] = e.clk.Now().Add(-30 * time.Second).Unix()
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
@@ -534,7 +535,7 @@ func TestCacheServesSecondVerify(t *testing.T) {
 	ctx := context.Background()
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := sign(t, e.keys[alg], nil, e.claims())
 			p1, err := e.v.Verify(ctx, raw)
 			if err != nil {
@@ -558,7 +559,7 @@ func TestCacheServesSecondVerify(t *testing.T) {
 
 func TestCacheDisabled(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{CacheSize: -1})
+	e := newEnv(t, middleware.LocalConfig{CacheSize: -1})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
 	p1, err := e.v.Verify(ctx, raw)
 	if err != nil {
@@ -578,7 +579,7 @@ func TestCacheRevocation(t *testing.T) {
 	ctx := context.Background()
 	const ttl = 5 * time.Second
 	setup := func(t *testing.T) (*env, string, string) {
-		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 		c := e.claims()
 		raw := sign(t, e.keys[token.ES256], nil, c)
 		if _, err := e.v.Verify(ctx, raw); err != nil {
@@ -653,7 +654,7 @@ func TestCacheRotation(t *testing.T) {
 	}
 	for _, ch := range changes {
 		t.Run(ch.name+"/after StateTTL", func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 			raw := sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
@@ -669,7 +670,7 @@ func TestCacheRotation(t *testing.T) {
 			}
 		})
 		t.Run(ch.name+"/at once after Forget", func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 			raw := sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
@@ -682,7 +683,7 @@ func TestCacheRotation(t *testing.T) {
 		})
 	}
 	t.Run("account rotated, Forget", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatal(err)
@@ -701,7 +702,7 @@ func TestCacheRotation(t *testing.T) {
 
 func TestCacheHonoursExpiry(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(time.Minute).Unix()
 	raw := sign(t, e.keys[token.ES256], nil, c)
@@ -721,7 +722,7 @@ func TestCacheHonoursExpiry(t *testing.T) {
 func TestCacheSmall(t *testing.T) {
 	// A tiny cache still verifies every token correctly as entries come and go.
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{CacheSize: 1})
+	e := newEnv(t, middleware.LocalConfig{CacheSize: 1})
 	var toks []string
 	for range 100 {
 		toks = append(toks, sign(t, e.keys[token.HS256], nil, e.claims()))
@@ -741,9 +742,9 @@ func TestCacheSmall(t *testing.T) {
 func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	// The countingState wrapper hides the store's Watcher: use the store itself.
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.st, Now: e.clk.Now, StateTTL: time.Hour})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, Store: e.st, Now: e.clk.Now, StateTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -784,14 +785,15 @@ func TestOpaque(t *testing.T) {
 		if pepper != nil {
 			name = "hmac"
 		}
-		t.Run(name, func(t *testing.T) { testOpaque(t, ctx, token.NewHasher(pepper)) })
+		t.Run(name, func(t *testing.T) { testOpaque(t, ctx, pepper) })
 	}
 }
 
-func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
-	e := newEnv(t, token.VerifierConfig{Hasher: h})
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.state,
-		Opaque: e.st, Hasher: h, Now: e.clk.Now})
+func testOpaque(t *testing.T, ctx context.Context, pepper []byte) {
+	h := token.NewHasher(pepper) // the issuer's, to mint with
+	e := newEnv(t, middleware.LocalConfig{Pepper: pepper})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, Store: e.state,
+		Opaque: true, Pepper: pepper, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -882,7 +884,7 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 	const ttl = 5 * time.Second
 	st := memory.New()
 	km := newManager(t, st, newClock(), token.KeyManagerConfig{})
-	e := newEnv(t, token.VerifierConfig{Keys: km, StateTTL: ttl})
+	e := newEnv(t, middleware.LocalConfig{Keys: km, StateTTL: ttl})
 	ks := keySet(t, km)
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(100 * 365 * 24 * time.Hour).Unix()
@@ -915,7 +917,7 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	// older than the token's, so it is stale (generations only grow): the
 	// new token must pass now, not StateTTL later, while the old one dies.
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	old := sign(t, e.keys[token.ES256], nil, e.claims())
 	if _, err := e.v.Verify(ctx, old); err != nil {
 		t.Fatal(err)
@@ -935,4 +937,140 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, token.ErrInvalidToken) {
 		t.Fatalf("generation from the future: %v", err)
 	}
+}
+
+// A client key owned by an account: its tokens name the client and the
+// account, carry the client's generation, and need the account to exist and
+// be enabled, whatever the account's generation (a password change must not
+// kill the account's client keys).
+func TestClientOfAccount(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	setup := func(t *testing.T) (*env, string) {
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
+		// The account a1 is at generation 1; its key at generation 7.
+		if err := e.st.CreateClient(ctx, &store.Client{ID: "k1", OwnerAccount: "a1", Generation: 7}); err != nil {
+			t.Fatal(err)
+		}
+		c := e.claims()
+		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 7
+		return e, sign(t, e.keys[token.ES256], nil, c)
+	}
+	updateAccount := func(t *testing.T, e *env, f func(a *store.Account)) {
+		a, _ := e.st.GetAccount(ctx, "a1")
+		prev := a.Generation
+		f(a)
+		if err := e.st.UpdateAccount(ctx, a, prev); err != nil {
+			t.Fatal(err)
+		}
+		e.v.Forget(store.Event{Kind: store.EventAccountChanged, ID: "a1", Generation: a.Generation})
+	}
+
+	t.Run("the client's generation, not the account's", func(t *testing.T) {
+		e, raw := setup(t)
+		p, err := e.v.Verify(ctx, raw)
+		if err != nil {
+			t.Fatalf("a client token of an account's key: %v", err)
+		}
+		if p.ClientID != "k1" || p.AccountID != "a1" || p.Kind != token.KindClient {
+			t.Errorf("principal = %+v", p)
+		}
+		c := e.claims()
+		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 1
+		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("a token with the account's generation instead of the client's: %v", err)
+		}
+	})
+	t.Run("account password changed", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		updateAccount(t, e, func(a *store.Account) { a.Generation++ })
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Errorf("the owner's new generation killed its key's token: %v", err)
+		}
+		fresh := newEnv(t, middleware.LocalConfig{Store: e.st})
+		if _, err := fresh.v.Verify(ctx, raw); err != nil {
+			t.Errorf("a fresh verifier: %v", err)
+		}
+	})
+	t.Run("account disabled", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		updateAccount(t, e, func(a *store.Account) { a.Disabled = true })
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("after Forget, the disabled owner's key token passes: %v", err)
+		}
+	})
+	t.Run("account disabled, after StateTTL", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Disabled = true
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Add(ttl)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("StateTTL after the owner was disabled, the cached token passes: %v", err)
+		}
+	})
+	t.Run("account deleted", func(t *testing.T) {
+		e, raw := setup(t)
+		if err := e.st.DeleteAccount(ctx, "a1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("the deleted owner's key token passes: %v", err)
+		}
+	})
+	t.Run("client rotated", func(t *testing.T) {
+		e, raw := setup(t)
+		c, _ := e.st.GetClient(ctx, "k1")
+		c.Generation = 8
+		if err := e.st.UpdateClient(ctx, c, 7); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("the rotated key's token passes: %v", err)
+		}
+	})
+	t.Run("store down", func(t *testing.T) {
+		e, raw := setup(t)
+		e.state.down.Store(true)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) {
+			t.Errorf("store down: %v", err)
+		}
+	})
+	t.Run("opaque", func(t *testing.T) {
+		e, _ := setup(t)
+		v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set},
+			Store: e.st, Opaque: true, Now: e.clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := e.clk.Now()
+		raw := token.NewSecret(token.PrefixAccessToken)
+		if err := e.st.CreateAccessToken(ctx, &store.AccessToken{Hash: token.NewHasher(nil).Hex(raw), ID: "o1", Grant: store.Grant{
+			Kind: token.KindClient, Subject: "k1", ClientID: "k1", AccountID: "a1", Audience: []string{testIssuer},
+			Generation: 7, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, raw); err != nil {
+			t.Fatalf("opaque token of an account's key: %v", err)
+		}
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Disabled = true
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			t.Errorf("opaque token of a disabled owner: %v", err)
+		}
+	})
 }
