@@ -91,7 +91,7 @@ type IntrospectionVerifier struct {
 	cfg    IntrospectionConfig
 	client *http.Client
 	auth   string // "Basic …"
-	cache  *verifiedCache
+	cache  *tokenCache
 }
 
 // NewIntrospectionVerifier checks cfg and returns a verifier. It makes no
@@ -147,7 +147,7 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	r.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	v.auth = r.Header.Get("Authorization")
 	if cfg.CacheTTL > 0 || cfg.InactiveTTL > 0 {
-		v.cache = newVerifiedCache(cfg.CacheSize)
+		v.cache = newTokenCache(cfg.CacheSize)
 	}
 	return v, nil
 }
@@ -166,11 +166,11 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 	sum := sha256.Sum256([]byte(raw))
 	key := string(sum[:])
 	if v.cache != nil {
-		if p, ok := v.cache.get(key, now); ok {
-			if p == nil {
+		if e := v.cache.get(key, now); e != nil {
+			if e.principal == nil {
 				return nil, fmt.Errorf("%w: inactive (cached)", token.ErrInvalidToken)
 			}
-			return p, nil
+			return e.principal, nil
 		}
 	}
 	resp, err := v.introspect(ctx, raw)
@@ -180,7 +180,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 	p, err := v.principal(resp, raw, now)
 	if err != nil {
 		if v.cache != nil && v.cfg.InactiveTTL > 0 {
-			v.cache.put(key, nil, now.Add(v.cfg.InactiveTTL))
+			v.cache.put(key, &cacheEntry{expires: now.Add(v.cfg.InactiveTTL)}, v.cache.epoch())
 		}
 		return nil, fmt.Errorf("%w: %w", token.ErrInvalidToken, err)
 	}
@@ -189,7 +189,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 		if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(until) {
 			until = p.ExpiresAt
 		}
-		v.cache.put(key, p, until)
+		v.cache.put(key, &cacheEntry{principal: p, expires: until}, v.cache.epoch())
 	}
 	return p, nil
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -111,7 +110,7 @@ type JWKSConfig struct {
 type JWKSVerifier struct {
 	jwt    *jwtCheck
 	keys   *remoteKeys
-	cache  *verifiedCache
+	cache  *tokenCache
 	now    func() time.Time
 	leeway time.Duration
 	maxLen int
@@ -166,7 +165,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 
 	v := &JWKSVerifier{now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
 	if cfg.CacheSize > 0 {
-		v.cache = newVerifiedCache(cfg.CacheSize)
+		v.cache = newTokenCache(cfg.CacheSize)
 	}
 	k := &remoteKeys{
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
@@ -225,25 +224,22 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
 	}
 	now := v.now()
-	if v.cache != nil {
-		if p, ok := v.cache.get(raw, now); ok {
-			return p, nil
-		}
+	if v.cache == nil {
+		p, _, err := v.jwt.verify(ctx, raw)
+		return p, err
 	}
-	withdrawals := v.keys.withdrawals.Load()
-	p, _, err := v.jwt.verify(ctx, raw)
+	if e := v.cache.get(raw, now); e != nil {
+		return e.principal, nil
+	}
+	// Before the keys are read: a fetch that withdraws a key while this
+	// token is checked, perhaps with that key, flushes the cache and must
+	// keep this token out of it (see tokenCache).
+	epoch := v.cache.epoch()
+	p, kid, err := v.jwt.verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
-		v.cache.put(raw, p, p.ExpiresAt.Add(v.leeway))
-		// A fetch that withdrew a key while this token was checked, perhaps
-		// with that key, may have flushed the cache before the put: undo it.
-		// (A withdrawal counted after this load flushes after the put.)
-		if v.keys.withdrawals.Load() != withdrawals {
-			v.cache.delete(raw)
-		}
-	}
+	v.cache.put(raw, &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.leeway)}, epoch)
 	return p, nil
 }
 
@@ -269,10 +265,6 @@ type remoteKeys struct {
 	url     string
 	log     *slog.Logger
 	dropped func() // a key was withdrawn
-
-	// withdrawals counts fetches that withdrew or replaced a key; each is
-	// counted before dropped is called.
-	withdrawals atomic.Int64
 }
 
 // KeyReplaceAll is called by every successful fetch.
@@ -293,7 +285,6 @@ func (k *remoteKeys) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) erro
 		for _, key := range old.Keys() {
 			if now, ok := set.Key(key.ID); !ok || !samePublicKey(key, now) {
 				// Tokens it signed must not pass from the cache.
-				k.withdrawals.Add(1)
 				k.dropped()
 				break
 			}
@@ -442,83 +433,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// verifiedCache remembers verification results by key until a deadline.
-// It is bounded: a full shard drops an arbitrary entry (Go's map order),
-// which costs nothing to track and is good enough against churn.
-type verifiedCache struct {
-	seed     maphash.Seed
-	perShard int
-	shards   [16]struct {
-		sync.RWMutex
-		m map[string]verified
-	}
-}
-
-type verified struct {
-	p     *Principal // nil: known inactive
-	until time.Time
-}
-
-func newVerifiedCache(size int) *verifiedCache {
-	c := &verifiedCache{seed: maphash.MakeSeed()}
-	c.perShard = max(1, size/len(c.shards))
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]verified)
-	}
-	return c
-}
-
-func (c *verifiedCache) shard(k string) int {
-	return int(maphash.String(c.seed, k) % uint64(len(c.shards)))
-}
-
-// get returns the entry for k if it is still good at now.
-func (c *verifiedCache) get(k string, now time.Time) (*Principal, bool) {
-	s := &c.shards[c.shard(k)]
-	s.RLock()
-	e, ok := s.m[k]
-	s.RUnlock()
-	if !ok {
-		return nil, false
-	}
-	if !now.Before(e.until) {
-		s.Lock()
-		if cur, ok := s.m[k]; ok && cur.until.Equal(e.until) {
-			delete(s.m, k)
-		}
-		s.Unlock()
-		return nil, false
-	}
-	return e.p, true
-}
-
-func (c *verifiedCache) put(k string, p *Principal, until time.Time) {
-	s := &c.shards[c.shard(k)]
-	s.Lock()
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
-		for old := range s.m {
-			delete(s.m, old)
-			break
-		}
-	}
-	s.m[k] = verified{p: p, until: until}
-	s.Unlock()
-}
-
-func (c *verifiedCache) delete(k string) {
-	s := &c.shards[c.shard(k)]
-	s.Lock()
-	delete(s.m, k)
-	s.Unlock()
-}
-
-func (c *verifiedCache) flush() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.Lock()
-		clear(s.m)
-		s.Unlock()
-	}
 }

@@ -172,14 +172,11 @@ func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, err
 	}
 	now := v.cfg.Now()
 	if v.tokens != nil {
-		if e := v.tokens.get(raw); e != nil {
-			if now.Before(e.expires) {
-				if err := v.recheck(ctx, e, now); err != nil {
-					return nil, err
-				}
-				return e.principal, nil
+		if e := v.tokens.get(raw, now); e != nil {
+			if err := v.recheck(ctx, e, now); err != nil {
+				return nil, err
 			}
-			v.tokens.delete(raw)
+			return e.principal, nil
 		}
 	}
 	if strings.Count(raw, ".") != 2 {
