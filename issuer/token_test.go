@@ -385,7 +385,7 @@ func TestOpaqueFormat(t *testing.T) {
 	if _, err := e.iss.RotateClient(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(t.Context(), tr.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(t.Context(), tr.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("opaque token after rotation: %v, want ErrInvalidToken", err)
 	}
 	// A store failure while storing the token is a 503, not a token.

@@ -1,13 +1,10 @@
 package middleware
 
 import (
-	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/portcullis/portcullis/internal/token"
 )
 
 // cacheEntry is what a verifier remembers about one token.
@@ -152,11 +149,11 @@ type subjectState struct {
 func (s subjectState) accepts(gen int64, withGen bool) error {
 	switch {
 	case s.gone:
-		return fmt.Errorf("%w: client or account no longer exists", token.ErrInvalidToken)
+		return invalid("client or account no longer exists")
 	case s.disabled:
-		return fmt.Errorf("%w: client or account is disabled", token.ErrInvalidToken)
+		return invalid("client or account is disabled")
 	case withGen && s.generation != gen:
-		return fmt.Errorf("%w: credentials were rotated", token.ErrInvalidToken)
+		return invalid("credentials were rotated")
 	}
 	return nil
 }

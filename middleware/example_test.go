@@ -118,3 +118,27 @@ func ExamplePrincipalFrom() {
 	// Output:
 	// client reporting scopes=[reports:read reports:write]
 }
+
+// A handler that authenticates a request itself reads the bearer token as
+// a guard would, and answers a malformed request with the guard's bytes.
+func ExampleBearerToken() {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := middleware.BearerToken(r)
+		if err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		fmt.Fprintf(w, "token of %d characters", len(raw))
+	})
+	for _, authorization := range []string{"Bearer abc.def.ghi", "Bearer two tokens", "Basic dXNlcjpwYXNz"} {
+		r := httptest.NewRequest("POST", "/rotate", nil)
+		r.Header.Set("Authorization", authorization)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
+	}
+	// Output:
+	// 200  token of 11 characters
+	// 400 Bearer error="invalid_request", error_description="the request must carry exactly one well-formed bearer token" {"error":"invalid_request","error_description":"the request must carry exactly one well-formed bearer token"}
+	// 401 Bearer
+}

@@ -127,7 +127,7 @@ func TestForgetDuringStateFetch(t *testing.T) {
 				if !fired {
 					t.Fatal("the verifier never asked the store: the race was not staged")
 				}
-				if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+				if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 					t.Fatalf("after Forget, the state read before it still lets the token pass: %v", err)
 				}
 			})
@@ -157,7 +157,7 @@ func TestForgetDuringRevocationCheck(t *testing.T) {
 	if !fired {
 		t.Fatal("the verifier never asked about revocation: the race was not staged")
 	}
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("after Forget, the revocation check made before it still lets the token pass: %v", err)
 	}
 }

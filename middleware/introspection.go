@@ -85,8 +85,8 @@ type IntrospectionConfig struct {
 //
 // It fails closed: a network error, a timeout, any status but 200 (our own
 // credentials refused included) or an unreadable or oversized response is
-// [token.ErrUnavailable] (503 through a Guard); an inactive or refused
-// token is [token.ErrInvalidToken].
+// [ErrUnavailable] (503 through a Guard); an inactive or refused
+// token is [ErrInvalidToken].
 type IntrospectionVerifier struct {
 	cfg    IntrospectionConfig
 	client *http.Client
@@ -153,13 +153,13 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 }
 
 // Verify asks the issuer about raw, or reuses a recent answer. Errors wrap
-// token.ErrInvalidToken or token.ErrUnavailable.
+// ErrInvalidToken or ErrUnavailable.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
 	if strings.HasPrefix(raw, token.PrefixRefreshToken) {
-		return nil, fmt.Errorf("%w: a refresh token is not an access token", token.ErrInvalidToken)
+		return nil, invalid("a refresh token is not an access token")
 	}
 	now := v.cfg.Now()
 	// The cache is keyed by the token's hash, so that it holds no token.
@@ -168,21 +168,21 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 	if v.cache != nil {
 		if e := v.cache.get(key, now); e != nil {
 			if e.principal == nil {
-				return nil, fmt.Errorf("%w: inactive (cached)", token.ErrInvalidToken)
+				return nil, invalid("inactive (cached)")
 			}
 			return e.principal, nil
 		}
 	}
 	resp, err := v.introspect(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: introspection at %s: %w", token.ErrUnavailable, v.cfg.URL, err)
+		return nil, unavailable("introspection at %s: %w", v.cfg.URL, err)
 	}
 	p, err := v.principal(resp, raw, now)
 	if err != nil {
 		if v.cache != nil && v.cfg.InactiveTTL > 0 {
 			v.cache.put(key, &cacheEntry{expires: now.Add(v.cfg.InactiveTTL)}, v.cache.epoch())
 		}
-		return nil, fmt.Errorf("%w: %w", token.ErrInvalidToken, err)
+		return nil, invalid("%w", err)
 	}
 	if v.cache != nil && v.cfg.CacheTTL > 0 {
 		until := now.Add(v.cfg.CacheTTL)

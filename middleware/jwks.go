@@ -99,7 +99,7 @@ type JWKSConfig struct {
 // # Failure
 //
 // It fails closed. While no key set has ever been fetched (the issuer was
-// down at start-up), every Verify is [token.ErrUnavailable] (503 through a
+// down at start-up), every Verify is [ErrUnavailable] (503 through a
 // Guard) and retries the fetch at most once per MinRefreshInterval, so it
 // recovers by itself once the issuer answers. Once keys are known, a failed
 // refresh keeps them: tokens signed by known keys go on passing while the
@@ -218,10 +218,10 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 }
 
 // Verify checks raw against the issuer's published keys. Errors wrap
-// token.ErrInvalidToken or token.ErrUnavailable.
+// ErrInvalidToken or ErrUnavailable.
 func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.maxLen {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
 	now := v.now()
 	if v.cache == nil {

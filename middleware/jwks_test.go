@@ -296,7 +296,7 @@ func TestJWKSVerifierRefuses(t *testing.T) {
 			if p != nil {
 				t.Errorf("accepted: %+v", p)
 			}
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 		})
 	}
 	if n := evil.hits.Load(); n != 0 {
@@ -349,7 +349,7 @@ func TestJWKSIgnoresUnpinnedKeys(t *testing.T) {
 	for _, k := range []*token.Key{noAlg, mislabelled, enc, ed, secret, rsaSmall} {
 		t.Run(k.ID, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), remoteToken(t, k, s.URL))
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 		})
 	}
 	// The same HS256 token passes a verifier that holds the secret: the
@@ -385,7 +385,7 @@ func TestJWKSDownAtStartup(t *testing.T) {
 	raw := remoteToken(t, key, s.URL)
 
 	_, err := v.Verify(context.Background(), raw)
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 	g, err := middleware.New(middleware.Config{Verifier: v, Logger: discardLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +416,7 @@ func TestJWKSServerErrorKeepsKeys(t *testing.T) {
 	}
 	// A new kid cannot be looked up: that is unavailability, not forgery.
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 	if _, err := v.Verify(context.Background(), remoteToken(t, key, s.URL)); err != nil {
 		t.Errorf("known key after a failed refresh: %v", err)
 	}
@@ -436,7 +436,7 @@ func TestJWKSSlowServer(t *testing.T) {
 		c.MinRefreshInterval = time.Nanosecond
 	})
 	_, err := v.Verify(context.Background(), remoteToken(t, key, s.URL))
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 }
 
 func TestJWKSUnknownKIDFloodIsRateLimited(t *testing.T) {
@@ -448,7 +448,7 @@ func TestJWKSUnknownKIDFloodIsRateLimited(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		raw := remoteToken(t, remoteKey(t, token.ES256, fmt.Sprintf("forged-%d", i)), s.URL)
 		wg.Go(func() {
-			if _, err := v.Verify(context.Background(), raw); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := v.Verify(context.Background(), raw); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Errorf("forged kid: %v", err)
 			}
 		})
@@ -487,9 +487,9 @@ func TestJWKSRotation(t *testing.T) {
 	// fail, even the one in the cache.
 	s.publish(t, []*token.Key{newKey})
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	_, err = v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }
 
 // New keys arrive through the background refresh alone, with no request
@@ -505,7 +505,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	})
 	raw := remoteToken(t, newKey, s.URL)
 	_, err := v.Verify(context.Background(), raw) // spends the one on-demand fetch
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	s.publish(t, []*token.Key{oldKey, newKey})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -531,7 +531,7 @@ func TestJWKSOversizedBody(t *testing.T) {
 			raw := remoteToken(t, key, s.URL)
 			small := newJWKS(t, s, func(c *middleware.JWKSConfig) { c.MaxResponseBytes = 4 << 10 })
 			_, err := small.Verify(context.Background(), raw)
-			wantIs(t, err, token.ErrUnavailable)
+			wantIs(t, err, middleware.ErrUnavailable)
 			// Control: the same document within the default limit.
 			if _, err := newJWKS(t, s).Verify(context.Background(), raw); err != nil {
 				t.Errorf("within the limit: %v", err)
@@ -658,12 +658,12 @@ func TestJWKSReplacedKeyUnderSameKID(t *testing.T) {
 	s.publish(t, []*token.Key{newKey})
 	// An unknown kid makes the verifier fetch the set again.
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	if _, err := v.Verify(context.Background(), remoteToken(t, newKey, s.URL)); err != nil {
 		t.Fatalf("new material: %v", err)
 	}
 	_, err = v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }
 
 // A token being verified with a key while a fetch withdraws that key must
@@ -688,7 +688,7 @@ func TestJWKSWithdrawalDuringVerify(t *testing.T) {
 				armed.Store(false)
 				s.publish(t, []*token.Key{newKey})
 				_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-				wantIs(t, err, token.ErrInvalidToken)
+				wantIs(t, err, middleware.ErrInvalidToken)
 			}
 			return time.Now()
 		}
@@ -701,5 +701,5 @@ func TestJWKSWithdrawalDuringVerify(t *testing.T) {
 		t.Fatal("the withdrawal was not injected")
 	}
 	_, err := v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }

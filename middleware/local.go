@@ -168,7 +168,7 @@ func (v *LocalVerifier) Kinds() []string { return slices.Clone(v.cfg.Kinds) }
 // ErrInvalidToken or ErrUnavailable.
 func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
 	now := v.cfg.Now()
 	if v.tokens != nil {
@@ -181,7 +181,7 @@ func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, err
 	}
 	if strings.Count(raw, ".") != 2 {
 		if !v.cfg.Opaque {
-			return nil, fmt.Errorf("%w: not a JWT", token.ErrInvalidToken)
+			return nil, invalid("not a JWT")
 		}
 		return v.verifyOpaque(ctx, raw, now)
 	}
@@ -199,9 +199,9 @@ func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, err
 		return nil, err
 	}
 	if revoked, err := v.cfg.Store.IsRevoked(ctx, p.TokenID, now); err != nil {
-		return nil, fmt.Errorf("%w: revocation check: %w", token.ErrUnavailable, err)
+		return nil, unavailable("revocation check: %w", err)
 	} else if revoked {
-		return nil, fmt.Errorf("%w: revoked", token.ErrInvalidToken)
+		return nil, invalid("revoked")
 	}
 	if v.tokens != nil {
 		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
@@ -219,7 +219,7 @@ func (v *LocalVerifier) Leeway() time.Duration { return v.cfg.Leeway }
 // no revocation, generation or cache. Issuers use it to find a token's id.
 func (v *LocalVerifier) VerifyJWT(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
 	p, _, err := v.jwt.verify(ctx, raw)
 	return p, err
@@ -258,7 +258,7 @@ func newJWTCheck(issuer string, audiences []string, leeway time.Duration, now fu
 func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, error) {
 	ks, err := c.keys.KeySet(ctx)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", token.ErrUnavailable, err)
+		return nil, "", unavailable("%w", err)
 	}
 	var claims token.Claims
 	t, err := c.parser.ParseWithClaims(raw, &claims, ks.Keyfunc)
@@ -266,7 +266,7 @@ func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, 
 		// Perhaps another replica rotated: reload (rate limited) and retry once.
 		fresh, rerr := c.keys.Refresh(ctx)
 		if rerr != nil {
-			return nil, "", fmt.Errorf("%w: %w", token.ErrUnavailable, rerr)
+			return nil, "", unavailable("%w", rerr)
 		}
 		if fresh != ks {
 			claims = token.Claims{}
@@ -274,16 +274,16 @@ func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, 
 		}
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", token.ErrInvalidToken, err)
+		return nil, "", invalid("%w", err)
 	}
 	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, token.JWTType) && !strings.EqualFold(typ, "application/"+token.JWTType) {
-		return nil, "", fmt.Errorf("%w: typ %q is not %s", token.ErrInvalidToken, typ, token.JWTType)
+		return nil, "", invalid("typ %q is not %s", typ, token.JWTType)
 	}
 	if claims.Kind == "" || claims.Subject == "" || claims.ID == "" {
-		return nil, "", fmt.Errorf("%w: kind, sub and jti are required", token.ErrInvalidToken)
+		return nil, "", invalid("kind, sub and jti are required")
 	}
 	if !anyShared(claims.Audience, c.audiences) {
-		return nil, "", fmt.Errorf("%w: audience not accepted", token.ErrInvalidToken)
+		return nil, "", invalid("audience not accepted")
 	}
 	kid, _ := t.Header["kid"].(string) // Keyfunc found a key by it
 	return principalFromClaims(&claims), kid, nil
@@ -292,20 +292,20 @@ func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, 
 func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.Time) (*Principal, error) {
 	at, err := v.cfg.Store.GetAccessToken(ctx, v.hasher.Hex(raw), now)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown or expired", token.ErrInvalidToken)
+		return nil, invalid("unknown or expired")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", token.ErrUnavailable, err)
+		return nil, unavailable("%w", err)
 	}
 	if !now.Before(at.ExpiresAt) {
-		return nil, fmt.Errorf("%w: expired", token.ErrInvalidToken)
+		return nil, invalid("expired")
 	}
 	if at.Kind == "" || at.Subject == "" {
 		// As for JWTs: a token without a kind must never pass a guard.
-		return nil, fmt.Errorf("%w: kind and sub are required", token.ErrInvalidToken)
+		return nil, invalid("kind and sub are required")
 	}
 	if !anyShared(at.Audience, v.cfg.Audiences) {
-		return nil, fmt.Errorf("%w: audience not accepted", token.ErrInvalidToken)
+		return nil, invalid("audience not accepted")
 	}
 	p := &Principal{
 		Kind: at.Kind, Subject: at.Subject, ClientID: at.ClientID, AccountID: at.AccountID,
@@ -334,17 +334,17 @@ func (v *LocalVerifier) recheck(ctx context.Context, e *cacheEntry, now time.Tim
 	}
 	ks, err := v.cfg.Keys.KeySet(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", token.ErrUnavailable, err)
+		return unavailable("%w", err)
 	}
 	if _, ok := ks.Key(e.kid); !ok {
-		return fmt.Errorf("%w: signing key %q was withdrawn", token.ErrInvalidToken, e.kid)
+		return invalid("signing key %q was withdrawn", e.kid)
 	}
 	revoked, err := v.cfg.Store.IsRevoked(ctx, e.principal.TokenID, now)
 	if err != nil {
-		return fmt.Errorf("%w: revocation check: %w", token.ErrUnavailable, err)
+		return unavailable("revocation check: %w", err)
 	}
 	if revoked {
-		return fmt.Errorf("%w: revoked", token.ErrInvalidToken)
+		return invalid("revoked")
 	}
 	e.checked.Store(now.UnixNano())
 	return nil
@@ -375,7 +375,7 @@ func (v *LocalVerifier) fetchAndCompare(ctx context.Context, p *Principal, now t
 	case p.AccountID != "":
 		return v.compare(ctx, subjectAccount, p.AccountID, p.Generation, true, now, cached)
 	}
-	return fmt.Errorf("%w: token names no client or account", token.ErrInvalidToken)
+	return invalid("token names no client or account")
 }
 
 // compare checks that the client or account id exists and is not
@@ -410,7 +410,7 @@ func (v *LocalVerifier) compare(ctx context.Context, kind subjectKind, id string
 	if errors.Is(err, store.ErrNotFound) {
 		s = subjectState{gone: true}
 	} else if err != nil {
-		return fmt.Errorf("%w: %w", token.ErrUnavailable, err)
+		return unavailable("%w", err)
 	}
 	s.fetched = now.UnixNano()
 	v.state.put(key, s, epoch)

@@ -13,7 +13,7 @@ import (
 )
 
 // Verifier checks a raw access token and says who presented it. Errors
-// should wrap token.ErrInvalidToken or token.ErrUnavailable; any other error
+// should wrap ErrInvalidToken or ErrUnavailable; any other error
 // is treated as an invalid token. [LocalVerifier], [JWKSVerifier] and
 // [IntrospectionVerifier] satisfy it.
 type Verifier interface {
@@ -81,7 +81,7 @@ func New(cfg Config) (*Guard, error) {
 		cfg.Kinds = []string{token.KindClient}
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 8 << 10
+		cfg.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = WriteError
@@ -203,27 +203,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 // extract finds the one bearer token of the request (RFC 6750 §2.1 and,
 // when enabled, §2.3).
 func (g *Guard) extract(r *http.Request) (string, error) {
-	var raw string
-	var found bool
-	switch hs := r.Header.Values("Authorization"); len(hs) {
-	case 0:
-	case 1:
-		h := hs[0]
-		if len(h) > g.cfg.MaxHeaderBytes {
-			return "", ErrInvalidRequest.with(errors.New("Authorization header too long"), g.cfg.Realm)
-		}
-		scheme, rest, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			break // another scheme (Basic, DPoP…) is no bearer token
-		}
-		// credentials = "Bearer" 1*SP b64token
-		raw = strings.TrimLeft(rest, " ")
-		if !b64token(raw) {
-			return "", ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), g.cfg.Realm)
-		}
-		found = true
-	default:
-		return "", ErrInvalidRequest.with(errors.New("more than one Authorization header"), g.cfg.Realm)
+	raw, found, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm)
+	if e != nil {
+		return "", e
 	}
 	if g.cfg.TokenFromQuery != "" && r.URL.RawQuery != "" {
 		vs, ok := r.URL.Query()[g.cfg.TokenFromQuery]
@@ -243,6 +225,54 @@ func (g *Guard) extract(r *http.Request) (string, error) {
 		return "", ErrNoToken.with(nil, g.cfg.Realm)
 	}
 	return raw, nil
+}
+
+// BearerToken returns the bearer token of r's Authorization header, read
+// exactly as a Guard reads it (RFC 6750 §2.1, a header of at most 8 KiB,
+// never a token from the URL), for handlers that authenticate a request
+// themselves. It fails with a copy of ErrNoToken when the request carries
+// no Authorization header or one of another scheme (Basic, DPoP…), and of
+// ErrInvalidRequest when it carries several, or a bearer token that is
+// empty, several or badly formed; pass the error to WriteError to answer as
+// a Guard would.
+func BearerToken(r *http.Request) (string, error) {
+	raw, found, e := bearerHeader(r, defaultMaxHeaderBytes, "")
+	switch {
+	case e != nil:
+		return "", e
+	case !found:
+		return "", ErrNoToken.with(nil, "")
+	}
+	return raw, nil
+}
+
+// defaultMaxHeaderBytes is Config.MaxHeaderBytes' default.
+const defaultMaxHeaderBytes = 8 << 10
+
+// bearerHeader reads the one Authorization header: found is false when
+// there is none or it is of another scheme. The error carries realm.
+func bearerHeader(r *http.Request, maxBytes int, realm string) (raw string, found bool, e *Error) {
+	switch hs := r.Header.Values("Authorization"); len(hs) {
+	case 0:
+		return "", false, nil
+	case 1:
+		h := hs[0]
+		if len(h) > maxBytes {
+			return "", false, ErrInvalidRequest.with(errors.New("Authorization header too long"), realm)
+		}
+		scheme, rest, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", false, nil // another scheme (Basic, DPoP…) is no bearer token
+		}
+		// credentials = "Bearer" 1*SP b64token
+		raw = strings.TrimLeft(rest, " ")
+		if !b64token(raw) {
+			return "", false, ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), realm)
+		}
+		return raw, true, nil
+	default:
+		return "", false, ErrInvalidRequest.with(errors.New("more than one Authorization header"), realm)
+	}
 }
 
 // b64token reports whether s matches RFC 6750's b64token:

@@ -238,7 +238,7 @@ func TestKeyManagerRotate(t *testing.T) {
 	if got := kidOf(t, ks); got != newID {
 		t.Errorf("after the old key expired the set signs with %s", got)
 	}
-	if _, err := v.Verify(ctx, oldToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := v.Verify(ctx, oldToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token of an expired key: %v", err)
 	}
 }
@@ -327,7 +327,7 @@ func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 	forged := sign(t, mustTestKey(token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
 	lists = counted.lists.Load()
 	for range 50 {
-		if _, err := v.Verify(ctx, forged); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("forged kid: %v", err)
 		}
 	}
