@@ -32,7 +32,14 @@
 // the audiences the verifier accepts. [Guard.Require] and [Guard.WithKinds]
 // return copies for per-route policy:
 //
-//	admin := guard.Require("admin").WithKinds(token.KindAccount)
+//	admin := guard.Require("admin").WithKinds(middleware.KindAccount)
+//	either := guard.WithKinds(middleware.KindClient, middleware.KindAccount)
+//
+// A kind must be one the verifier's issuer defines ([LocalConfig.Kinds],
+// by default [KindClient] and [KindAccount]): [New] refuses a Config that
+// names another, and a copy from WithKinds that names one refuses every
+// token and logs why at error level, so that a misspelt kind cannot pass
+// unnoticed.
 //
 // # Errors
 //

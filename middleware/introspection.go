@@ -62,6 +62,10 @@ type IntrospectionConfig struct {
 	Leeway time.Duration
 	// MaxTokenLength rejects longer tokens without asking. Default 8 KiB.
 	MaxTokenLength int
+	// Kinds are the token kinds the issuer defines, which guards over this
+	// verifier may ask for (see [Config.Kinds]). Default KindClient and
+	// KindAccount.
+	Kinds []string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 }
@@ -133,6 +137,10 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	if cfg.MaxTokenLength <= 0 {
 		cfg.MaxTokenLength = 8 << 10
 	}
+	var err error
+	if cfg.Kinds, err = kindsOrDefault("IntrospectionConfig", cfg.Kinds); err != nil {
+		return nil, err
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -151,6 +159,10 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	}
 	return v, nil
 }
+
+// Kinds returns the token kinds the issuer defines
+// (IntrospectionConfig.Kinds).
+func (v *IntrospectionVerifier) Kinds() []string { return slices.Clone(v.cfg.Kinds) }
 
 // Verify asks the issuer about raw, or reuses a recent answer. Errors wrap
 // ErrInvalidToken or ErrUnavailable.

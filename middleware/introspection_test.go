@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,13 +436,46 @@ func TestIntrospectionSlowServer(t *testing.T) {
 
 func TestIntrospectionConfigErrors(t *testing.T) {
 	for name, cfg := range map[string]middleware.IntrospectionConfig{
-		"no issuer": {ClientID: "a", ClientSecret: "b"},
-		"no client": {Issuer: "https://i.test"},
-		"bad URL":   {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", URL: "ftp://i.test/x"},
+		"no issuer":  {ClientID: "a", ClientSecret: "b"},
+		"no client":  {Issuer: "https://i.test"},
+		"bad URL":    {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", URL: "ftp://i.test/x"},
+		"empty kind": {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", Kinds: []string{""}},
 	} {
 		if _, err := middleware.NewIntrospectionVerifier(cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The verifier tells guards the kinds its issuer defines, so that a guard
+// asking for another is refused at New.
+func TestIntrospectionKinds(t *testing.T) {
+	base := middleware.IntrospectionConfig{Issuer: "https://i.test", ClientID: "a", ClientSecret: "b"}
+	kinds := func(cfg middleware.IntrospectionConfig) *middleware.IntrospectionVerifier {
+		t.Helper()
+		v, err := middleware.NewIntrospectionVerifier(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	def := kinds(base)
+	if got := def.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: def, Kinds: []string{"acount"}}); err == nil {
+		t.Error("a guard asking for an undefined kind was accepted")
+	}
+	base.Kinds = []string{"robot", "robot"}
+	robots := kinds(base)
+	if got := robots.Kinds(); !slices.Equal(got, []string{"robot"}) {
+		t.Errorf("Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots, Kinds: []string{"robot"}}); err != nil {
+		t.Errorf("a guard asking for a defined kind: %v", err)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots}); err == nil {
+		t.Error("the default client kind passed a verifier whose issuer defines only robot")
 	}
 }
 

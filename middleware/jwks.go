@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,10 @@ type JWKSConfig struct {
 	CacheSize int
 	// MaxTokenLength rejects longer tokens before any parsing. Default 8 KiB.
 	MaxTokenLength int
+	// Kinds are the token kinds the issuer defines, which guards over this
+	// verifier may ask for (see [Config.Kinds]). Default KindClient and
+	// KindAccount.
+	Kinds []string
 	// Logger receives failed fetches (error level) and keys ignored for
 	// want of a pinned algorithm (warn level). Default slog.Default().
 	Logger *slog.Logger
@@ -108,6 +113,7 @@ type JWKSConfig struct {
 // A document that jwkset cannot parse (a malformed key in it) counts as a
 // failed fetch.
 type JWKSVerifier struct {
+	kinds  []string
 	jwt    *jwtCheck
 	keys   *remoteKeys
 	cache  *tokenCache
@@ -155,6 +161,10 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if cfg.MaxTokenLength <= 0 {
 		cfg.MaxTokenLength = 8 << 10
 	}
+	var err error
+	if cfg.Kinds, err = kindsOrDefault("JWKSConfig", cfg.Kinds); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -163,7 +173,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	}
 	client, timeout := limitedClient(cfg.HTTPClient, cfg.MaxResponseBytes)
 
-	v := &JWKSVerifier{now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
+	v := &JWKSVerifier{kinds: cfg.Kinds, now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
 	if cfg.CacheSize > 0 {
 		v.cache = newTokenCache(cfg.CacheSize)
 	}
@@ -216,6 +226,9 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	}
 	return v, nil
 }
+
+// Kinds returns the token kinds the issuer defines (JWKSConfig.Kinds).
+func (v *JWKSVerifier) Kinds() []string { return slices.Clone(v.kinds) }
 
 // Verify checks raw against the issuer's published keys. Errors wrap
 // ErrInvalidToken or ErrUnavailable.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -545,10 +546,31 @@ func TestJWKSConfigErrors(t *testing.T) {
 		"no issuer":   {},
 		"relative":    {Issuer: "x", JWKSURL: "/jwks.json"},
 		"file scheme": {Issuer: "x", JWKSURL: "file:///etc/jwks.json"},
+		"empty kind":  {Issuer: "https://x.test", Kinds: []string{""}},
 	} {
 		if _, err := middleware.NewJWKSVerifier(context.Background(), cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The verifier tells guards the kinds its issuer defines, so that a guard
+// asking for another is refused at New.
+func TestJWKSKinds(t *testing.T) {
+	s := newKeyServer(t, modeUp)
+	def := newJWKS(t, s)
+	if got := def.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: def, Kinds: []string{"acount"}}); err == nil {
+		t.Error("a guard asking for an undefined kind was accepted")
+	}
+	robots := newJWKS(t, s, func(c *middleware.JWKSConfig) { c.Kinds = []string{"robot"} })
+	if got := robots.Kinds(); !slices.Equal(got, []string{"robot"}) {
+		t.Errorf("Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots, Kinds: []string{"robot"}}); err != nil {
+		t.Errorf("a guard asking for a defined kind: %v", err)
 	}
 }
 

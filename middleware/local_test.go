@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -492,6 +493,7 @@ func TestNewVerifierConfig(t *testing.T) {
 		{Keys: ks, Store: st},
 		{Issuer: testIssuer, Store: st},
 		{Issuer: testIssuer, Keys: ks},
+		{Issuer: testIssuer, Keys: ks, Store: st, Kinds: []string{token.KindClient, ""}},
 	} {
 		if v, err := middleware.NewLocalVerifier(cfg); err == nil || v != nil {
 			t.Errorf("config %d accepted", i)
@@ -1073,4 +1075,21 @@ func TestClientOfAccount(t *testing.T) {
 			t.Errorf("opaque token of a disabled owner: %v", err)
 		}
 	})
+}
+
+func TestLocalKinds(t *testing.T) {
+	e := newEnv(t, middleware.LocalConfig{})
+	if got := e.v.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	e.v.Kinds()[0] = "changed"
+	if got := e.v.Kinds(); got[0] != middleware.KindClient {
+		t.Error("Kinds() gave away the verifier's own slice")
+	}
+	kinds := []string{"robot", middleware.KindClient, "robot"}
+	e = newEnv(t, middleware.LocalConfig{Kinds: kinds})
+	kinds[0] = "changed"
+	if got := e.v.Kinds(); !slices.Equal(got, []string{"robot", middleware.KindClient}) {
+		t.Errorf("Kinds() = %q", got)
+	}
 }

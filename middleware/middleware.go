@@ -8,16 +8,45 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/portcullis/portcullis/internal/token"
 )
 
 // Verifier checks a raw access token and says who presented it. Errors
 // should wrap ErrInvalidToken or ErrUnavailable; any other error
 // is treated as an invalid token. [LocalVerifier], [JWKSVerifier] and
 // [IntrospectionVerifier] satisfy it.
+//
+// A verifier may also tell the guard which token kinds its issuer defines,
+// with a method Kinds() []string, as the three above do; a guard that asks
+// for any other kind is a configuration error. A verifier without it is
+// taken to know KindClient and KindAccount.
 type Verifier interface {
 	Verify(ctx context.Context, raw string) (*Principal, error)
+}
+
+// kindLister is the optional interface a Verifier tells its kinds with.
+type kindLister interface{ Kinds() []string }
+
+// verifierKinds returns the kinds v's issuer defines.
+func verifierKinds(v Verifier) []string {
+	if k, ok := v.(kindLister); ok {
+		return k.Kinds()
+	}
+	return []string{KindClient, KindAccount}
+}
+
+// unknownKinds returns an error naming the kinds in want that are not in
+// known, or nil.
+func unknownKinds(want, known []string) error {
+	var unknown []string
+	for _, k := range want {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if unknown == nil {
+		return nil
+	}
+	return fmt.Errorf("token kinds %q are not defined by the verifier's issuer, which defines %q", unknown, known)
 }
 
 // Config configures a Guard. Verifier is required; every other field's zero
@@ -31,8 +60,10 @@ type Config struct {
 	// (on top of what the verifier accepts). Default: any the verifier
 	// accepts.
 	Audiences []string
-	// Kinds of token accepted. Default []string{token.KindClient}: an
-	// account token never passes a guard that did not ask for it.
+	// Kinds of token accepted, each one the verifier's issuer defines (see
+	// [Verifier]): New refuses a kind it does not, such as a misspelt one.
+	// Default []string{KindClient}: an account token never passes a guard
+	// that did not ask for it.
 	Kinds []string
 	// Realm is put in the WWW-Authenticate challenge. Default "": no realm
 	// parameter. Printable ASCII without '"' or '\'.
@@ -57,6 +88,11 @@ type Config struct {
 // modified copies.
 type Guard struct {
 	cfg Config
+	// known are the kinds the verifier's issuer defines.
+	known []string
+	// kindErr is set on a copy that WithKinds gave a kind the issuer does
+	// not define: it rejects every token.
+	kindErr error
 	// scope is cfg.Scopes joined, rendered with insufficient_scope.
 	scope string
 }
@@ -78,7 +114,11 @@ func New(cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("middleware: invalid query parameter name %q", cfg.TokenFromQuery)
 	}
 	if len(cfg.Kinds) == 0 {
-		cfg.Kinds = []string{token.KindClient}
+		cfg.Kinds = []string{KindClient}
+	}
+	known := slices.Clone(verifierKinds(cfg.Verifier))
+	if err := unknownKinds(cfg.Kinds, known); err != nil {
+		return nil, fmt.Errorf("middleware: Config.Kinds: %w", err)
 	}
 	if cfg.MaxHeaderBytes <= 0 {
 		cfg.MaxHeaderBytes = defaultMaxHeaderBytes
@@ -92,7 +132,7 @@ func New(cfg Config) (*Guard, error) {
 	cfg.Scopes = dedup(cfg.Scopes)
 	cfg.Audiences = slices.Clone(cfg.Audiences)
 	cfg.Kinds = dedup(cfg.Kinds)
-	return &Guard{cfg: cfg, scope: strings.Join(cfg.Scopes, " ")}, nil
+	return &Guard{cfg: cfg, known: known, scope: strings.Join(cfg.Scopes, " ")}, nil
 }
 
 func dedup(list []string) []string {
@@ -117,13 +157,24 @@ func (g *Guard) Require(scopes ...string) *Guard {
 }
 
 // WithKinds returns a copy of the guard that accepts tokens of these kinds
-// (and only these). No kinds means the default, client tokens only.
+// (and only these), for per-route policy: KindClient, KindAccount, both, or
+// any other kind the verifier's issuer defines. No kinds means the
+// default, client tokens only.
+//
+// A kind the issuer does not define (a misspelt one) makes the copy reject
+// every token, of whatever kind, with 401 invalid_token, and log why at
+// error level on every request: like Require, it fails closed rather than
+// panic, and says so where it will be seen.
 func (g *Guard) WithKinds(kinds ...string) *Guard {
 	c := *g
 	if len(kinds) == 0 {
-		kinds = []string{token.KindClient}
+		kinds = []string{KindClient}
 	}
 	c.cfg.Kinds = dedup(kinds)
+	c.kindErr = nil
+	if err := unknownKinds(c.cfg.Kinds, g.known); err != nil {
+		c.kindErr = fmt.Errorf("middleware: Guard.WithKinds: %w; this route refuses every token", err)
+	}
 	return &c
 }
 
@@ -149,6 +200,11 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 			g.debug(ctx, r, err)
 		}
 		return nil, e.with(e.Err, g.cfg.Realm)
+	}
+	if g.kindErr != nil {
+		g.cfg.Logger.ErrorContext(ctx, "portcullis: guard misconfigured; refusing every token",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", g.kindErr))
+		return nil, ErrInvalidToken.with(g.kindErr, g.cfg.Realm)
 	}
 	if !slices.Contains(g.cfg.Kinds, p.Kind) {
 		return nil, g.reject(ctx, r, ErrInvalidToken, fmt.Errorf("token kind %q is not accepted here", p.Kind))

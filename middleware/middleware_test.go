@@ -142,7 +142,8 @@ func TestHeaders(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	f := newFixture(t, token.EdDSA, middleware.LocalConfig{})
+	// The issuer defines a third kind, robot, that guards may ask for.
+	f := newFixture(t, token.EdDSA, middleware.LocalConfig{Kinds: []string{token.KindClient, token.KindAccount, "robot"}})
 	client := f.mint(t, token.KindClient, "read")
 	account := f.mint(t, token.KindAccount, "read")
 	other := f.mint(t, "robot", "read")
@@ -505,5 +506,86 @@ func TestBearerToken(t *testing.T) {
 				t.Fatalf("BearerToken = %q, %v; want a copy of %v", got, err, tt.err)
 			}
 		})
+	}
+}
+
+// A guard that asks for a kind its verifier's issuer does not define
+// (today: a typo) is a configuration error, not a route that silently
+// refuses everything.
+func TestKindsMustBeDefined(t *testing.T) {
+	f := newFixture(t, token.ES256, middleware.LocalConfig{Kinds: []string{token.KindClient, token.KindAccount, "robot"}})
+	accountOnly := newFixture(t, token.ES256, middleware.LocalConfig{Kinds: []string{token.KindAccount}})
+	plain := verifierFunc(func(context.Context, string) (*middleware.Principal, error) { return nil, nil })
+	withKinds := kindsVerifier{verifierFunc: plain, kinds: []string{"robot"}}
+	for name, tc := range map[string]struct {
+		cfg middleware.Config
+		ok  bool
+	}{
+		"misspelt":                        {middleware.Config{Verifier: f.v, Kinds: []string{"acount"}}, false},
+		"one of several misspelt":         {middleware.Config{Verifier: f.v, Kinds: []string{token.KindClient, "acount"}}, false},
+		"empty kind":                      {middleware.Config{Verifier: f.v, Kinds: []string{""}}, false},
+		"defined":                         {middleware.Config{Verifier: f.v, Kinds: []string{token.KindAccount, "robot"}}, true},
+		"default, client defined":         {middleware.Config{Verifier: f.v}, true},
+		"default, client not defined":     {middleware.Config{Verifier: accountOnly.v}, false},
+		"account, only account defined":   {middleware.Config{Verifier: accountOnly.v, Kinds: []string{token.KindAccount}}, true},
+		"verifier without Kinds, default": {middleware.Config{Verifier: plain}, true},
+		"verifier without Kinds, account": {middleware.Config{Verifier: plain, Kinds: []string{token.KindAccount}}, true},
+		"verifier without Kinds, other":   {middleware.Config{Verifier: plain, Kinds: []string{"robot"}}, false},
+		"verifier with Kinds, its own":    {middleware.Config{Verifier: withKinds, Kinds: []string{"robot"}}, true},
+		"verifier with Kinds, client":     {middleware.Config{Verifier: withKinds}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, err := middleware.New(tc.cfg)
+			if tc.ok && err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if !tc.ok && (err == nil || g != nil) {
+				t.Fatalf("New accepted Kinds %q", tc.cfg.Kinds)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// kindsVerifier is a custom verifier that tells its kinds.
+type kindsVerifier struct {
+	verifierFunc
+	kinds []string
+}
+
+func (k kindsVerifier) Kinds() []string { return k.kinds }
+
+// WithKinds cannot return an error: a kind the issuer does not define makes
+// the route refuse every token and say why at error level.
+func TestWithKindsUndefinedFailsClosed(t *testing.T) {
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
+	client, account := f.mint(t, token.KindClient, "read"), f.mint(t, token.KindAccount, "read")
+	var logs bytes.Buffer
+	base := newGuard(t, middleware.Config{Verifier: f.v, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	badToken := want{401, invalidToken, bodyInvalidToken}
+	typo := base.WithKinds(token.KindClient, "acount")
+	for _, g := range []*middleware.Guard{typo, typo.Require("read"), base.WithKinds("acount")} {
+		for _, tok := range []string{client, account} {
+			r := httptest.NewRequest("GET", "/x", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			check(t, serve(g.Wrap(ok), r), badToken)
+			if _, err := g.Authenticate(r); !errors.Is(err, middleware.ErrInvalidToken) || !strings.Contains(err.Error(), `"acount"`) {
+				t.Errorf("Authenticate: %v", err)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "acount") || !strings.Contains(logs.String(), "path=/x") {
+		t.Errorf("the misconfiguration was not logged at error level: %q", logs.String())
+	}
+	// Without a token the route answers as any guarded route.
+	check(t, serve(typo.Wrap(ok), httptest.NewRequest("GET", "/x", nil)), want{401, noToken, ""})
+	// A later WithKinds with defined kinds mends the copy; the original
+	// guard was never touched.
+	for g, tok := range map[*middleware.Guard]string{typo.WithKinds(token.KindAccount): account, base: client} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if w := serve(g.Wrap(ok), r); w.Code != 200 {
+			t.Errorf("status %d, want 200", w.Code)
+		}
 	}
 }
