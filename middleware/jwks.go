@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/portcullis/portcullis/internal/token"
@@ -38,7 +39,11 @@ type JWKSConfig struct {
 	Audiences []string
 	// HTTPClient fetches the key set. Default: a client with a 10s
 	// timeout. Its Timeout (10s when zero) bounds every fetch, including
-	// the one a request waits for. The client is copied, not modified.
+	// the one a request waits for. The client is copied, not modified. A
+	// redirect to another origin (scheme, host and port) is never
+	// followed, whatever its CheckRedirect says: the keys would come from
+	// someone else. Redirects within the origin are followed as
+	// CheckRedirect (by default, up to 10) allows.
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds the key set document; a larger one is refused
 	// and the keys held so far are kept. Default 1 MiB.
@@ -76,8 +81,10 @@ type JWKSConfig struct {
 
 // JWKSVerifier verifies the issuer's JWT access tokens in a process that
 // shares nothing with the issuer but its public keys, fetched from its JWKS
-// endpoint with jwkset (the key store of keyfunc). It is safe for
-// concurrent use.
+// endpoint through keyfunc and its key store, jwkset: a background refresh
+// every RefreshInterval, a refresh on an unknown kid rate limited to one per
+// MinRefreshInterval, over an HTTP client with a timeout, a response size
+// bound and no redirect to another origin. It is safe for concurrent use.
 //
 // # What it checks
 //
@@ -172,6 +179,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		cfg.Now = time.Now
 	}
 	client, timeout := limitedClient(cfg.HTTPClient, cfg.MaxResponseBytes)
+	client.CheckRedirect = sameOrigin(client.CheckRedirect)
 
 	v := &JWKSVerifier{kinds: cfg.Kinds, now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
 	if cfg.CacheSize > 0 {
@@ -215,14 +223,18 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	// The HTTP client resolves an unknown kid by fetching the set again,
 	// through the rate limiter; remoteKeys.Refresh makes sure no request
 	// ever waits on the limiter, and RateLimitWaitMax, which also bounds
-	// that fetch, is the HTTP timeout.
-	k.client, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+	// that fetch, is the HTTP timeout. This is the storage
+	// keyfunc.NewDefaultOverrideCtx builds, with remoteKeys under it.
+	storage, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{cfg.JWKSURL: remote},
 		RateLimitWaitMax:  timeout,
 		RefreshUnknownKID: k.limiter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("middleware: JWKS client: %w", err)
+	}
+	if k.keyfunc, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage, UseWhitelist: []jwkset.USE{jwkset.UseSig}}); err != nil {
+		return nil, fmt.Errorf("middleware: keyfunc: %w", err)
 	}
 	return v, nil
 }
@@ -236,12 +248,11 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 	if raw == "" || len(raw) > v.maxLen {
 		return nil, invalid("empty or too long")
 	}
-	now := v.now()
 	if v.cache == nil {
 		p, _, err := v.jwt.verify(ctx, raw)
 		return p, err
 	}
-	if e := v.cache.get(raw, now); e != nil {
+	if e := v.cache.get(raw, v.now()); e != nil {
 		return e.principal, nil
 	}
 	// Before the keys are read: a fetch that withdraws a key while this
@@ -256,22 +267,24 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 	return p, nil
 }
 
-// remoteKeys is the jwkset storage the HTTP fetches write into, and the
-// token.KeySource the verifier reads: every fetched set is turned at once
-// into a token.KeySet of the keys that can be pinned, so that a request
-// only loads a pointer.
+// remoteKeys is the jwkset storage the HTTP fetches write into, under
+// keyfunc's, and the KeySource the verifier reads: every fetched set is
+// turned at once into a token.KeySet of the keys that can be pinned, whose
+// Keyfunc is the thin, pinning Keyfunc over the storage. So a request only
+// loads a pointer, and a fetch that withdraws a key is seen as it happens
+// (the token cache is flushed).
 //
-// keyfunc's own Keyfunc is not used: it accepts a JWK without alg for any
-// alg its key type allows, returns oct keys, and tries every key when a
-// token has no kid, each against the pinning rules above. Its storage layer
-// (jwkset: fetching, background refresh, rate-limited refresh on an unknown
-// kid) is used as keyfunc.NewDefaultOverrideCtx would set it up.
+// keyfunc's own Keyfunc is not the one the parser calls: it accepts a JWK
+// without alg for any alg its key type allows, returns oct keys, and tries
+// every key when a token has no kid; the pinned set refuses each of these
+// (see pinKeys and token.KeySet.Keyfunc). keyfunc's storage does the
+// fetching: in the background, and for an unknown kid through Refresh.
 type remoteKeys struct {
 	*jwkset.MemoryJWKSet
 	set     atomic.Pointer[token.KeySet] // nil until a fetch succeeds
 	fetches atomic.Int64                 // successful fetches
 	lastErr atomic.Pointer[error]
-	client  jwkset.Storage
+	keyfunc keyfunc.Keyfunc
 	limiter *rate.Limiter
 	mu      sync.Mutex // one on-demand fetch at a time
 	probe   string     // a kid no key set holds: reading it makes the client fetch
@@ -334,7 +347,7 @@ func (k *remoteKeys) Refresh(ctx context.Context) (*token.KeySet, error) {
 	before := k.fetches.Load()
 	// Reading a kid no set holds makes the client wait for the limiter
 	// (which has a token, so it does not wait) and fetch the set.
-	if _, err := k.client.KeyRead(ctx, k.probe); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
+	if _, err := k.keyfunc.Storage().KeyRead(ctx, k.probe); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
 		return nil, fmt.Errorf("fetching %s: %w", k.url, err)
 	}
 	if k.fetches.Load() == before {
@@ -398,6 +411,25 @@ func pinKeys(jwks []jwkset.JWK, ignore func(kid, why string)) (*token.KeySet, er
 		keys = append(keys, key)
 	}
 	return token.NewKeySet(keys, "")
+}
+
+// sameOrigin returns a CheckRedirect that refuses a redirect to another
+// origin (scheme, host and port), where the keys would come from someone
+// else, and leaves one within the origin to next (nil: Go's default, at
+// most 10 redirects).
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if from := via[0].URL; !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) {
+			return fmt.Errorf("refusing a redirect from %s to another origin, %s://%s", from.Redacted(), req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // limitedClient copies c (or makes a client with a 10s timeout) so that

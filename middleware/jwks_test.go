@@ -3,11 +3,13 @@ package middleware_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -353,6 +355,31 @@ func TestJWKSIgnoresUnpinnedKeys(t *testing.T) {
 			wantIs(t, err, middleware.ErrInvalidToken)
 		})
 	}
+	// An RSA key below 2048 bits, properly labelled, is ignored too.
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	s.publish(t, []*token.Key{good}, map[string]any{"kty": "RSA", "kid": "rsa-1024", "alg": "RS256", "use": "sig",
+		"n": b64(weak.N.Bytes()), "e": b64(big.NewInt(int64(weak.E)).Bytes())})
+	var logs strings.Builder
+	v = newJWKS(t, s, func(c *middleware.JWKSConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	if !strings.Contains(logs.String(), "kid=rsa-1024") || !strings.Contains(logs.String(), "ignoring") {
+		t.Errorf("the weak key was not ignored by the pinning: %q", logs.String())
+	}
+	weakTok := jwt.NewWithClaims(jwt.SigningMethodRS256, baseClaims(s.URL))
+	weakTok.Header["typ"], weakTok.Header["kid"] = token.JWTType, "rsa-1024"
+	rawWeak, err := weakTok.SignedString(weak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), rawWeak)
+	wantIs(t, err, middleware.ErrInvalidToken)
+	if _, err := v.Verify(context.Background(), remoteToken(t, good, s.URL)); err != nil {
+		t.Errorf("the pinned key beside a weak one: %v", err)
+	}
+
 	// The same HS256 token passes a verifier that holds the secret: the
 	// refusal above is the remote verifier ignoring the oct key.
 	local, err := token.NewKeySet([]*token.Key{secret}, "")
@@ -571,6 +598,67 @@ func TestJWKSKinds(t *testing.T) {
 	}
 	if _, err := middleware.New(middleware.Config{Verifier: robots, Kinds: []string{"robot"}}); err != nil {
 		t.Errorf("a guard asking for a defined kind: %v", err)
+	}
+}
+
+// A JWKS fetch never follows a redirect to another origin, where the keys
+// would come from someone else; a redirect within the issuer's origin is
+// followed.
+func TestJWKSRedirects(t *testing.T) {
+	key := remoteKey(t, token.ES256, "")
+	jwk, _ := key.JWK()
+	body, _ := json.Marshal(map[string]any{"keys": []any{jwk}})
+	serveKeys := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		serveKeys(w, r)
+	}))
+	t.Cleanup(other.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/keys", serveKeys)
+	mux.Handle("/moved", http.RedirectHandler("/keys", http.StatusFound))
+	mux.Handle("/moved-twice", http.RedirectHandler("/moved", http.StatusMovedPermanently))
+	mux.Handle("/loop", http.RedirectHandler("/loop", http.StatusTemporaryRedirect))
+	// The same host on another port is another origin; so is another scheme.
+	mux.Handle("/away", http.RedirectHandler(other.URL+"/keys", http.StatusFound))
+	mux.Handle("/away-later", http.RedirectHandler("/away", http.StatusFound))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	verify := func(t *testing.T, path string, edit ...func(*middleware.JWKSConfig)) error {
+		v := newJWKS(t, &keyServer{Server: srv}, append([]func(*middleware.JWKSConfig){func(c *middleware.JWKSConfig) {
+			c.JWKSURL = srv.URL + path
+			c.MinRefreshInterval = time.Nanosecond
+		}}, edit...)...)
+		_, err := v.Verify(context.Background(), remoteToken(t, key, srv.URL))
+		return err
+	}
+	for _, path := range []string{"/keys", "/moved", "/moved-twice"} {
+		t.Run("same origin "+path, func(t *testing.T) {
+			if err := verify(t, path); err != nil {
+				t.Errorf("keys behind a same-origin redirect: %v", err)
+			}
+		})
+	}
+	for _, path := range []string{"/away", "/away-later", "/loop"} {
+		t.Run("refused "+path, func(t *testing.T) {
+			wantIs(t, verify(t, path), middleware.ErrUnavailable)
+		})
+	}
+	t.Run("refused whatever the client's CheckRedirect", func(t *testing.T) {
+		followAll := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+		wantIs(t, verify(t, "/away", func(c *middleware.JWKSConfig) { c.HTTPClient = followAll }), middleware.ErrUnavailable)
+	})
+	t.Run("the client's CheckRedirect still applies within the origin", func(t *testing.T) {
+		never := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		wantIs(t, verify(t, "/moved", func(c *middleware.JWKSConfig) { c.HTTPClient = never }), middleware.ErrUnavailable)
+	})
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other origin was asked for keys %d times", n)
 	}
 }
 
