@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 func TestStateCacheBounded(t *testing.T) {
@@ -121,5 +123,12 @@ func TestTokenCacheExpiry(t *testing.T) {
 	c.forget("j1")
 	if c.get("dead", now) != inactive {
 		t.Fatal("forget dropped an inactive answer")
+	}
+}
+
+// The guard's kind names are the ones the issuer mints with.
+func TestKindNames(t *testing.T) {
+	if KindClient != token.KindClient || KindAccount != token.KindAccount {
+		t.Errorf("middleware kinds %q, %q; issuer's %q, %q", KindClient, KindAccount, token.KindClient, token.KindAccount)
 	}
 }

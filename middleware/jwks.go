@@ -148,6 +148,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if len(cfg.Audiences) == 0 {
 		cfg.Audiences = []string{cfg.Issuer}
 	}
+	cfg.Audiences = slices.Clone(cfg.Audiences)
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 1 << 20
 	}

@@ -70,7 +70,7 @@ type LocalConfig struct {
 
 // LocalVerifier verifies Portcullis access tokens with the issuer's keys
 // and store: JWTs signed by those keys, and opaque tokens when configured.
-// It is what [issuer.Issuer.Verifier] returns, and what a resource server
+// It is what issuer.Issuer.Verifier returns, and what a resource server
 // that shares the issuer's store builds. It is safe for concurrent use.
 //
 // # What it checks

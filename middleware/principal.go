@@ -9,12 +9,13 @@ import (
 
 // Token kinds that Portcullis defines by default. Kinds are free-form
 // names an issuer configures; these two are the ones every verifier knows
-// unless told otherwise.
+// unless told otherwise. They are the names the issuer mints with
+// (TestKindNames keeps them so).
 const (
 	// KindClient is the kind of tokens issued to machine clients.
-	KindClient = token.KindClient
+	KindClient = "client"
 	// KindAccount is the kind of tokens issued to accounts that log in.
-	KindAccount = token.KindAccount
+	KindAccount = "account"
 )
 
 // Principal says who presented a verified token. Verifiers may return the
