@@ -65,6 +65,11 @@
 //
 //	{"error":"invalid_token","error_description":"the access token is invalid"}
 //
+// A handler that authenticates a request itself reads the token with
+// [BearerToken], which parses the Authorization header exactly as a guard
+// does, and answers with [WriteError], so that its bytes are the guard's
+// (the issuer's credentials endpoint does so).
+//
 // # Tokens in the URL
 //
 // A token in a query parameter ends up in server logs, browser history and

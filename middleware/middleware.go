@@ -78,8 +78,9 @@ type Config struct {
 	MaxHeaderBytes int
 	// ErrorHandler answers a rejected request. Default WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// Logger receives the 503s (error level) and, at debug level, why a
-	// token was rejected. Default slog.Default().
+	// Logger receives the 503s and a WithKinds copy's undefined kinds
+	// (error level) and, at debug level, why a token was rejected.
+	// Default slog.Default().
 	Logger *slog.Logger
 }
 
