@@ -236,17 +236,17 @@ func benchPortcullis(b *testing.B, f *verifyFixture, cached bool) {
 }
 
 func portcullisHandler(b testing.TB, f *verifyFixture, cached bool) http.Handler {
-	cfg := token.VerifierConfig{
+	cfg := middleware.LocalConfig{
 		Issuer:    benchIssuer,
 		Audiences: []string{benchAudience},
 		Keys:      token.StaticKeys{Set: f.keys},
-		State:     f.state,
+		Store:     f.state,
 		Leeway:    benchLeeway,
 	}
 	if !cached {
 		cfg.CacheSize = 32
 	}
-	v, err := token.NewVerifier(cfg)
+	v, err := middleware.NewLocalVerifier(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/internal/dbtest"
-	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -119,7 +118,7 @@ func (s *server) token(t *testing.T, id, secret string) string {
 type result struct {
 	status    int
 	challenge string // WWW-Authenticate
-	principal token.Principal
+	principal middleware.Principal
 }
 
 func (r result) refused() bool {

@@ -20,6 +20,7 @@ import (
 	"github.com/portcullis/portcullis/internal/password"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -83,7 +84,7 @@ func (e *env) accountToken(a *store.Account, gen int64) string {
 func (e *env) tokenLives(raw string) bool {
 	e.t.Helper()
 	_, err := e.iss.Verifier().Verify(e.t.Context(), raw)
-	if err != nil && !errors.Is(err, token.ErrInvalidToken) {
+	if err != nil && !errors.Is(err, middleware.ErrInvalidToken) {
 		e.t.Fatalf("Verify: %v", err)
 	}
 	return err == nil

@@ -85,6 +85,17 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 	case c.Disabled:
 		return fail(ReasonDisabled, "client disabled")
 	}
+	if c.OwnerAccount != "" {
+		// A key of a disabled or deleted account is refused like a
+		// disabled client.
+		a, err := i.store.GetAccount(ctx, c.OwnerAccount)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Disabled) {
+			return fail(ReasonDisabled, "owner account disabled or deleted")
+		}
+		if err != nil {
+			return nil, i.unavailable(ctx, "get account", err)
+		}
+	}
 	return c, nil
 }
 

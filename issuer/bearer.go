@@ -6,39 +6,41 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 )
 
 // authorizeBearer is the one authentication path of the endpoints that
-// take a bearer token (credentials, account keys): it verifies the token
-// with the issuer's verifier and requires one of kinds. On failure it has
-// answered with an RFC 6750 challenge (401 invalid_token, or a bare
-// challenge without a token; 503 when the store cannot answer), told the
-// AuthFailed hook, and returns false.
-func (i *Issuer) authorizeBearer(w http.ResponseWriter, r *http.Request, kinds ...string) (*token.Principal, bool) {
+// take a bearer token (credentials, account keys): it reads the token with
+// the middleware's RFC 6750 parser, verifies it with the issuer's
+// verifier, and requires one of kinds (a client token also needs a client
+// id). On failure it has answered exactly as a guard would (401 with an
+// RFC 6750 challenge, 400 for a malformed request, 503 when the store
+// cannot answer), told the AuthFailed hook, and returns false.
+func (i *Issuer) authorizeBearer(w http.ResponseWriter, r *http.Request, kinds ...string) (*middleware.Principal, bool) {
 	ctx := r.Context()
-	raw, e := bearer(r)
-	if e != nil {
-		bearerError(w, e)
+	raw, err := middleware.BearerToken(r)
+	if err != nil {
+		middleware.WriteError(w, r, err)
 		return nil, false
 	}
-	p, err := i.verifier.Verify(ctx, raw)
 	subject := SubjectClient
 	if slices.Contains(kinds, KindAccount) {
 		subject = SubjectAccount
 	}
-	refuse := func(reason string, cause error) (*token.Principal, bool) {
+	refuse := func(reason string, cause error) (*middleware.Principal, bool) {
 		i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: subject, Reason: reason, Address: i.cfg.ClientIP(r)})
-		bearerError(w, errInvalidBearer.WithCause(cause))
+		i.log.DebugContext(ctx, "issuer: bearer token refused", "path", r.URL.Path, "err", cause)
+		middleware.WriteError(w, r, middleware.ErrInvalidToken)
 		return nil, false
 	}
+	p, err := i.verifier.Verify(ctx, raw)
 	switch {
-	case errors.Is(err, token.ErrUnavailable):
+	case errors.Is(err, middleware.ErrUnavailable):
 		WriteError(w, i.unavailable(ctx, "verify", err))
 		return nil, false
 	case err != nil:
 		return refuse(ReasonInvalidToken, err)
-	case !slices.Contains(kinds, p.Kind):
+	case !slices.Contains(kinds, p.Kind) || (p.Kind == KindClient && p.ClientID == ""):
 		return refuse(ReasonWrongTokenKind, errors.New("a "+p.Kind+" token where "+strings.Join(kinds, " or ")+" is required"))
 	}
 	return p, true

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -104,7 +105,7 @@ func TestRotationEndToEnd(t *testing.T) {
 			if newSecret == secret || !token.WellFormed(newSecret, token.PrefixClientSecret) {
 				t.Errorf("new secret %q", newSecret)
 			}
-			if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Errorf("token issued before rotation: %v, want ErrInvalidToken", err)
 			}
 			rec := e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}})
@@ -128,7 +129,7 @@ func TestDisableEnableDelete(t *testing.T) {
 	if err := e.iss.DisableClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(ctx, before.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(ctx, before.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token of a disabled client: %v", err)
 	}
 	if rec := e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}); rec.Code != 401 {
@@ -137,7 +138,7 @@ func TestDisableEnableDelete(t *testing.T) {
 	if err := e.iss.EnableClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(ctx, before.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(ctx, before.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("re-enabling resurrected an old token: %v", err)
 	}
 	after := e.getToken(id, secret)
@@ -147,7 +148,7 @@ func TestDisableEnableDelete(t *testing.T) {
 	if err := e.iss.DeleteClient(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(ctx, after.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(ctx, after.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token of a deleted client: %v", err)
 	}
 	for name, err := range map[string]error{
@@ -223,7 +224,7 @@ func TestSetClientSecret(t *testing.T) {
 	if err := e.iss.SetClientSecret(t.Context(), id, "chosen by the client"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(t.Context(), old.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token issued before the new secret: %v, want ErrInvalidToken", err)
 	}
 	if rec := e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}); rec.Code != 401 {
@@ -257,7 +258,7 @@ func TestRecreatedClientDoesNotInheritTokens(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, newSecret := e.client(issuer.ClientSpec{ID: "billing"})
-			if _, err := e.iss.Verifier().Verify(ctx, old.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := e.iss.Verifier().Verify(ctx, old.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Errorf("access token of the deleted client: %v, want ErrInvalidToken", err)
 			}
 			wantResponse(t, e.refresh(id, newSecret, old.RefreshToken), 400, noStoreJSON, badRefresh)

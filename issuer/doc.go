@@ -46,10 +46,10 @@
 // [Issuer.EnableClient] and [Issuer.DeleteClient] manage clients from Go.
 // Rotating, disabling or deleting a client makes every token issued to it
 // before refused, refresh tokens included: tokens carry the client's
-// generation, which those operations bump, and the [token.Verifier]
+// generation, which those operations bump, and the [middleware.LocalVerifier]
 // compares them. This issuer's own [Issuer.Verifier] learns it at once;
 // other replicas within [Config.StateTTL] (at once with a store that
-// pushes events, see [token.Verifier.Watch]). Opaque tokens are checked
+// pushes events, see [middleware.LocalVerifier.Watch]). Opaque tokens are checked
 // against the store on every use.
 //
 // # Refresh tokens

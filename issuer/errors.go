@@ -30,8 +30,7 @@ type Error struct {
 	retryAfter time.Duration // sets Retry-After when positive
 }
 
-// Predefined errors. Status is the one RFC 6749 §5.2 (and RFC 6750 §3.1 for
-// invalid_token) prescribes.
+// Predefined errors. Status is the one RFC 6749 §5.2 prescribes.
 var (
 	ErrInvalidRequest       = &Error{Code: "invalid_request", Status: http.StatusBadRequest}
 	ErrInvalidClient        = &Error{Code: "invalid_client", Status: http.StatusUnauthorized}
@@ -42,10 +41,7 @@ var (
 	// ErrUnsupportedTokenType is RFC 7009 §2.2.1's answer to a revocation
 	// of a token type the server cannot revoke.
 	ErrUnsupportedTokenType = &Error{Code: "unsupported_token_type", Status: http.StatusBadRequest}
-	// ErrInvalidToken is RFC 6750's answer to a bad bearer token (the
-	// credentials endpoint).
-	ErrInvalidToken = &Error{Code: "invalid_token", Status: http.StatusUnauthorized}
-	ErrServerError  = &Error{Code: "server_error", Status: http.StatusInternalServerError}
+	ErrServerError          = &Error{Code: "server_error", Status: http.StatusInternalServerError}
 	// ErrTemporarilyUnavailable is the answer when the store cannot answer:
 	// the issuer fails closed.
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}

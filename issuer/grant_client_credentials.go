@@ -32,8 +32,11 @@ func (i *Issuer) clientCredentials(ctx context.Context, r *http.Request, req *To
 		kind:      kind,
 		grantType: GrantClientCredentials,
 		grant: store.Grant{
-			Subject:    c.ID,
-			ClientID:   c.ID,
+			Subject:  c.ID,
+			ClientID: c.ID,
+			// A client key names its account, so that the account's
+			// deletion or disabling reaches its tokens too.
+			AccountID:  c.OwnerAccount,
 			Scopes:     scopes,
 			Audience:   i.audience(kind, c),
 			Generation: c.Generation,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -111,7 +112,7 @@ func (i *Issuer) introspectToken(ctx context.Context, c *store.Client, raw strin
 		}, nil
 	}
 	p, err := i.verifier.Verify(ctx, raw)
-	if errors.Is(err, token.ErrUnavailable) {
+	if errors.Is(err, middleware.ErrUnavailable) {
 		return nil, i.unavailable(ctx, "verify", err)
 	}
 	if err != nil || !mayRead(p.ClientID) {

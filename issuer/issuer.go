@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -26,7 +27,7 @@ type Issuer struct {
 	cfg      Config
 	store    store.Store
 	keys     *token.KeyManager
-	verifier *token.Verifier
+	verifier *middleware.LocalVerifier
 	hasher   *token.Hasher
 	// dummyHash is what an unknown client id's secret is compared with, so
 	// that it costs the same as a known one.
@@ -89,20 +90,18 @@ func New(cfg Config) (*Issuer, error) {
 	dummy := make([]byte, 32)
 	rand.Read(dummy)
 	i.dummyHash = dummy
-	vcfg := token.VerifierConfig{
+	if i.verifier, err = middleware.NewLocalVerifier(middleware.LocalConfig{
 		Issuer:    cfg.Issuer,
 		Audiences: cfg.Audience,
+		Store:     cfg.Store,
 		Keys:      km,
-		State:     cfg.Store,
-		Hasher:    i.hasher,
+		Opaque:    anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }),
+		Pepper:    cfg.Pepper,
 		Leeway:    cfg.Leeway,
 		StateTTL:  cfg.StateTTL,
+		Kinds:     i.Kinds(),
 		Now:       cfg.Now,
-	}
-	if anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }) {
-		vcfg.Opaque = cfg.Store
-	}
-	if i.verifier, err = token.NewVerifier(vcfg); err != nil {
+	}); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	if rl, ok := cfg.Store.(store.RateLimiter); ok {
@@ -126,7 +125,7 @@ func New(cfg Config) (*Issuer, error) {
 // this Issuer reach it at once; made through another replica, within
 // Config.StateTTL, or at once while [Issuer.Watch] runs. Guards (the
 // middleware package) wrap it.
-func (i *Issuer) Verifier() *token.Verifier { return i.verifier }
+func (i *Issuer) Verifier() *middleware.LocalVerifier { return i.verifier }
 
 // Watch subscribes the issuer's verifier to the store's change events when
 // the store can push them ([store.Watcher], as the Redis store does), so that

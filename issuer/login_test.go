@@ -190,8 +190,27 @@ func TestAccountKeys(t *testing.T) {
 	// reach the account endpoints.
 	ct := e.getToken(k1.ClientID, k1.ClientSecret)
 	p, err := e.iss.Verifier().Verify(ctx, ct.AccessToken)
-	if err != nil || p.Kind != issuer.KindClient || p.ClientID != k1.ClientID {
+	if err != nil || p.Kind != issuer.KindClient || p.ClientID != k1.ClientID || p.AccountID != alice.ID {
 		t.Fatalf("client token: %+v %v", p, err)
+	}
+	// Disabling the account stops its keys and their tokens; enabling it
+	// brings the keys back (their tokens were not rotated).
+	if err := e.iss.DisableAccount(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.iss.Verifier().Verify(ctx, ct.AccessToken); err == nil {
+		t.Error("a disabled account's key token still verifies")
+	}
+	if rec := e.do(req{body: form("grant_type", "client_credentials"),
+		header: map[string]string{"Authorization": basic(k1.ClientID, k1.ClientSecret)}}); rec.Code != http.StatusUnauthorized {
+		t.Errorf("a disabled account's key authenticates: %d", rec.Code)
+	}
+	if err := e.iss.EnableAccount(ctx, alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	acct = e.accountLogin("alice")
+	if _, err := e.iss.Verifier().Verify(ctx, ct.AccessToken); err != nil {
+		t.Errorf("after enabling the account: %v", err)
 	}
 	for _, method := range []string{http.MethodGet, http.MethodPost} {
 		if rec := e.bearerDo(method, "/account/keys", ct.AccessToken, ""); rec.Code != http.StatusUnauthorized ||

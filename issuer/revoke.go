@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -90,7 +91,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		// A JWT: its signature must verify (so nobody revokes an id they
 		// made up); an expired one needs no revoking.
 		pr, err := i.verifier.VerifyJWT(ctx, raw)
-		if errors.Is(err, token.ErrUnavailable) {
+		if errors.Is(err, middleware.ErrUnavailable) {
 			return i.unavailable(ctx, "signing keys", err)
 		}
 		if err != nil || pr.ClientID != c.ID {

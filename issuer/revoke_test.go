@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 )
 
 func TestRevocation(t *testing.T) {
@@ -44,7 +47,7 @@ func TestRevocation(t *testing.T) {
 			}
 			// Its own token, with any hint: revoked at once.
 			ok(revoke(a, aSecret, ta, "token_type_hint", "refresh_token"))
-			if _, err := e.iss.Verifier().Verify(t.Context(), ta); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := e.iss.Verifier().Verify(t.Context(), ta); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Errorf("revoked token: %v, want ErrInvalidToken", err)
 			}
 			ok(revoke(a, aSecret, ta)) // twice is fine
@@ -171,9 +174,11 @@ func TestCredentialsEndpoint(t *testing.T) {
 	if r := post(map[string]string{"Authorization": basic(id, secret)}); r.code != 401 || r.header.Get("WWW-Authenticate") != "Bearer" {
 		t.Errorf("Basic: %d %v", r.code, r.header)
 	}
+	// The guard's words since the bearer parser is the middleware's (they
+	// were "malformed bearer token").
 	wantResponse(t, e.do(req{path: "/oauth/credentials", header: map[string]string{"Authorization": "Bearer a b"}}), 400,
-		with(noStoreJSON, "WWW-Authenticate", `Bearer error="invalid_request", error_description="malformed bearer token"`),
-		errBody("invalid_request", "malformed bearer token"))
+		with(noStoreJSON, "WWW-Authenticate", `Bearer error="invalid_request", error_description="the request must carry exactly one well-formed bearer token"`),
+		errBody("invalid_request", "the request must carry exactly one well-formed bearer token"))
 	invalid := with(noStoreJSON, "WWW-Authenticate", `Bearer error="invalid_token", error_description="the access token is invalid"`)
 	wantResponse(t, e.do(req{path: "/oauth/credentials", header: map[string]string{"Authorization": "Bearer abc.def.ghi"}}), 401,
 		invalid, errBody("invalid_token", "the access token is invalid"))
@@ -192,7 +197,7 @@ func TestCredentialsEndpoint(t *testing.T) {
 		t.Errorf("new credentials %+v", creds)
 	}
 	// The presented token is dead, so is the old secret; the new one works.
-	if _, err := e.iss.Verifier().Verify(t.Context(), tok); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(t.Context(), tok); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token after self-rotation: %v", err)
 	}
 	wantResponse(t, e.do(req{path: "/oauth/credentials", header: map[string]string{"Authorization": "Bearer " + tok}}), 401,
@@ -220,6 +225,52 @@ func TestCredentialsEndpoint(t *testing.T) {
 	}
 }
 
+// The credentials endpoint reads and refuses a bearer token exactly as a
+// guard does: same status, challenge and body for every bad request.
+func TestCredentialsErrorsMatchGuard(t *testing.T) {
+	e := newEnv(t, false, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	tok := e.getToken(id, secret).AccessToken
+	guard, err := middleware.New(middleware.Config{Verifier: e.iss.Verifier(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	guarded := guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for name, headers := range map[string][]string{
+		"no token":            nil,
+		"Basic":               {basic(id, secret)},
+		"Bearer alone":        {"Bearer"},
+		"two tokens":          {"Bearer a b"},
+		"two headers":         {"Bearer " + tok, "Bearer " + tok},
+		"bad character":       {"Bearer " + tok + "!"},
+		"oversized header":    {"Bearer " + strings.Repeat("a", 8<<10)},
+		"forged token":        {"Bearer abc.def.ghi"},
+		"opaque garbage":      {"Bearer pca_nothing"},
+		"two spaces, forged":  {"Bearer  abc.def.ghi"},
+		"lowercase, forged":   {"bearer abc.def.ghi"},
+		"trailing padding ok": {"Bearer abc=="},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/oauth/credentials", nil)
+			for _, h := range headers {
+				r.Header.Add("Authorization", h)
+			}
+			want := httptest.NewRecorder()
+			guarded.ServeHTTP(want, r)
+			got := httptest.NewRecorder()
+			e.iss.Handler().ServeHTTP(got, r)
+			if got.Code != want.Code || got.Body.String() != want.Body.String() {
+				t.Errorf("credentials endpoint %d %q, guard %d %q", got.Code, got.Body, want.Code, want.Body)
+			}
+			for _, h := range []string{"WWW-Authenticate", "Content-Type", "Content-Length"} {
+				if g, w := got.Header().Values(h), want.Header().Values(h); strings.Join(g, "|") != strings.Join(w, "|") {
+					t.Errorf("%s: credentials endpoint %q, guard %q", h, g, w)
+				}
+			}
+		})
+	}
+}
+
 // A verifier accepts a token until exp plus its leeway, so a revocation must
 // last that long too: a fresh verifier (another replica, no cache) must still
 // refuse the token inside the leeway window.
@@ -236,7 +287,7 @@ func TestRevocationOutlivesLeeway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := replica.Verifier().Verify(t.Context(), tok); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := replica.Verifier().Verify(t.Context(), tok); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("revoked token inside the leeway window: %v, want ErrInvalidToken", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 	"golang.org/x/oauth2"
@@ -75,7 +76,7 @@ func TestClientCredentialsSuccess(t *testing.T) {
 				t.Fatalf("Verify: %v", err)
 			}
 			c, _ := e.st.GetClient(t.Context(), id)
-			want := &token.Principal{
+			want := &middleware.Principal{
 				Kind: token.KindClient, Subject: id, ClientID: id, Scopes: []string{"read"},
 				Audience: []string{testIssuer}, TokenID: p.TokenID, Generation: c.Generation,
 				IssuedAt: epoch, ExpiresAt: epoch.Add(time.Hour), Issuer: testIssuer,
@@ -94,7 +95,7 @@ func TestClientCredentialsSuccess(t *testing.T) {
 	}
 }
 
-func principalEqual(a, b *token.Principal) bool {
+func principalEqual(a, b *middleware.Principal) bool {
 	return a.Kind == b.Kind && a.Subject == b.Subject && a.ClientID == b.ClientID &&
 		slices.Equal(a.Scopes, b.Scopes) && slices.Equal(a.Audience, b.Audience) &&
 		a.TokenID == b.TokenID && a.Generation == b.Generation && a.IssuedAt.Equal(b.IssuedAt) &&
@@ -384,7 +385,7 @@ func TestOpaqueFormat(t *testing.T) {
 	if _, err := e.iss.RotateClient(t.Context(), id); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.iss.Verifier().Verify(t.Context(), tr.AccessToken); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.iss.Verifier().Verify(t.Context(), tr.AccessToken); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("opaque token after rotation: %v, want ErrInvalidToken", err)
 	}
 	// A store failure while storing the token is a 503, not a token.

@@ -11,13 +11,13 @@ import (
 )
 
 // BenchmarkGuard is the whole of Guard.Authenticate on a request: header
-// parsing, full verification by a token.Verifier over a memory store, and
+// parsing, full verification by a LocalVerifier over a memory store, and
 // the policy (kind, scope). first-sight disables the verifier's token
 // cache, so every iteration checks signature, claims, generation and
 // revocation: the DESIGN target is at most 1.15 times
 // BenchmarkBareParseWithClaims of the same token. cached is a token seen
-// before. BenchmarkBareParseWithClaims repeats token's own bare parse so
-// that this file stands alone.
+// before. BenchmarkLocalVerify (local_bench_test.go) measures the verifier
+// alone against the same bare parse.
 
 var benchAlgs = []string{token.HS256, token.ES256, token.EdDSA, token.RS256}
 
@@ -28,7 +28,7 @@ func BenchmarkGuard(b *testing.B) {
 			cacheSize int
 		}{{"first-sight", -1}, {"cached", 0}} {
 			b.Run(alg+"/"+mode.name, func(b *testing.B) {
-				f := newFixture(b, alg, token.VerifierConfig{CacheSize: mode.cacheSize})
+				f := newFixture(b, alg, middleware.LocalConfig{CacheSize: mode.cacheSize})
 				g, err := middleware.New(middleware.Config{Verifier: f.v, Scopes: []string{"read"}, Logger: slog.New(slog.DiscardHandler)})
 				if err != nil {
 					b.Fatal(err)
@@ -52,7 +52,7 @@ func BenchmarkGuard(b *testing.B) {
 func BenchmarkBareParseWithClaims(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
-			f := newFixture(b, alg, token.VerifierConfig{})
+			f := newFixture(b, alg, middleware.LocalConfig{})
 			raw := f.mint(b, token.KindClient, "read write")
 			key := f.keys.SigningKey().Public()
 			keyfunc := func(*jwt.Token) (any, error) { return key, nil }

@@ -8,14 +8,13 @@
 //
 // # Getting a Verifier
 //
-// A [Verifier] is anything with Verify(ctx, raw). A [*token.Verifier]
+// A [Verifier] is anything with Verify(ctx, raw). A [*LocalVerifier]
 // already is one, so there are two usual ways to get it:
 //
 //   - in the process that issues tokens, ask the issuer: iss.Verifier();
 //   - in a resource server that shares the issuer's store (the same
-//     PostgreSQL, MySQL or Redis), build one with [token.NewVerifier] over a
-//     [token.KeyManager] (or [token.StaticKeys]) and the store, so that
-//     revocation and rotation reach it.
+//     PostgreSQL, MySQL or Redis), build one with [NewLocalVerifier] over
+//     the store, so that revocation and rotation reach it.
 //
 // A resource server without the store verifies remotely instead: with the
 // issuer's published keys ([NewJWKSVerifier]) or by asking the issuer
@@ -33,7 +32,14 @@
 // the audiences the verifier accepts. [Guard.Require] and [Guard.WithKinds]
 // return copies for per-route policy:
 //
-//	admin := guard.Require("admin").WithKinds(token.KindAccount)
+//	admin := guard.Require("admin").WithKinds(middleware.KindAccount)
+//	either := guard.WithKinds(middleware.KindClient, middleware.KindAccount)
+//
+// A kind must be one the verifier's issuer defines ([LocalConfig.Kinds],
+// by default [KindClient] and [KindAccount]): [New] refuses a Config that
+// names another, and a copy from WithKinds that names one refuses every
+// token and logs why at error level, so that a misspelt kind cannot pass
+// unnoticed.
 //
 // # Errors
 //
@@ -58,6 +64,11 @@
 // Except for the no-token case, the body is a small JSON object:
 //
 //	{"error":"invalid_token","error_description":"the access token is invalid"}
+//
+// A handler that authenticates a request itself reads the token with
+// [BearerToken], which parses the Authorization header exactly as a guard
+// does, and answers with [WriteError], so that its bytes are the guard's
+// (the issuer's credentials endpoint does so).
 //
 // # Tokens in the URL
 //

@@ -3,19 +3,18 @@ package middleware
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/portcullis/portcullis/internal/token"
 )
 
 // Error is a rejection, with what RFC 6750 §3 puts on the wire. The
-// sentinels below are its predefined values; Authenticate returns copies
-// decorated with the cause and the guard's realm. errors.Is matches an
-// Error by Status and Code, so errors.Is(err, ErrInvalidToken) holds for
-// every invalid-token rejection, and the cause stays reachable through
-// Unwrap (errors.Is(err, token.ErrUnavailable)).
+// sentinels below are its predefined values; verifiers and Authenticate
+// return copies decorated with the cause and the guard's realm. errors.Is
+// matches an Error by Status and Code, so errors.Is(err, ErrInvalidToken)
+// holds for every invalid-token rejection, whichever verifier made it, and
+// the cause stays reachable through Unwrap (errors.Is(err, context.DeadlineExceeded)).
 type Error struct {
 	// Status is the HTTP status: 400, 401, 403 or 503.
 	Status int
@@ -43,15 +42,18 @@ var (
 	// long a header, a token in two places).
 	ErrInvalidRequest = &Error{Status: http.StatusBadRequest, Code: "invalid_request",
 		Description: "the request must carry exactly one well-formed bearer token"}
-	// ErrInvalidToken: the token did not verify, or its kind or audience is
-	// not accepted here.
+	// ErrInvalidToken: the token is malformed, forged, expired, revoked,
+	// of a rotated or disabled client or account, or otherwise
+	// unacceptable, or its kind or audience is not accepted here. Every
+	// verifier's rejection of a token wraps it.
 	ErrInvalidToken = &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
 		Description: "the access token is invalid"}
 	// ErrInsufficientScope: the token is valid but lacks a required scope.
 	ErrInsufficientScope = &Error{Status: http.StatusForbidden, Code: "insufficient_scope",
 		Description: "the access token lacks a required scope"}
-	// ErrUnavailable: the token could not be checked (the store did not
-	// answer). The guard fails closed.
+	// ErrUnavailable: the token could not be checked (the store, the
+	// issuer's JWKS or its introspection endpoint did not answer). Every
+	// verifier's failure to check wraps it; the guard fails closed.
 	ErrUnavailable = &Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 		Description: "the access token cannot be checked now; try again later"}
 )
@@ -88,18 +90,29 @@ func (e *Error) with(cause error, realm string) *Error {
 }
 
 // asError turns any error into the rejection it stands for. An error that
-// is not an *Error is an invalid token, unless it says the verifier was
-// unavailable: whatever a custom verifier returns, the guard fails closed.
+// is not an *Error is an invalid token: whatever a custom verifier returns,
+// the guard fails closed. A sentinel that a custom verifier wrapped
+// (fmt.Errorf("introspection: %w", ErrUnavailable)) keeps what it said.
 func asError(err error) *Error {
 	var e *Error
-	switch {
-	case errors.As(err, &e):
-		return e
-	case errors.Is(err, token.ErrUnavailable):
-		return ErrUnavailable.with(err, "")
-	default:
+	if !errors.As(err, &e) || e == nil {
 		return ErrInvalidToken.with(err, "")
 	}
+	if e.Err == nil && error(e) != err {
+		return e.with(err, e.Realm)
+	}
+	return e
+}
+
+// invalid is an invalid-token rejection; format and a say why, for logs.
+func invalid(format string, a ...any) error {
+	return ErrInvalidToken.with(fmt.Errorf(format, a...), "")
+}
+
+// unavailable is a rejection for a token that could not be checked;
+// format and a say why, for logs.
+func unavailable(format string, a ...any) error {
+	return ErrUnavailable.with(fmt.Errorf(format, a...), "")
 }
 
 // WriteError renders err as RFC 6750 asks: the status, a WWW-Authenticate

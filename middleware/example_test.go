@@ -16,14 +16,14 @@ import (
 
 // exampleSetup stands in for the issuer: in a real server, iss.Verifier()
 // gives the verifier and the token endpoint mints the tokens.
-func exampleSetup() (*token.Verifier, func(scope string) string) {
+func exampleSetup() (*middleware.LocalVerifier, func(scope string) string) {
 	ctx := context.Background()
 	st := memory.New()
 	keys, err := token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st})
 	if err != nil {
 		panic(err)
 	}
-	verifier, err := token.NewVerifier(token.VerifierConfig{Issuer: "https://issuer.example", Keys: keys, State: st})
+	verifier, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: "https://issuer.example", Keys: keys, Store: st})
 	if err != nil {
 		panic(err)
 	}
@@ -117,4 +117,28 @@ func ExamplePrincipalFrom() {
 	fmt.Println(w.Body)
 	// Output:
 	// client reporting scopes=[reports:read reports:write]
+}
+
+// A handler that authenticates a request itself reads the bearer token as
+// a guard would, and answers a malformed request with the guard's bytes.
+func ExampleBearerToken() {
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, err := middleware.BearerToken(r)
+		if err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		fmt.Fprintf(w, "token of %d characters", len(raw))
+	})
+	for _, authorization := range []string{"Bearer abc.def.ghi", "Bearer two tokens", "Basic dXNlcjpwYXNz"} {
+		r := httptest.NewRequest("POST", "/rotate", nil)
+		r.Header.Set("Authorization", authorization)
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
+	}
+	// Output:
+	// 200  token of 11 characters
+	// 400 Bearer error="invalid_request", error_description="the request must carry exactly one well-formed bearer token" {"error":"invalid_request","error_description":"the request must carry exactly one well-formed bearer token"}
+	// 401 Bearer
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -64,7 +65,7 @@ func (s *flaky) IsRevoked(ctx context.Context, id string, now time.Time) (bool, 
 type fixture struct {
 	keys   *token.KeySet
 	state  *flaky
-	v      *token.Verifier
+	v      *middleware.LocalVerifier
 	client string
 	acct   string
 }
@@ -86,7 +87,7 @@ func newKeySet(tb testing.TB, alg string) *token.KeySet {
 	return ks
 }
 
-func newFixture(tb testing.TB, alg string, vcfg token.VerifierConfig) *fixture {
+func newFixture(tb testing.TB, alg string, vcfg middleware.LocalConfig) *fixture {
 	tb.Helper()
 	f := &fixture{keys: newKeySet(tb, alg), state: &flaky{Store: memory.New()}, client: "c1", acct: "a1"}
 	ctx := context.Background()
@@ -98,8 +99,8 @@ func newFixture(tb testing.TB, alg string, vcfg token.VerifierConfig) *fixture {
 	}
 	vcfg.Issuer = testIssuer
 	vcfg.Keys = token.StaticKeys{Set: f.keys}
-	vcfg.State = f.state
-	v, err := token.NewVerifier(vcfg)
+	vcfg.Store = f.state
+	v, err := middleware.NewLocalVerifier(vcfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -147,9 +148,9 @@ func randomHex() string {
 }
 
 // verifierFunc injects faults: a verifier that answers whatever the test says.
-type verifierFunc func(ctx context.Context, raw string) (*token.Principal, error)
+type verifierFunc func(ctx context.Context, raw string) (*middleware.Principal, error)
 
-func (f verifierFunc) Verify(ctx context.Context, raw string) (*token.Principal, error) {
+func (f verifierFunc) Verify(ctx context.Context, raw string) (*middleware.Principal, error) {
 	return f(ctx, raw)
 }
 

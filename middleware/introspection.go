@@ -62,6 +62,10 @@ type IntrospectionConfig struct {
 	Leeway time.Duration
 	// MaxTokenLength rejects longer tokens without asking. Default 8 KiB.
 	MaxTokenLength int
+	// Kinds are the token kinds the issuer defines, which guards over this
+	// verifier may ask for (see [Config.Kinds]). Default KindClient and
+	// KindAccount.
+	Kinds []string
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
 }
@@ -85,13 +89,13 @@ type IntrospectionConfig struct {
 //
 // It fails closed: a network error, a timeout, any status but 200 (our own
 // credentials refused included) or an unreadable or oversized response is
-// [token.ErrUnavailable] (503 through a Guard); an inactive or refused
-// token is [token.ErrInvalidToken].
+// [ErrUnavailable] (503 through a Guard); an inactive or refused
+// token is [ErrInvalidToken].
 type IntrospectionVerifier struct {
 	cfg    IntrospectionConfig
 	client *http.Client
 	auth   string // "Basic …"
-	cache  *verifiedCache
+	cache  *tokenCache
 }
 
 // NewIntrospectionVerifier checks cfg and returns a verifier. It makes no
@@ -133,6 +137,10 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	if cfg.MaxTokenLength <= 0 {
 		cfg.MaxTokenLength = 8 << 10
 	}
+	var err error
+	if cfg.Kinds, err = kindsOrDefault("IntrospectionConfig", cfg.Kinds); err != nil {
+		return nil, err
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -147,49 +155,53 @@ func NewIntrospectionVerifier(cfg IntrospectionConfig) (*IntrospectionVerifier, 
 	r.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 	v.auth = r.Header.Get("Authorization")
 	if cfg.CacheTTL > 0 || cfg.InactiveTTL > 0 {
-		v.cache = newVerifiedCache(cfg.CacheSize)
+		v.cache = newTokenCache(cfg.CacheSize)
 	}
 	return v, nil
 }
 
+// Kinds returns the token kinds the issuer defines
+// (IntrospectionConfig.Kinds).
+func (v *IntrospectionVerifier) Kinds() []string { return slices.Clone(v.cfg.Kinds) }
+
 // Verify asks the issuer about raw, or reuses a recent answer. Errors wrap
-// token.ErrInvalidToken or token.ErrUnavailable.
+// ErrInvalidToken or ErrUnavailable.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
 	if strings.HasPrefix(raw, token.PrefixRefreshToken) {
-		return nil, fmt.Errorf("%w: a refresh token is not an access token", token.ErrInvalidToken)
+		return nil, invalid("a refresh token is not an access token")
 	}
 	now := v.cfg.Now()
 	// The cache is keyed by the token's hash, so that it holds no token.
 	sum := sha256.Sum256([]byte(raw))
 	key := string(sum[:])
 	if v.cache != nil {
-		if p, ok := v.cache.get(key, now); ok {
-			if p == nil {
-				return nil, fmt.Errorf("%w: inactive (cached)", token.ErrInvalidToken)
+		if e := v.cache.get(key, now); e != nil {
+			if e.principal == nil {
+				return nil, invalid("inactive (cached)")
 			}
-			return p, nil
+			return e.principal, nil
 		}
 	}
 	resp, err := v.introspect(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: introspection at %s: %w", token.ErrUnavailable, v.cfg.URL, err)
+		return nil, unavailable("introspection at %s: %w", v.cfg.URL, err)
 	}
 	p, err := v.principal(resp, raw, now)
 	if err != nil {
 		if v.cache != nil && v.cfg.InactiveTTL > 0 {
-			v.cache.put(key, nil, now.Add(v.cfg.InactiveTTL))
+			v.cache.put(key, &cacheEntry{expires: now.Add(v.cfg.InactiveTTL)}, v.cache.epoch())
 		}
-		return nil, fmt.Errorf("%w: %w", token.ErrInvalidToken, err)
+		return nil, invalid("%w", err)
 	}
 	if v.cache != nil && v.cfg.CacheTTL > 0 {
 		until := now.Add(v.cfg.CacheTTL)
 		if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(until) {
 			until = p.ExpiresAt
 		}
-		v.cache.put(key, p, until)
+		v.cache.put(key, &cacheEntry{principal: p, expires: until}, v.cache.epoch())
 	}
 	return p, nil
 }

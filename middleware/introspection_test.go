@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,15 +153,15 @@ func TestIntrospectionWithIssuer(t *testing.T) {
 			// reused for InactiveTTL.
 			ri.clock.Advance(31 * time.Second)
 			_, err = v.Verify(ctx, raw)
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 			_, err = v.Verify(ctx, raw)
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 			if n := ri.introspections.Load(); n != 2 {
 				t.Errorf("%d introspections, want 2", n)
 			}
 			ri.clock.Advance(6 * time.Second)
 			_, err = v.Verify(ctx, raw)
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 			if n := ri.introspections.Load(); n != 3 {
 				t.Errorf("%d introspections, want 3", n)
 			}
@@ -194,7 +195,7 @@ func TestIntrospectionRefusesRefreshTokens(t *testing.T) {
 		t.Fatal("no refresh token")
 	}
 	_, err := v.Verify(context.Background(), refresh)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	if n := ri.introspections.Load(); n != 0 {
 		t.Errorf("%d introspections for a Portcullis refresh token, want none", n)
 	}
@@ -211,7 +212,7 @@ func TestIntrospectionNeedsIntrospectAny(t *testing.T) {
 	v := ri.verifier(t, func(c *middleware.IntrospectionConfig) { c.ClientID, c.ClientSecret = other.ID, secret })
 	raw, _ := ri.token(t)
 	_, err = v.Verify(context.Background(), raw)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }
 
 // fakeIntrospection answers whatever the test says, and records what it
@@ -341,22 +342,22 @@ func TestIntrospectionAnswers(t *testing.T) {
 		{"no iss", 200, body(map[string]string{"iss": ""}), nil},
 		{"no token_type", 200, body(map[string]string{"token_type": ""}), nil},
 		{"float exp", 200, body(map[string]string{"exp": exp + ".5"}), nil},
-		{"inactive", 200, `{"active":false}`, token.ErrInvalidToken},
-		{"other iss", 200, body(map[string]string{"iss": `"https://evil.test"`}), token.ErrInvalidToken},
-		{"refresh token", 200, body(map[string]string{"token_type": `"refresh_token"`}), token.ErrInvalidToken},
-		{"other aud", 200, body(map[string]string{"aud": `"https://elsewhere.test"`}), token.ErrInvalidToken},
-		{"no aud", 200, body(map[string]string{"aud": ""}), token.ErrInvalidToken},
-		{"no kind", 200, body(map[string]string{"kind": ""}), token.ErrInvalidToken},
-		{"no sub", 200, body(map[string]string{"sub": ""}), token.ErrInvalidToken},
-		{"expired", 200, body(map[string]string{"exp": unixJSON(clock.Now().Add(-time.Minute).Unix())}), token.ErrInvalidToken},
-		{"not yet valid", 200, body(map[string]string{"nbf": unixJSON(clock.Now().Add(time.Minute).Unix())}), token.ErrInvalidToken},
-		{"server error", 500, `{"error":"server_error"}`, token.ErrUnavailable},
-		{"our credentials refused", 401, `{"error":"invalid_client"}`, token.ErrUnavailable},
-		{"rate limited", 429, `{"error":"slow_down"}`, token.ErrUnavailable},
-		{"not JSON", 200, `<html>`, token.ErrUnavailable},
-		{"bad aud", 200, body(map[string]string{"aud": `7`}), token.ErrUnavailable},
-		{"oversized", 200, body(map[string]string{"padding": `"` + strings.Repeat("x", 70<<10) + `"`}), token.ErrUnavailable},
-		{"connection dropped", -1, "", token.ErrUnavailable},
+		{"inactive", 200, `{"active":false}`, middleware.ErrInvalidToken},
+		{"other iss", 200, body(map[string]string{"iss": `"https://evil.test"`}), middleware.ErrInvalidToken},
+		{"refresh token", 200, body(map[string]string{"token_type": `"refresh_token"`}), middleware.ErrInvalidToken},
+		{"other aud", 200, body(map[string]string{"aud": `"https://elsewhere.test"`}), middleware.ErrInvalidToken},
+		{"no aud", 200, body(map[string]string{"aud": ""}), middleware.ErrInvalidToken},
+		{"no kind", 200, body(map[string]string{"kind": ""}), middleware.ErrInvalidToken},
+		{"no sub", 200, body(map[string]string{"sub": ""}), middleware.ErrInvalidToken},
+		{"expired", 200, body(map[string]string{"exp": unixJSON(clock.Now().Add(-time.Minute).Unix())}), middleware.ErrInvalidToken},
+		{"not yet valid", 200, body(map[string]string{"nbf": unixJSON(clock.Now().Add(time.Minute).Unix())}), middleware.ErrInvalidToken},
+		{"server error", 500, `{"error":"server_error"}`, middleware.ErrUnavailable},
+		{"our credentials refused", 401, `{"error":"invalid_client"}`, middleware.ErrUnavailable},
+		{"rate limited", 429, `{"error":"slow_down"}`, middleware.ErrUnavailable},
+		{"not JSON", 200, `<html>`, middleware.ErrUnavailable},
+		{"bad aud", 200, body(map[string]string{"aud": `7`}), middleware.ErrUnavailable},
+		{"oversized", 200, body(map[string]string{"padding": `"` + strings.Repeat("x", 70<<10) + `"`}), middleware.ErrUnavailable},
+		{"connection dropped", -1, "", middleware.ErrUnavailable},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -396,7 +397,7 @@ func TestIntrospectionCacheBounds(t *testing.T) {
 	}
 	clock.Advance(6 * time.Second) // past exp, well within CacheTTL
 	_, err := v.Verify(ctx, "tok")
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	if n := f.hits.Load(); n != 2 {
 		t.Errorf("%d introspections after exp, want 2", n)
 	}
@@ -404,7 +405,7 @@ func TestIntrospectionCacheBounds(t *testing.T) {
 	f.answer(503, "")
 	for range 2 {
 		_, err := v.Verify(ctx, "other")
-		wantIs(t, err, token.ErrUnavailable)
+		wantIs(t, err, middleware.ErrUnavailable)
 	}
 	if n := f.hits.Load(); n != 4 {
 		t.Errorf("%d introspections, want 4: an unavailable answer is not cached", n)
@@ -430,18 +431,51 @@ func TestIntrospectionSlowServer(t *testing.T) {
 		c.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond}
 	})
 	_, err := v.Verify(context.Background(), "tok")
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 }
 
 func TestIntrospectionConfigErrors(t *testing.T) {
 	for name, cfg := range map[string]middleware.IntrospectionConfig{
-		"no issuer": {ClientID: "a", ClientSecret: "b"},
-		"no client": {Issuer: "https://i.test"},
-		"bad URL":   {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", URL: "ftp://i.test/x"},
+		"no issuer":  {ClientID: "a", ClientSecret: "b"},
+		"no client":  {Issuer: "https://i.test"},
+		"bad URL":    {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", URL: "ftp://i.test/x"},
+		"empty kind": {Issuer: "https://i.test", ClientID: "a", ClientSecret: "b", Kinds: []string{""}},
 	} {
 		if _, err := middleware.NewIntrospectionVerifier(cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The verifier tells guards the kinds its issuer defines, so that a guard
+// asking for another is refused at New.
+func TestIntrospectionKinds(t *testing.T) {
+	base := middleware.IntrospectionConfig{Issuer: "https://i.test", ClientID: "a", ClientSecret: "b"}
+	kinds := func(cfg middleware.IntrospectionConfig) *middleware.IntrospectionVerifier {
+		t.Helper()
+		v, err := middleware.NewIntrospectionVerifier(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	def := kinds(base)
+	if got := def.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: def, Kinds: []string{"acount"}}); err == nil {
+		t.Error("a guard asking for an undefined kind was accepted")
+	}
+	base.Kinds = []string{"robot", "robot"}
+	robots := kinds(base)
+	if got := robots.Kinds(); !slices.Equal(got, []string{"robot"}) {
+		t.Errorf("Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots, Kinds: []string{"robot"}}); err != nil {
+		t.Errorf("a guard asking for a defined kind: %v", err)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots}); err == nil {
+		t.Error("the default client kind passed a verifier whose issuer defines only robot")
 	}
 }
 
@@ -463,7 +497,7 @@ func TestIntrospectionRefusesRedirects(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = v.Verify(context.Background(), "tok")
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 	if n := elsewhere.hits.Load(); n != 0 {
 		t.Errorf("the redirect was followed: %d requests elsewhere", n)
 	}

@@ -7,20 +7,20 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
 	"golang.org/x/time/rate"
 
 	"github.com/portcullis/portcullis/internal/token"
-	"github.com/portcullis/portcullis/store"
 )
 
 // JWKSConfig configures a [JWKSVerifier]. Issuer is required; the zero value
@@ -39,7 +39,11 @@ type JWKSConfig struct {
 	Audiences []string
 	// HTTPClient fetches the key set. Default: a client with a 10s
 	// timeout. Its Timeout (10s when zero) bounds every fetch, including
-	// the one a request waits for. The client is copied, not modified.
+	// the one a request waits for. The client is copied, not modified. A
+	// redirect to another origin (scheme, host and port) is never
+	// followed, whatever its CheckRedirect says: the keys would come from
+	// someone else. Redirects within the origin are followed as
+	// CheckRedirect (by default, up to 10) allows.
 	HTTPClient *http.Client
 	// MaxResponseBytes bounds the key set document; a larger one is refused
 	// and the keys held so far are kept. Default 1 MiB.
@@ -64,6 +68,10 @@ type JWKSConfig struct {
 	CacheSize int
 	// MaxTokenLength rejects longer tokens before any parsing. Default 8 KiB.
 	MaxTokenLength int
+	// Kinds are the token kinds the issuer defines, which guards over this
+	// verifier may ask for (see [Config.Kinds]). Default KindClient and
+	// KindAccount.
+	Kinds []string
 	// Logger receives failed fetches (error level) and keys ignored for
 	// want of a pinned algorithm (warn level). Default slog.Default().
 	Logger *slog.Logger
@@ -73,12 +81,14 @@ type JWKSConfig struct {
 
 // JWKSVerifier verifies the issuer's JWT access tokens in a process that
 // shares nothing with the issuer but its public keys, fetched from its JWKS
-// endpoint with jwkset (the key store of keyfunc). It is safe for
-// concurrent use.
+// endpoint through keyfunc and its key store, jwkset: a background refresh
+// every RefreshInterval, a refresh on an unknown kid rate limited to one per
+// MinRefreshInterval, over an HTTP client with a timeout, a response size
+// bound and no redirect to another origin. It is safe for concurrent use.
 //
 // # What it checks
 //
-// Everything a [token.Verifier] checks without a store, with the same
+// Everything a [LocalVerifier] checks without a store, with the same
 // code: the signature with the algorithm the key is pinned to, typ at+jwt,
 // iss, aud, exp (required), nbf and iat with leeway, and that kind, sub and
 // jti are present. The policy (kinds, scopes) is the [Guard]'s.
@@ -95,13 +105,13 @@ type JWKSConfig struct {
 // A remote verifier sees no store, so revocation and credential rotation do
 // not reach it: a revoked token, or one issued before its client rotated
 // its secret, passes until it expires (1h by default). Where that matters,
-// verify with [token.NewVerifier] over the issuer's store, or ask the issuer
+// verify with a [LocalVerifier] over the issuer's store, or ask the issuer
 // with [NewIntrospectionVerifier].
 //
 // # Failure
 //
 // It fails closed. While no key set has ever been fetched (the issuer was
-// down at start-up), every Verify is [token.ErrUnavailable] (503 through a
+// down at start-up), every Verify is [ErrUnavailable] (503 through a
 // Guard) and retries the fetch at most once per MinRefreshInterval, so it
 // recovers by itself once the issuer answers. Once keys are known, a failed
 // refresh keeps them: tokens signed by known keys go on passing while the
@@ -110,9 +120,10 @@ type JWKSConfig struct {
 // A document that jwkset cannot parse (a malformed key in it) counts as a
 // failed fetch.
 type JWKSVerifier struct {
-	jwt    *token.Verifier
+	kinds  []string
+	jwt    *jwtCheck
 	keys   *remoteKeys
-	cache  *verifiedCache
+	cache  *tokenCache
 	now    func() time.Time
 	leeway time.Duration
 	maxLen int
@@ -137,6 +148,7 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if len(cfg.Audiences) == 0 {
 		cfg.Audiences = []string{cfg.Issuer}
 	}
+	cfg.Audiences = slices.Clone(cfg.Audiences)
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 1 << 20
 	}
@@ -157,6 +169,10 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if cfg.MaxTokenLength <= 0 {
 		cfg.MaxTokenLength = 8 << 10
 	}
+	var err error
+	if cfg.Kinds, err = kindsOrDefault("JWKSConfig", cfg.Kinds); err != nil {
+		return nil, err
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -164,10 +180,11 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		cfg.Now = time.Now
 	}
 	client, timeout := limitedClient(cfg.HTTPClient, cfg.MaxResponseBytes)
+	client.CheckRedirect = sameOrigin(client.CheckRedirect)
 
-	v := &JWKSVerifier{now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
+	v := &JWKSVerifier{kinds: cfg.Kinds, now: cfg.Now, leeway: cfg.Leeway, maxLen: cfg.MaxTokenLength}
 	if cfg.CacheSize > 0 {
-		v.cache = newVerifiedCache(cfg.CacheSize)
+		v.cache = newTokenCache(cfg.CacheSize)
 	}
 	k := &remoteKeys{
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
@@ -182,23 +199,9 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 		},
 	}
 	v.keys = k
-	// The signature and claim checks are token.Verifier's own, through
-	// VerifyJWT, which never consults the store: State is required by
-	// NewVerifier but never called.
-	var err error
-	v.jwt, err = token.NewVerifier(token.VerifierConfig{
-		Issuer:         cfg.Issuer,
-		Audiences:      cfg.Audiences,
-		Keys:           k,
-		State:          noState{},
-		Leeway:         cfg.Leeway,
-		CacheSize:      -1,
-		MaxTokenLength: cfg.MaxTokenLength,
-		Now:            cfg.Now,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("middleware: %w", err)
-	}
+	// The signature and claim checks are the LocalVerifier's own, over the
+	// fetched keys instead of the issuer's key manager.
+	v.jwt = newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, k)
 	onError := func(ctx context.Context, err error) {
 		k.lastErr.Store(&err)
 		cfg.Logger.ErrorContext(ctx, "portcullis: cannot fetch the issuer's JWKS; keeping the keys known so far",
@@ -221,8 +224,9 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	// The HTTP client resolves an unknown kid by fetching the set again,
 	// through the rate limiter; remoteKeys.Refresh makes sure no request
 	// ever waits on the limiter, and RateLimitWaitMax, which also bounds
-	// that fetch, is the HTTP timeout.
-	k.client, err = jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+	// that fetch, is the HTTP timeout. This is the storage
+	// keyfunc.NewDefaultOverrideCtx builds, with remoteKeys under it.
+	storage, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{cfg.JWKSURL: remote},
 		RateLimitWaitMax:  timeout,
 		RefreshUnknownKID: k.limiter,
@@ -230,64 +234,64 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if err != nil {
 		return nil, fmt.Errorf("middleware: JWKS client: %w", err)
 	}
+	if k.keyfunc, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage, UseWhitelist: []jwkset.USE{jwkset.UseSig}}); err != nil {
+		return nil, fmt.Errorf("middleware: keyfunc: %w", err)
+	}
 	return v, nil
 }
 
+// Kinds returns the token kinds the issuer defines (JWKSConfig.Kinds).
+func (v *JWKSVerifier) Kinds() []string { return slices.Clone(v.kinds) }
+
 // Verify checks raw against the issuer's published keys. Errors wrap
-// token.ErrInvalidToken or token.ErrUnavailable.
+// ErrInvalidToken or ErrUnavailable.
 func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if raw == "" || len(raw) > v.maxLen {
-		return nil, fmt.Errorf("%w: empty or too long", token.ErrInvalidToken)
+		return nil, invalid("empty or too long")
 	}
-	now := v.now()
-	if v.cache != nil {
-		if p, ok := v.cache.get(raw, now); ok {
-			return p, nil
-		}
+	if v.cache == nil {
+		p, _, err := v.jwt.verify(ctx, raw)
+		return p, err
 	}
-	withdrawals := v.keys.withdrawals.Load()
-	p, err := v.jwt.VerifyJWT(ctx, raw)
+	if e := v.cache.get(raw, v.now()); e != nil {
+		return e.principal, nil
+	}
+	// Before the keys are read: a fetch that withdraws a key while this
+	// token is checked, perhaps with that key, flushes the cache and must
+	// keep this token out of it (see tokenCache).
+	epoch := v.cache.epoch()
+	p, kid, err := v.jwt.verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	if v.cache != nil {
-		v.cache.put(raw, p, p.ExpiresAt.Add(v.leeway))
-		// A fetch that withdrew a key while this token was checked, perhaps
-		// with that key, may have flushed the cache before the put: undo it.
-		// (A withdrawal counted after this load flushes after the put.)
-		if v.keys.withdrawals.Load() != withdrawals {
-			v.cache.delete(raw)
-		}
-	}
+	v.cache.put(raw, &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.leeway)}, epoch)
 	return p, nil
 }
 
-// remoteKeys is the jwkset storage the HTTP fetches write into, and the
-// token.KeySource the verifier reads: every fetched set is turned at once
-// into a token.KeySet of the keys that can be pinned, so that a request
-// only loads a pointer.
+// remoteKeys is the jwkset storage the HTTP fetches write into, under
+// keyfunc's, and the KeySource the verifier reads: every fetched set is
+// turned at once into a token.KeySet of the keys that can be pinned, whose
+// Keyfunc is the thin, pinning Keyfunc over the storage. So a request only
+// loads a pointer, and a fetch that withdraws a key is seen as it happens
+// (the token cache is flushed).
 //
-// keyfunc's own Keyfunc is not used: it accepts a JWK without alg for any
-// alg its key type allows, returns oct keys, and tries every key when a
-// token has no kid, each against the pinning rules above. Its storage layer
-// (jwkset: fetching, background refresh, rate-limited refresh on an unknown
-// kid) is used as keyfunc.NewDefaultOverrideCtx would set it up.
+// keyfunc's own Keyfunc is not the one the parser calls: it accepts a JWK
+// without alg for any alg its key type allows, returns oct keys, and tries
+// every key when a token has no kid; the pinned set refuses each of these
+// (see pinKeys and token.KeySet.Keyfunc). keyfunc's storage does the
+// fetching: in the background, and for an unknown kid through Refresh.
 type remoteKeys struct {
 	*jwkset.MemoryJWKSet
 	set     atomic.Pointer[token.KeySet] // nil until a fetch succeeds
 	fetches atomic.Int64                 // successful fetches
 	lastErr atomic.Pointer[error]
-	client  jwkset.Storage
+	keyfunc keyfunc.Keyfunc
 	limiter *rate.Limiter
 	mu      sync.Mutex // one on-demand fetch at a time
 	probe   string     // a kid no key set holds: reading it makes the client fetch
 	url     string
 	log     *slog.Logger
 	dropped func() // a key was withdrawn
-
-	// withdrawals counts fetches that withdrew or replaced a key; each is
-	// counted before dropped is called.
-	withdrawals atomic.Int64
 }
 
 // KeyReplaceAll is called by every successful fetch.
@@ -308,7 +312,6 @@ func (k *remoteKeys) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) erro
 		for _, key := range old.Keys() {
 			if now, ok := set.Key(key.ID); !ok || !samePublicKey(key, now) {
 				// Tokens it signed must not pass from the cache.
-				k.withdrawals.Add(1)
 				k.dropped()
 				break
 			}
@@ -345,7 +348,7 @@ func (k *remoteKeys) Refresh(ctx context.Context) (*token.KeySet, error) {
 	before := k.fetches.Load()
 	// Reading a kid no set holds makes the client wait for the limiter
 	// (which has a token, so it does not wait) and fetch the set.
-	if _, err := k.client.KeyRead(ctx, k.probe); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
+	if _, err := k.keyfunc.Storage().KeyRead(ctx, k.probe); err != nil && !errors.Is(err, jwkset.ErrKeyNotFound) {
 		return nil, fmt.Errorf("fetching %s: %w", k.url, err)
 	}
 	if k.fetches.Load() == before {
@@ -411,14 +414,24 @@ func pinKeys(jwks []jwkset.JWK, ignore func(kid, why string)) (*token.KeySet, er
 	return token.NewKeySet(keys, "")
 }
 
-// noState is the store of a verifier that only ever calls VerifyJWT.
-type noState struct{}
-
-var errNoState = fmt.Errorf("%w: a remote verifier has no store", token.ErrUnavailable)
-
-func (noState) GetClient(context.Context, string) (*store.Client, error)   { return nil, errNoState }
-func (noState) GetAccount(context.Context, string) (*store.Account, error) { return nil, errNoState }
-func (noState) IsRevoked(context.Context, string, time.Time) (bool, error) { return false, errNoState }
+// sameOrigin returns a CheckRedirect that refuses a redirect to another
+// origin (scheme, host and port), where the keys would come from someone
+// else, and leaves one within the origin to next (nil: Go's default, at
+// most 10 redirects).
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if from := via[0].URL; !strings.EqualFold(req.URL.Scheme, from.Scheme) || !strings.EqualFold(req.URL.Host, from.Host) {
+			return fmt.Errorf("refusing a redirect from %s to another origin, %s://%s", from.Redacted(), req.URL.Scheme, req.URL.Host)
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
 
 // limitedClient copies c (or makes a client with a 10s timeout) so that
 // every response body is cut off after max bytes with an error, and
@@ -466,83 +479,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// verifiedCache remembers verification results by key until a deadline.
-// It is bounded: a full shard drops an arbitrary entry (Go's map order),
-// which costs nothing to track and is good enough against churn.
-type verifiedCache struct {
-	seed     maphash.Seed
-	perShard int
-	shards   [16]struct {
-		sync.RWMutex
-		m map[string]verified
-	}
-}
-
-type verified struct {
-	p     *Principal // nil: known inactive
-	until time.Time
-}
-
-func newVerifiedCache(size int) *verifiedCache {
-	c := &verifiedCache{seed: maphash.MakeSeed()}
-	c.perShard = max(1, size/len(c.shards))
-	for i := range c.shards {
-		c.shards[i].m = make(map[string]verified)
-	}
-	return c
-}
-
-func (c *verifiedCache) shard(k string) int {
-	return int(maphash.String(c.seed, k) % uint64(len(c.shards)))
-}
-
-// get returns the entry for k if it is still good at now.
-func (c *verifiedCache) get(k string, now time.Time) (*Principal, bool) {
-	s := &c.shards[c.shard(k)]
-	s.RLock()
-	e, ok := s.m[k]
-	s.RUnlock()
-	if !ok {
-		return nil, false
-	}
-	if !now.Before(e.until) {
-		s.Lock()
-		if cur, ok := s.m[k]; ok && cur.until.Equal(e.until) {
-			delete(s.m, k)
-		}
-		s.Unlock()
-		return nil, false
-	}
-	return e.p, true
-}
-
-func (c *verifiedCache) put(k string, p *Principal, until time.Time) {
-	s := &c.shards[c.shard(k)]
-	s.Lock()
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
-		for old := range s.m {
-			delete(s.m, old)
-			break
-		}
-	}
-	s.m[k] = verified{p: p, until: until}
-	s.Unlock()
-}
-
-func (c *verifiedCache) delete(k string) {
-	s := &c.shards[c.shard(k)]
-	s.Lock()
-	delete(s.m, k)
-	s.Unlock()
-}
-
-func (c *verifiedCache) flush() {
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.Lock()
-		clear(s.m)
-		s.Unlock()
-	}
 }

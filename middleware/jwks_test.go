@@ -3,13 +3,16 @@ package middleware_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -296,7 +299,7 @@ func TestJWKSVerifierRefuses(t *testing.T) {
 			if p != nil {
 				t.Errorf("accepted: %+v", p)
 			}
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 		})
 	}
 	if n := evil.hits.Load(); n != 0 {
@@ -349,16 +352,41 @@ func TestJWKSIgnoresUnpinnedKeys(t *testing.T) {
 	for _, k := range []*token.Key{noAlg, mislabelled, enc, ed, secret, rsaSmall} {
 		t.Run(k.ID, func(t *testing.T) {
 			_, err := v.Verify(context.Background(), remoteToken(t, k, s.URL))
-			wantIs(t, err, token.ErrInvalidToken)
+			wantIs(t, err, middleware.ErrInvalidToken)
 		})
 	}
+	// An RSA key below 2048 bits, properly labelled, is ignored too.
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawURLEncoding.EncodeToString
+	s.publish(t, []*token.Key{good}, map[string]any{"kty": "RSA", "kid": "rsa-1024", "alg": "RS256", "use": "sig",
+		"n": b64(weak.N.Bytes()), "e": b64(big.NewInt(int64(weak.E)).Bytes())})
+	var logs strings.Builder
+	v = newJWKS(t, s, func(c *middleware.JWKSConfig) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+	if !strings.Contains(logs.String(), "kid=rsa-1024") || !strings.Contains(logs.String(), "ignoring") {
+		t.Errorf("the weak key was not ignored by the pinning: %q", logs.String())
+	}
+	weakTok := jwt.NewWithClaims(jwt.SigningMethodRS256, baseClaims(s.URL))
+	weakTok.Header["typ"], weakTok.Header["kid"] = token.JWTType, "rsa-1024"
+	rawWeak, err := weakTok.SignedString(weak)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Verify(context.Background(), rawWeak)
+	wantIs(t, err, middleware.ErrInvalidToken)
+	if _, err := v.Verify(context.Background(), remoteToken(t, good, s.URL)); err != nil {
+		t.Errorf("the pinned key beside a weak one: %v", err)
+	}
+
 	// The same HS256 token passes a verifier that holds the secret: the
 	// refusal above is the remote verifier ignoring the oct key.
 	local, err := token.NewKeySet([]*token.Key{secret}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lv, err := token.NewVerifier(token.VerifierConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: local}, State: memory.New()})
+	lv, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: local}, Store: memory.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +413,7 @@ func TestJWKSDownAtStartup(t *testing.T) {
 	raw := remoteToken(t, key, s.URL)
 
 	_, err := v.Verify(context.Background(), raw)
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 	g, err := middleware.New(middleware.Config{Verifier: v, Logger: discardLog()})
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +444,7 @@ func TestJWKSServerErrorKeepsKeys(t *testing.T) {
 	}
 	// A new kid cannot be looked up: that is unavailability, not forgery.
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 	if _, err := v.Verify(context.Background(), remoteToken(t, key, s.URL)); err != nil {
 		t.Errorf("known key after a failed refresh: %v", err)
 	}
@@ -436,7 +464,7 @@ func TestJWKSSlowServer(t *testing.T) {
 		c.MinRefreshInterval = time.Nanosecond
 	})
 	_, err := v.Verify(context.Background(), remoteToken(t, key, s.URL))
-	wantIs(t, err, token.ErrUnavailable)
+	wantIs(t, err, middleware.ErrUnavailable)
 }
 
 func TestJWKSUnknownKIDFloodIsRateLimited(t *testing.T) {
@@ -448,7 +476,7 @@ func TestJWKSUnknownKIDFloodIsRateLimited(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		raw := remoteToken(t, remoteKey(t, token.ES256, fmt.Sprintf("forged-%d", i)), s.URL)
 		wg.Go(func() {
-			if _, err := v.Verify(context.Background(), raw); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := v.Verify(context.Background(), raw); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Errorf("forged kid: %v", err)
 			}
 		})
@@ -487,9 +515,9 @@ func TestJWKSRotation(t *testing.T) {
 	// fail, even the one in the cache.
 	s.publish(t, []*token.Key{newKey})
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	_, err = v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }
 
 // New keys arrive through the background refresh alone, with no request
@@ -505,7 +533,7 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	})
 	raw := remoteToken(t, newKey, s.URL)
 	_, err := v.Verify(context.Background(), raw) // spends the one on-demand fetch
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	s.publish(t, []*token.Key{oldKey, newKey})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -531,7 +559,7 @@ func TestJWKSOversizedBody(t *testing.T) {
 			raw := remoteToken(t, key, s.URL)
 			small := newJWKS(t, s, func(c *middleware.JWKSConfig) { c.MaxResponseBytes = 4 << 10 })
 			_, err := small.Verify(context.Background(), raw)
-			wantIs(t, err, token.ErrUnavailable)
+			wantIs(t, err, middleware.ErrUnavailable)
 			// Control: the same document within the default limit.
 			if _, err := newJWKS(t, s).Verify(context.Background(), raw); err != nil {
 				t.Errorf("within the limit: %v", err)
@@ -545,10 +573,92 @@ func TestJWKSConfigErrors(t *testing.T) {
 		"no issuer":   {},
 		"relative":    {Issuer: "x", JWKSURL: "/jwks.json"},
 		"file scheme": {Issuer: "x", JWKSURL: "file:///etc/jwks.json"},
+		"empty kind":  {Issuer: "https://x.test", Kinds: []string{""}},
 	} {
 		if _, err := middleware.NewJWKSVerifier(context.Background(), cfg); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The verifier tells guards the kinds its issuer defines, so that a guard
+// asking for another is refused at New.
+func TestJWKSKinds(t *testing.T) {
+	s := newKeyServer(t, modeUp)
+	def := newJWKS(t, s)
+	if got := def.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: def, Kinds: []string{"acount"}}); err == nil {
+		t.Error("a guard asking for an undefined kind was accepted")
+	}
+	robots := newJWKS(t, s, func(c *middleware.JWKSConfig) { c.Kinds = []string{"robot"} })
+	if got := robots.Kinds(); !slices.Equal(got, []string{"robot"}) {
+		t.Errorf("Kinds() = %q", got)
+	}
+	if _, err := middleware.New(middleware.Config{Verifier: robots, Kinds: []string{"robot"}}); err != nil {
+		t.Errorf("a guard asking for a defined kind: %v", err)
+	}
+}
+
+// A JWKS fetch never follows a redirect to another origin, where the keys
+// would come from someone else; a redirect within the issuer's origin is
+// followed.
+func TestJWKSRedirects(t *testing.T) {
+	key := remoteKey(t, token.ES256, "")
+	jwk, _ := key.JWK()
+	body, _ := json.Marshal(map[string]any{"keys": []any{jwk}})
+	serveKeys := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}
+	var elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		serveKeys(w, r)
+	}))
+	t.Cleanup(other.Close)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/keys", serveKeys)
+	mux.Handle("/moved", http.RedirectHandler("/keys", http.StatusFound))
+	mux.Handle("/moved-twice", http.RedirectHandler("/moved", http.StatusMovedPermanently))
+	mux.Handle("/loop", http.RedirectHandler("/loop", http.StatusTemporaryRedirect))
+	// The same host on another port is another origin; so is another scheme.
+	mux.Handle("/away", http.RedirectHandler(other.URL+"/keys", http.StatusFound))
+	mux.Handle("/away-later", http.RedirectHandler("/away", http.StatusFound))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	verify := func(t *testing.T, path string, edit ...func(*middleware.JWKSConfig)) error {
+		v := newJWKS(t, &keyServer{Server: srv}, append([]func(*middleware.JWKSConfig){func(c *middleware.JWKSConfig) {
+			c.JWKSURL = srv.URL + path
+			c.MinRefreshInterval = time.Nanosecond
+		}}, edit...)...)
+		_, err := v.Verify(context.Background(), remoteToken(t, key, srv.URL))
+		return err
+	}
+	for _, path := range []string{"/keys", "/moved", "/moved-twice"} {
+		t.Run("same origin "+path, func(t *testing.T) {
+			if err := verify(t, path); err != nil {
+				t.Errorf("keys behind a same-origin redirect: %v", err)
+			}
+		})
+	}
+	for _, path := range []string{"/away", "/away-later", "/loop"} {
+		t.Run("refused "+path, func(t *testing.T) {
+			wantIs(t, verify(t, path), middleware.ErrUnavailable)
+		})
+	}
+	t.Run("refused whatever the client's CheckRedirect", func(t *testing.T) {
+		followAll := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+		wantIs(t, verify(t, "/away", func(c *middleware.JWKSConfig) { c.HTTPClient = followAll }), middleware.ErrUnavailable)
+	})
+	t.Run("the client's CheckRedirect still applies within the origin", func(t *testing.T) {
+		never := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		wantIs(t, verify(t, "/moved", func(c *middleware.JWKSConfig) { c.HTTPClient = never }), middleware.ErrUnavailable)
+	})
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other origin was asked for keys %d times", n)
 	}
 }
 
@@ -567,12 +677,12 @@ func BenchmarkJWKSVerify(b *testing.B) {
 	if err := st.CreateClient(context.Background(), &store.Client{ID: "c1", Generation: 1}); err != nil {
 		b.Fatal(err)
 	}
-	local, err := token.NewVerifier(token.VerifierConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: set}, State: st})
+	local, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: s.URL, Keys: token.StaticKeys{Set: set}, Store: st})
 	if err != nil {
 		b.Fatal(err)
 	}
 	raw := remoteToken(b, key, s.URL)
-	run := func(b *testing.B, verify func(context.Context, string) (*token.Principal, error)) {
+	run := func(b *testing.B, verify func(context.Context, string) (*middleware.Principal, error)) {
 		ctx := context.Background()
 		if _, err := verify(ctx, raw); err != nil {
 			b.Fatal(err)
@@ -614,7 +724,7 @@ func ExampleNewJWKSVerifier() {
 	// The resource server. Cancel ctx to stop the background refresh.
 	// Remember what a remote verifier cannot see: revocation and rotation
 	// (tokens live until they expire); use NewIntrospectionVerifier or a
-	// token.Verifier over the issuer's store where that matters.
+	// LocalVerifier over the issuer's store where that matters.
 	verifier, err := middleware.NewJWKSVerifier(ctx, middleware.JWKSConfig{Issuer: srv.URL})
 	if err != nil {
 		panic(err)
@@ -658,12 +768,12 @@ func TestJWKSReplacedKeyUnderSameKID(t *testing.T) {
 	s.publish(t, []*token.Key{newKey})
 	// An unknown kid makes the verifier fetch the set again.
 	_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 	if _, err := v.Verify(context.Background(), remoteToken(t, newKey, s.URL)); err != nil {
 		t.Fatalf("new material: %v", err)
 	}
 	_, err = v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }
 
 // A token being verified with a key while a fetch withdraws that key must
@@ -688,7 +798,7 @@ func TestJWKSWithdrawalDuringVerify(t *testing.T) {
 				armed.Store(false)
 				s.publish(t, []*token.Key{newKey})
 				_, err := v.Verify(context.Background(), remoteToken(t, remoteKey(t, token.ES256, ""), s.URL))
-				wantIs(t, err, token.ErrInvalidToken)
+				wantIs(t, err, middleware.ErrInvalidToken)
 			}
 			return time.Now()
 		}
@@ -701,5 +811,5 @@ func TestJWKSWithdrawalDuringVerify(t *testing.T) {
 		t.Fatal("the withdrawal was not injected")
 	}
 	_, err := v.Verify(context.Background(), oldTok)
-	wantIs(t, err, token.ErrInvalidToken)
+	wantIs(t, err, middleware.ErrInvalidToken)
 }

@@ -8,18 +8,45 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-
-	"github.com/portcullis/portcullis/internal/token"
 )
 
-// Principal says who presented a verified token.
-type Principal = token.Principal
-
 // Verifier checks a raw access token and says who presented it. Errors
-// should wrap token.ErrInvalidToken or token.ErrUnavailable; any other error
-// is treated as an invalid token. A [*token.Verifier] satisfies it.
+// should wrap ErrInvalidToken or ErrUnavailable; any other error
+// is treated as an invalid token. [LocalVerifier], [JWKSVerifier] and
+// [IntrospectionVerifier] satisfy it.
+//
+// A verifier may also tell the guard which token kinds its issuer defines,
+// with a method Kinds() []string, as the three above do; a guard that asks
+// for any other kind is a configuration error. A verifier without it is
+// taken to know KindClient and KindAccount.
 type Verifier interface {
 	Verify(ctx context.Context, raw string) (*Principal, error)
+}
+
+// kindLister is the optional interface a Verifier tells its kinds with.
+type kindLister interface{ Kinds() []string }
+
+// verifierKinds returns the kinds v's issuer defines.
+func verifierKinds(v Verifier) []string {
+	if k, ok := v.(kindLister); ok {
+		return k.Kinds()
+	}
+	return []string{KindClient, KindAccount}
+}
+
+// unknownKinds returns an error naming the kinds in want that are not in
+// known, or nil.
+func unknownKinds(want, known []string) error {
+	var unknown []string
+	for _, k := range want {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if unknown == nil {
+		return nil
+	}
+	return fmt.Errorf("token kinds %q are not defined by the verifier's issuer, which defines %q", unknown, known)
 }
 
 // Config configures a Guard. Verifier is required; every other field's zero
@@ -33,8 +60,10 @@ type Config struct {
 	// (on top of what the verifier accepts). Default: any the verifier
 	// accepts.
 	Audiences []string
-	// Kinds of token accepted. Default []string{token.KindClient}: an
-	// account token never passes a guard that did not ask for it.
+	// Kinds of token accepted, each one the verifier's issuer defines (see
+	// [Verifier]): New refuses a kind it does not, such as a misspelt one.
+	// Default []string{KindClient}: an account token never passes a guard
+	// that did not ask for it.
 	Kinds []string
 	// Realm is put in the WWW-Authenticate challenge. Default "": no realm
 	// parameter. Printable ASCII without '"' or '\'.
@@ -49,8 +78,9 @@ type Config struct {
 	MaxHeaderBytes int
 	// ErrorHandler answers a rejected request. Default WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// Logger receives the 503s (error level) and, at debug level, why a
-	// token was rejected. Default slog.Default().
+	// Logger receives the 503s and a WithKinds copy's undefined kinds
+	// (error level) and, at debug level, why a token was rejected.
+	// Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -59,6 +89,11 @@ type Config struct {
 // modified copies.
 type Guard struct {
 	cfg Config
+	// known are the kinds the verifier's issuer defines.
+	known []string
+	// kindErr is set on a copy that WithKinds gave a kind the issuer does
+	// not define: it rejects every token.
+	kindErr error
 	// scope is cfg.Scopes joined, rendered with insufficient_scope.
 	scope string
 }
@@ -80,10 +115,14 @@ func New(cfg Config) (*Guard, error) {
 		return nil, fmt.Errorf("middleware: invalid query parameter name %q", cfg.TokenFromQuery)
 	}
 	if len(cfg.Kinds) == 0 {
-		cfg.Kinds = []string{token.KindClient}
+		cfg.Kinds = []string{KindClient}
+	}
+	known := slices.Clone(verifierKinds(cfg.Verifier))
+	if err := unknownKinds(cfg.Kinds, known); err != nil {
+		return nil, fmt.Errorf("middleware: Config.Kinds: %w", err)
 	}
 	if cfg.MaxHeaderBytes <= 0 {
-		cfg.MaxHeaderBytes = 8 << 10
+		cfg.MaxHeaderBytes = defaultMaxHeaderBytes
 	}
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = WriteError
@@ -94,7 +133,7 @@ func New(cfg Config) (*Guard, error) {
 	cfg.Scopes = dedup(cfg.Scopes)
 	cfg.Audiences = slices.Clone(cfg.Audiences)
 	cfg.Kinds = dedup(cfg.Kinds)
-	return &Guard{cfg: cfg, scope: strings.Join(cfg.Scopes, " ")}, nil
+	return &Guard{cfg: cfg, known: known, scope: strings.Join(cfg.Scopes, " ")}, nil
 }
 
 func dedup(list []string) []string {
@@ -119,13 +158,24 @@ func (g *Guard) Require(scopes ...string) *Guard {
 }
 
 // WithKinds returns a copy of the guard that accepts tokens of these kinds
-// (and only these). No kinds means the default, client tokens only.
+// (and only these), for per-route policy: KindClient, KindAccount, both, or
+// any other kind the verifier's issuer defines. No kinds means the
+// default, client tokens only.
+//
+// A kind the issuer does not define (a misspelt one) makes the copy reject
+// every token, of whatever kind, with 401 invalid_token, and log why at
+// error level on every request: like Require, it fails closed rather than
+// panic, and says so where it will be seen.
 func (g *Guard) WithKinds(kinds ...string) *Guard {
 	c := *g
 	if len(kinds) == 0 {
-		kinds = []string{token.KindClient}
+		kinds = []string{KindClient}
 	}
 	c.cfg.Kinds = dedup(kinds)
+	c.kindErr = nil
+	if err := unknownKinds(c.cfg.Kinds, g.known); err != nil {
+		c.kindErr = fmt.Errorf("middleware: Guard.WithKinds: %w; this route refuses every token", err)
+	}
 	return &c
 }
 
@@ -151,6 +201,11 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 			g.debug(ctx, r, err)
 		}
 		return nil, e.with(e.Err, g.cfg.Realm)
+	}
+	if g.kindErr != nil {
+		g.cfg.Logger.ErrorContext(ctx, "portcullis: guard misconfigured; refusing every token",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", g.kindErr))
+		return nil, ErrInvalidToken.with(g.kindErr, g.cfg.Realm)
 	}
 	if !slices.Contains(g.cfg.Kinds, p.Kind) {
 		return nil, g.reject(ctx, r, ErrInvalidToken, fmt.Errorf("token kind %q is not accepted here", p.Kind))
@@ -205,27 +260,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 // extract finds the one bearer token of the request (RFC 6750 §2.1 and,
 // when enabled, §2.3).
 func (g *Guard) extract(r *http.Request) (string, error) {
-	var raw string
-	var found bool
-	switch hs := r.Header.Values("Authorization"); len(hs) {
-	case 0:
-	case 1:
-		h := hs[0]
-		if len(h) > g.cfg.MaxHeaderBytes {
-			return "", ErrInvalidRequest.with(errors.New("Authorization header too long"), g.cfg.Realm)
-		}
-		scheme, rest, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			break // another scheme (Basic, DPoP…) is no bearer token
-		}
-		// credentials = "Bearer" 1*SP b64token
-		raw = strings.TrimLeft(rest, " ")
-		if !b64token(raw) {
-			return "", ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), g.cfg.Realm)
-		}
-		found = true
-	default:
-		return "", ErrInvalidRequest.with(errors.New("more than one Authorization header"), g.cfg.Realm)
+	raw, found, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm)
+	if e != nil {
+		return "", e
 	}
 	if g.cfg.TokenFromQuery != "" && r.URL.RawQuery != "" {
 		vs, ok := r.URL.Query()[g.cfg.TokenFromQuery]
@@ -245,6 +282,54 @@ func (g *Guard) extract(r *http.Request) (string, error) {
 		return "", ErrNoToken.with(nil, g.cfg.Realm)
 	}
 	return raw, nil
+}
+
+// BearerToken returns the bearer token of r's Authorization header, read
+// exactly as a Guard reads it (RFC 6750 §2.1, a header of at most 8 KiB,
+// never a token from the URL), for handlers that authenticate a request
+// themselves. It fails with a copy of ErrNoToken when the request carries
+// no Authorization header or one of another scheme (Basic, DPoP…), and of
+// ErrInvalidRequest when it carries several, or a bearer token that is
+// empty, several or badly formed; pass the error to WriteError to answer as
+// a Guard would.
+func BearerToken(r *http.Request) (string, error) {
+	raw, found, e := bearerHeader(r, defaultMaxHeaderBytes, "")
+	switch {
+	case e != nil:
+		return "", e
+	case !found:
+		return "", ErrNoToken.with(nil, "")
+	}
+	return raw, nil
+}
+
+// defaultMaxHeaderBytes is Config.MaxHeaderBytes' default.
+const defaultMaxHeaderBytes = 8 << 10
+
+// bearerHeader reads the one Authorization header: found is false when
+// there is none or it is of another scheme. The error carries realm.
+func bearerHeader(r *http.Request, maxBytes int, realm string) (raw string, found bool, e *Error) {
+	switch hs := r.Header.Values("Authorization"); len(hs) {
+	case 0:
+		return "", false, nil
+	case 1:
+		h := hs[0]
+		if len(h) > maxBytes {
+			return "", false, ErrInvalidRequest.with(errors.New("Authorization header too long"), realm)
+		}
+		scheme, rest, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", false, nil // another scheme (Basic, DPoP…) is no bearer token
+		}
+		// credentials = "Bearer" 1*SP b64token
+		raw = strings.TrimLeft(rest, " ")
+		if !b64token(raw) {
+			return "", false, ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), realm)
+		}
+		return raw, true, nil
+	default:
+		return "", false, ErrInvalidRequest.with(errors.New("more than one Authorization header"), realm)
+	}
 }
 
 // b64token reports whether s matches RFC 6750's b64token:

@@ -83,7 +83,7 @@ func newGuard(t *testing.T, cfg middleware.Config) *middleware.Guard {
 }
 
 func TestHeaders(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	tok := f.mint(t, token.KindClient, "read")
 	okWant := want{200, "", "client c1"}
 	unauthorized := want{401, noToken, ""}
@@ -142,7 +142,8 @@ func TestHeaders(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	f := newFixture(t, token.EdDSA, token.VerifierConfig{})
+	// The issuer defines a third kind, robot, that guards may ask for.
+	f := newFixture(t, token.EdDSA, middleware.LocalConfig{Kinds: []string{token.KindClient, token.KindAccount, "robot"}})
 	client := f.mint(t, token.KindClient, "read")
 	account := f.mint(t, token.KindAccount, "read")
 	other := f.mint(t, "robot", "read")
@@ -179,7 +180,7 @@ func TestKinds(t *testing.T) {
 }
 
 func TestKindsInConfig(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	g := newGuard(t, middleware.Config{Verifier: f.v, Kinds: []string{token.KindAccount}})
 	for _, tc := range []struct {
 		tok    string
@@ -194,7 +195,7 @@ func TestKindsInConfig(t *testing.T) {
 }
 
 func TestScopes(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	read := f.mint(t, token.KindClient, "read")
 	readWrite := f.mint(t, token.KindClient, "write read")
 	none := f.mint(t, token.KindClient, "")
@@ -229,7 +230,7 @@ func TestScopes(t *testing.T) {
 }
 
 func TestAudiences(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{Audiences: []string{testIssuer, "https://a.test", "https://b.test"}})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{Audiences: []string{testIssuer, "https://a.test", "https://b.test"}})
 	withAud := func(aud ...string) string {
 		return f.mint(t, token.KindClient, "", func(c *token.Claims) { c.Audience = aud })
 	}
@@ -261,7 +262,7 @@ func TestAudiences(t *testing.T) {
 }
 
 func TestUnavailable(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	tok := f.mint(t, token.KindClient, "")
 	var logs bytes.Buffer
 	g := newGuard(t, middleware.Config{Verifier: f.v, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -276,7 +277,7 @@ func TestUnavailable(t *testing.T) {
 		t.Errorf("the 503 was not logged with its cause: %q", logs.String())
 	}
 	_, err := g.Authenticate(r)
-	if !errors.Is(err, middleware.ErrUnavailable) || !errors.Is(err, token.ErrUnavailable) || !errors.Is(err, errStoreDown) {
+	if !errors.Is(err, middleware.ErrUnavailable) || !errors.Is(err, errStoreDown) {
 		t.Errorf("Authenticate error %v: want ErrUnavailable wrapping the cause", err)
 	}
 
@@ -286,19 +287,19 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestCustomVerifier(t *testing.T) {
-	p := &token.Principal{Kind: token.KindClient, Subject: "c9", Scopes: []string{"read"}}
+	p := &middleware.Principal{Kind: token.KindClient, Subject: "c9", Scopes: []string{"read"}}
 	tests := []struct {
 		name string
 		v    verifierFunc
 		want want
 	}{
-		{"principal", func(context.Context, string) (*token.Principal, error) { return p, nil }, want{200, "", "client c9"}},
-		{"nil principal without error fails closed", func(context.Context, string) (*token.Principal, error) { return nil, nil }, want{401, invalidToken, bodyInvalidToken}},
-		{"unknown error is an invalid token", func(context.Context, string) (*token.Principal, error) { return nil, io.ErrUnexpectedEOF }, want{401, invalidToken, bodyInvalidToken}},
-		{"wrapped ErrUnavailable", func(context.Context, string) (*token.Principal, error) {
-			return nil, fmt.Errorf("introspection: %w", token.ErrUnavailable)
+		{"principal", func(context.Context, string) (*middleware.Principal, error) { return p, nil }, want{200, "", "client c9"}},
+		{"nil principal without error fails closed", func(context.Context, string) (*middleware.Principal, error) { return nil, nil }, want{401, invalidToken, bodyInvalidToken}},
+		{"unknown error is an invalid token", func(context.Context, string) (*middleware.Principal, error) { return nil, io.ErrUnexpectedEOF }, want{401, invalidToken, bodyInvalidToken}},
+		{"wrapped ErrUnavailable", func(context.Context, string) (*middleware.Principal, error) {
+			return nil, fmt.Errorf("introspection: %w", middleware.ErrUnavailable)
 		}, want{503, "", bodyUnavailable}},
-		{"an *Error passes through", func(context.Context, string) (*token.Principal, error) { return nil, middleware.ErrInvalidRequest }, want{400, invalidRequest, bodyInvalidRequest}},
+		{"an *Error passes through", func(context.Context, string) (*middleware.Principal, error) { return nil, middleware.ErrInvalidRequest }, want{400, invalidRequest, bodyInvalidRequest}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -314,9 +315,9 @@ func TestVerifierSeesContextAndToken(t *testing.T) {
 	type key struct{}
 	var gotRaw string
 	var gotCtx any
-	g := newGuard(t, middleware.Config{Verifier: verifierFunc(func(ctx context.Context, raw string) (*token.Principal, error) {
+	g := newGuard(t, middleware.Config{Verifier: verifierFunc(func(ctx context.Context, raw string) (*middleware.Principal, error) {
 		gotRaw, gotCtx = raw, ctx.Value(key{})
-		return &token.Principal{Kind: token.KindClient}, nil
+		return &middleware.Principal{Kind: token.KindClient}, nil
 	})})
 	r := httptest.NewRequest("GET", "/", nil).WithContext(context.WithValue(context.Background(), key{}, "v"))
 	r.Header.Set("Authorization", "Bearer  abc.def-ghi_jkl~mno+pqr/stu==")
@@ -329,7 +330,7 @@ func TestVerifierSeesContextAndToken(t *testing.T) {
 }
 
 func TestErrorHandler(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	var got error
 	g := newGuard(t, middleware.Config{Verifier: f.v, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 		got = err
@@ -341,8 +342,8 @@ func TestErrorHandler(t *testing.T) {
 		t.Fatalf("status = %d: the ErrorHandler was not used", w.Code)
 	}
 	var e *middleware.Error
-	if !errors.As(got, &e) || !errors.Is(got, middleware.ErrInvalidToken) || !errors.Is(got, token.ErrInvalidToken) {
-		t.Fatalf("ErrorHandler got %v: want an *Error that is ErrInvalidToken and wraps token.ErrInvalidToken", got)
+	if !errors.As(got, &e) || !errors.Is(got, middleware.ErrInvalidToken) || e.Err == nil || !strings.Contains(e.Err.Error(), "not a JWT") {
+		t.Fatalf("ErrorHandler got %v: want an *Error that is ErrInvalidToken and wraps the verifier's cause", got)
 	}
 	if e.Realm != "api" || e.Status != 401 || e.Err == nil {
 		t.Errorf("error = %+v", e)
@@ -361,7 +362,7 @@ func TestWriteError(t *testing.T) {
 		{"no token", middleware.ErrNoToken, want{401, "Bearer", ""}},
 		{"invalid token", middleware.ErrInvalidToken, want{401, `Bearer error="invalid_token", error_description="the access token is invalid"`, bodyInvalidToken}},
 		{"plain error", errors.New("boom"), want{401, `Bearer error="invalid_token", error_description="the access token is invalid"`, bodyInvalidToken}},
-		{"token.ErrUnavailable", fmt.Errorf("x: %w", token.ErrUnavailable), want{503, "", bodyUnavailable}},
+		{"wrapped ErrUnavailable", fmt.Errorf("x: %w", middleware.ErrUnavailable), want{503, "", bodyUnavailable}},
 		{"realm and scope", &middleware.Error{Status: 403, Code: "insufficient_scope", Scope: "a b", Realm: "r"},
 			want{403, `Bearer realm="r", error="insufficient_scope", scope="a b"`, `{"error":"insufficient_scope"}`}},
 		{"unsafe characters are dropped from the challenge", &middleware.Error{Status: 401, Code: "invalid_token", Description: "a \"b\"\\\n", Realm: "r"},
@@ -381,7 +382,7 @@ func TestWriteError(t *testing.T) {
 }
 
 func TestCauseNotLeaked(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	g := newGuard(t, middleware.Config{Verifier: f.v})
 	// Two different reasons to fail must be indistinguishable on the wire.
 	expired := f.mint(t, token.KindClient, "", func(c *token.Claims) { c.ExpiresAt.Time = c.IssuedAt.Add(-time.Hour) })
@@ -399,7 +400,7 @@ func TestCauseNotLeaked(t *testing.T) {
 }
 
 func TestNewConfig(t *testing.T) {
-	v := verifierFunc(func(context.Context, string) (*token.Principal, error) { return nil, nil })
+	v := verifierFunc(func(context.Context, string) (*middleware.Principal, error) { return nil, nil })
 	bad := []middleware.Config{
 		{},
 		{Verifier: v, Realm: `a"b`},
@@ -420,7 +421,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestConfigCopied(t *testing.T) {
-	f := newFixture(t, token.ES256, token.VerifierConfig{})
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
 	scopes := []string{"read"}
 	kinds := []string{token.KindClient}
 	g := newGuard(t, middleware.Config{Verifier: f.v, Scopes: scopes, Kinds: kinds})
@@ -439,28 +440,152 @@ func TestPrincipalContext(t *testing.T) {
 	}
 	// Another package's value under a look-alike key is not ours.
 	type principalKey struct{}
-	ctx := context.WithValue(context.Background(), principalKey{}, &token.Principal{Subject: "x"})
+	ctx := context.WithValue(context.Background(), principalKey{}, &middleware.Principal{Subject: "x"})
 	if _, ok := middleware.PrincipalFrom(ctx); ok {
 		t.Error("PrincipalFrom read a foreign key")
 	}
-	want := &token.Principal{Subject: "s"}
+	want := &middleware.Principal{Subject: "s"}
 	if p, ok := middleware.PrincipalFrom(middleware.WithPrincipal(context.Background(), want)); !ok || p != want {
 		t.Errorf("got %v, %v", p, ok)
 	}
 }
 
 func TestErrorIs(t *testing.T) {
-	e := &middleware.Error{Status: 401, Code: "invalid_token", Err: token.ErrInvalidToken}
+	cause := errors.New("token has invalid signature")
+	e := &middleware.Error{Status: 401, Code: "invalid_token", Err: cause}
 	if !errors.Is(e, middleware.ErrInvalidToken) || errors.Is(e, middleware.ErrNoToken) || errors.Is(e, middleware.ErrInsufficientScope) {
 		t.Error("Is must match by status and code")
 	}
-	if !errors.Is(e, token.ErrInvalidToken) {
+	if !errors.Is(e, cause) {
 		t.Error("Unwrap must reach the cause")
 	}
 	if errors.Is(middleware.ErrNoToken, middleware.ErrInvalidToken) {
 		t.Error("no token is not an invalid token")
 	}
-	if s := e.Error(); !strings.Contains(s, "invalid_token") || !strings.Contains(s, token.ErrInvalidToken.Error()) {
+	if s := e.Error(); !strings.Contains(s, "invalid_token") || !strings.Contains(s, cause.Error()) {
 		t.Errorf("Error() = %q", s)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	tok := "abc.def-ghi_jkl~mno+pqr/stu=="
+	tests := []struct {
+		name    string
+		headers []string
+		query   string
+		want    string
+		err     *middleware.Error
+	}{
+		{name: "missing", err: middleware.ErrNoToken},
+		{name: "Bearer", headers: []string{"Bearer " + tok}, want: tok},
+		{name: "lowercase, two spaces", headers: []string{"bearer  " + tok}, want: tok},
+		{name: "Basic", headers: []string{"Basic dXNlcjpwYXNz"}, err: middleware.ErrNoToken},
+		{name: "query is never read", query: "access_token=" + tok, err: middleware.ErrNoToken},
+		{name: "two headers", headers: []string{"Bearer " + tok, "Bearer " + tok}, err: middleware.ErrInvalidRequest},
+		{name: "empty", headers: []string{"Bearer "}, err: middleware.ErrInvalidRequest},
+		{name: "two tokens", headers: []string{"Bearer a b"}, err: middleware.ErrInvalidRequest},
+		{name: "bad character", headers: []string{"Bearer a!"}, err: middleware.ErrInvalidRequest},
+		{name: "oversized", headers: []string{"Bearer " + strings.Repeat("a", 8<<10)}, err: middleware.ErrInvalidRequest},
+		{name: "at the limit", headers: []string{"Bearer " + strings.Repeat("a", 8<<10-len("Bearer "))}, want: strings.Repeat("a", 8<<10-len("Bearer "))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/?"+tt.query, nil)
+			for _, h := range tt.headers {
+				r.Header.Add("Authorization", h)
+			}
+			got, err := middleware.BearerToken(r)
+			if tt.err == nil {
+				if err != nil || got != tt.want {
+					t.Fatalf("BearerToken = %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			var e *middleware.Error
+			if got != "" || !errors.Is(err, tt.err) || !errors.As(err, &e) || e == tt.err {
+				t.Fatalf("BearerToken = %q, %v; want a copy of %v", got, err, tt.err)
+			}
+		})
+	}
+}
+
+// A guard that asks for a kind its verifier's issuer does not define
+// (today: a typo) is a configuration error, not a route that silently
+// refuses everything.
+func TestKindsMustBeDefined(t *testing.T) {
+	f := newFixture(t, token.ES256, middleware.LocalConfig{Kinds: []string{token.KindClient, token.KindAccount, "robot"}})
+	accountOnly := newFixture(t, token.ES256, middleware.LocalConfig{Kinds: []string{token.KindAccount}})
+	plain := verifierFunc(func(context.Context, string) (*middleware.Principal, error) { return nil, nil })
+	withKinds := kindsVerifier{verifierFunc: plain, kinds: []string{"robot"}}
+	for name, tc := range map[string]struct {
+		cfg middleware.Config
+		ok  bool
+	}{
+		"misspelt":                        {middleware.Config{Verifier: f.v, Kinds: []string{"acount"}}, false},
+		"one of several misspelt":         {middleware.Config{Verifier: f.v, Kinds: []string{token.KindClient, "acount"}}, false},
+		"empty kind":                      {middleware.Config{Verifier: f.v, Kinds: []string{""}}, false},
+		"defined":                         {middleware.Config{Verifier: f.v, Kinds: []string{token.KindAccount, "robot"}}, true},
+		"default, client defined":         {middleware.Config{Verifier: f.v}, true},
+		"default, client not defined":     {middleware.Config{Verifier: accountOnly.v}, false},
+		"account, only account defined":   {middleware.Config{Verifier: accountOnly.v, Kinds: []string{token.KindAccount}}, true},
+		"verifier without Kinds, default": {middleware.Config{Verifier: plain}, true},
+		"verifier without Kinds, account": {middleware.Config{Verifier: plain, Kinds: []string{token.KindAccount}}, true},
+		"verifier without Kinds, other":   {middleware.Config{Verifier: plain, Kinds: []string{"robot"}}, false},
+		"verifier with Kinds, its own":    {middleware.Config{Verifier: withKinds, Kinds: []string{"robot"}}, true},
+		"verifier with Kinds, client":     {middleware.Config{Verifier: withKinds}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, err := middleware.New(tc.cfg)
+			if tc.ok && err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if !tc.ok && (err == nil || g != nil) {
+				t.Fatalf("New accepted Kinds %q", tc.cfg.Kinds)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// kindsVerifier is a custom verifier that tells its kinds.
+type kindsVerifier struct {
+	verifierFunc
+	kinds []string
+}
+
+func (k kindsVerifier) Kinds() []string { return k.kinds }
+
+// WithKinds cannot return an error: a kind the issuer does not define makes
+// the route refuse every token and say why at error level.
+func TestWithKindsUndefinedFailsClosed(t *testing.T) {
+	f := newFixture(t, token.ES256, middleware.LocalConfig{})
+	client, account := f.mint(t, token.KindClient, "read"), f.mint(t, token.KindAccount, "read")
+	var logs bytes.Buffer
+	base := newGuard(t, middleware.Config{Verifier: f.v, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	badToken := want{401, invalidToken, bodyInvalidToken}
+	typo := base.WithKinds(token.KindClient, "acount")
+	for _, g := range []*middleware.Guard{typo, typo.Require("read"), base.WithKinds("acount")} {
+		for _, tok := range []string{client, account} {
+			r := httptest.NewRequest("GET", "/x", nil)
+			r.Header.Set("Authorization", "Bearer "+tok)
+			check(t, serve(g.Wrap(ok), r), badToken)
+			if _, err := g.Authenticate(r); !errors.Is(err, middleware.ErrInvalidToken) || !strings.Contains(err.Error(), `"acount"`) {
+				t.Errorf("Authenticate: %v", err)
+			}
+		}
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "acount") || !strings.Contains(logs.String(), "path=/x") {
+		t.Errorf("the misconfiguration was not logged at error level: %q", logs.String())
+	}
+	// Without a token the route answers as any guarded route.
+	check(t, serve(typo.Wrap(ok), httptest.NewRequest("GET", "/x", nil)), want{401, noToken, ""})
+	// A later WithKinds with defined kinds mends the copy; the original
+	// guard was never touched.
+	for g, tok := range map[*middleware.Guard]string{typo.WithKinds(token.KindAccount): account, base: client} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		if w := serve(g.Wrap(ok), r); w.Code != 200 {
+			t.Errorf("status %d, want 200", w.Code)
+		}
 	}
 }

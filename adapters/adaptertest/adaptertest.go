@@ -80,10 +80,10 @@ type Fixture struct {
 	// Keys signs the fixture's tokens.
 	Keys *token.KeySet
 	// Verifier accepts them (fixed clock, memory store).
-	Verifier *token.Verifier
+	Verifier *middleware.LocalVerifier
 	// Down verifies with the same keys over a store that never answers,
 	// so that every token is ErrUnavailable.
-	Down *token.Verifier
+	Down *middleware.LocalVerifier
 	// Calls counts the requests that reached Handler.
 	Calls atomic.Int64
 	jti   atomic.Int64
@@ -111,10 +111,10 @@ func NewFixture(tb testing.TB) *Fixture {
 		tb.Fatal(err)
 	}
 	f := &Fixture{Keys: ks}
-	if f.Verifier, err = token.NewVerifier(token.VerifierConfig{Issuer: Issuer, Keys: km, State: st, Now: now}); err != nil {
+	if f.Verifier, err = middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: Issuer, Keys: km, Store: st, Now: now}); err != nil {
 		tb.Fatal(err)
 	}
-	if f.Down, err = token.NewVerifier(token.VerifierConfig{Issuer: Issuer, Keys: km, State: downStore{}, Now: now}); err != nil {
+	if f.Down, err = middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: Issuer, Keys: km, Store: downStore{}, Now: now}); err != nil {
 		tb.Fatal(err)
 	}
 	return f
@@ -130,6 +130,9 @@ type downStore struct{}
 func (downStore) GetClient(context.Context, string) (*store.Client, error)   { return nil, errDown }
 func (downStore) GetAccount(context.Context, string) (*store.Account, error) { return nil, errDown }
 func (downStore) IsRevoked(context.Context, string, time.Time) (bool, error) { return false, errDown }
+func (downStore) GetAccessToken(context.Context, string, time.Time) (*store.AccessToken, error) {
+	return nil, errDown
+}
 
 // Guard returns a guard over v that requires Scope, with Realm, logging
 // nowhere.

@@ -20,7 +20,7 @@
 // Revocation and credential rotation live in the issuer's store, which this
 // server never reads: a revoked token, or one issued before its client
 // rotated its secret, is accepted here until it expires (1h by default).
-// Where that matters, share the issuer's store and use token.NewVerifier,
+// Where that matters, share the issuer's store and use middleware.NewLocalVerifier,
 // or ask the issuer with middleware.NewIntrospectionVerifier.
 //
 // The server starts even when the issuer is down: it answers 503 until it

@@ -19,6 +19,7 @@ import (
 	"github.com/portcullis/portcullis/examples/internal/demotest"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store/memory"
 )
 
@@ -70,7 +71,7 @@ func TestResourceServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p token.Principal
+	var p middleware.Principal
 	err = json.NewDecoder(resp.Body).Decode(&p)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || err != nil {

@@ -1,8 +1,9 @@
-// Package token is the token format that the issuer and the verifiers
+// Package token is the token format that the issuer and the middleware
 // share, so that nothing about it is written twice: the claims of a
 // Portcullis access token, signing keys and key sets, and client secrets and
 // opaque tokens. Users never import it; the issuer and middleware packages
-// are its API.
+// are its API. Verification itself (middleware.LocalVerifier) lives in the
+// middleware package, which the issuer imports.
 //
 // # Access tokens
 //
@@ -31,15 +32,4 @@
 // Client secrets, refresh tokens and opaque tokens are random strings with
 // a recognisable prefix and a checksum ([WellFormed]); the store knows them
 // only by their hash ([Hasher]).
-//
-// # Verification
-//
-// A [Verifier] checks a token completely: signature with the algorithm
-// pinned by the key (never by the token's alg; jku and x5u are ignored),
-// typ, iss, aud, exp, nbf and iat with a small leeway, the token kind, and
-// then revocation and the generation of the client or account. Verified
-// tokens are cached by their exact string so that a token seen before costs
-// about a microsecond; the cache honours expiry, and revocation and
-// rotation reach it within [VerifierConfig.StateTTL] (or at once when the
-// store pushes events, see [store.Watcher]).
 package token

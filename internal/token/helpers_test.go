@@ -1,25 +1,16 @@
 package token_test
 
 import (
-	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/store/memory"
 )
 
 const testIssuer = "https://issuer.test"
@@ -113,100 +104,6 @@ func method(alg string) jwt.SigningMethod {
 	panic("no method " + alg)
 }
 
-// publicDER is the key's public half in PKIX DER, the bytes an algorithm
-// confusion attack would use as an HMAC secret.
-func (k *testKey) publicDER() []byte {
-	var pub any
-	switch p := k.priv.(type) {
-	case *ecdsa.PrivateKey:
-		pub = &p.PublicKey
-	case ed25519.PrivateKey:
-		pub = p.Public()
-	case *rsa.PrivateKey:
-		pub = &p.PublicKey
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	return der
-}
-
-// env is a verifier over a memory store, with keys for every algorithm and
-// a client c1 and an account a1 at generation 1.
-type env struct {
-	tb    testing.TB
-	st    *memory.Store
-	clk   *clock
-	keys  map[string]*testKey
-	evil  map[string]*testKey
-	set   *token.KeySet
-	v     *token.Verifier
-	keysC *countingKeys
-	state *countingState
-}
-
-func newEnv(tb testing.TB, cfg token.VerifierConfig) *env {
-	tb.Helper()
-	ourKeys, attackerKeys := fixedKeys(tb)
-	e := &env{tb: tb, st: memory.New(), clk: newClock(), keys: ourKeys, evil: attackerKeys}
-	var list []*token.Key
-	for _, alg := range algs {
-		list = append(list, ourKeys[alg].key)
-	}
-	set, err := token.NewKeySet(list, ourKeys[token.ES256].key.ID)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e.set = set
-	ctx := context.Background()
-	if err := e.st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := e.st.CreateAccount(ctx, &store.Account{ID: "a1", Username: "alice", Generation: 1}); err != nil {
-		tb.Fatal(err)
-	}
-	cfg.Issuer = testIssuer
-	if cfg.Keys == nil {
-		e.keysC = &countingKeys{KeySource: token.StaticKeys{Set: set}}
-		cfg.Keys = e.keysC
-	}
-	if cfg.State == nil {
-		e.state = &countingState{StateStore: e.st}
-		cfg.State = e.state
-	}
-	cfg.Now = e.clk.Now
-	if e.v, err = token.NewVerifier(cfg); err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
-// claims are valid claims for client c1 at the env's time.
-func (e *env) claims() jwt.MapClaims {
-	now := e.clk.Now()
-	return jwt.MapClaims{
-		"iss":       testIssuer,
-		"sub":       "c1",
-		"aud":       []string{testIssuer},
-		"exp":       now.Add(time.Hour).Unix(),
-		"iat":       now.Unix(),
-		"nbf":       now.Unix(),
-		"jti":       randomHex(),
-		"client_id": "c1",
-		"scope":     "read write",
-		"kind":      token.KindClient,
-		"gen":       1,
-	}
-}
-
-func (e *env) accountClaims() jwt.MapClaims {
-	c := e.claims()
-	delete(c, "client_id")
-	c["sub"], c["account_id"], c["kind"] = "a1", "a1", token.KindAccount
-	return c
-}
-
 // sign signs claims with key k, with typ at+jwt and k's kid unless header
 // says otherwise (a nil value deletes the header).
 func sign(tb testing.TB, k *testKey, header map[string]any, claims jwt.Claims) string {
@@ -233,84 +130,8 @@ func signAs(tb testing.TB, m jwt.SigningMethod, priv any, kid string, header map
 	return raw
 }
 
-// unsigned builds header.payload.sig from JSON values by hand, for tokens
-// golang-jwt refuses to make.
-func unsigned(header, claims any, sig string) string {
-	return seg(header) + "." + seg(claims) + "." + sig
-}
-
-func seg(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 func randomHex() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-// parts splits a JWT.
-func parts(raw string) (h, p, s string) {
-	f := strings.SplitN(raw, ".", 3)
-	return f[0], f[1], f[2]
-}
-
-// countingKeys counts how often the verifier asks for keys, to tell a
-// cached answer from a fresh verification.
-type countingKeys struct {
-	token.KeySource
-	sets, refreshes atomic.Int64
-}
-
-func (c *countingKeys) KeySet(ctx context.Context) (*token.KeySet, error) {
-	c.sets.Add(1)
-	return c.KeySource.KeySet(ctx)
-}
-
-func (c *countingKeys) Refresh(ctx context.Context) (*token.KeySet, error) {
-	c.refreshes.Add(1)
-	return c.KeySource.Refresh(ctx)
-}
-
-// countingState counts store questions and can fail them (the store is down).
-type countingState struct {
-	token.StateStore
-	clients, accounts, revoked atomic.Int64
-	down                       atomic.Bool
-}
-
-var errDown = &downError{}
-
-type downError struct{}
-
-func (*downError) Error() string { return "store: connection refused" }
-
-func (c *countingState) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	c.clients.Add(1)
-	if c.down.Load() {
-		return nil, errDown
-	}
-	return c.StateStore.GetClient(ctx, id)
-}
-
-func (c *countingState) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	c.accounts.Add(1)
-	if c.down.Load() {
-		return nil, errDown
-	}
-	return c.StateStore.GetAccount(ctx, id)
-}
-
-func (c *countingState) IsRevoked(ctx context.Context, id string, now time.Time) (bool, error) {
-	c.revoked.Add(1)
-	if c.down.Load() {
-		return false, errDown
-	}
-	return c.StateStore.IsRevoked(ctx, id, now)
-}
-
-func (c *countingState) calls() int64 { return c.clients.Load() + c.accounts.Load() + c.revoked.Load() }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -88,12 +89,12 @@ func TestKeyReaderEmptyStore(t *testing.T) {
 	if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: r, State: st, Now: clk.Now})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: r, Store: st, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := sign(t, mustTestKey(token.ES256, 1), nil, jwt.MapClaims{"iss": testIssuer})
-	if _, err := v.Verify(ctx, forged); !errors.Is(err, token.ErrUnavailable) {
+	if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Errorf("Verify with no key published: %v, want ErrUnavailable", err)
 	}
 
@@ -102,7 +103,7 @@ func TestKeyReaderEmptyStore(t *testing.T) {
 	issued := mint(t, keySet(t, iss), clk.Now(), time.Hour)
 	lists := ro.lists.Load()
 	for range 50 {
-		if _, err := v.Verify(ctx, issued); !errors.Is(err, token.ErrUnavailable) {
+		if _, err := v.Verify(ctx, issued); !errors.Is(err, middleware.ErrUnavailable) {
 			t.Fatalf("within MinRefreshInterval of the last try: %v, want ErrUnavailable", err)
 		}
 	}
@@ -147,7 +148,7 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: r, State: st, Now: clk.Now, CacheSize: -1})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: r, Store: st, Now: clk.Now, CacheSize: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	forged := sign(t, mustTestKey(token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
 	lists = ro.lists.Load()
 	for range 50 {
-		if _, err := v.Verify(ctx, forged); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("forged kid: %v", err)
 		}
 	}

@@ -21,7 +21,7 @@ import (
 
 	"golang.org/x/oauth2/clientcredentials"
 
-	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 )
 
 // RunFunc is an example's run: it serves until ctx is done.
@@ -127,9 +127,9 @@ func CheckIssuer(t *testing.T, base, id, secret string) {
 	// The oauth2 client gets a token and calls the guarded route as any Go
 	// program would.
 	cc := &clientcredentials.Config{ClientID: id, ClientSecret: secret, TokenURL: meta.TokenEndpoint}
-	var p token.Principal
+	var p middleware.Principal
 	getJSON(t, cc.Client(context.Background()), base+"/v1/whoami", http.StatusOK, &p)
-	if p.Kind != token.KindClient || p.Subject != id || p.ClientID != id || p.Issuer != base {
+	if p.Kind != middleware.KindClient || p.Subject != id || p.ClientID != id || p.Issuer != base {
 		t.Errorf("principal %+v", p)
 	}
 	if !slices.Equal(p.Scopes, []string{"read", "write"}) {
@@ -157,7 +157,7 @@ func CheckIssuer(t *testing.T, base, id, secret string) {
 
 // Whoami calls GET /v1/whoami at base with tok (none when empty) and
 // returns the status and, on 200, the principal it answered with.
-func Whoami(t *testing.T, base, tok string) (int, token.Principal) {
+func Whoami(t *testing.T, base, tok string) (int, middleware.Principal) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+"/v1/whoami", nil)
 	if tok != "" {
@@ -168,7 +168,7 @@ func Whoami(t *testing.T, base, tok string) (int, token.Principal) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p token.Principal
+	var p middleware.Principal
 	if resp.StatusCode == http.StatusOK {
 		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
 			t.Fatal(err)

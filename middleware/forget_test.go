@@ -1,4 +1,4 @@
-package token_test
+package middleware_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -15,24 +16,24 @@ import (
 // event (and so Forget) can arrive from another goroutine. The hook stands
 // in for that goroutine, so the interleaving is exact and needs no sleeps.
 type hookedState struct {
-	token.StateStore
+	middleware.LocalStore
 	afterClient, afterAccount, afterRevoked func()
 }
 
 func (h *hookedState) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	c, err := h.StateStore.GetClient(ctx, id)
+	c, err := h.LocalStore.GetClient(ctx, id)
 	runOnce(&h.afterClient)
 	return c, err
 }
 
 func (h *hookedState) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	a, err := h.StateStore.GetAccount(ctx, id)
+	a, err := h.LocalStore.GetAccount(ctx, id)
 	runOnce(&h.afterAccount)
 	return a, err
 }
 
 func (h *hookedState) IsRevoked(ctx context.Context, id string, now time.Time) (bool, error) {
-	r, err := h.StateStore.IsRevoked(ctx, id, now)
+	r, err := h.LocalStore.IsRevoked(ctx, id, now)
 	runOnce(&h.afterRevoked)
 	return r, err
 }
@@ -48,9 +49,9 @@ func runOnce(f *func()) {
 func hookedEnv(t *testing.T, ttl time.Duration) (*env, *hookedState) {
 	t.Helper()
 	h := &hookedState{}
-	counted := &countingState{StateStore: h}
-	e := newEnv(t, token.VerifierConfig{State: counted, StateTTL: ttl})
-	h.StateStore = e.st
+	counted := &countingState{LocalStore: h}
+	e := newEnv(t, middleware.LocalConfig{Store: counted, StateTTL: ttl})
+	h.LocalStore = e.st
 	e.state = counted
 	return e, h
 }
@@ -126,7 +127,7 @@ func TestForgetDuringStateFetch(t *testing.T) {
 				if !fired {
 					t.Fatal("the verifier never asked the store: the race was not staged")
 				}
-				if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+				if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 					t.Fatalf("after Forget, the state read before it still lets the token pass: %v", err)
 				}
 			})
@@ -156,7 +157,7 @@ func TestForgetDuringRevocationCheck(t *testing.T) {
 	if !fired {
 		t.Fatal("the verifier never asked about revocation: the race was not staged")
 	}
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("after Forget, the revocation check made before it still lets the token pass: %v", err)
 	}
 }

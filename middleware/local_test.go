@@ -1,16 +1,23 @@
-package token_test
+package middleware_test
 
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -266,7 +273,7 @@ func pemPublic(k *testKey) []byte {
 func TestVerifyVectors(t *testing.T) {
 	for _, vec := range vectors() {
 		t.Run(vec.name, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := vec.build(e)
 			p, err := e.v.Verify(context.Background(), raw)
 			if vec.ok {
@@ -285,7 +292,7 @@ func TestVerifyVectors(t *testing.T) {
 			if p != nil {
 				t.Errorf("a rejection returned a principal: %+v", p)
 			}
-			if !errors.Is(err, token.ErrInvalidToken) || errors.Is(err, token.ErrUnavailable) {
+			if !errors.Is(err, middleware.ErrInvalidToken) || errors.Is(err, middleware.ErrUnavailable) {
 				t.Errorf("error %v: want ErrInvalidToken only", err)
 			}
 		})
@@ -296,7 +303,7 @@ func TestVerifyVectors(t *testing.T) {
 func TestVerifyJWTVectors(t *testing.T) {
 	for _, vec := range vectors() {
 		t.Run(vec.name, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := vec.build(e)
 			_, err := e.v.VerifyJWT(context.Background(), raw)
 			live := strings.Contains(vec.name, "rotated") || strings.Contains(vec.name, "unknown client") ||
@@ -318,7 +325,7 @@ func TestVerifyJWTVectors(t *testing.T) {
 }
 
 func TestVerifyPrincipal(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	c := e.claims()
 	c["aud"] = []string{testIssuer, "https://other.test"}
 	c["scope"] = "read  write read"
@@ -328,7 +335,7 @@ func TestVerifyPrincipal(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clk.Now()
-	want := token.Principal{
+	want := middleware.Principal{
 		Kind: token.KindClient, Subject: "c1", ClientID: "c1", Scopes: []string{"read", "write"},
 		Audience: []string{testIssuer, "https://other.test"}, TokenID: c["jti"].(string), Generation: 1,
 		IssuedAt: now, ExpiresAt: now.Add(time.Hour), Issuer: testIssuer,
@@ -349,7 +356,7 @@ func TestVerifyPrincipal(t *testing.T) {
 	}
 }
 
-func equalPrincipal(a, b *token.Principal) bool {
+func equalPrincipal(a, b *middleware.Principal) bool {
 	return a.Kind == b.Kind && a.Subject == b.Subject && a.ClientID == b.ClientID && a.AccountID == b.AccountID &&
 		strings.Join(a.Scopes, " ") == strings.Join(b.Scopes, " ") && strings.Join(a.Audience, " ") == strings.Join(b.Audience, " ") &&
 		a.TokenID == b.TokenID && a.Generation == b.Generation && a.IssuedAt.Equal(b.IssuedAt) &&
@@ -357,12 +364,12 @@ func equalPrincipal(a, b *token.Principal) bool {
 }
 
 func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	c := e.claims()
 	c["pad"] = strings.Repeat("x", 100<<10)
 	raw := sign(t, e.keys[token.ES256], nil, c)
-	for _, verify := range []func(context.Context, string) (*token.Principal, error){e.v.Verify, e.v.VerifyJWT} {
-		if _, err := verify(context.Background(), raw); !errors.Is(err, token.ErrInvalidToken) {
+	for _, verify := range []func(context.Context, string) (*middleware.Principal, error){e.v.Verify, e.v.VerifyJWT} {
+		if _, err := verify(context.Background(), raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("100 KB token: %v", err)
 		}
 	}
@@ -371,8 +378,8 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 	}
 
 	// MaxTokenLength moves the limit.
-	short := newEnv(t, token.VerifierConfig{MaxTokenLength: 100})
-	if _, err := short.v.Verify(context.Background(), sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, token.ErrInvalidToken) {
+	short := newEnv(t, middleware.LocalConfig{MaxTokenLength: 100})
+	if _, err := short.v.Verify(context.Background(), sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token over MaxTokenLength: %v", err)
 	}
 }
@@ -380,48 +387,48 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 func TestVerifyDisabledAndDeleted(t *testing.T) {
 	ctx := context.Background()
 	t.Run("disabled client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Disabled = true
 		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("disabled client: %v", err)
 		}
 	})
 	t.Run("deleted client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		if err := e.st.DeleteClient(ctx, "c1"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("deleted client: %v", err)
 		}
 	})
 	t.Run("disabled account", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		a, _ := e.st.GetAccount(ctx, "a1")
 		a.Disabled = true
 		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("disabled account: %v", err)
 		}
 	})
 	t.Run("rotated client", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		raw := sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Generation = 2
 		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("token of generation 1 after rotation: %v", err)
 		}
 		c2 := e.claims()
@@ -431,13 +438,13 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 	})
 	t.Run("revoked jti", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{})
+		e := newEnv(t, middleware.LocalConfig{})
 		c := e.claims()
 		raw := sign(t, e.keys[token.ES256], nil, c)
 		if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("revoked token: %v", err)
 		}
 		// Another token of the same client is untouched.
@@ -449,10 +456,10 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 
 func TestVerifyUnavailable(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{})
+	e := newEnv(t, middleware.LocalConfig{})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
 	e.state.down.Store(true)
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) || errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrUnavailable) || errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("store down: %v, want ErrUnavailable only", err)
 	}
 	e.state.down.Store(false)
@@ -462,19 +469,19 @@ func TestVerifyUnavailable(t *testing.T) {
 	// Cached, but due for a recheck after StateTTL: still fails closed.
 	e.clk.Add(time.Minute)
 	e.state.down.Store(true)
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrUnavailable) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Fatalf("cached token, store down after StateTTL: %v", err)
 	}
 	// A forged token is invalid, store or no store.
-	if _, err := e.v.Verify(ctx, "x.y.z"); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, "x.y.z"); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("garbage with the store down: %v", err)
 	}
 }
 
 func TestVerifyKeySourceFailure(t *testing.T) {
-	e := newEnv(t, token.VerifierConfig{Keys: failingKeys{}})
+	e := newEnv(t, middleware.LocalConfig{Keys: failingKeys{}})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
-	if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, token.ErrUnavailable) {
+	if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Fatalf("keys unavailable: %v", err)
 	}
 }
@@ -487,12 +494,13 @@ func (failingKeys) Refresh(context.Context) (*token.KeySet, error) { return nil,
 func TestNewVerifierConfig(t *testing.T) {
 	ks := token.StaticKeys{}
 	st := &countingState{}
-	for i, cfg := range []token.VerifierConfig{
-		{Keys: ks, State: st},
-		{Issuer: testIssuer, State: st},
+	for i, cfg := range []middleware.LocalConfig{
+		{Keys: ks, Store: st},
+		{Issuer: testIssuer, Store: st},
 		{Issuer: testIssuer, Keys: ks},
+		{Issuer: testIssuer, Keys: ks, Store: st, Kinds: []string{token.KindClient, ""}},
 	} {
-		if v, err := token.NewVerifier(cfg); err == nil || v != nil {
+		if v, err := middleware.NewLocalVerifier(cfg); err == nil || v != nil {
 			t.Errorf("config %d accepted", i)
 		}
 	}
@@ -500,9 +508,9 @@ func TestNewVerifierConfig(t *testing.T) {
 
 func TestVerifyAudiencesConfig(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{Audiences: []string{"https://api.test"}})
+	e := newEnv(t, middleware.LocalConfig{Audiences: []string{"https://api.test"}})
 	c := e.claims()
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("the issuer audience is no longer the default once Audiences is set: %v", err)
 	}
 	c = e.claims()
@@ -514,13 +522,13 @@ func TestVerifyAudiencesConfig(t *testing.T) {
 
 func TestVerifyLeewayConfig(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{Leeway: -1})
+	e := newEnv(t, middleware.LocalConfig{Leeway: -1})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(-time.Second).Unix()
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("negative Leeway must mean none: %v", err)
 	}
-	e = newEnv(t, token.VerifierConfig{Leeway: time.Minute})
+	e = newEnv(t, middleware.LocalConfig{Leeway: time.Minute})
 	c = e.claims()
 	c["exp"] = e.clk.Now().Add(-30 * time.Second).Unix()
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
@@ -534,7 +542,7 @@ func TestCacheServesSecondVerify(t *testing.T) {
 	ctx := context.Background()
 	for _, alg := range algs {
 		t.Run(alg, func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{})
+			e := newEnv(t, middleware.LocalConfig{})
 			raw := sign(t, e.keys[alg], nil, e.claims())
 			p1, err := e.v.Verify(ctx, raw)
 			if err != nil {
@@ -558,7 +566,7 @@ func TestCacheServesSecondVerify(t *testing.T) {
 
 func TestCacheDisabled(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{CacheSize: -1})
+	e := newEnv(t, middleware.LocalConfig{CacheSize: -1})
 	raw := sign(t, e.keys[token.ES256], nil, e.claims())
 	p1, err := e.v.Verify(ctx, raw)
 	if err != nil {
@@ -578,7 +586,7 @@ func TestCacheRevocation(t *testing.T) {
 	ctx := context.Background()
 	const ttl = 5 * time.Second
 	setup := func(t *testing.T) (*env, string, string) {
-		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 		c := e.claims()
 		raw := sign(t, e.keys[token.ES256], nil, c)
 		if _, err := e.v.Verify(ctx, raw); err != nil {
@@ -598,18 +606,18 @@ func TestCacheRevocation(t *testing.T) {
 			t.Fatalf("within StateTTL: %v", err)
 		}
 		e.clk.Add(time.Second)
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("StateTTL after the revocation the cached token still passes: %v", err)
 		}
 		e.clk.Add(time.Second)
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("and later: %v", err)
 		}
 	})
 	t.Run("at once after Forget", func(t *testing.T) {
 		e, raw, jti := setup(t)
 		e.v.Forget(store.Event{Kind: store.EventRevoked, ID: jti})
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("after Forget: %v", err)
 		}
 	})
@@ -653,7 +661,7 @@ func TestCacheRotation(t *testing.T) {
 	}
 	for _, ch := range changes {
 		t.Run(ch.name+"/after StateTTL", func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 			raw := sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
@@ -664,25 +672,25 @@ func TestCacheRotation(t *testing.T) {
 				t.Fatalf("within StateTTL: %v", err)
 			}
 			e.clk.Add(time.Second)
-			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Fatalf("after StateTTL: %v", err)
 			}
 		})
 		t.Run(ch.name+"/at once after Forget", func(t *testing.T) {
-			e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 			raw := sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
 			}
 			ch.apply(t, e)
 			e.v.Forget(ch.event)
-			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Fatalf("after Forget: %v", err)
 			}
 		})
 	}
 	t.Run("account rotated, Forget", func(t *testing.T) {
-		e := newEnv(t, token.VerifierConfig{StateTTL: ttl})
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatal(err)
@@ -693,7 +701,7 @@ func TestCacheRotation(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.v.Forget(store.Event{Kind: store.EventAccountChanged, ID: "a1", Generation: 2})
-		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("after Forget: %v", err)
 		}
 	})
@@ -701,7 +709,7 @@ func TestCacheRotation(t *testing.T) {
 
 func TestCacheHonoursExpiry(t *testing.T) {
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(time.Minute).Unix()
 	raw := sign(t, e.keys[token.ES256], nil, c)
@@ -713,7 +721,7 @@ func TestCacheHonoursExpiry(t *testing.T) {
 		t.Fatalf("within the leeway: %v", err)
 	}
 	e.clk.Add(time.Second)
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("the cache served an expired token: %v", err)
 	}
 }
@@ -721,7 +729,7 @@ func TestCacheHonoursExpiry(t *testing.T) {
 func TestCacheSmall(t *testing.T) {
 	// A tiny cache still verifies every token correctly as entries come and go.
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{CacheSize: 1})
+	e := newEnv(t, middleware.LocalConfig{CacheSize: 1})
 	var toks []string
 	for range 100 {
 		toks = append(toks, sign(t, e.keys[token.HS256], nil, e.claims()))
@@ -741,9 +749,9 @@ func TestCacheSmall(t *testing.T) {
 func TestWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	// The countingState wrapper hides the store's Watcher: use the store itself.
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.st, Now: e.clk.Now, StateTTL: time.Hour})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, Store: e.st, Now: e.clk.Now, StateTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,7 +773,7 @@ func TestWatch(t *testing.T) {
 	// only the event can make the cached token fail.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if _, err := v.Verify(ctx, raw); errors.Is(err, token.ErrInvalidToken) {
+		if _, err := v.Verify(ctx, raw); errors.Is(err, middleware.ErrInvalidToken) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -784,14 +792,15 @@ func TestOpaque(t *testing.T) {
 		if pepper != nil {
 			name = "hmac"
 		}
-		t.Run(name, func(t *testing.T) { testOpaque(t, ctx, token.NewHasher(pepper)) })
+		t.Run(name, func(t *testing.T) { testOpaque(t, ctx, pepper) })
 	}
 }
 
-func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
-	e := newEnv(t, token.VerifierConfig{Hasher: h})
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.state,
-		Opaque: e.st, Hasher: h, Now: e.clk.Now})
+func testOpaque(t *testing.T, ctx context.Context, pepper []byte) {
+	h := token.NewHasher(pepper) // the issuer's, to mint with
+	e := newEnv(t, middleware.LocalConfig{Pepper: pepper})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, Store: e.state,
+		Opaque: true, Pepper: pepper, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -817,13 +826,13 @@ func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
 	if !p.Opaque || p.Kind != token.KindClient || p.ClientID != "c1" || !p.HasScope("read") || p.Issuer != testIssuer || !p.ExpiresAt.Equal(now.Add(30*time.Minute)) {
 		t.Errorf("principal = %+v", p)
 	}
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("a verifier without Opaque accepted an opaque token: %v", err)
 	}
 
 	reject := func(name, raw string) {
 		t.Helper()
-		if _, err := v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -868,7 +877,7 @@ func testOpaque(t *testing.T, ctx context.Context, h *token.Hasher) {
 	reject("rotated", raw)
 
 	e.state.down.Store(true)
-	if _, err := v.Verify(ctx, mint(func(g *store.Grant) { g.Generation = 2 })); !errors.Is(err, token.ErrUnavailable) {
+	if _, err := v.Verify(ctx, mint(func(g *store.Grant) { g.Generation = 2 })); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Errorf("store down: %v", err)
 	}
 }
@@ -882,7 +891,7 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 	const ttl = 5 * time.Second
 	st := memory.New()
 	km := newManager(t, st, newClock(), token.KeyManagerConfig{})
-	e := newEnv(t, token.VerifierConfig{Keys: km, StateTTL: ttl})
+	e := newEnv(t, middleware.LocalConfig{Keys: km, StateTTL: ttl})
 	ks := keySet(t, km)
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(100 * 365 * 24 * time.Hour).Unix()
@@ -904,7 +913,7 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 		t.Fatal("the deleted key is still in the set")
 	}
 	e.clk.Add(ttl)
-	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("StateTTL after its key was withdrawn, the cached token still passes: %v", err)
 	}
 }
@@ -915,7 +924,7 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	// older than the token's, so it is stale (generations only grow): the
 	// new token must pass now, not StateTTL later, while the old one dies.
 	ctx := context.Background()
-	e := newEnv(t, token.VerifierConfig{StateTTL: time.Hour})
+	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	old := sign(t, e.keys[token.ES256], nil, e.claims())
 	if _, err := e.v.Verify(ctx, old); err != nil {
 		t.Fatal(err)
@@ -928,11 +937,221 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 2 }))); err != nil {
 		t.Fatalf("a token of the new generation is refused: %v", err)
 	}
-	if _, err := e.v.Verify(ctx, old); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, old); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("once the new generation is known, the old token still passes: %v", err)
 	}
 	// A token from a generation the store has not reached is still refused.
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, token.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("generation from the future: %v", err)
 	}
 }
+
+// A client key owned by an account: its tokens name the client and the
+// account, carry the client's generation, and need the account to exist and
+// be enabled, whatever the account's generation (a password change must not
+// kill the account's client keys).
+func TestClientOfAccount(t *testing.T) {
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+	setup := func(t *testing.T) (*env, string) {
+		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
+		// The account a1 is at generation 1; its key at generation 7.
+		if err := e.st.CreateClient(ctx, &store.Client{ID: "k1", OwnerAccount: "a1", Generation: 7}); err != nil {
+			t.Fatal(err)
+		}
+		c := e.claims()
+		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 7
+		return e, sign(t, e.keys[token.ES256], nil, c)
+	}
+	updateAccount := func(t *testing.T, e *env, f func(a *store.Account)) {
+		a, _ := e.st.GetAccount(ctx, "a1")
+		prev := a.Generation
+		f(a)
+		if err := e.st.UpdateAccount(ctx, a, prev); err != nil {
+			t.Fatal(err)
+		}
+		e.v.Forget(store.Event{Kind: store.EventAccountChanged, ID: "a1", Generation: a.Generation})
+	}
+
+	t.Run("the client's generation, not the account's", func(t *testing.T) {
+		e, raw := setup(t)
+		p, err := e.v.Verify(ctx, raw)
+		if err != nil {
+			t.Fatalf("a client token of an account's key: %v", err)
+		}
+		if p.ClientID != "k1" || p.AccountID != "a1" || p.Kind != token.KindClient {
+			t.Errorf("principal = %+v", p)
+		}
+		c := e.claims()
+		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 1
+		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("a token with the account's generation instead of the client's: %v", err)
+		}
+	})
+	t.Run("account password changed", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		updateAccount(t, e, func(a *store.Account) { a.Generation++ })
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Errorf("the owner's new generation killed its key's token: %v", err)
+		}
+		fresh := newEnv(t, middleware.LocalConfig{Store: e.st})
+		if _, err := fresh.v.Verify(ctx, raw); err != nil {
+			t.Errorf("a fresh verifier: %v", err)
+		}
+	})
+	t.Run("account disabled", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		updateAccount(t, e, func(a *store.Account) { a.Disabled = true })
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("after Forget, the disabled owner's key token passes: %v", err)
+		}
+	})
+	t.Run("account disabled, after StateTTL", func(t *testing.T) {
+		e, raw := setup(t)
+		if _, err := e.v.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Disabled = true
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		e.clk.Add(ttl)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("StateTTL after the owner was disabled, the cached token passes: %v", err)
+		}
+	})
+	t.Run("account deleted", func(t *testing.T) {
+		e, raw := setup(t)
+		if err := e.st.DeleteAccount(ctx, "a1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("the deleted owner's key token passes: %v", err)
+		}
+	})
+	t.Run("client rotated", func(t *testing.T) {
+		e, raw := setup(t)
+		c, _ := e.st.GetClient(ctx, "k1")
+		c.Generation = 8
+		if err := e.st.UpdateClient(ctx, c, 7); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("the rotated key's token passes: %v", err)
+		}
+	})
+	t.Run("store down", func(t *testing.T) {
+		e, raw := setup(t)
+		e.state.down.Store(true)
+		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrUnavailable) {
+			t.Errorf("store down: %v", err)
+		}
+	})
+	t.Run("opaque", func(t *testing.T) {
+		e, _ := setup(t)
+		v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set},
+			Store: e.st, Opaque: true, Now: e.clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := e.clk.Now()
+		raw := token.NewSecret(token.PrefixAccessToken)
+		if err := e.st.CreateAccessToken(ctx, &store.AccessToken{Hash: token.NewHasher(nil).Hex(raw), ID: "o1", Grant: store.Grant{
+			Kind: token.KindClient, Subject: "k1", ClientID: "k1", AccountID: "a1", Audience: []string{testIssuer},
+			Generation: 7, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, raw); err != nil {
+			t.Fatalf("opaque token of an account's key: %v", err)
+		}
+		a, _ := e.st.GetAccount(ctx, "a1")
+		a.Disabled = true
+		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
+			t.Errorf("opaque token of a disabled owner: %v", err)
+		}
+	})
+}
+
+func TestLocalKinds(t *testing.T) {
+	e := newEnv(t, middleware.LocalConfig{})
+	if got := e.v.Kinds(); !slices.Equal(got, []string{middleware.KindClient, middleware.KindAccount}) {
+		t.Errorf("default Kinds() = %q", got)
+	}
+	e.v.Kinds()[0] = "changed"
+	if got := e.v.Kinds(); got[0] != middleware.KindClient {
+		t.Error("Kinds() gave away the verifier's own slice")
+	}
+	kinds := []string{"robot", middleware.KindClient, "robot"}
+	e = newEnv(t, middleware.LocalConfig{Kinds: kinds})
+	kinds[0] = "changed"
+	if got := e.v.Kinds(); !slices.Equal(got, []string{"robot", middleware.KindClient}) {
+		t.Errorf("Kinds() = %q", got)
+	}
+}
+
+// A resource server that shares the issuer's store builds its verifier from
+// the store alone: it reads the issuer's keys and never writes one.
+func TestLocalVerifierOverTheStoreAlone(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Store: st, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, "a.b.c"); !errors.Is(err, middleware.ErrUnavailable) {
+		t.Errorf("before any issuer: %v, want ErrUnavailable", err)
+	}
+	if keys, _ := st.ListKeys(ctx); len(keys) != 0 {
+		t.Fatalf("the verifier wrote %d keys", len(keys))
+	}
+	iss, err := issuer.New(issuer.Config{Issuer: testIssuer, Store: st, Algorithm: issuer.EdDSA, Logger: slog.New(slog.DiscardHandler), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, secret, err := iss.CreateClient(ctx, issuer.ClientSpec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/oauth/token", strings.NewReader("grant_type=client_credentials"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.SetBasicAuth(c.ID, secret)
+	w := httptest.NewRecorder()
+	iss.Handler().ServeHTTP(w, r)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	// The reader looks again once its retry interval has passed.
+	if _, err := v.Verify(ctx, tok.AccessToken); !errors.Is(err, middleware.ErrUnavailable) {
+		t.Errorf("within the retry interval: %v, want ErrUnavailable", err)
+	}
+	now = now.Add(10 * time.Second)
+	p, err := v.Verify(ctx, tok.AccessToken)
+	if err != nil || p.ClientID != c.ID {
+		t.Fatalf("Verify = %+v, %v", p, err)
+	}
+	keys, _ := st.ListKeys(ctx)
+	if len(keys) != 1 || keys[0].Algorithm != issuer.EdDSA {
+		t.Errorf("stored keys %+v, want the issuer's one EdDSA key", keys)
+	}
+	if _, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Store: noKeysStore{st}}); err == nil {
+		t.Error("a store without keys and no Keys was accepted")
+	}
+}
+
+// noKeysStore is a LocalStore that is no store.Keys.
+type noKeysStore struct{ middleware.LocalStore }

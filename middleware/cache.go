@@ -1,38 +1,43 @@
-package token
+package middleware
 
 import (
-	"fmt"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
+// cacheEntry is what a verifier remembers about one token.
 type cacheEntry struct {
+	// principal is who presented the token; nil records a token known to
+	// be bad (an inactive introspection answer).
 	principal *Principal
-	kid       string       // the key that signed the token
-	expires   time.Time    // the token's exp plus leeway
+	kid       string       // the key that signed the token, for a local recheck
+	expires   time.Time    // when the entry stops being served: exp plus leeway, or sooner
 	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
 }
 
 const cacheShards = 32
 
-// tokenCache remembers verified tokens by their exact string. It is bounded:
-// a full shard drops an arbitrary entry (Go's map order) to make room, which
-// costs nothing to track and is good enough against churn.
+// tokenCache remembers verification results by token (or a hash of it):
+// the one cache of the local, JWKS and introspection verifiers. It is
+// bounded: a full shard drops an arbitrary entry (Go's map order) to make
+// room, which costs nothing to track and is good enough against churn. An
+// entry is served until its expires, then dropped.
 //
 // # Forgetting
 //
-// A Verify asks the store about revocation, then caches the token; a
-// revocation event can be forgotten in between, and the token must not be
-// cached after that. So forget counts revocations in forgotten before it
-// scans, and put caches only if the count has not moved since the caller
-// read it with epoch, before asking the store. put checks under the shard's
-// lock, which forget's scan also takes after counting: either put sees the
-// count move and drops the entry, or the scan reaches the shard after put
-// and deletes it. A count for every revocation, not per token, keeps the
-// bookkeeping off the hot path; an unrelated revocation during a first
-// sight only means that token is verified afresh once more.
+// A verifier asks the store (or fetches keys), then caches the token; a
+// revocation can be forgotten, or the key set replaced, in between, and the
+// token must not be cached after that. So forget and flush count in
+// forgotten before they scan, and put caches only if the count has not
+// moved since the caller read it with epoch, before asking the store or
+// reading the keys. put checks under the shard's lock, which the scan also
+// takes after counting: either put sees the count move and drops the entry,
+// or the scan reaches the shard after put and deletes it. A count for every
+// forget, not per token, keeps the bookkeeping off the hot path; an
+// unrelated forget during a first sight only means that token is verified
+// afresh once more.
 type tokenCache struct {
 	seed     maphash.Seed
 	perShard int
@@ -53,18 +58,28 @@ func newTokenCache(size int) *tokenCache {
 
 func (c *tokenCache) shard(k string) int { return int(maphash.String(c.seed, k) % cacheShards) }
 
-func (c *tokenCache) get(k string) *cacheEntry {
+// get returns the entry for k while it is good at now; an expired one is
+// dropped.
+func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
 	s := &c.shards[c.shard(k)]
 	s.RLock()
 	e := s.m[k]
 	s.RUnlock()
-	return e
+	if e == nil || now.Before(e.expires) {
+		return e
+	}
+	s.Lock()
+	if s.m[k] == e { // not a fresh entry put meanwhile
+		delete(s.m, k)
+	}
+	s.Unlock()
+	return nil
 }
 
 // epoch is the forget count, to read before asking the store and hand to put.
 func (c *tokenCache) epoch() uint64 { return c.forgotten.Load() }
 
-// put caches e unless a revocation was forgotten since epoch returned seen.
+// put caches e unless something was forgotten since epoch returned seen.
 func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 	s := &c.shards[c.shard(k)]
 	s.Lock()
@@ -72,20 +87,13 @@ func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 		s.Unlock()
 		return
 	}
-	if len(s.m) >= c.perShard {
+	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
 	s.m[k] = e
-	s.Unlock()
-}
-
-func (c *tokenCache) delete(k string) {
-	s := &c.shards[c.shard(k)]
-	s.Lock()
-	delete(s.m, k)
 	s.Unlock()
 }
 
@@ -98,10 +106,21 @@ func (c *tokenCache) forget(id string) {
 		s := &c.shards[i]
 		s.Lock()
 		for k, e := range s.m {
-			if e.principal.TokenID == id {
+			if e.principal != nil && e.principal.TokenID == id {
 				delete(s.m, k)
 			}
 		}
+		s.Unlock()
+	}
+}
+
+// flush drops every entry, and any put in flight: the keys changed.
+func (c *tokenCache) flush() {
+	c.forgotten.Add(1) // before the scan: see tokenCache
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.Lock()
+		clear(s.m)
 		s.Unlock()
 	}
 }
@@ -125,14 +144,16 @@ type subjectState struct {
 	fetched    int64 // unix nanoseconds
 }
 
-func (s subjectState) accepts(gen int64) error {
+// accepts reports whether a token may pass on this state: the subject
+// exists and is enabled, and, when withGen is set, is at generation gen.
+func (s subjectState) accepts(gen int64, withGen bool) error {
 	switch {
 	case s.gone:
-		return fmt.Errorf("%w: client or account no longer exists", ErrInvalidToken)
+		return invalid("client or account no longer exists")
 	case s.disabled:
-		return fmt.Errorf("%w: client or account is disabled", ErrInvalidToken)
-	case s.generation != gen:
-		return fmt.Errorf("%w: credentials were rotated", ErrInvalidToken)
+		return invalid("client or account is disabled")
+	case withGen && s.generation != gen:
+		return invalid("credentials were rotated")
 	}
 	return nil
 }

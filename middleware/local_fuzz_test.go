@@ -1,4 +1,4 @@
-package token_test
+package middleware_test
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -14,9 +15,9 @@ import (
 // byte: a token we minted, or the opaque token we stored.
 func FuzzVerify(f *testing.F) {
 	ctx := context.Background()
-	e := newEnv(f, token.VerifierConfig{})
-	v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, State: e.st,
-		Opaque: e.st, Now: e.clk.Now})
+	e := newEnv(f, middleware.LocalConfig{})
+	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: token.StaticKeys{Set: e.set}, Store: e.st,
+		Opaque: true, Now: e.clk.Now})
 	if err != nil {
 		f.Fatal(err)
 	}

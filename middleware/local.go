@@ -1,0 +1,476 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/store"
+)
+
+// KeySource gives a [LocalVerifier] the keys it trusts: the issuer passes
+// its key manager.
+type KeySource = token.KeySource
+
+// LocalStore is what a [LocalVerifier] asks the store about the live state
+// behind a token. Every store.Store has these methods; GetAccessToken is
+// asked only when [LocalConfig.Opaque] is set.
+type LocalStore interface {
+	GetClient(ctx context.Context, id string) (*store.Client, error)
+	GetAccount(ctx context.Context, id string) (*store.Account, error)
+	IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error)
+	GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error)
+}
+
+// LocalConfig configures a [LocalVerifier]. Issuer, Store and Keys are
+// required; every other field's zero value is a safe default.
+type LocalConfig struct {
+	// Issuer is the exact iss that tokens must carry. Required.
+	Issuer string
+	// Audiences that are accepted: a token must name at least one.
+	// Default: the Issuer.
+	Audiences []string
+	// Store answers revocation and generation checks, and looks opaque
+	// tokens up. Required.
+	Store LocalStore
+	// Keys are the keys JWTs are verified with. Default: the signing keys
+	// published in Store, which must then also be a [store.Keys], read
+	// and never written (a verify-only process never creates a key; it
+	// answers ErrUnavailable until an issuer has). The issuer passes its
+	// own key manager.
+	Keys KeySource
+	// Opaque accepts opaque access tokens, looked up in Store by their
+	// hash. Default false: only JWTs are accepted.
+	Opaque bool
+	// Pepper is the pepper opaque tokens are hashed with; it must be the
+	// issuer's (issuer.Config.Pepper). Default none: plain SHA-256.
+	Pepper []byte
+	// Leeway for exp, nbf and iat, for clock skew between machines.
+	// Default 10s; negative means none.
+	Leeway time.Duration
+	// StateTTL bounds how long a cached generation or revocation answer is
+	// trusted: rotation and revocation reach this verifier within it (at
+	// once when the store implements store.Watcher and Watch is running).
+	// Default 5s.
+	StateTTL time.Duration
+	// CacheSize bounds how many verified tokens are remembered. Default
+	// 10000; negative disables the cache.
+	CacheSize int
+	// MaxTokenLength rejects longer tokens before any parsing. Default 8 KiB.
+	MaxTokenLength int
+	// Kinds are the token kinds the issuer defines, which guards over this
+	// verifier may ask for (see [Config.Kinds]). Default KindClient and
+	// KindAccount.
+	Kinds []string
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+}
+
+// LocalVerifier verifies Portcullis access tokens with the issuer's keys
+// and store: JWTs signed by those keys, and opaque tokens when configured.
+// It is what issuer.Issuer.Verifier returns, and what a resource server
+// that shares the issuer's store builds. It is safe for concurrent use.
+//
+// # What it checks
+//
+// The signature with the algorithm pinned by the key (never by the token's
+// alg; jku and x5u are ignored), typ, iss, aud, exp, nbf and iat with a
+// small leeway, and that kind, sub and jti are present. Then the live
+// state: the token must not be revoked, and a token that names a client
+// must carry that client's current generation (the client exists and is
+// not disabled); a client token that also names an account (a client key
+// the account owns) needs that account to exist and not be disabled; a
+// token that names an account and no client must carry the account's
+// current generation. A token that names neither is refused.
+//
+// # Caching
+//
+// Verified tokens are cached by their exact string, so that a token seen
+// before costs about a microsecond; the cache honours expiry, and
+// revocation and rotation reach it within [LocalConfig.StateTTL] (or at
+// once when the store pushes events, see [LocalVerifier.Watch]).
+type LocalVerifier struct {
+	cfg    LocalConfig
+	jwt    *jwtCheck
+	hasher *token.Hasher
+	tokens *tokenCache
+	state  *stateCache
+}
+
+// keyLoadTimeout bounds the first read of the keys in the store when
+// NewLocalVerifier makes its own key reader.
+const keyLoadTimeout = 30 * time.Second
+
+// NewLocalVerifier checks cfg and returns a LocalVerifier.
+func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
+	if cfg.Issuer == "" {
+		return nil, errors.New("middleware: LocalConfig.Issuer is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("middleware: LocalConfig.Store is required")
+	}
+	if cfg.Keys == nil {
+		keys, ok := cfg.Store.(store.Keys)
+		if !ok {
+			return nil, errors.New("middleware: LocalConfig.Keys is required when Store holds no keys (store.Keys)")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), keyLoadTimeout)
+		defer cancel()
+		reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: keys, Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("middleware: signing keys: %w", err)
+		}
+		cfg.Keys = reader
+	}
+	if len(cfg.Audiences) == 0 {
+		cfg.Audiences = []string{cfg.Issuer}
+	}
+	cfg.Audiences = slices.Clone(cfg.Audiences)
+	cfg.Pepper = slices.Clone(cfg.Pepper)
+	if cfg.Leeway == 0 {
+		cfg.Leeway = 10 * time.Second
+	} else if cfg.Leeway < 0 {
+		cfg.Leeway = 0
+	}
+	if cfg.StateTTL <= 0 {
+		cfg.StateTTL = 5 * time.Second
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.MaxTokenLength <= 0 {
+		cfg.MaxTokenLength = 8 << 10
+	}
+	var err error
+	if cfg.Kinds, err = kindsOrDefault("LocalConfig", cfg.Kinds); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	v := &LocalVerifier{
+		cfg:    cfg,
+		jwt:    newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, cfg.Keys),
+		hasher: token.NewHasher(cfg.Pepper),
+		state:  newStateCache(stateCacheSize),
+	}
+	if cfg.CacheSize > 0 {
+		v.tokens = newTokenCache(cfg.CacheSize)
+	}
+	return v, nil
+}
+
+// kindsOrDefault checks a verifier's Kinds and fills in the default.
+func kindsOrDefault(where string, kinds []string) ([]string, error) {
+	if len(kinds) == 0 {
+		return []string{KindClient, KindAccount}, nil
+	}
+	for _, k := range kinds {
+		if k == "" {
+			return nil, fmt.Errorf("middleware: %s.Kinds holds an empty kind", where)
+		}
+	}
+	return dedup(kinds), nil
+}
+
+// Kinds returns the token kinds the issuer defines (LocalConfig.Kinds).
+func (v *LocalVerifier) Kinds() []string { return slices.Clone(v.cfg.Kinds) }
+
+// Verify checks raw completely and says who presented it. Errors wrap
+// ErrInvalidToken or ErrUnavailable.
+func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
+		return nil, invalid("empty or too long")
+	}
+	now := v.cfg.Now()
+	if v.tokens != nil {
+		if e := v.tokens.get(raw, now); e != nil {
+			if err := v.recheck(ctx, e, now); err != nil {
+				return nil, err
+			}
+			return e.principal, nil
+		}
+	}
+	if strings.Count(raw, ".") != 2 {
+		if !v.cfg.Opaque {
+			return nil, invalid("not a JWT")
+		}
+		return v.verifyOpaque(ctx, raw, now)
+	}
+	p, kid, err := v.jwt.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	// Before the revocation check: a revocation forgotten after it must
+	// keep the token out of the cache (see tokenCache).
+	var epoch uint64
+	if v.tokens != nil {
+		epoch = v.tokens.epoch()
+	}
+	if err := v.checkState(ctx, p, now); err != nil {
+		return nil, err
+	}
+	if revoked, err := v.cfg.Store.IsRevoked(ctx, p.TokenID, now); err != nil {
+		return nil, unavailable("revocation check: %w", err)
+	} else if revoked {
+		return nil, invalid("revoked")
+	}
+	if v.tokens != nil {
+		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
+		e.checked.Store(now.UnixNano())
+		v.tokens.put(raw, e, epoch)
+	}
+	return p, nil
+}
+
+// Leeway is the clock-skew allowance in force: a token is accepted until
+// its exp plus Leeway, so a revocation must last at least that long.
+func (v *LocalVerifier) Leeway() time.Duration { return v.cfg.Leeway }
+
+// VerifyJWT checks a JWT's signature and claims only, without the store:
+// no revocation, generation or cache. Issuers use it to find a token's id.
+func (v *LocalVerifier) VerifyJWT(ctx context.Context, raw string) (*Principal, error) {
+	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
+		return nil, invalid("empty or too long")
+	}
+	p, _, err := v.jwt.verify(ctx, raw)
+	return p, err
+}
+
+// jwtCheck is the signature and claims check of every verifier that holds
+// the issuer's keys, local or fetched from its JWKS: one parser, one set of
+// rules.
+type jwtCheck struct {
+	parser    *jwt.Parser
+	audiences []string
+	keys      KeySource
+}
+
+func newJWTCheck(issuer string, audiences []string, leeway time.Duration, now func() time.Time, keys KeySource) *jwtCheck {
+	return &jwtCheck{
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{token.ES256, token.EdDSA, token.RS256, token.HS256}),
+			jwt.WithLeeway(leeway),
+			jwt.WithIssuer(issuer),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithTimeFunc(now),
+			// Canonical base64url only: otherwise the unused low bits of a
+			// segment's last character give every token 4 to 16 spellings
+			// that all verify.
+			jwt.WithStrictDecoding(),
+		),
+		audiences: audiences,
+		keys:      keys,
+	}
+}
+
+// verify checks raw and returns who presented it and the kid of the key
+// that signed it.
+func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, error) {
+	ks, err := c.keys.KeySet(ctx)
+	if err != nil {
+		return nil, "", unavailable("%w", err)
+	}
+	var claims token.Claims
+	t, err := c.parser.ParseWithClaims(raw, &claims, ks.Keyfunc)
+	if err != nil && errors.Is(err, token.ErrUnknownKey) {
+		// Perhaps another replica rotated: reload (rate limited) and retry once.
+		fresh, rerr := c.keys.Refresh(ctx)
+		if rerr != nil {
+			return nil, "", unavailable("%w", rerr)
+		}
+		if fresh != ks {
+			claims = token.Claims{}
+			t, err = c.parser.ParseWithClaims(raw, &claims, fresh.Keyfunc)
+		}
+	}
+	if err != nil {
+		return nil, "", invalid("%w", err)
+	}
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, token.JWTType) && !strings.EqualFold(typ, "application/"+token.JWTType) {
+		return nil, "", invalid("typ %q is not %s", typ, token.JWTType)
+	}
+	if claims.Kind == "" || claims.Subject == "" || claims.ID == "" {
+		return nil, "", invalid("kind, sub and jti are required")
+	}
+	if !anyShared(claims.Audience, c.audiences) {
+		return nil, "", invalid("audience not accepted")
+	}
+	kid, _ := t.Header["kid"].(string) // Keyfunc found a key by it
+	return principalFromClaims(&claims), kid, nil
+}
+
+func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.Time) (*Principal, error) {
+	at, err := v.cfg.Store.GetAccessToken(ctx, v.hasher.Hex(raw), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, invalid("unknown or expired")
+	}
+	if err != nil {
+		return nil, unavailable("%w", err)
+	}
+	if !now.Before(at.ExpiresAt) {
+		return nil, invalid("expired")
+	}
+	if at.Kind == "" || at.Subject == "" {
+		// As for JWTs: a token without a kind must never pass a guard.
+		return nil, invalid("kind and sub are required")
+	}
+	if !anyShared(at.Audience, v.cfg.Audiences) {
+		return nil, invalid("audience not accepted")
+	}
+	p := &Principal{
+		Kind: at.Kind, Subject: at.Subject, ClientID: at.ClientID, AccountID: at.AccountID,
+		Scopes: slices.Clone(at.Scopes), Audience: slices.Clone(at.Audience),
+		TokenID: at.ID, Generation: at.Generation, IssuedAt: at.IssuedAt, ExpiresAt: at.ExpiresAt,
+		Issuer: v.cfg.Issuer, Opaque: true,
+	}
+	// Opaque tokens are checked against the store on every use, so rotation
+	// reaches them at once: no cached state.
+	if err := v.fetchAndCompare(ctx, p, now, false); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// recheck revalidates a cached token when its state answers are older than
+// StateTTL: generation, revocation, and that the key that signed it is
+// still trusted (a key withdrawn from the store, say because it leaked,
+// must not go on vouching for tokens from the cache).
+func (v *LocalVerifier) recheck(ctx context.Context, e *cacheEntry, now time.Time) error {
+	if err := v.checkState(ctx, e.principal, now); err != nil {
+		return err
+	}
+	if now.UnixNano()-e.checked.Load() < int64(v.cfg.StateTTL) {
+		return nil
+	}
+	ks, err := v.cfg.Keys.KeySet(ctx)
+	if err != nil {
+		return unavailable("%w", err)
+	}
+	if _, ok := ks.Key(e.kid); !ok {
+		return invalid("signing key %q was withdrawn", e.kid)
+	}
+	revoked, err := v.cfg.Store.IsRevoked(ctx, e.principal.TokenID, now)
+	if err != nil {
+		return unavailable("revocation check: %w", err)
+	}
+	if revoked {
+		return invalid("revoked")
+	}
+	e.checked.Store(now.UnixNano())
+	return nil
+}
+
+// checkState checks the client or account behind the token, through a
+// cache trusted for StateTTL.
+func (v *LocalVerifier) checkState(ctx context.Context, p *Principal, now time.Time) error {
+	return v.fetchAndCompare(ctx, p, now, true)
+}
+
+// fetchAndCompare applies the generation rule: a token that names a client
+// carries its client's generation, and when it also names an account (the
+// client's owner), that account must exist and not be disabled, whatever
+// its generation (a password change does not kill the account's client
+// keys); a token that names only an account carries the account's
+// generation.
+func (v *LocalVerifier) fetchAndCompare(ctx context.Context, p *Principal, now time.Time, cached bool) error {
+	switch {
+	case p.ClientID != "":
+		if err := v.compare(ctx, subjectClient, p.ClientID, p.Generation, true, now, cached); err != nil {
+			return err
+		}
+		if p.AccountID != "" {
+			return v.compare(ctx, subjectAccount, p.AccountID, 0, false, now, cached)
+		}
+		return nil
+	case p.AccountID != "":
+		return v.compare(ctx, subjectAccount, p.AccountID, p.Generation, true, now, cached)
+	}
+	return invalid("token names no client or account")
+}
+
+// compare checks that the client or account id exists and is not
+// disabled, and when withGen is set that its generation is gen.
+func (v *LocalVerifier) compare(ctx context.Context, kind subjectKind, id string, gen int64, withGen bool, now time.Time, cached bool) error {
+	key := stateKey{kind, id}
+	if cached {
+		// A token of a later generation than the cached one proves the cache
+		// stale (generations only grow; the token's is signed): ask the
+		// store rather than refuse a client that just rotated elsewhere.
+		if s, ok := v.state.get(key); ok && now.UnixNano()-s.fetched < int64(v.cfg.StateTTL) && (s.gone || !withGen || gen <= s.generation) {
+			return s.accepts(gen, withGen)
+		}
+	}
+	// Before the store read: a change forgotten after it must keep this
+	// answer out of the cache (see stateCache).
+	epoch := v.state.epoch()
+	var s subjectState
+	var err error
+	switch kind {
+	case subjectClient:
+		var c *store.Client
+		if c, err = v.cfg.Store.GetClient(ctx, id); err == nil {
+			s = subjectState{generation: c.Generation, disabled: c.Disabled}
+		}
+	case subjectAccount:
+		var a *store.Account
+		if a, err = v.cfg.Store.GetAccount(ctx, id); err == nil {
+			s = subjectState{generation: a.Generation, disabled: a.Disabled}
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		s = subjectState{gone: true}
+	} else if err != nil {
+		return unavailable("%w", err)
+	}
+	s.fetched = now.UnixNano()
+	v.state.put(key, s, epoch)
+	return s.accepts(gen, withGen)
+}
+
+// Forget drops everything cached about a store event's subject, so that the
+// next use of an affected token asks the store. Watch calls it; a caller
+// that learns of changes another way can too. A Verify in flight that read
+// the store before the change does not cache what it read.
+func (v *LocalVerifier) Forget(ev store.Event) {
+	switch ev.Kind {
+	case store.EventClientChanged:
+		v.state.forget(stateKey{subjectClient, ev.ID})
+	case store.EventAccountChanged:
+		v.state.forget(stateKey{subjectAccount, ev.ID})
+	case store.EventRevoked:
+		if v.tokens != nil {
+			v.tokens.forget(ev.ID)
+		}
+	}
+}
+
+// Watch subscribes to the store's change events when it implements
+// store.Watcher, so that revocation and rotation reach this verifier at
+// once instead of within StateTTL. It returns false when the store cannot
+// push events. The subscription lasts until ctx is done.
+func (v *LocalVerifier) Watch(ctx context.Context) (bool, error) {
+	w, ok := v.cfg.Store.(store.Watcher)
+	if !ok {
+		return false, nil
+	}
+	return true, w.Watch(ctx, v.Forget)
+}
+
+func anyShared(have, accepted []string) bool {
+	for _, a := range have {
+		for _, b := range accepted {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
+}
