@@ -225,6 +225,7 @@ func (i *Issuer) CreateAccount(ctx context.Context, spec AccountSpec) (*store.Ac
 	if err := i.store.CreateAccount(ctx, a); err != nil {
 		return nil, fmt.Errorf("issuer: create account: %w", err)
 	}
+	i.accountChanged(ctx, a.ID, ActionCreated)
 	return a, nil
 }
 
@@ -356,6 +357,7 @@ func (i *Issuer) SetAccountPassword(ctx context.Context, id, newPassword string)
 	}); err != nil {
 		return fmt.Errorf("issuer: set account password: %w", err)
 	}
+	i.accountChanged(ctx, id, ActionRotated)
 	return nil
 }
 
@@ -369,6 +371,7 @@ func (i *Issuer) DisableAccount(ctx context.Context, id string) error {
 	}); err != nil {
 		return fmt.Errorf("issuer: disable account: %w", err)
 	}
+	i.accountChanged(ctx, id, ActionDisabled)
 	return nil
 }
 
@@ -378,6 +381,7 @@ func (i *Issuer) EnableAccount(ctx context.Context, id string) error {
 	if err := i.updateAccount(ctx, id, func(a *store.Account) { a.Disabled = false }); err != nil {
 		return fmt.Errorf("issuer: enable account: %w", err)
 	}
+	i.accountChanged(ctx, id, ActionEnabled)
 	return nil
 }
 
@@ -398,6 +402,7 @@ func (i *Issuer) DeleteAccount(ctx context.Context, id string) error {
 		return fmt.Errorf("issuer: delete account: %w", err)
 	}
 	i.verifier.Forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
+	i.accountChanged(ctx, id, ActionDeleted)
 	return nil
 }
 
@@ -431,6 +436,7 @@ func (i *Issuer) deleteOwnedClients(ctx context.Context, owner string) error {
 				return err
 			}
 			i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: -1})
+			i.clientChanged(ctx, c.ID, owner, ActionDeleted)
 		}
 		if len(cs) == 0 {
 			return nil
@@ -551,4 +557,9 @@ func (i *Issuer) rehash(ctx context.Context, a *store.Account, pw string) {
 	default:
 		i.log.WarnContext(ctx, "issuer: storing a rehashed password failed", "account", a.ID, "err", err)
 	}
+}
+
+// accountChanged tells the Credentials hook.
+func (i *Issuer) accountChanged(ctx context.Context, id, action string) {
+	i.cfg.Hooks.credentials(ctx, CredentialsChanged{Subject: SubjectAccount, ID: id, Action: action})
 }

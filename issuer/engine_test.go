@@ -228,3 +228,32 @@ func TestCredentialsHooks(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountCredentialsHooks(t *testing.T) {
+	var log hookLog
+	e := newAccountEnv(t, func(c *issuer.Config) { c.Hooks = log.hooks() })
+	ctx := context.Background()
+	a := e.account(issuer.AccountSpec{Username: "alice", Password: alicePassword})
+	key, _ := e.client(issuer.ClientSpec{OwnerAccount: a.ID})
+	if err := e.iss.SetAccountPassword(ctx, a.ID, "another long passphrase"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.iss.DeleteAccount(ctx, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(log.take(), "\n")
+	for _, want := range []string{
+		`credentials {"Subject":"account","ID":"` + a.ID + `","Action":"created","OwnerAccount":""}`,
+		`credentials {"Subject":"client","ID":"` + key + `","Action":"created","OwnerAccount":"` + a.ID + `"}`,
+		`credentials {"Subject":"account","ID":"` + a.ID + `","Action":"rotated","OwnerAccount":""}`,
+		`credentials {"Subject":"client","ID":"` + key + `","Action":"deleted","OwnerAccount":"` + a.ID + `"}`,
+		`credentials {"Subject":"account","ID":"` + a.ID + `","Action":"deleted","OwnerAccount":""}`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hook calls\n%s\nlack\n%s", got, want)
+		}
+	}
+	if strings.Contains(got, alicePassword) || strings.Contains(got, "another long passphrase") {
+		t.Error("a hook was given a password")
+	}
+}

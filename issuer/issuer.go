@@ -148,9 +148,12 @@ func (i *Issuer) RotateSigningKey(ctx context.Context) error {
 	return nil
 }
 
-// Hasher returns the hasher of secrets and tokens (peppered with
-// Config.Pepper).
-func (i *Issuer) Hasher() *token.Hasher { return i.hasher }
+// ClientSecretMatches reports, in constant time, whether secret is c's
+// secret (hashed as the issuer hashes it, with Config.Pepper): for tools
+// that must decide whether a configured secret is already the stored one.
+func (i *Issuer) ClientSecretMatches(c *store.Client, secret string) bool {
+	return i.hasher.Equal(secret, c.SecretHash)
+}
 
 // unavailable logs a store failure and returns the 503 the client sees.
 func (i *Issuer) unavailable(ctx context.Context, what string, err error) *Error {

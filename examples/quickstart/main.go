@@ -248,7 +248,7 @@ func demoClient(ctx context.Context, iss *issuer.Issuer, st store.Clients, id, s
 			return demo.Client{}, err
 		}
 		return demo.Client{ID: id, Secret: secret, How: "rotated: its stored secret cannot be shown, so it got a new one"}, nil
-	case iss.Hasher().Equal(secret, c.SecretHash):
+	case iss.ClientSecretMatches(c, secret):
 		return demo.Client{ID: id, Secret: secret, How: "reused"}, nil
 	}
 	// A different secret: set it, which bumps the generation so that tokens
