@@ -16,6 +16,18 @@
 //	-redis-prefix P       key prefix in Redis (default "portcullis:")
 //	-client-id ID         fix the demo client's id
 //	-client-secret S      fix the demo client's secret
+//	-account NAME         the demo account's username (default "demo")
+//	-account-password P   the demo account's password (default: a new random one on every start)
+//
+// # Accounts
+//
+// Besides the demo client, the quickstart has a demo account, which logs in
+// with HTTP Basic at POST /account/login and gets an account token (12 h).
+// With it, the account makes client keys of its own at /account/keys and
+// reads GET /v1/me, a route for account tokens only: a client token, even
+// one of the account's own keys, is refused there. The printed commands go
+// through that flow in order. On a persistent store, an existing demo
+// account gets the password of this start, so its earlier tokens die.
 //
 // # Persistent stores
 //
@@ -57,6 +69,7 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/examples/internal/demo"
+	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -84,8 +97,10 @@ var demoScopes = []string{"read", "write"}
 // is the quickstart's is the store, the demo client's reuse across restarts
 // and the net/http wiring.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var issuerURL, storeSpec, redisPrefix string
+	var issuerURL, storeSpec, redisPrefix, accountName, accountPassword string
 	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&accountName, "account", "demo", "the demo account's username")
+		fs.StringVar(&accountPassword, "account-password", "", "the demo account's password (default: a new random one)")
 		fs.StringVar(&issuerURL, "issuer", "", "issuer identifier (default http:// + the listen address)")
 		fs.StringVar(&storeSpec, "store", "memory", "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@tcp(host:port)/db or redis://URL")
 		fs.StringVar(&redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "key prefix in Redis")
@@ -129,15 +144,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 
+	account, err := demoAccount(ctx, iss, accountName, accountPassword)
+	if err != nil {
+		return err
+	}
+
+	// Client tokens with the scope "read" (the default kind) reach
+	// /v1/whoami; account tokens, and only they, reach /v1/me.
 	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log})
 	if err != nil {
 		return err
 	}
+	accountGuard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Kinds: []string{middleware.KindAccount}, Logger: log})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata
+	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata, login, account keys
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
+	mux.Handle("GET /v1/me", httpauth.Protect(accountGuard, http.HandlerFunc(whoami)))
 
 	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeLabel(storeSpec)+")", base, iss.Paths(), client)
+	printAccountIntro(stdout, base, iss.Paths(), account)
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 
@@ -220,6 +248,61 @@ func storeLabel(spec string) string {
 		return scheme
 	}
 	return "?"
+}
+
+// demoAccount makes sure the demo account exists with the password asked
+// for (or a new random one) and returns its login and password.
+func demoAccount(ctx context.Context, iss *issuer.Issuer, name, password string) (demo.Client, error) {
+	if password == "" {
+		password = token.NewClientID() // 128 random bits in hex
+	}
+	a, err := iss.FindAccount(ctx, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if _, err := iss.CreateAccount(ctx, issuer.AccountSpec{Username: name, Password: password}); err != nil {
+			return demo.Client{}, fmt.Errorf("demo account: %w", err)
+		}
+		return demo.Client{ID: name, Secret: password, How: "created"}, nil
+	case err != nil:
+		return demo.Client{}, fmt.Errorf("demo account: %w", err)
+	}
+	if err := iss.SetAccountPassword(ctx, a.ID, password); err != nil {
+		return demo.Client{}, fmt.Errorf("demo account: %w", err)
+	}
+	return demo.Client{ID: name, Secret: password, How: "password set; its earlier tokens are refused"}, nil
+}
+
+// printAccountIntro prints the demo account and the commands that go
+// through the account flow in order: log in, make a client key, get a
+// client token with it, and see that only the account token reaches the
+// account-only route.
+func printAccountIntro(w io.Writer, base string, paths issuer.Paths, a demo.Client) {
+	field := func(name string) string { return `sed -E 's/.*"` + name + `":"([^"]+)".*/\1/'` }
+	fmt.Fprintf(w, `
+Demo account (%s):
+  login:    %s
+  password: %s
+
+As the account: log in (HTTP Basic), make a client key, get a client token
+with it, and call the account-only route with each token (-f makes a
+refused step fail visibly instead of passing an error on as a token):
+
+  ACCOUNT_TOKEN=$(curl -sf -X POST -u %s %s | %s)
+  KEY=$(curl -sf -X POST -H "Authorization: Bearer $ACCOUNT_TOKEN" %s)
+  KEY_ID=$(echo "$KEY" | %s); KEY_SECRET=$(echo "$KEY" | %s)
+  KEY_TOKEN=$(curl -sf -u "$KEY_ID:$KEY_SECRET" -d grant_type=client_credentials %s | %s)
+  curl -s -H "Authorization: Bearer $ACCOUNT_TOKEN" %s
+  curl -s -i -H "Authorization: Bearer $KEY_TOKEN" %s
+
+The last one answers 401: a client token never reaches an account route.
+List the account's keys with GET %s, delete one with DELETE %s/ID.
+`, a.How, a.ID, a.Secret,
+		demo.ShellQuote(a.ID+":"+a.Secret), base+paths.Login, field("access_token"),
+		base+paths.AccountKeys,
+		field("client_id"), field("client_secret"),
+		base+paths.Token, field("access_token"),
+		base+"/v1/me", base+"/v1/me",
+		base+paths.AccountKeys, base+paths.AccountKeys)
 }
 
 // demoClient makes sure the demo client exists as the flags ask (see the

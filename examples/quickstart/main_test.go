@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
@@ -215,4 +216,56 @@ func freshMySQL(t *testing.T) []string {
 
 func freshRedis(t *testing.T) []string {
 	return []string{"-store", dbtest.RedisURL(t), "-redis-prefix", dbtest.RedisPrefix(t)}
+}
+
+// TestPrintedAccountFlow runs the printed account commands as a newcomer
+// pastes them, in a shell with curl: log in, make a client key, get a
+// client token with it, and see that only the account token reaches the
+// account-only route.
+func TestPrintedAccountFlow(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed; the printed commands need it")
+	}
+	s := start(t, "-addr", "127.0.0.1:0", "-account", "newcomer", "-account-password", "a long enough passphrase")
+	out := s.Output()
+	first := strings.Index(out, "  ACCOUNT_TOKEN=$(")
+	last := strings.Index(out, "\nThe last one answers 401")
+	if first < 0 || last < first {
+		t.Fatalf("no account commands in the output:\n%s", out)
+	}
+	script := out[first:last]
+	lines := strings.Split(strings.TrimSpace(script), "\n")
+	// Run all but the last command, then the last one alone, so each
+	// answer can be checked.
+	cmd := exec.Command("bash", "-e", "-c", strings.Join(lines[:len(lines)-1], "\n")+"\necho\necho KEY_TOKEN=$KEY_TOKEN")
+	got, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the printed commands failed: %v\n%s\n%s", err, script, got)
+	}
+	if !strings.Contains(string(got), `"kind":"account"`) {
+		t.Errorf("GET /v1/me with the account token: %s", got)
+	}
+	m := regexp.MustCompile(`KEY_TOKEN=(\S+)`).FindSubmatch(got)
+	if m == nil {
+		t.Fatalf("no client token from the key:\n%s", got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/v1/me", nil)
+	req.Header.Set("Authorization", "Bearer "+string(m[1]))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v1/me with the key's client token: %d, want 401", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.URL+"/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+string(m[1]))
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /v1/whoami with the key's client token: %d, want 200", resp.StatusCode)
+	}
 }

@@ -166,7 +166,7 @@ func NewIssuer(ctx context.Context, base string, f Flags, name string, log *slog
 func PrintIntro(w io.Writer, title, base string, paths issuer.Paths, c Client) {
 	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic
 	// encoding, so that any characters survive; curl -u sends them as given.
-	user := shellQuote(url.QueryEscape(c.ID) + ":" + url.QueryEscape(c.Secret))
+	user := ShellQuote(url.QueryEscape(c.ID) + ":" + url.QueryEscape(c.Secret))
 	how := ""
 	if c.How != "" {
 		how = " (" + c.How + ")"
@@ -193,7 +193,7 @@ Metadata: %s
 		base+paths.Metadata)
 }
 
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
