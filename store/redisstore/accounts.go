@@ -181,8 +181,8 @@ func (s *Store) deleteIfEqual(ctx context.Context, kv ...[2]string) {
 //
 // Three round trips: a stub claims the id (one minute at most), the username
 // and email are reserved together, then the record replaces the stub. A
-// taken name costs two more for each: reading the reservation's account,
-// and swapping the reservation if it is dead.
+// name already reserved costs two more round trips (reading the reservation
+// and its account), and a third to swap it if it is dead.
 func (s *Store) CreateAccount(ctx context.Context, a *store.Account) error {
 	const op = "create account"
 	j, err := encodeAccount(a)
