@@ -7,23 +7,25 @@
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
 //	st, err := redisstore.New(rdb, redisstore.WithPrefix("myapp:auth:"))
 //
-// Every multi-key change runs as one Lua script (go-redis [redis.Script]:
-// EVALSHA, falling back to EVAL when the server lacks the script), so it is
-// atomic on one server and on a Cluster shard alike. Redis 6.2 or later is
-// required (SET … PXAT, SET … KEEPTTL).
+// Every change that one slot can hold runs as one Lua script (go-redis
+// [redis.Script]: EVALSHA, falling back to EVAL when the server lacks the
+// script), so it is atomic on one server and on a Cluster shard alike.
+// Clients and accounts are spread over the slots, so their indexes change in
+// ordered steps instead (see "Clients and accounts" below). Redis 6.2 or
+// later is required (SET … PXAT, SET … KEEPTTL, ZRANGE … BYLEX LIMIT).
 //
 // # Key layout
 //
 // Every key starts with the prefix (default "portcullis:", shown below), so
 // that ACL key patterns (~portcullis:*) and SCAN MATCH portcullis:* cover the
-// whole store. Keys that one script touches together share a hash tag in
-// braces, which is why the prefix itself may not contain braces.
+// whole store. Keys that must share a slot share a hash tag in braces, which
+// is why the prefix itself may not contain braces.
 //
-//	portcullis:{client}:id:<id>                  hash {g: generation, j: JSON, o: owner, m: owner index member}
-//	portcullis:{client}:owner:<owner>            sorted set: the owner's clients, by created at and id
-//	portcullis:{account}:id:<id>                 hash {g, j, u: username, e: email}
-//	portcullis:{account}:username:<username>     string: account id (unique index)
-//	portcullis:{account}:email:<email>           string: account id (unique index)
+//	portcullis:{client:<id>}                     hash {g: generation, j: JSON, o: owner, m: owner index member, w: state}
+//	portcullis:{account:<id>}                    hash {g, j, u: username, e: email, ru, re: their reservations, w}
+//	portcullis:{account:<owner>}:clients         sorted set: the owner's clients, by created at and id
+//	portcullis:{username:<username>}             string: reservation (state, required state, claimed at, account id)
+//	portcullis:{email:<email>}                   string: reservation, likewise
 //	portcullis:refresh:<hash>                    string: family id (lookup index)
 //	portcullis:{refresh:<family>}:token:<hash>   hash {j: JSON, x: expiry µs, u: used at µs}
 //	portcullis:{refresh:<family>}:family         string: "1" revoked, "0" live
@@ -33,6 +35,10 @@
 //	portcullis:ratelimit:<window ns>:<start>:<key>    counter
 //	portcullis:events                            pub/sub channel
 //
+// Nothing has been released with another layout, so there is nothing to
+// migrate: earlier development layouts (clients under one {client} tag,
+// accounts under one {account} tag) are simply not read.
+//
 // Records are JSON with times as Unix microseconds; they come back as fresh
 // copies in UTC, with microsecond precision. Strings must be valid UTF-8
 // (encoding/json replaces invalid bytes); normalise usernames and emails
@@ -40,36 +46,78 @@
 //
 // # Redis Cluster
 //
-// A Lua script may only touch keys of one hash slot, so the layout groups keys
-// by what must change together:
+// A Lua script may only touch keys of one hash slot, so the layout groups
+// keys by what must change together, and spreads everything else:
 //
+//   - Each client has a slot of its own, so that the hottest read (one
+//     client per token request) and its rotations spread over the whole
+//     cluster. An owner's index of clients lives in the slot of the owner's
+//     account, each username and email reservation in a slot of its own, and
+//     each account in its own: logins spread too.
 //   - A refresh token and its family's revocation marker share the slot of
 //     the family ({refresh:<family>}). ConsumeRefreshToken first reads the
 //     token's index key (hash → family, written once and never changed), then
 //     runs one script in the family's slot that checks revocation and expiry
 //     and marks the token used. Families spread over the whole cluster, which
 //     matters because refresh tokens live for months; the price is a second
-//     round trip per Get or Consume. Putting every refresh token under one tag
-//     would save that trip but pin all of them, for their whole lifetime, on
-//     one shard.
-//   - Accounts and their username and email indexes share the {account} slot,
-//     so uniqueness holds atomically. All accounts therefore live on one shard;
-//     accounts are few and log in rarely compared with token traffic.
-//   - Clients and their owners' indexes share the {client} slot, so that
-//     creating, updating (an owner may change) and deleting a client moves
-//     its index entry in the same script: the index never disagrees with
-//     the clients, and has no entry to sweep. All clients therefore live on
-//     one shard too; a client is read once per token request, and guards
-//     cache what they read. ListClientsByOwner reads the index, then the
-//     clients it names: two round trips to that shard.
+//     round trip per Get or Consume.
 //   - Signing keys share the {keys} slot so that id and Seq stay unique
 //     together; there are only a handful.
 //   - Access tokens, revocations and rate-limit counters are single keys and
 //     spread freely.
 //
 // The hash tags do not include the prefix, so stores with different prefixes
-// on one cluster share the {account}, {client} and {keys} slots; their keys
-// stay distinct.
+// on one cluster share the {keys} slot (and any two records with the same
+// id share theirs); their keys stay distinct. The slot of a tag is that of
+// the text up to the first '}' after the '{', so ids holding braces keep
+// every key of one record in one slot.
+//
+// # Clients and accounts
+//
+// A record and its index entries (an owner's list, a username or email) lie
+// in different slots, so each write is a few ordered steps, and the readers
+// check every entry against its record:
+//
+//   - CreateClient with an owner writes a stub that claims the id, adds the
+//     owner index entry, then replaces the stub with the client. UpdateClient
+//     that moves a client (a new owner or CreatedAt) adds the new entry, swaps
+//     the record if it is still in the state it read, then removes the old
+//     entry; a rotation is one script. DeleteClient deletes the client, then
+//     its entry.
+//   - ListClientsByOwner reads the index in order, reads the clients it
+//     names (one pipeline of per-client reads, which a Cluster client splits
+//     by node), keeps those whose record names that very entry, skips entries
+//     of writes still in flight, deletes entries that can never be current
+//     again (best effort) and reads on until it has limit clients.
+//   - CreateAccount writes a stub, reserves the username and email (SET NX,
+//     or a swap of a reservation proved dead), then replaces the stub with
+//     the account, which keeps the reservation values it holds. A rename
+//     reserves the new names first and releases the old ones after; a delete
+//     releases them after. FindAccount follows the reservation to the
+//     account and believes it only if the account holds that very value; a
+//     dead reservation it meets is deleted.
+//
+// Every record carries a state that each write replaces with a fresh random
+// value, and every entry and reservation names the state its write commits
+// and the state that write requires (the one it read, or its stub's), so a
+// reader can tell a pending entry (the record is still in the required
+// state: skipped, left alone) from a dead one (it is not: its write can never
+// commit). No timing is involved, so the listing never loses a client and a
+// name is never held by two accounts, whatever the delays and crashes
+// between steps. Time only bounds two waits: a stub expires after a minute,
+// freeing the id of a create that died, and a rename that died between
+// reserving and committing holds its new name until the account's next
+// write, or until a create or rename that wants that name finds it older
+// than a minute plus the clock skew and fences it (replaces the account's
+// state, so that the rename can never commit).
+//
+// Round trips, when nothing is in the way: GetClient, GetAccount and a
+// rotation 1; CreateClient 1 unowned, 3 owned; a move 4; DeleteClient 2;
+// ListClientsByOwner 2 (plus 1 to delete dead entries, 2 per further read
+// past skipped ones); CreateAccount 3; FindAccount 2; a rename 4;
+// DeleteAccount 2. A create or update script of a client or account that
+// go-redis sends twice (after a lost reply) finds its own state the second
+// time and answers success; a delete sent twice answers ErrNotFound.
 //
 // # Expiry and TTLs
 //

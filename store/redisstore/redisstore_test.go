@@ -113,8 +113,10 @@ func TestSlotVector(t *testing.T) {
 	}
 }
 
-// TestSlots checks that every script's keys share one hash slot, for odd
-// ids too, which is what makes the scripts legal on Redis Cluster.
+// TestSlots checks the layout on Redis Cluster, for odd ids too: the keys
+// that one script touches share a hash slot, an owner's index shares its
+// account's, clients, accounts and reservations spread over many slots, and
+// no two kinds of key can ever be the same key.
 func TestSlots(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
@@ -126,23 +128,55 @@ func TestSlots(t *testing.T) {
 			}
 		}
 	}
-	odd := []string{"", "plain", "a}b", "{x}", "}{", "{", "}", "ünï-🔑", "a:b:{c}"}
+	odd := []string{"", "plain", "a}b", "{x}", "}{", "{", "}", "ünï-🔑", "a:b:{c}", "x}:clients", "}:clients"}
 	for _, prefix := range []string{DefaultPrefix, "", "pc:"} {
 		s, err := New(rdb, WithPrefix(prefix))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range odd {
-			for _, other := range odd {
-				same("account", s.accountKey(id), s.usernameKey(other), s.emailKey(other+"@x"))
-				same("refresh family", s.refreshTokenKey(id, other), s.familyKey(id), s.refreshTokenKey(id, "h"+other))
-				same("clients", s.clientKey(id), s.ownerKey(other), s.clientKey(other+"x"))
+		kinds := map[string]string{} // key → the kind and id that made it
+		distinct := func(kind, id, key string) {
+			t.Helper()
+			if prev, ok := kinds[key]; ok && prev != kind+" "+id {
+				t.Errorf("key %q is both %s and %s %q", key, prev, kind, id)
 			}
+			kinds[key] = kind + " " + id
+		}
+		for _, id := range odd {
+			same("account and its owner index", s.accountKey(id), s.ownerKey(id))
+			for _, other := range odd {
+				same("refresh family", s.refreshTokenKey(id, other), s.familyKey(id), s.refreshTokenKey(id, "h"+other))
+			}
+			distinct("client", id, s.clientKey(id))
+			distinct("account", id, s.accountKey(id))
+			distinct("owner index", id, s.ownerKey(id))
+			distinct("username", id, s.usernameKey(id))
+			distinct("email", id, s.emailKey(id))
+			distinct("family", id, s.familyKey(id))
+			distinct("refresh index", id, s.refreshIndexKey(id))
+			distinct("access", id, s.accessKey(id))
+			distinct("revoked", id, s.revokedKey(id))
 		}
 		same("signing keys", s.signingKeys()...)
-		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.ownerKey("o"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
+		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.ownerKey("o"),
+			s.usernameKey("u"), s.emailKey("e"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
 			if !strings.HasPrefix(k, prefix) {
 				t.Errorf("key %q does not start with the prefix %q", k, prefix)
+			}
+		}
+
+		// Spread: 1,000 ids of one shape land in many slots. (A shared
+		// hash tag would put them all in one.)
+		for what, key := range map[string]func(string) string{
+			"clients": s.clientKey, "accounts": s.accountKey, "owner indexes": s.ownerKey,
+			"usernames": s.usernameKey, "emails": s.emailKey,
+		} {
+			slots := map[int]bool{}
+			for i := range 1000 {
+				slots[slot(key(fmt.Sprintf("id-%d", i)))] = true
+			}
+			if len(slots) < 900 {
+				t.Errorf("%s: 1,000 ids in only %d slots", what, len(slots))
 			}
 		}
 	}
@@ -570,13 +604,13 @@ func TestOwnerIndexKeys(t *testing.T) {
 	if err := s.DeleteClient(ctx, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	indexes, err := rdb.Keys(ctx, globEscape(s.ownerKey(""))+"*").Result()
+	indexes, err := rdb.Keys(ctx, globEscape(s.prefix)+"{account:*}:clients").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		s.ownerKey("acct-b"): {ownerMember(moves[0])},
-		s.ownerKey("acct-c"): {ownerMember(moves[2])},
+		s.ownerKey("acct-b"): {currentMember(t, s, rdb, "c0")},
+		s.ownerKey("acct-c"): {currentMember(t, s, rdb, "c3")},
 	}
 	if len(indexes) != len(want) {
 		t.Errorf("owner index keys %q, want those of acct-b and acct-c only", indexes)
@@ -586,14 +620,25 @@ func TestOwnerIndexKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fmt.Sprint(got) != fmt.Sprint(members) {
+		if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", members) {
 			t.Errorf("%s holds %q, want %q", k, got, members)
 		}
 	}
 }
 
+// currentMember is the owner index member that client id's record names.
+func currentMember(t *testing.T, s *Store, rdb *redis.Client, id string) string {
+	t.Helper()
+	m, err := rdb.HGet(t.Context(), s.clientKey(id), "m").Result()
+	if err != nil || m == "" {
+		t.Fatalf("client %q names no member: %q, %v", id, m, err)
+	}
+	return m
+}
+
 // TestOwnerMemberOrder: members sort bytewise as (CreatedAt, ID) for any
-// instant, before 1970 and beyond 2^53 µs included.
+// instant, before 1970 and beyond 2^53 µs included, and for ids that extend
+// one another by a NUL, whatever states follow; and they parse back.
 func TestOwnerMemberOrder(t *testing.T) {
 	times := []time.Time{
 		{}, // the zero time: year 1
@@ -604,17 +649,29 @@ func TestOwnerMemberOrder(t *testing.T) {
 		time.UnixMicro(1<<53 + 1),
 		time.UnixMicro(1<<53 + 2),
 	}
-	var prev string
+	ids := []string{"", "\x00", "\x00\x00", "\x00\xff", "\x01", "A", "a", "a\x00", "a\x00\x00", "a\x00b", "a\x01", "a\xff", "b", "\xff"}
+	lo, hi := strings.Repeat("0", stateLen), strings.Repeat("f", stateLen)
+	var prev string // the greatest member of the previous (CreatedAt, ID)
 	for i, at := range times {
-		for _, id := range []string{"", "A", "a", "a\x00", "b"} {
-			m := ownerMember(&store.Client{ID: id, CreatedAt: at})
-			if got, ok := ownerMemberID(m); !ok || got != id {
-				t.Errorf("ownerMemberID(%q) = %q, %v; want %q", m, got, ok, id)
+		for _, id := range ids {
+			// The states never decide the order between two ids: the
+			// greatest member of one sorts before the least of the next.
+			key := sortKey(&store.Client{ID: id, CreatedAt: at})
+			least, greatest := ownerMember(key, lo, lo), ownerMember(key, hi, hi)
+			if prev != "" && least <= prev {
+				t.Errorf("time %d, id %q: member %q sorts at or before %q", i, id, least, prev)
 			}
-			if prev != "" && m <= prev {
-				t.Errorf("time %d, id %q: member %q sorts at or before %q", i, id, m, prev)
+			prev = greatest
+			st := newState()
+			got, state, req, ok := parseMember(ownerMember(key, st, hi))
+			if !ok || got != id || state != st || req != hi {
+				t.Errorf("parseMember(ownerMember(%q)) = %q, %q, %q, %v", id, got, state, req, ok)
 			}
-			prev = m
+		}
+	}
+	for _, bad := range []string{"", "short", strings.Repeat("0", 16) + "a\x00" + strings.Repeat("0", 31), strings.Repeat("0", 16) + "a\x00\x01" + strings.Repeat("0", 32) + "\x00" + strings.Repeat("0", 32)} {
+		if _, _, _, ok := parseMember(bad); ok {
+			t.Errorf("parseMember(%q) accepted a malformed member", bad)
 		}
 	}
 }

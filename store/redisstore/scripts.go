@@ -8,105 +8,151 @@ import "github.com/redis/go-redis/v9"
 // doubles; times in µs (about 2^51 today) are compared with tonumber.
 //
 // Status codes: 1 done, 0 not found (or, for creates, already exists),
-// -1 generation conflict, -2 username or email taken, -3 the caller's view
-// of the account's indexes is stale and it must read again.
+// -1 generation conflict, -3 the record's state moved on (or, for a guessed
+// update, an index must move first) and the caller must read again, 2 a
+// pending create's stub is gone.
 
-// Clients: the record keeps its owner ('o') and its member in the owner's
-// index ('m'), so that a script moves or removes the index entry without
-// parsing JSON. An unowned client is in no index.
+// Clients and accounts. Each record is a hash in a slot of its own, with
+// 'g' (generation), 'j' (JSON) and 'w' (its state: 16 hex digits that every
+// write replaces with a fresh random value, see state.go), plus the fields
+// that name its index entries: a client's owner 'o' and owner index member
+// 'm'; an account's username 'u', email 'e' and the values of their
+// reservations, 'ru' and 're'. A record with 'w' but no 'j' is a create's
+// stub: it claims the id, carries a TTL, and reads as not found.
 
-// KEYS: client, owner index. ARGV: generation, JSON, owner, member.
-var createClientScript = redis.NewScript(`
+// KEYS[1] record. ARGV: stub state, TTL ms.
+// Reply 1 when the record is (now, or since an earlier send of this same
+// call) the stub of that state, 0 when the id is taken.
+var stubScript = redis.NewScript(`
+local w = redis.call('HGET', KEYS[1], 'w')
+if w then
+  if w == ARGV[1] and redis.call('HEXISTS', KEYS[1], 'j') == 0 then return 1 end
+  return 0
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'g', ARGV[1], 'j', ARGV[2], 'o', ARGV[3], 'm', ARGV[4])
-if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], 0, ARGV[4]) end
+redis.call('HSET', KEYS[1], 'w', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// KEYS: client, new owner index, old owner index (the caller's guess).
-// ARGV: previous generation, new generation, JSON, new owner, new member,
-// old owner (the guess), channel, event.
-// Reply {status}, or {-3, current owner} when the guess was wrong.
-var updateClientScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'g', 'o', 'm')
-if not cur[1] then return {0} end
+// KEYS[1] record. ARGV: state. Deletes the record if it is still the stub
+// of that state. Reply 1 when deleted.
+var dropStubScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'w') == ARGV[1] and redis.call('HEXISTS', KEYS[1], 'j') == 0 then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// KEYS[1] record. ARGV: stub state, or an empty string for a create
+// without stub (the record must not exist); new state; then field, value
+// pairs. Reply 1 when created (now, or by an earlier send of this same
+// call), 0 when the id is taken, 2 when the stub is gone.
+var createScript = redis.NewScript(`
+local w = redis.call('HGET', KEYS[1], 'w')
+if w == ARGV[2] then return 1 end
+if ARGV[1] == '' then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+elseif w ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'j') == 1 then
+  return 2
+end
+redis.call('HSET', KEYS[1], 'w', ARGV[2], unpack(ARGV, 3))
+redis.call('PERSIST', KEYS[1])
+return 1
+`)
+
+// KEYS[1] record. ARGV: previous generation, required state, new state,
+// channel, event, n, then field, value pairs ('g' and 'j' among them).
+// The compare-and-swap of a write that moves index entries: it needs the
+// generation and the state the caller read before it added its new entries.
+// Reply {1, the old values of the first n fields set}, {1} when an earlier
+// send of this same call did the write, {0}, {-1} or {-3}.
+var swapScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'w')
+if not cur[2] then return {0} end
+if cur[3] == ARGV[3] then return {1} end
 if cur[1] ~= ARGV[1] then return {-1} end
-local o, m = cur[2] or '', cur[3] or ''
-if o ~= ARGV[6] then return {-3, o} end
-if o ~= '' then redis.call('ZREM', KEYS[3], m) end
-if ARGV[4] ~= '' then redis.call('ZADD', KEYS[2], 0, ARGV[5]) end
-redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'o', ARGV[4], 'm', ARGV[5])
+if cur[3] ~= ARGV[2] then return {-3} end
+local old = {1}
+for i = 7, 5 + 2 * tonumber(ARGV[6]), 2 do
+  old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or ''
+end
+redis.call('HSET', KEYS[1], 'w', ARGV[3], unpack(ARGV, 7))
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return old
+`)
+
+// KEYS[1] client. ARGV: previous generation, generation, JSON, owner, sort
+// key (see state.go; empty without owner), new state, channel, event.
+// The update that keeps the owner and CreatedAt (a rotation) in one round
+// trip. Reply {1}, {0}, {-1}, or {-3, state} when the index entry must move:
+// the caller adds the new entry and then runs swapScript with that state.
+// string.sub(m, 1, -33) is the member without its two states: its sort key.
+var updateClientScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'o', 'm', 'w')
+if not cur[2] then return {0} end
+if cur[5] == ARGV[6] then return {1} end
+if cur[1] ~= ARGV[1] then return {-1} end
+local o, m = cur[3] or '', cur[4] or ''
+if o ~= ARGV[4] or (o ~= '' and string.sub(m, 1, -33) ~= ARGV[5]) then
+  return {-3, cur[5] or ''}
+end
+redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'w', ARGV[6])
 redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {1}
 `)
 
-// KEYS: client, owner index (the caller's guess). ARGV: owner (the guess),
-// channel, event.
-// Reply {status}, or {-3, current owner} when the guess was wrong.
-var deleteClientScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'g', 'o', 'm')
-if not cur[1] then return {0} end
-local o, m = cur[2] or '', cur[3] or ''
-if o ~= ARGV[1] then return {-3, o} end
-redis.call('DEL', KEYS[1])
-if o ~= '' then redis.call('ZREM', KEYS[2], m) end
-redis.call('PUBLISH', ARGV[2], ARGV[3])
+// KEYS[1] account. ARGV: previous generation, generation, JSON, username,
+// email, new state, channel, event.
+// The update that keeps both names, in one round trip. Reply {1}, {0},
+// {-1}, or {-3, state, username, email, username reservation, email
+// reservation} when a name changes: the caller claims the new names and
+// then runs swapScript with that state.
+var updateAccountScript = redis.NewScript(`
+local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'u', 'e', 'w', 'ru', 're')
+if not cur[2] then return {0} end
+if cur[5] == ARGV[6] then return {1} end
+if cur[1] ~= ARGV[1] then return {-1} end
+if cur[3] ~= ARGV[4] or cur[4] ~= ARGV[5] then
+  return {-3, cur[5] or '', cur[3] or '', cur[4] or '', cur[6] or '', cur[7] or ''}
+end
+redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'w', ARGV[6])
+redis.call('PUBLISH', ARGV[7], ARGV[8])
 return {1}
 `)
 
-// KEYS: account, username index, email index.
-// ARGV: generation, JSON, id, username, email.
-var createAccountScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if ARGV[4] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if ARGV[5] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'g', ARGV[1], 'j', ARGV[2], 'u', ARGV[4], 'e', ARGV[5])
-if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[3]) end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[3], ARGV[3]) end
-return 1
-`)
-
-// KEYS: account, new username index, new email index, old username index,
-// old email index.
-// ARGV: previous generation, generation, JSON, id, new username, new email,
-// old username, old email, channel, event.
-var updateAccountScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'g', 'u', 'e')
-if not cur[1] then return 0 end
-if cur[1] ~= ARGV[1] then return -1 end
-if cur[2] ~= ARGV[7] or cur[3] ~= ARGV[8] then return -3 end
-if ARGV[5] ~= '' then
-  local o = redis.call('GET', KEYS[2])
-  if o and o ~= ARGV[4] then return -2 end
-end
-if ARGV[6] ~= '' then
-  local o = redis.call('GET', KEYS[3])
-  if o and o ~= ARGV[4] then return -2 end
-end
-if ARGV[7] ~= '' and ARGV[7] ~= ARGV[5] and redis.call('GET', KEYS[4]) == ARGV[4] then
-  redis.call('DEL', KEYS[4])
-end
-if ARGV[8] ~= '' and ARGV[8] ~= ARGV[6] and redis.call('GET', KEYS[5]) == ARGV[4] then
-  redis.call('DEL', KEYS[5])
-end
-if ARGV[5] ~= '' then redis.call('SET', KEYS[2], ARGV[4]) end
-if ARGV[6] ~= '' then redis.call('SET', KEYS[3], ARGV[4]) end
-redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'u', ARGV[5], 'e', ARGV[6])
-redis.call('PUBLISH', ARGV[9], ARGV[10])
-return 1
-`)
-
-// KEYS: account, username index, email index.
-// ARGV: id, username, email (as the caller read them), channel, event.
-var deleteAccountScript = redis.NewScript(`
-local cur = redis.call('HMGET', KEYS[1], 'u', 'e')
-if not cur[1] then return 0 end
-if cur[1] ~= ARGV[2] or cur[2] ~= ARGV[3] then return -3 end
+// KEYS[1] record. ARGV: channel, event, then the fields whose values to
+// return. Reply {1, values…} or {0} when there is no such record (a stub
+// included, which is left alone).
+var deleteRecordScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'j')
+if not cur then return {0} end
+local old = {1}
+for i = 3, #ARGV do old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or '' end
 redis.call('DEL', KEYS[1])
-if ARGV[2] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-if ARGV[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-redis.call('PUBLISH', ARGV[4], ARGV[5])
-return 1
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return old
+`)
+
+// KEYS[1] record. ARGV: required state, new state. Replaces the state if it
+// is still the required one, so that a write waiting for it can never
+// commit. Reply 1 when replaced.
+var fenceScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'w') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'w', ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// KEYS[1] reservation. ARGV: the value it must hold, new value. Reply 1
+// when replaced.
+var swapIfEqualScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
 `)
 
 // KEYS: token, family marker. ARGV: JSON, expiry µs, PEXPIREAT ms.
