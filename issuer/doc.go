@@ -9,18 +9,31 @@
 //	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier()})
 //
 // The defaults are safe: ES256 signing keys generated in the store on first
-// start (and shared by every replica over the same store), 1 h JWT access
-// tokens (RFC 9068), no refresh tokens, the OAuth 2.0 wire format.
+// start (and shared by every replica over the same store), 1 h JWT client
+// tokens (RFC 9068), 12 h JWT account tokens, no refresh tokens, the OAuth
+// 2.0 wire format.
+//
+// # The engine
+//
+// An Issuer is an engine over three registries, each entry declared in the
+// file that implements it:
+//
+//   - token kinds ([Kind]): a kind's lifetime, format (JWT, opaque "pca_",
+//     or opaque in UUID v4 form), audience and refresh policy. "client"
+//     and "account" always exist; [Config.Kinds] changes them or adds
+//     kinds. Every token, whatever the grant or endpoint, is minted by one
+//     function from a kind and a grant, which then calls [Hooks.TokenIssued];
+//   - grant types: client_credentials, and refresh_token when a kind issues
+//     refresh tokens;
+//   - endpoints: [Issuer.Handler], [Issuer.Routes] (which the adapters'
+//     Mount functions use), the defaults of [Paths] and the RFC 8414
+//     metadata all derive from one list. Adding an endpoint is one file and
+//     one line in that list.
 //
 // # Endpoints
 //
-// [Issuer.Handler] serves every endpoint at the paths in [Paths]; each one
-// is also available alone ([Issuer.TokenHandler], …) for routers that mount
-// them one by one:
-//
-//   - token (POST /oauth/token): the client_credentials grant, and the
-//     refresh_token grant when [RefreshConfig.Enabled], in the configured
-//     [Dialect] ([OAuth2] by default);
+//   - token (POST /oauth/token): the grants, in the configured [Dialect]
+//     ([OAuth2] by default);
 //   - revocation (POST /oauth/revoke, RFC 7009) and introspection
 //     (POST /oauth/introspect, RFC 7662), both client-authenticated; a
 //     client acts on its own tokens only (see [ClientSpec.IntrospectAny]),
@@ -29,28 +42,53 @@
 //     access token as a bearer token gets a new secret. Whoever holds a
 //     valid access token of a client can therefore rotate it and lock the
 //     client out, as in the APIs this endpoint copies: a resource server
-//     that receives the tokens can too. Where that matters, do not mount
-//     this route (mount the others one by one from [Issuer.Routes]);
+//     that receives the tokens can too. Where that matters, turn it off
+//     (Paths.Credentials = "-");
 //   - JWKS (GET /.well-known/jwks.json, cacheable for 5 minutes) and
-//     metadata (GET /.well-known/oauth-authorization-server, RFC 8414).
+//     metadata (GET /.well-known/oauth-authorization-server, RFC 8414);
+//   - login (POST /account/login): an account logs in with HTTP Basic
+//     (username or email, and password, as RFC 7617 sends them) and gets an
+//     account token in the dialect's token response; the body is ignored;
+//   - account keys (/account/keys), with an account token: POST makes a
+//     client key owned by the account (201, the secret shown once), GET
+//     lists them without secrets, DELETE /account/keys/{id} deletes one
+//     (204). Another account's key answers exactly like an unknown one
+//     (404), and a client token never gets in.
 //
-// Errors are RFC 6749 §5.2 JSON bodies ([Error]). A method other than POST
-// is 405 with Allow: POST and an invalid_request body; an oversized body
+// Errors are RFC 6749 §5.2 JSON bodies ([Error]); the bearer-token
+// endpoints (credentials, account keys) answer as a guard does (RFC 6750).
+// A method an endpoint does not take is 405 with Allow; an oversized body
 // is 400 invalid_request; a failure of the store is 503
 // temporarily_unavailable, logged with its cause. Bad input is never
 // answered with a 5xx.
 //
-// # Credentials
+// # Credentials and accounts
 //
 // [Issuer.CreateClient], [Issuer.RotateClient], [Issuer.DisableClient],
 // [Issuer.EnableClient] and [Issuer.DeleteClient] manage clients from Go.
 // Rotating, disabling or deleting a client makes every token issued to it
 // before refused, refresh tokens included: tokens carry the client's
-// generation, which those operations bump, and the [middleware.LocalVerifier]
-// compares them. This issuer's own [Issuer.Verifier] learns it at once;
-// other replicas within [Config.StateTTL] (at once with a store that
-// pushes events, see [middleware.LocalVerifier.Watch]). Opaque tokens are checked
-// against the store on every use.
+// generation, which those operations bump, and the verifier
+// ([middleware.LocalVerifier]) compares them. This issuer's own
+// [Issuer.Verifier] learns it at once; other replicas within
+// [Config.StateTTL] (at once with a store that pushes events, see
+// [Issuer.Watch]). Opaque tokens are checked against the store on every use.
+//
+// [Issuer.CreateAccount], [Issuer.SetAccountPassword],
+// [Issuer.DisableAccount], [Issuer.EnableAccount], [Issuer.DeleteAccount],
+// [Issuer.GetAccount] and [Issuer.FindAccount] manage accounts. Passwords
+// are argon2id hashes in PHC string format ([PasswordConfig]); a password
+// change bumps the account's generation, so every account token issued
+// before dies. A client key names its account in its tokens: a disabled or
+// deleted account's keys stop working, and deleting an account deletes its
+// keys.
+//
+// # Hooks
+//
+// [Config.Hooks] are called from the one mint path and the one
+// authentication path, for metrics and audit logs: token issued,
+// authentication failed (with the reason), credentials changed, token
+// revoked, refresh token reused, login. No secret or token reaches them.
 //
 // # Refresh tokens
 //
@@ -70,8 +108,8 @@
 // secret and disabled client all get the same invalid_client response,
 // byte for byte.
 //
-// Failed client authentications are rate limited per client id and per
-// address ([RateLimit]; 429 with Retry-After), in the store when it
+// Failed client authentications and logins are rate limited per client id
+// or login and per address ([RateLimit]; 429 with Retry-After), in the store when it
 // implements [store.RateLimiter] (shared by replicas), in memory
 // otherwise. The address is the host of RemoteAddr unless
 // [Config.ClientIP] says otherwise: set it behind a reverse proxy.
