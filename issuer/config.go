@@ -246,6 +246,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Dialect == nil {
 		cfg.Dialect = OAuth2{}
 	}
+	if err := checkDialect(cfg.Dialect); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Paths.setDefaults(); err != nil {
 		return cfg, err
 	}
