@@ -293,8 +293,12 @@ func TestDialectSpecCheck(t *testing.T) {
 		{"no access token", func(d *issuer.DialectSpec) { d.Response = nil }, "no FieldAccessToken"},
 		{"unnamed member", func(d *issuer.DialectSpec) { d.Response = append(access, issuer.Member{Field: issuer.FieldScope}) }, "has no name"},
 		{"unknown field", func(d *issuer.DialectSpec) { d.Response = append(access, issuer.Member{Name: "x", Field: 99}) }, "unknown Field"},
-		{"field twice", func(d *issuer.DialectSpec) { d.Response = append(access, issuer.Member{Name: "x", Field: issuer.FieldAccessToken}) }, "one Field in two"},
-		{"member twice", func(d *issuer.DialectSpec) { d.Response = append(access, issuer.Member{Name: "t", Field: issuer.FieldScope}) }, `"t" is named twice`},
+		{"field twice", func(d *issuer.DialectSpec) {
+			d.Response = append(access, issuer.Member{Name: "x", Field: issuer.FieldAccessToken})
+		}, "one Field in two"},
+		{"member twice", func(d *issuer.DialectSpec) {
+			d.Response = append(access, issuer.Member{Name: "t", Field: issuer.FieldScope})
+		}, `"t" is named twice`},
 		{"error without code", func(d *issuer.DialectSpec) { d.Error.Description = "m" }, "Error.Code"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

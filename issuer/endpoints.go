@@ -15,6 +15,7 @@ var endpoints = []*endpoint{
 	&revocationEndpoint,
 	&introspectionEndpoint,
 	&credentialsEndpoint,
+	&ownCredentialsEndpoint,
 	&jwksEndpoint,
 	&metadataEndpoint,
 }
