@@ -328,3 +328,25 @@ func distinct(names []string) error {
 	}
 	return nil
 }
+
+// dialectAuthMethods are the client authentication methods the token
+// endpoint takes with dialect d, for the RFC 8414 metadata.
+func dialectAuthMethods(d Dialect) []string {
+	var spec DialectSpec
+	switch v := d.(type) {
+	case DialectSpec:
+		spec = v
+	case *DialectSpec:
+		spec = *v
+	default:
+		return clientAuthMethods
+	}
+	var out []string
+	if spec.Basic {
+		out = append(out, string(AuthBasic))
+	}
+	if spec.Request.ClientSecret != "" {
+		out = append(out, string(AuthPost))
+	}
+	return out
+}

@@ -362,3 +362,23 @@ func FuzzDialectSpec(f *testing.F) {
 		}
 	})
 }
+
+func TestDialectSpecMetadata(t *testing.T) {
+	for _, tc := range []struct {
+		dialect issuer.DialectSpec
+		public  bool
+		want    string
+	}{
+		{issuer.OffBlocks(), false, `"token_endpoint_auth_methods_supported":["client_secret_post"]`},
+		{issuer.DataCrunch(), true, `"token_endpoint_auth_methods_supported":["client_secret_basic","client_secret_post","none"]`},
+	} {
+		e := newEnv(t, false, func(c *issuer.Config) {
+			c.Dialect = tc.dialect
+			c.Refresh = issuer.RefreshConfig{Enabled: tc.public, AllowPublic: tc.public}
+		})
+		rec := e.do(req{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"})
+		if !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%s: metadata %s", tc.dialect.Name, rec.Body)
+		}
+	}
+}
