@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"mime"
 	"net/http"
 	"unicode"
 	"unicode/utf8"
@@ -157,9 +156,6 @@ func (i *Issuer) readOwnCredentials(w http.ResponseWriter, r *http.Request) (id,
 		if e := requireJSON(r); e != nil {
 			return "", "", e
 		}
-	} else if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil &&
-		mt != "application/json" && mt != "application/x-www-form-urlencoded" {
-		return "", "", ErrInvalidRequest.WithDescription("Content-Type must be application/json or application/x-www-form-urlencoded")
 	}
 	p, err := ReadParams(r)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,7 +17,7 @@ const ownPath = "/v1/auth/credentials"
 
 // offblocksEnv is an issuer with the OffBlocks dialect and the
 // own-credentials endpoint.
-func offblocksEnv(t *testing.T, withFaults bool, mod func(*issuer.Config)) *env {
+func offblocksEnv(t testing.TB, withFaults bool, mod func(*issuer.Config)) *env {
 	return newEnv(t, withFaults, func(c *issuer.Config) {
 		c.Dialect = issuer.OffBlocks()
 		c.Paths = issuer.Paths{Token: "/v1/auth/token", OwnCredentials: ownPath}
@@ -310,4 +311,55 @@ func TestOwnCredentialsOffByDefault(t *testing.T) {
 		t.Fatalf("PUT: %d %s", rec.Code, rec.Body)
 	}
 	o.getToken("renamed", strong)
+}
+
+// FuzzOwnCredentials throws arbitrary requests at the own-credentials
+// endpoint with a valid token: never a panic, never a 5xx, never a body
+// that is not JSON, and nothing cached.
+func FuzzOwnCredentials(f *testing.F) {
+	e := offblocksEnv(f, false, func(c *issuer.Config) { c.MaxBodyBytes = 4 << 10 })
+	for _, s := range []struct{ method, ct, body string }{
+		{"PUT", "application/json", `{"apiKey":"k","apiSecret":"` + strong + `"}`},
+		{"PUT", "application/json", `{"apiKey":"k","apiSecret":"short"}`},
+		{"PUT", "application/x-www-form-urlencoded", "apiKey=k"},
+		{"DELETE", "", ""},
+		{"PATCH", "application/json", `{"apiKey":1}`},
+		{"PUT", "application/json; charset=latin1", `{"apiKey":"\u0000"}`},
+	} {
+		f.Add(s.method, s.ct, s.body)
+	}
+	f.Fuzz(func(t *testing.T, method, ct, body string) {
+		c, secret, err := e.iss.CreateClient(t.Context(), issuer.ClientSpec{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := httptest.NewRequest(http.MethodPost, "/v1/auth/token", strings.NewReader(jsonf(`{"apiKey":%q,"apiSecret":%q}`, c.ID, secret)))
+		tr.Header.Set("Content-Type", "application/json")
+		trec := httptest.NewRecorder()
+		e.iss.Handler().ServeHTTP(trec, tr)
+		var got struct{ Token string }
+		if err := json.Unmarshal(trec.Body.Bytes(), &got); err != nil || got.Token == "" {
+			t.Fatalf("token: %d %s", trec.Code, trec.Body)
+		}
+		tok := got.Token
+		r := httptest.NewRequest(http.MethodPut, ownPath, strings.NewReader(body))
+		if validMethod(method) {
+			r.Method = method
+		}
+		if ct != "" {
+			r.Header.Set("Content-Type", ct)
+		}
+		r.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		e.iss.Handler().ServeHTTP(rec, r)
+		if rec.Code >= 500 {
+			t.Fatalf("%d %s for %q %q %q", rec.Code, rec.Body, method, ct, body)
+		}
+		if rec.Header().Get("Cache-Control") != "no-store" {
+			t.Fatalf("headers %v", rec.Header())
+		}
+		if rec.Code != http.StatusNoContent && !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%d body %q", rec.Code, rec.Body)
+		}
+	})
 }
