@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/examples/internal/demotest"
+	"github.com/portcullis/portcullis/internal/dbtest"
 )
 
 const (
@@ -226,27 +227,47 @@ func TestPrintedCommands(t *testing.T) {
 	}
 }
 
-// TestRestartAfterKeyChange: on a persistent store, a changed key and its
-// identity survive a restart, and the old key cannot be brought back as
-// the demo client.
+// TestRestartAfterKeyChange: on each persistent store, a changed key and
+// its identity survive a restart, and the old key cannot be brought back
+// as the demo client.
 func TestRestartAfterKeyChange(t *testing.T) {
-	db := "sqlite:" + filepath.Join(t.TempDir(), "ob.db")
-	s := start(t, "-store", db, "-client-id", demoKey, "-client-secret", demoSecret)
-	wantNoContent(t, sendCredentials(t, s, "PUT", getToken(t, s, demoKey, demoSecret), body("moved", newSecret)))
-	tok := getToken(t, s, "moved", newSecret)
-	if err := s.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr := strings.TrimPrefix(s.URL, "http://") // the same issuer URL, so old tokens verify
-	err := run(ctx, []string{"-addr", addr, "-store", db, "-client-id", demoKey, "-client-secret", demoSecret}, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "disabled") {
-		t.Errorf("restart with the old key: %v", err)
-	}
-	s = demotest.Start(t, run, "-addr", addr, "-store", db, "-client-id", "moved", "-client-secret", newSecret)
-	if code, p := callWhoami(t, s, tok); code != 200 || p.Sub != demoKey || p.ClientID != "moved" {
-		t.Errorf("token from before the restart: %d %+v", code, p)
+	for _, b := range []struct {
+		name  string
+		store func(t *testing.T) []string
+	}{
+		{"sqlite", func(t *testing.T) []string {
+			return []string{"-store", "sqlite:" + filepath.Join(t.TempDir(), "ob.db")}
+		}},
+		{"postgres", func(t *testing.T) []string { return []string{"-store", dbtest.PostgresDSN(t)} }},
+		{"mysql", func(t *testing.T) []string { return []string{"-store", "mysql://" + dbtest.MySQLDSN(t)} }},
+		{"redis", func(t *testing.T) []string {
+			return []string{"-store", dbtest.RedisURL(t), "-redis-prefix", dbtest.RedisPrefix(t)}
+		}},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			st := b.store(t)
+			s := start(t, append(st, "-client-id", demoKey, "-client-secret", demoSecret)...)
+			wantNoContent(t, sendCredentials(t, s, "PUT", getToken(t, s, demoKey, demoSecret), body("moved", newSecret)))
+			tok := getToken(t, s, "moved", newSecret)
+			if err := s.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			addr := strings.TrimPrefix(s.URL, "http://") // the same issuer URL, so old tokens verify
+			err := run(ctx, append([]string{"-addr", addr, "-client-id", demoKey, "-client-secret", demoSecret}, st...), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "disabled") {
+				t.Errorf("restart with the old key: %v", err)
+			}
+			s = demotest.Start(t, run, append([]string{"-addr", addr, "-client-id", "moved", "-client-secret", newSecret}, st...)...)
+			if code, p := callWhoami(t, s, tok); code != 200 || p.Sub != demoKey || p.ClientID != "moved" {
+				t.Errorf("token from before the restart: %d %+v", code, p)
+			}
+			wantNoContent(t, sendCredentials(t, s, "DELETE", tok, ""))
+			if code, _ := callWhoami(t, s, tok); code != 401 {
+				t.Errorf("token after DELETE: %d", code)
+			}
+		})
 	}
 }
 
