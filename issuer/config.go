@@ -101,6 +101,11 @@ type Config struct {
 	// 400 invalid_request without being read further. Default 64 KiB.
 	MaxBodyBytes int64
 
+	// MinSecretLength is the fewest characters a secret must have that a
+	// client chooses itself at Paths.OwnCredentials. Default 32; an empty
+	// secret is always refused.
+	MinSecretLength int
+
 	// RateLimit limits failed client authentications.
 	RateLimit RateLimit
 	// ClientIP returns the address a request is rate limited by. Default:
@@ -153,6 +158,10 @@ type Paths struct {
 	Metadata      string // default "/.well-known/oauth-authorization-server"
 	Login         string // default "/account/login"
 	AccountKeys   string // default "/account/keys"
+	// OwnCredentials: PUT replaces the calling client's id and secret with
+	// ones it chose, DELETE deletes them (see the OffBlocks dialect).
+	// Default "-": off, since it lets a token holder choose the secret.
+	OwnCredentials string
 }
 
 // RateLimit limits failed client authentications per client id and per
@@ -253,11 +262,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Dialect == nil {
 		cfg.Dialect = OAuth2{}
 	}
+	if err := checkDialect(cfg.Dialect); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Paths.setDefaults(); err != nil {
 		return cfg, err
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if cfg.MinSecretLength <= 0 {
+		cfg.MinSecretLength = defaultMinSecretLength
 	}
 	if cfg.RateLimit.PerClient == 0 {
 		cfg.RateLimit.PerClient = defaultPerClient

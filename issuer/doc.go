@@ -44,6 +44,10 @@
 //     client out, as in the APIs this endpoint copies: a resource server
 //     that receives the tokens can too. Where that matters, turn it off
 //     (Paths.Credentials = "-");
+//   - own credentials (PUT and DELETE, off unless [Paths].OwnCredentials
+//     is set): a client that presents its access token replaces its id and
+//     secret with ones it chose, or deletes them, as the OffBlocks API
+//     does;
 //   - JWKS (GET /.well-known/jwks.json, cacheable for 5 minutes) and
 //     metadata (GET /.well-known/oauth-authorization-server, RFC 8414);
 //   - login (POST /account/login): an account logs in with HTTP Basic
@@ -131,4 +135,9 @@
 // [AuthMethod] truthfully, never panic, and write error bodies that depend
 // on the [*Error] alone. Revocation and introspection always speak plain
 // OAuth 2.0.
+//
+// A [DialectSpec] declares a wire format as data and keeps that contract
+// whatever it declares; [OffBlocks], [DataCrunch] and [Generic] are
+// declarations of it, each documenting where it departs from RFC 6749 and
+// why.
 package issuer

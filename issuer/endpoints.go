@@ -15,6 +15,7 @@ var endpoints = []*endpoint{
 	&revocationEndpoint,
 	&introspectionEndpoint,
 	&credentialsEndpoint,
+	&ownCredentialsEndpoint,
 	&jwksEndpoint,
 	&metadataEndpoint,
 	&loginEndpoint,
@@ -42,7 +43,7 @@ type endpoint struct {
 // Route is one endpoint: its name, the path it answers on and its handler.
 type Route struct {
 	// Name of the endpoint: "token", "revocation", "introspection",
-	// "credentials", "jwks", "metadata", …
+	// "credentials", "own_credentials", "jwks", "metadata", …
 	Name string
 	// Path is the exact path the endpoint answers on.
 	Path string

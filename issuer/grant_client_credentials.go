@@ -32,7 +32,7 @@ func (i *Issuer) clientCredentials(ctx context.Context, r *http.Request, req *To
 		kind:      kind,
 		grantType: GrantClientCredentials,
 		grant: store.Grant{
-			Subject:  c.ID,
+			Subject:  clientSubject(c),
 			ClientID: c.ID,
 			// A client key names its account, so that the account's
 			// deletion or disabling reaches its tokens too.

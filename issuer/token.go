@@ -18,7 +18,7 @@ var tokenEndpoint = endpoint{
 			types = append(types, g.typ)
 		}
 		m.add("grant_types_supported", types)
-		methods := clientAuthMethods
+		methods := dialectAuthMethods(i.cfg.Dialect)
 		if i.grantEnabled(GrantRefreshToken) && i.cfg.Refresh.AllowPublic {
 			methods = append(slices.Clone(methods), string(AuthNone))
 		}

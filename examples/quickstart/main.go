@@ -49,7 +49,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -59,23 +58,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-
-	"github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/redis/go-redis/v9"
-	_ "modernc.org/sqlite"
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/examples/internal/demo"
+	"github.com/portcullis/portcullis/examples/internal/demostore"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
-	"github.com/portcullis/portcullis/store/memory"
-	"github.com/portcullis/portcullis/store/redisstore"
-	"github.com/portcullis/portcullis/store/sqlstore"
 )
 
 func main() {
@@ -94,16 +85,17 @@ var demoScopes = []string{"read", "write"}
 // run serves until ctx is done, then shuts down gracefully. It is main
 // without the process: tests call it in-process. The common flags,
 // listening and serving are the same in every example (package demo); what
-// is the quickstart's is the store, the demo client's reuse across restarts
-// and the net/http wiring.
+// is the quickstart's is the net/http wiring (the store and the demo
+// client's reuse across restarts are package demo's too, shared with the
+// seed examples).
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var issuerURL, storeSpec, redisPrefix, accountName, accountPassword string
+	var issuerURL, accountName, accountPassword string
+	var storeFlags demostore.Flags
 	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&accountName, "account", "demo", "the demo account's username")
 		fs.StringVar(&accountPassword, "account-password", "", "the demo account's password (default: a new random one)")
 		fs.StringVar(&issuerURL, "issuer", "", "issuer identifier (default http:// + the listen address)")
-		fs.StringVar(&storeSpec, "store", "memory", "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@tcp(host:port)/db or redis://URL")
-		fs.StringVar(&redisPrefix, "redis-prefix", redisstore.DefaultPrefix, "key prefix in Redis")
+		storeFlags.Register(fs)
 	})
 	if err != nil {
 		return err
@@ -121,7 +113,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		base = listening
 	}
 
-	st, closeStore, err := openStore(ctx, storeSpec, redisPrefix)
+	st, closeStore, err := storeFlags.Open(ctx)
 	if err != nil {
 		return err
 	}
@@ -139,7 +131,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return fmt.Errorf("watch store events: %w", err)
 	}
 
-	client, err := demoClient(ctx, iss, st, flags.ClientID, flags.ClientSecret)
+	client, err := demo.EnsureClient(ctx, iss, st, flags.ClientID, flags.ClientSecret, issuer.ClientSpec{Name: "quickstart demo client"})
 	if err != nil {
 		return err
 	}
@@ -164,7 +156,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 	mux.Handle("GET /v1/me", httpauth.Protect(accountGuard, http.HandlerFunc(whoami)))
 
-	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeLabel(storeSpec)+")", base, iss.Paths(), client)
+	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeFlags.Label()+")", base, iss.Paths(), client)
 	printAccountIntro(stdout, base, iss.Paths(), account)
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
@@ -179,75 +171,6 @@ func whoami(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(p)
-}
-
-// openStore opens the store that spec names. Persistent stores are migrated;
-// the returned func closes what openStore opened.
-func openStore(ctx context.Context, spec, redisPrefix string) (store.Store, func(), error) {
-	nop := func() {}
-	openSQL := func(driver, dsn string, d sqlstore.Dialect) (store.Store, func(), error) {
-		db, err := sql.Open(driver, dsn)
-		if err != nil {
-			return nil, nop, err
-		}
-		st, err := sqlstore.Open(db, d)
-		if err == nil {
-			err = st.Migrate(ctx)
-		}
-		if err != nil {
-			db.Close()
-			return nil, nop, fmt.Errorf("%s store: %w", d, err)
-		}
-		return st, func() { db.Close() }, nil
-	}
-	switch {
-	case spec == "memory":
-		return memory.New(), nop, nil
-	case strings.HasPrefix(spec, "sqlite:"):
-		path := strings.TrimPrefix(spec, "sqlite:")
-		if path == "" {
-			return nil, nop, errors.New("-store sqlite:PATH needs a path")
-		}
-		// busy_timeout lets writers wait for each other instead of failing
-		// with "database is locked"; WAL lets readers go on meanwhile.
-		return openSQL("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)", sqlstore.SQLite)
-	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
-		return openSQL("pgx", spec, sqlstore.Postgres)
-	case strings.HasPrefix(spec, "mysql://"):
-		dsn := strings.TrimPrefix(spec, "mysql://")
-		if _, err := mysql.ParseDSN(dsn); err != nil {
-			return nil, nop, fmt.Errorf("-store mysql://…: %w", err)
-		}
-		return openSQL("mysql", dsn, sqlstore.MySQL)
-	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
-		opts, err := redis.ParseURL(spec)
-		if err != nil {
-			return nil, nop, fmt.Errorf("-store redis://…: %w", err)
-		}
-		rdb := redis.NewClient(opts)
-		st, err := redisstore.New(rdb, redisstore.WithPrefix(redisPrefix))
-		if err == nil {
-			err = st.Ping(ctx)
-		}
-		if err != nil {
-			rdb.Close()
-			return nil, nop, fmt.Errorf("redis store: %w", err)
-		}
-		return st, func() { rdb.Close() }, nil
-	}
-	return nil, nop, fmt.Errorf("unknown -store %q: want memory, sqlite:PATH, postgres://…, mysql://… or redis://…", storeLabel(spec))
-}
-
-// storeLabel names the store for printing without its DSN, which may hold
-// a password.
-func storeLabel(spec string) string {
-	if spec == "memory" || strings.HasPrefix(spec, "sqlite:") {
-		return spec
-	}
-	if scheme, _, ok := strings.Cut(spec, "://"); ok {
-		return scheme
-	}
-	return "?"
 }
 
 // demoAccount makes sure the demo account exists with the password asked
@@ -303,41 +226,4 @@ List the account's keys with GET %s, delete one with DELETE %s/ID.
 		base+paths.Token, field("access_token"),
 		base+"/v1/me", base+"/v1/me",
 		base+paths.AccountKeys, base+paths.AccountKeys)
-}
-
-// demoClient makes sure the demo client exists as the flags ask (see the
-// package comment) and returns it, with what was done in How.
-func demoClient(ctx context.Context, iss *issuer.Issuer, st store.Clients, id, secret string) (demo.Client, error) {
-	spec := issuer.ClientSpec{ID: id, Secret: secret, Name: "quickstart demo client"}
-	create := func() (demo.Client, error) {
-		c, secret, err := iss.CreateClient(ctx, spec)
-		if err != nil {
-			return demo.Client{}, err
-		}
-		return demo.Client{ID: c.ID, Secret: secret, How: "created"}, nil
-	}
-	if id == "" {
-		return create()
-	}
-	c, err := st.GetClient(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return create()
-	case err != nil:
-		return demo.Client{}, err
-	case secret == "":
-		secret, err := iss.RotateClient(ctx, id)
-		if err != nil {
-			return demo.Client{}, err
-		}
-		return demo.Client{ID: id, Secret: secret, How: "rotated: its stored secret cannot be shown, so it got a new one"}, nil
-	case iss.ClientSecretMatches(c, secret):
-		return demo.Client{ID: id, Secret: secret, How: "reused"}, nil
-	}
-	// A different secret: set it, which bumps the generation so that tokens
-	// of the old secret die with it.
-	if err := iss.SetClientSecret(ctx, id, secret); err != nil {
-		return demo.Client{}, fmt.Errorf("set demo client secret: %w", err)
-	}
-	return demo.Client{ID: id, Secret: secret, How: "secret replaced; tokens issued with the old one are refused"}, nil
 }

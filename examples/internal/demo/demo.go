@@ -44,7 +44,7 @@ const ShutdownTimeout = 10 * time.Second
 
 // Flags are the flags of the examples that run an issuer.
 type Flags struct {
-	Addr         string // -addr, default 127.0.0.1:8080
+	Addr         string // -addr, default DefaultAddr(name)
 	ClientID     string // -client-id, default: a new random id
 	ClientSecret string // -client-secret, needs -client-id
 }
@@ -56,7 +56,7 @@ func ParseFlags(name string, args []string, stdout io.Writer, more func(*flag.Fl
 	var f Flags
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	fs.StringVar(&f.Addr, "addr", "127.0.0.1:8080", "listen address; port 0 picks a free port")
+	fs.StringVar(&f.Addr, "addr", DefaultAddr(name), "listen address; port 0 picks a free port")
 	fs.StringVar(&f.ClientID, "client-id", "", "id of the demo client (default: a new random id)")
 	fs.StringVar(&f.ClientSecret, "client-secret", "", "secret of the demo client (default: a new random secret)")
 	if more != nil {
@@ -69,6 +69,24 @@ func ParseFlags(name string, args []string, stdout io.Writer, more func(*flag.Fl
 		return Flags{}, errors.New("-client-secret needs -client-id")
 	}
 	return f, nil
+}
+
+// DefaultAddr is the default -addr of the example name: each of the seed
+// examples has a port of its own, so that all of them and the quickstart
+// can run side by side.
+func DefaultAddr(name string) string {
+	port := "8080"
+	switch name {
+	case "offblocks":
+		port = "8081"
+	case "bloq":
+		port = "8082"
+	case "datacrunch":
+		port = "8083"
+	case "generic":
+		port = "8084"
+	}
+	return "127.0.0.1:" + port
 }
 
 // Parse parses args with fs and refuses positional arguments: no example
