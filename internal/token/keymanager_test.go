@@ -14,6 +14,7 @@ import (
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	// The verifier lives in middleware; these key manager tests check that
 	// a verifier over the manager follows rotation. A test-only import, so
 	// the arrows of the code itself still point down.
@@ -31,25 +32,6 @@ type countingStore struct {
 func (c *countingStore) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
 	c.lists.Add(1)
 	return c.Keys.ListKeys(ctx)
-}
-
-func newManager(t *testing.T, keys store.Keys, clk *clock, cfg token.KeyManagerConfig) *token.KeyManager {
-	t.Helper()
-	cfg.Keys, cfg.Now = keys, clk.Now
-	m, err := token.NewKeyManager(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func keySet(t *testing.T, m *token.KeyManager) *token.KeySet {
-	t.Helper()
-	ks, err := m.KeySet(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks
 }
 
 func ids(ks *token.KeySet) []string {
@@ -73,27 +55,10 @@ func jwksIDs(t *testing.T, ks *token.KeySet) []string {
 	return out
 }
 
-// kidOf signs a token with the set and returns the kid it was signed with.
-func kidOf(t *testing.T, ks *token.KeySet) string {
-	t.Helper()
-	raw, err := ks.Sign(&token.Claims{Kind: token.KindClient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := jwt.NewParser().ParseUnverified(raw, &token.Claims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if typ := tok.Header["typ"]; typ != token.JWTType {
-		t.Errorf("typ = %v", typ)
-	}
-	return tok.Header["kid"].(string)
-}
-
 func TestKeyManagerFirstStart(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
-	m := newManager(t, st, clk, token.KeyManagerConfig{})
+	st, clk := memory.New(), tokentest.NewClock()
+	m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
 	stored, err := st.ListKeys(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -105,13 +70,13 @@ func TestKeyManagerFirstStart(t *testing.T) {
 	if k.Algorithm != token.ES256 || k.Seq != 1 || !k.ActiveAt.Equal(clk.Now()) || !k.ExpiresAt.IsZero() || len(k.Private) == 0 {
 		t.Errorf("first key = %+v", k)
 	}
-	ks := keySet(t, m)
-	if ks.SigningKey() == nil || ks.SigningKey().ID != k.ID || kidOf(t, ks) != k.ID {
+	ks := tokentest.KeySet(t, m)
+	if ks.SigningKey() == nil || ks.SigningKey().ID != k.ID || tokentest.KidOf(t, ks) != k.ID {
 		t.Error("the first key does not sign")
 	}
 	// A restart (or a second replica) reuses it.
-	m2 := newManager(t, st, clk, token.KeyManagerConfig{})
-	if got := keySet(t, m2).SigningKey().ID; got != k.ID {
+	m2 := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
+	if got := tokentest.KeySet(t, m2).SigningKey().ID; got != k.ID {
 		t.Errorf("second manager signs with %s, want %s", got, k.ID)
 	}
 	if stored, _ := st.ListKeys(ctx); len(stored) != 1 {
@@ -122,7 +87,7 @@ func TestKeyManagerFirstStart(t *testing.T) {
 func TestKeyManagerConcurrentFirstStart(t *testing.T) {
 	ctx := context.Background()
 	for round := range 5 {
-		st, clk := memory.New(), newClock()
+		st, clk := memory.New(), tokentest.NewClock()
 		const n = 8
 		managers := make([]*token.KeyManager, n)
 		errs := make([]error, n)
@@ -147,7 +112,7 @@ func TestKeyManagerConcurrentFirstStart(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("round %d manager %d: %v", round, i, errs[i])
 			}
-			if got := keySet(t, m).SigningKey().ID; got != stored[0].ID {
+			if got := tokentest.KeySet(t, m).SigningKey().ID; got != stored[0].ID {
 				t.Errorf("round %d manager %d signs with %s, want %s", round, i, got, stored[0].ID)
 			}
 		}
@@ -156,10 +121,10 @@ func TestKeyManagerConcurrentFirstStart(t *testing.T) {
 
 func TestKeyManagerRotate(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
+	st, clk := memory.New(), tokentest.NewClock()
 	const ahead, retain = 10 * time.Minute, 25 * time.Hour
-	m := newManager(t, st, clk, token.KeyManagerConfig{PublishAhead: ahead, RetainFor: retain})
-	oldID := keySet(t, m).SigningKey().ID
+	m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{PublishAhead: ahead, RetainFor: retain})
+	oldID := tokentest.KeySet(t, m).SigningKey().ID
 
 	// A verifier over the manager, the way a replica checks tokens.
 	v, err := middleware.NewLocalVerifier(middleware.LocalConfig{Issuer: testIssuer, Keys: m, Store: st, Now: clk.Now, CacheSize: -1})
@@ -172,7 +137,7 @@ func TestKeyManagerRotate(t *testing.T) {
 	mintWith := func(ks *token.KeySet, life time.Duration) string {
 		now := clk.Now()
 		raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: testIssuer, Subject: "c1", ID: randomHex(), Audience: jwt.ClaimStrings{testIssuer},
+			Issuer: testIssuer, Subject: "c1", ID: tokentest.RandomID(), Audience: jwt.ClaimStrings{testIssuer},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(life)),
 		}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
 		if err != nil {
@@ -180,13 +145,13 @@ func TestKeyManagerRotate(t *testing.T) {
 		}
 		return raw
 	}
-	oldToken := mintWith(keySet(t, m), retain)
+	oldToken := mintWith(tokentest.KeySet(t, m), retain)
 
 	rotatedAt := clk.Now()
 	if err := m.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ks := keySet(t, m)
+	ks := tokentest.KeySet(t, m)
 	if len(ks.Keys()) != 2 {
 		t.Fatalf("after Rotate the set has %v, want the old and the new key", ids(ks))
 	}
@@ -198,7 +163,7 @@ func TestKeyManagerRotate(t *testing.T) {
 	if !slices.Contains(jwksIDs(t, ks), newID) {
 		t.Error("the new key is not in the JWKS before it signs")
 	}
-	if got := kidOf(t, ks); got != oldID {
+	if got := tokentest.KidOf(t, ks); got != oldID {
 		t.Errorf("right after Rotate the set signs with %s, want the old key %s", got, oldID)
 	}
 	stored, _ := st.ListKeys(ctx)
@@ -206,13 +171,13 @@ func TestKeyManagerRotate(t *testing.T) {
 		t.Fatalf("stored after Rotate: %+v %+v", stored[0], stored[1])
 	}
 
-	clk.Add(ahead - time.Second)
-	if got := kidOf(t, keySet(t, m)); got != oldID {
+	clk.Advance(ahead - time.Second)
+	if got := tokentest.KidOf(t, tokentest.KeySet(t, m)); got != oldID {
 		t.Errorf("just before ActiveAt the set signs with %s, want the old key", got)
 	}
-	clk.Add(time.Second)
-	ks = keySet(t, m)
-	if got := kidOf(t, ks); got != newID {
+	clk.Advance(time.Second)
+	ks = tokentest.KeySet(t, m)
+	if got := tokentest.KidOf(t, ks); got != newID {
 		t.Errorf("at ActiveAt the set signs with %s, want the new key %s", got, newID)
 	}
 	if !slices.Contains(ids(ks), oldID) || !slices.Contains(jwksIDs(t, ks), oldID) {
@@ -226,16 +191,16 @@ func TestKeyManagerRotate(t *testing.T) {
 	}
 
 	// The old key stays until its ExpiresAt, then goes.
-	clk.Add(retain - time.Second)
-	if ks := keySet(t, m); !slices.Contains(ids(ks), oldID) {
+	clk.Advance(retain - time.Second)
+	if ks := tokentest.KeySet(t, m); !slices.Contains(ids(ks), oldID) {
 		t.Error("the old key went before its ExpiresAt")
 	}
-	clk.Add(time.Second)
-	ks = keySet(t, m)
+	clk.Advance(time.Second)
+	ks = tokentest.KeySet(t, m)
 	if slices.Contains(ids(ks), oldID) || slices.Contains(jwksIDs(t, ks), oldID) {
 		t.Errorf("the old key is still published at its ExpiresAt: %v", ids(ks))
 	}
-	if got := kidOf(t, ks); got != newID {
+	if got := tokentest.KidOf(t, ks); got != newID {
 		t.Errorf("after the old key expired the set signs with %s", got)
 	}
 	if _, err := v.Verify(ctx, oldToken); !errors.Is(err, middleware.ErrInvalidToken) {
@@ -245,9 +210,9 @@ func TestKeyManagerRotate(t *testing.T) {
 
 func TestKeyManagerRotateTwoReplicas(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
-	a := newManager(t, st, clk, token.KeyManagerConfig{})
-	b := newManager(t, st, clk, token.KeyManagerConfig{})
+	st, clk := memory.New(), tokentest.NewClock()
+	a := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
+	b := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
 	if err := a.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -257,24 +222,24 @@ func TestKeyManagerRotateTwoReplicas(t *testing.T) {
 	if stored, _ := st.ListKeys(ctx); len(stored) != 2 {
 		t.Fatalf("two replicas rotating at once made %d keys, want 2 (one pending)", len(stored))
 	}
-	clk.Add(10 * time.Minute)
-	if ka, kb := keySet(t, a).SigningKey().ID, keySet(t, b).SigningKey().ID; ka != kb {
+	clk.Advance(10 * time.Minute)
+	if ka, kb := tokentest.KeySet(t, a).SigningKey().ID, tokentest.KeySet(t, b).SigningKey().ID; ka != kb {
 		t.Errorf("replicas sign with %s and %s", ka, kb)
 	}
 }
 
 func TestKeyManagerRotateEvery(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
-	m := newManager(t, st, clk, token.KeyManagerConfig{RotateEvery: 24 * time.Hour, PublishAhead: time.Hour})
-	first := keySet(t, m).SigningKey().ID
-	clk.Add(23*time.Hour - time.Second)
+	st, clk := memory.New(), tokentest.NewClock()
+	m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{RotateEvery: 24 * time.Hour, PublishAhead: time.Hour})
+	first := tokentest.KeySet(t, m).SigningKey().ID
+	clk.Advance(23*time.Hour - time.Second)
 	if stored, _ := st.ListKeys(ctx); len(stored) != 1 {
 		t.Fatalf("rotated early: %d keys", len(stored))
 	}
-	keySet(t, m)
-	clk.Add(time.Second)
-	if got := kidOf(t, keySet(t, m)); got != first {
+	tokentest.KeySet(t, m)
+	clk.Advance(time.Second)
+	if got := tokentest.KidOf(t, tokentest.KeySet(t, m)); got != first {
 		t.Errorf("the key published ahead signs already")
 	}
 	stored, _ := st.ListKeys(ctx)
@@ -286,20 +251,20 @@ func TestKeyManagerRotateEvery(t *testing.T) {
 	if want := stored[1].ActiveAt.Add(25 * time.Hour); !stored[0].ExpiresAt.Equal(want) || !stored[1].ActiveAt.Equal(clk.Now().Add(time.Hour)) {
 		t.Errorf("scheduled rotation: old key expires %v (want %v), new key active %v", stored[0].ExpiresAt, want, stored[1].ActiveAt)
 	}
-	clk.Add(time.Hour)
-	if got := kidOf(t, keySet(t, m)); got == first {
+	clk.Advance(time.Hour)
+	if got := tokentest.KidOf(t, tokentest.KeySet(t, m)); got == first {
 		t.Error("the new key does not sign after RotateEvery")
 	}
 }
 
 func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 	ctx := context.Background()
-	mem, clk := memory.New(), newClock()
+	mem, clk := memory.New(), tokentest.NewClock()
 	counted := &countingStore{Keys: mem}
-	a := newManager(t, mem, clk, token.KeyManagerConfig{PublishAhead: time.Minute})
+	a := tokentest.NewManager(t, mem, clk, token.KeyManagerConfig{PublishAhead: time.Minute})
 	// b reloads only once a day, so it learns a's new key only through
 	// Refresh on an unknown kid.
-	b := newManager(t, counted, clk, token.KeyManagerConfig{ReloadEvery: 24 * time.Hour, MinRefreshInterval: 5 * time.Second})
+	b := tokentest.NewManager(t, counted, clk, token.KeyManagerConfig{ReloadEvery: 24 * time.Hour, MinRefreshInterval: 5 * time.Second})
 	if err := mem.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -310,8 +275,8 @@ func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 	if err := a.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(time.Minute)
-	ks := keySet(t, a)
+	clk.Advance(time.Minute)
+	ks := tokentest.KeySet(t, a)
 	now := clk.Now()
 	raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: testIssuer, Subject: "c1", ID: "t1", Audience: jwt.ClaimStrings{testIssuer},
@@ -330,7 +295,7 @@ func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 
 	// Forged kids cannot make the store reload more than once per
 	// MinRefreshInterval.
-	forged := sign(t, mustTestKey(token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
+	forged := tokentest.Sign(t, tokentest.NewKey(t, token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
 	lists = counted.lists.Load()
 	for range 50 {
 		if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrInvalidToken) {
@@ -340,7 +305,7 @@ func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 	if n := counted.lists.Load() - lists; n > 0 {
 		t.Errorf("50 forged kids within MinRefreshInterval made %d reloads, want 0 (one just happened)", n)
 	}
-	clk.Add(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	for range 50 {
 		v.Verify(ctx, forged)
 	}
@@ -350,11 +315,11 @@ func TestKeyManagerLearnsOtherReplicasKey(t *testing.T) {
 }
 
 func TestKeyManagerAlgorithms(t *testing.T) {
-	for _, alg := range algs {
+	for _, alg := range tokentest.Algorithms() {
 		t.Run(alg, func(t *testing.T) {
-			st, clk := memory.New(), newClock()
-			m := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: alg})
-			ks := keySet(t, m)
+			st, clk := memory.New(), tokentest.NewClock()
+			m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{Algorithm: alg})
+			ks := tokentest.KeySet(t, m)
 			if ks.SigningKey().Algorithm != alg || !slices.Equal(ks.Methods(), []string{alg}) {
 				t.Errorf("signing key %s, methods %v", ks.SigningKey().Algorithm, ks.Methods())
 			}
@@ -392,15 +357,15 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 	for _, c := range []struct{ from, to string }{{token.ES256, token.EdDSA}, {token.HS256, token.ES256}, {token.RS256, token.HS256}} {
 		t.Run(c.from+" to "+c.to, func(t *testing.T) {
 			ctx := context.Background()
-			st, clk := memory.New(), newClock()
+			st, clk := memory.New(), tokentest.NewClock()
 			const ahead, retain = 10 * time.Minute, 25 * time.Hour
 			cfg := token.KeyManagerConfig{Algorithm: c.from, PublishAhead: ahead, RetainFor: retain}
-			before := newManager(t, st, clk, cfg)
-			oldID := keySet(t, before).SigningKey().ID
+			before := tokentest.NewManager(t, st, clk, cfg)
+			oldID := tokentest.KeySet(t, before).SigningKey().ID
 			if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 				t.Fatal(err)
 			}
-			oldToken := mint(t, keySet(t, before), clk.Now(), 2*time.Hour)
+			oldToken := mint(t, tokentest.KeySet(t, before), clk.Now(), 2*time.Hour)
 			// A resource server sharing the store, reloading twice per
 			// PublishAhead and never on an unknown kid within a day.
 			reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: st, ReloadEvery: ahead / 2, MinRefreshInterval: 24 * time.Hour, Now: clk.Now})
@@ -412,13 +377,13 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			clk.Add(time.Hour)
+			clk.Advance(time.Hour)
 			if _, err := reader.KeySet(ctx); err != nil { // cached from now on
 				t.Fatal(err)
 			}
 			changedAt := clk.Now()
 			cfg.Algorithm = c.to
-			m := newManager(t, st, clk, cfg) // the issuer, restarted with the new algorithm
+			m := tokentest.NewManager(t, st, clk, cfg) // the issuer, restarted with the new algorithm
 			stored, _ := st.ListKeys(ctx)
 			if len(stored) != 2 {
 				t.Fatalf("after the change %d keys are stored, want 2", len(stored))
@@ -430,8 +395,8 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 			if k := stored[0]; k.ID != oldID || !k.ExpiresAt.Equal(changedAt.Add(ahead+retain)) {
 				t.Errorf("old key %s expires at %v, want %v", k.ID, k.ExpiresAt, changedAt.Add(ahead+retain))
 			}
-			ks := keySet(t, m)
-			if got := kidOf(t, ks); got != oldID {
+			ks := tokentest.KeySet(t, m)
+			if got := tokentest.KidOf(t, ks); got != oldID {
 				t.Errorf("right after the change the issuer signs with %s, want the old key until the new one is active", got)
 			}
 			if c.to != token.HS256 && !slices.Contains(jwksIDs(t, ks), newID) {
@@ -445,18 +410,18 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 				}
 			}
 
-			clk.Add(ahead / 2)
+			clk.Advance(ahead / 2)
 			if rs, err := reader.KeySet(ctx); err != nil {
 				t.Fatal(err)
 			} else if _, ok := rs.Key(newID); !ok {
 				t.Error("a verifier reloading within PublishAhead does not know the new key before it signs")
 			}
-			clk.Add(ahead/2 - time.Second)
-			if got := kidOf(t, keySet(t, m)); got != oldID {
+			clk.Advance(ahead/2 - time.Second)
+			if got := tokentest.KidOf(t, tokentest.KeySet(t, m)); got != oldID {
 				t.Errorf("just before ActiveAt the issuer signs with %s, want the old key", got)
 			}
-			clk.Add(time.Second)
-			ks = keySet(t, m)
+			clk.Advance(time.Second)
+			ks = tokentest.KeySet(t, m)
 			if sk := ks.SigningKey(); sk.ID != newID || sk.Algorithm != c.to {
 				t.Errorf("at ActiveAt the issuer signs with %s (%s), want %s (%s)", sk.ID, sk.Algorithm, newID, c.to)
 			}
@@ -467,12 +432,12 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 				}
 			}
 
-			clk.Add(retain - time.Second)
-			if ks := keySet(t, m); !slices.Contains(ids(ks), oldID) {
+			clk.Advance(retain - time.Second)
+			if ks := tokentest.KeySet(t, m); !slices.Contains(ids(ks), oldID) {
 				t.Error("the old key went before RetainFor had passed")
 			}
-			clk.Add(time.Second)
-			ks = keySet(t, m)
+			clk.Advance(time.Second)
+			ks = tokentest.KeySet(t, m)
 			if got := ids(ks); !slices.Equal(got, []string{newID}) {
 				t.Errorf("RetainFor after the switch the issuer publishes %v, want only %s", got, newID)
 			}
@@ -495,8 +460,8 @@ func TestKeyManagerAlgorithmChange(t *testing.T) {
 func TestKeyManagerAlgorithmChangeReplicas(t *testing.T) {
 	ctx := context.Background()
 	for round := range 5 {
-		st, clk := memory.New(), newClock()
-		oldID := keySet(t, newManager(t, st, clk, token.KeyManagerConfig{})).SigningKey().ID
+		st, clk := memory.New(), tokentest.NewClock()
+		oldID := tokentest.KeySet(t, tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})).SigningKey().ID
 		const n = 8
 		managers := make([]*token.KeyManager, n)
 		errs := make([]error, n)
@@ -523,13 +488,13 @@ func TestKeyManagerAlgorithmChangeReplicas(t *testing.T) {
 			t.Fatalf("round %d: %d replicas changing algorithm at once stored %d keys, want the old one (expiring) and one new", round, n, len(stored))
 		}
 		for i, m := range managers {
-			if got := keySet(t, m).SigningKey().ID; got != oldID {
+			if got := tokentest.KeySet(t, m).SigningKey().ID; got != oldID {
 				t.Errorf("round %d manager %d signs with %s before the new key is active, want %s", round, i, got, oldID)
 			}
 		}
-		clk.Add(10 * time.Minute)
+		clk.Advance(10 * time.Minute)
 		for i, m := range managers {
-			if got := keySet(t, m).SigningKey().ID; got != stored[1].ID {
+			if got := tokentest.KeySet(t, m).SigningKey().ID; got != stored[1].ID {
 				t.Errorf("round %d manager %d signs with %s, want the new key %s", round, i, got, stored[1].ID)
 			}
 		}
@@ -556,30 +521,30 @@ func TestKeyManagerExpiresReplacedKeys(t *testing.T) {
 		return sk.ID
 	}
 	t.Run("left over by an old algorithm change", func(t *testing.T) {
-		st, clk := memory.New(), newClock()
+		st, clk := memory.New(), tokentest.NewClock()
 		now := clk.Now()
 		put(t, st, token.ES256, 1, now.Add(-48*time.Hour))
 		edID := put(t, st, token.EdDSA, 2, now.Add(-47*time.Hour))
-		m := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.EdDSA, RetainFor: retain})
+		m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.EdDSA, RetainFor: retain})
 		stored, _ := st.ListKeys(ctx)
 		if want := now.Add(-47*time.Hour + retain); !stored[0].ExpiresAt.Equal(want) {
 			t.Errorf("replaced key expires at %v, want %v", stored[0].ExpiresAt, want)
 		}
-		if got := ids(keySet(t, m)); !slices.Equal(got, []string{edID}) {
+		if got := ids(tokentest.KeySet(t, m)); !slices.Equal(got, []string{edID}) {
 			t.Errorf("published %v, want only %s: the replaced key's tokens have all expired", got, edID)
 		}
 	})
 	t.Run("rotation cut short", func(t *testing.T) {
-		st, clk := memory.New(), newClock()
+		st, clk := memory.New(), tokentest.NewClock()
 		now := clk.Now()
 		oldID := put(t, st, token.ES256, 1, now.Add(-time.Hour))
 		put(t, st, token.ES256, 2, now.Add(5*time.Minute))
-		m := newManager(t, st, clk, token.KeyManagerConfig{RetainFor: retain})
+		m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{RetainFor: retain})
 		stored, _ := st.ListKeys(ctx)
 		if want := now.Add(5*time.Minute + retain); !stored[0].ExpiresAt.Equal(want) || !stored[1].ExpiresAt.IsZero() {
 			t.Errorf("expiries %v and %v, want %v and none", stored[0].ExpiresAt, stored[1].ExpiresAt, want)
 		}
-		if got := kidOf(t, keySet(t, m)); got != oldID {
+		if got := tokentest.KidOf(t, tokentest.KeySet(t, m)); got != oldID {
 			t.Errorf("signs with %s, want the old key until the pending one is active", got)
 		}
 		if len(stored) != 2 {
@@ -589,12 +554,12 @@ func TestKeyManagerExpiresReplacedKeys(t *testing.T) {
 }
 
 func TestJWKS(t *testing.T) {
-	ourKeys, _ := fixedKeys(t)
+	ourKeys, _ := tokentest.FixedKeys(t)
 	b64 := base64.RawURLEncoding
 	for _, alg := range []string{token.ES256, token.EdDSA, token.RS256} {
 		t.Run(alg, func(t *testing.T) {
 			k := ourKeys[alg]
-			ks, err := token.NewKeySet([]*token.Key{k.key}, k.key.ID)
+			ks, err := token.NewKeySet([]*token.Key{k.Key}, k.Key.ID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -619,7 +584,7 @@ func TestJWKS(t *testing.T) {
 			if !slices.Equal(fields, wantFields) {
 				t.Errorf("JWK fields %v, want %v (never d, p, q or k)", fields, wantFields)
 			}
-			if jwk["alg"] != alg || jwk["kid"] != k.key.ID || jwk["use"] != "sig" {
+			if jwk["alg"] != alg || jwk["kid"] != k.Key.ID || jwk["use"] != "sig" {
 				t.Errorf("JWK = %v", jwk)
 			}
 			size := func(f string) int {
@@ -661,14 +626,14 @@ func TestJWKS(t *testing.T) {
 	}
 	t.Run("HS256 never published", func(t *testing.T) {
 		hs, es := ourKeys[token.HS256], ourKeys[token.ES256]
-		ks, err := token.NewKeySet([]*token.Key{hs.key, es.key}, hs.key.ID)
+		ks, err := token.NewKeySet([]*token.Key{hs.Key, es.Key}, hs.Key.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := jwksIDs(t, ks); !slices.Equal(got, []string{es.key.ID}) {
+		if got := jwksIDs(t, ks); !slices.Equal(got, []string{es.Key.ID}) {
 			t.Errorf("JWKS of HS256+ES256 = %s", ks.JWKS())
 		}
-		if _, ok := hs.key.JWK(); ok {
+		if _, ok := hs.Key.JWK(); ok {
 			t.Error("an HS256 key has a JWK")
 		}
 		empty, _ := token.NewKeySet(nil, "")
@@ -679,16 +644,16 @@ func TestJWKS(t *testing.T) {
 }
 
 func TestKeySet(t *testing.T) {
-	ourKeys, _ := fixedKeys(t)
+	ourKeys, _ := tokentest.FixedKeys(t)
 	es, ed := ourKeys[token.ES256], ourKeys[token.EdDSA]
-	if _, err := token.NewKeySet([]*token.Key{es.key, es.key}, ""); err == nil {
+	if _, err := token.NewKeySet([]*token.Key{es.Key, es.Key}, ""); err == nil {
 		t.Error("duplicate key ids accepted")
 	}
-	if _, err := token.NewKeySet([]*token.Key{es.key}, "missing"); err == nil {
+	if _, err := token.NewKeySet([]*token.Key{es.Key}, "missing"); err == nil {
 		t.Error("a signing key outside the set accepted")
 	}
-	jwk, _ := ed.key.JWK()
-	pubOnly, err := token.NewPublicKey(ed.key.ID, token.EdDSA, ed.key.Public())
+	jwk, _ := ed.Key.JWK()
+	pubOnly, err := token.NewPublicKey(ed.Key.ID, token.EdDSA, ed.Key.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -706,31 +671,31 @@ func TestKeySet(t *testing.T) {
 		t.Errorf("public-only JWK %v, want %v", j, jwk)
 	}
 	// A token signed by the full key verifies with the public-only set.
-	full, _ := token.NewKeySet([]*token.Key{ed.key}, ed.key.ID)
+	full, _ := token.NewKeySet([]*token.Key{ed.Key}, ed.Key.ID)
 	raw, _ := full.Sign(jwt.MapClaims{"sub": "x"})
 	if _, err := jwt.Parse(raw, verifyOnly.Keyfunc); err != nil {
 		t.Errorf("public-only set: %v", err)
 	}
-	if _, ok := ed.key.Signer(); !ok {
+	if _, ok := ed.Key.Signer(); !ok {
 		t.Error("no crypto.Signer")
 	}
 }
 
 func TestParseKeyPinsAlgorithm(t *testing.T) {
-	ourKeys, _ := fixedKeys(t)
-	for _, from := range algs {
+	ourKeys, _ := tokentest.FixedKeys(t)
+	for _, from := range tokentest.Algorithms() {
 		for _, to := range []string{token.ES256, token.EdDSA, token.RS256} {
 			if from == to {
 				continue
 			}
-			sk := *ourKeys[from].stored
+			sk := *ourKeys[from].Stored
 			sk.Algorithm = to
 			if _, err := token.ParseKey(&sk); err == nil {
 				t.Errorf("a %s key parsed as %s", from, to)
 			}
 		}
 	}
-	short := *ourKeys[token.HS256].stored
+	short := *ourKeys[token.HS256].Stored
 	short.Private = short.Private[:31]
 	if _, err := token.ParseKey(&short); err == nil {
 		t.Error("a 248-bit HS256 key parsed")
@@ -743,7 +708,7 @@ func TestParseKeyPinsAlgorithm(t *testing.T) {
 			t.Errorf("an HMAC secret accepted as %s public key", alg)
 		}
 	}
-	if _, err := token.NewPublicKey("x", token.HS256, ourKeys[token.ES256].key.Public()); err == nil {
+	if _, err := token.NewPublicKey("x", token.HS256, ourKeys[token.ES256].Key.Public()); err == nil {
 		t.Error("an EC public key accepted as HS256 secret")
 	}
 }

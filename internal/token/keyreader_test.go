@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
@@ -49,21 +50,11 @@ func (r *readOnlyKeys) DeleteKey(_ context.Context, id string) error {
 	return errors.New("read only")
 }
 
-func newReader(t *testing.T, keys store.Keys, clk *clock, cfg token.KeyReaderConfig) *token.KeyReader {
-	t.Helper()
-	cfg.Keys, cfg.Now = keys, clk.Now
-	r, err := token.NewKeyReader(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 // mint signs a client token for c1 (generation 1) with the set.
 func mint(t *testing.T, ks *token.KeySet, now time.Time, life time.Duration) string {
 	t.Helper()
 	raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: testIssuer, Subject: "c1", ID: randomHex(), Audience: jwt.ClaimStrings{testIssuer},
+		Issuer: testIssuer, Subject: "c1", ID: tokentest.RandomID(), Audience: jwt.ClaimStrings{testIssuer},
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(life)),
 	}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
 	if err != nil {
@@ -77,9 +68,9 @@ func mint(t *testing.T, ks *token.KeySet, now time.Time, life time.Duration) str
 // the issuer has created a key of its algorithm.
 func TestKeyReaderEmptyStore(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
+	st, clk := memory.New(), tokentest.NewClock()
 	ro := &readOnlyKeys{t: t, Keys: st}
-	r := newReader(t, ro, clk, token.KeyReaderConfig{})
+	r := tokentest.NewReader(t, ro, clk, token.KeyReaderConfig{})
 	if ks, err := r.KeySet(ctx); !errors.Is(err, token.ErrNoKeys) || ks != nil {
 		t.Fatalf("KeySet on an empty store = %v, %v; want ErrNoKeys", ks, err)
 	}
@@ -93,14 +84,14 @@ func TestKeyReaderEmptyStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := sign(t, mustTestKey(token.ES256, 1), nil, jwt.MapClaims{"iss": testIssuer})
+	forged := tokentest.Sign(t, tokentest.NewKey(t, token.ES256, 1), nil, jwt.MapClaims{"iss": testIssuer})
 	if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Errorf("Verify with no key published: %v, want ErrUnavailable", err)
 	}
 
 	// The issuer starts, with EdDSA.
-	iss := newManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.EdDSA})
-	issued := mint(t, keySet(t, iss), clk.Now(), time.Hour)
+	iss := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{Algorithm: token.EdDSA})
+	issued := mint(t, tokentest.KeySet(t, iss), clk.Now(), time.Hour)
 	lists := ro.lists.Load()
 	for range 50 {
 		if _, err := v.Verify(ctx, issued); !errors.Is(err, middleware.ErrUnavailable) {
@@ -110,7 +101,7 @@ func TestKeyReaderEmptyStore(t *testing.T) {
 	if n := ro.lists.Load() - lists; n != 0 {
 		t.Errorf("50 tokens within MinRefreshInterval made %d reloads of an empty store, want 0", n)
 	}
-	clk.Add(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	p, err := v.Verify(ctx, issued)
 	if err != nil {
 		t.Fatalf("after MinRefreshInterval the reader has not recovered: %v", err)
@@ -137,14 +128,14 @@ func TestKeyReaderEmptyStore(t *testing.T) {
 // keys (rotation, a kid it has not seen, expiry) and writes nothing.
 func TestKeyReaderFollowsIssuer(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
+	st, clk := memory.New(), tokentest.NewClock()
 	const ahead, retain = time.Minute, time.Hour
-	iss := newManager(t, st, clk, token.KeyManagerConfig{PublishAhead: ahead, RetainFor: retain})
-	oldID := keySet(t, iss).SigningKey().ID
+	iss := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{PublishAhead: ahead, RetainFor: retain})
+	oldID := tokentest.KeySet(t, iss).SigningKey().ID
 	ro := &readOnlyKeys{t: t, Keys: st}
 	// Reloads once a day, so only Refresh on an unknown kid and the
 	// expiries it read teach it anything within the test.
-	r := newReader(t, ro, clk, token.KeyReaderConfig{ReloadEvery: 24 * time.Hour})
+	r := tokentest.NewReader(t, ro, clk, token.KeyReaderConfig{ReloadEvery: 24 * time.Hour})
 	if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +143,7 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldToken := mint(t, keySet(t, iss), clk.Now(), time.Hour)
+	oldToken := mint(t, tokentest.KeySet(t, iss), clk.Now(), time.Hour)
 	if _, err := v.Verify(ctx, oldToken); err != nil {
 		t.Fatal(err)
 	}
@@ -161,8 +152,8 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 		t.Fatal(err)
 	}
 	switchedAt := clk.Now().Add(ahead)
-	clk.Add(ahead)
-	ks := keySet(t, iss)
+	clk.Advance(ahead)
+	ks := tokentest.KeySet(t, iss)
 	newID := ks.SigningKey().ID
 	if newID == oldID {
 		t.Fatal("the issuer did not switch keys")
@@ -175,7 +166,7 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	if n := ro.lists.Load() - lists; n != 1 {
 		t.Errorf("an unknown kid made %d reloads, want 1", n)
 	}
-	forged := sign(t, mustTestKey(token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
+	forged := tokentest.Sign(t, tokentest.NewKey(t, token.ES256, 9), nil, jwt.MapClaims{"iss": testIssuer})
 	lists = ro.lists.Load()
 	for range 50 {
 		if _, err := v.Verify(ctx, forged); !errors.Is(err, middleware.ErrInvalidToken) {
@@ -187,11 +178,11 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	}
 
 	// The old key goes at its ExpiresAt, without waiting for ReloadEvery.
-	clk.Add(switchedAt.Add(retain - time.Second).Sub(clk.Now()))
+	clk.Advance(switchedAt.Add(retain - time.Second).Sub(clk.Now()))
 	if rs, _ := r.KeySet(ctx); !slices.Equal(ids(rs), []string{oldID, newID}) {
 		t.Errorf("before the old key's expiry the reader has %v", ids(rs))
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	rs, err := r.KeySet(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +190,7 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 	if !slices.Equal(ids(rs), []string{newID}) {
 		t.Errorf("at the old key's expiry the reader has %v, want only %s", ids(rs), newID)
 	}
-	if _, err := v.Verify(ctx, mint(t, keySet(t, iss), clk.Now(), time.Hour)); err != nil {
+	if _, err := v.Verify(ctx, mint(t, tokentest.KeySet(t, iss), clk.Now(), time.Hour)); err != nil {
 		t.Errorf("the issuer's token after the old key expired: %v", err)
 	}
 }
@@ -209,14 +200,14 @@ func TestKeyReaderFollowsIssuer(t *testing.T) {
 // on a store it cannot read.
 func TestKeyReaderStoreFailure(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
-	iss := newManager(t, st, clk, token.KeyManagerConfig{})
+	st, clk := memory.New(), tokentest.NewClock()
+	iss := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
 	ro := &readOnlyKeys{t: t, Keys: st}
-	r := newReader(t, ro, clk, token.KeyReaderConfig{})
-	want := ids(keySet(t, iss))
+	r := tokentest.NewReader(t, ro, clk, token.KeyReaderConfig{})
+	want := ids(tokentest.KeySet(t, iss))
 
 	ro.fail.Store(true)
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	lists := ro.lists.Load()
 	for range 50 {
 		ks, err := r.KeySet(ctx)
@@ -227,7 +218,7 @@ func TestKeyReaderStoreFailure(t *testing.T) {
 	if n := ro.lists.Load() - lists; n != 1 {
 		t.Errorf("50 calls while the store is down made %d reloads, want 1", n)
 	}
-	clk.Add(5 * time.Second)
+	clk.Advance(5 * time.Second)
 	r.KeySet(ctx)
 	if n := ro.lists.Load() - lists; n != 2 {
 		t.Errorf("after MinRefreshInterval: %d reloads in all, want 2", n)
@@ -244,18 +235,18 @@ func TestKeyReaderStoreFailure(t *testing.T) {
 // material no longer parses does not stop the reader or the manager.
 func TestKeyLoadSkipsExpiredKeys(t *testing.T) {
 	ctx := context.Background()
-	st, clk := memory.New(), newClock()
+	st, clk := memory.New(), tokentest.NewClock()
 	bad := &store.SigningKey{ID: "broken", Seq: 1, Algorithm: token.ES256, Private: []byte("not a key"),
 		ActiveAt: clk.Now().Add(-48 * time.Hour), ExpiresAt: clk.Now().Add(-time.Hour)}
 	if err := st.CreateKey(ctx, bad); err != nil {
 		t.Fatal(err)
 	}
-	r := newReader(t, &readOnlyKeys{t: t, Keys: st}, clk, token.KeyReaderConfig{})
+	r := tokentest.NewReader(t, &readOnlyKeys{t: t, Keys: st}, clk, token.KeyReaderConfig{})
 	if _, err := r.KeySet(ctx); !errors.Is(err, token.ErrNoKeys) {
 		t.Errorf("only an expired key: %v, want ErrNoKeys", err)
 	}
-	m := newManager(t, st, clk, token.KeyManagerConfig{})
-	if got := ids(keySet(t, m)); len(got) != 1 || got[0] == "broken" {
+	m := tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})
+	if got := ids(tokentest.KeySet(t, m)); len(got) != 1 || got[0] == "broken" {
 		t.Errorf("manager set %v", got)
 	}
 }
