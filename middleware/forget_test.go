@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 )
@@ -104,12 +105,12 @@ func TestForgetDuringStateFetch(t *testing.T) {
 				if ch.account {
 					claims = e.accountClaims()
 				}
-				raw := sign(t, e.keys[token.ES256], nil, claims)
+				raw := tokentest.Sign(t, e.keys[token.ES256], nil, claims)
 				if recheck {
 					if _, err := e.v.Verify(ctx, raw); err != nil {
 						t.Fatal(err)
 					}
-					e.clk.Add(ttl)
+					e.clk.Advance(ttl)
 				}
 				fired := false
 				hook := func() {
@@ -143,7 +144,7 @@ func TestForgetDuringRevocationCheck(t *testing.T) {
 	e, h := hookedEnv(t, 5*time.Second)
 	c := e.claims()
 	jti := c["jti"].(string)
-	raw := sign(t, e.keys[token.ES256], nil, c)
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 	fired := false
 	h.afterRevoked = func() {
 		fired = true
@@ -170,7 +171,7 @@ func TestCachingResumesAfterForget(t *testing.T) {
 	e, h := hookedEnv(t, time.Hour)
 	h.afterClient = func() { e.v.Forget(store.Event{Kind: store.EventClientChanged, ID: "other", Generation: 2}) }
 	h.afterRevoked = func() { e.v.Forget(store.Event{Kind: store.EventRevoked, ID: "other"}) }
-	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	for i := range 2 {
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatalf("Verify %d: %v", i+1, err)

@@ -2,8 +2,6 @@ package middleware_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
@@ -120,7 +119,7 @@ func (f *fixture) mint(tb testing.TB, kind, scope string, edit ...func(*token.Cl
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now),
-			ID:        randomHex(),
+			ID:        tokentest.RandomID(),
 		},
 		Scope:      scope,
 		Kind:       kind,
@@ -139,12 +138,6 @@ func (f *fixture) mint(tb testing.TB, kind, scope string, edit ...func(*token.Cl
 		tb.Fatal(err)
 	}
 	return raw
-}
-
-func randomHex() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // verifierFunc injects faults: a verifier that answers whatever the test says.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 )
 
@@ -21,7 +22,7 @@ import (
 // benchVerifier is a verifier over a memory store with one client, and a
 // token for it signed with alg. cacheSize -1 disables the token cache, so
 // that every Verify is a first sight.
-func benchVerifier(b *testing.B, alg string, cacheSize int) (*middleware.LocalVerifier, string, *testKey, func() time.Time) {
+func benchVerifier(b *testing.B, alg string, cacheSize int) (*middleware.LocalVerifier, string, *tokentest.Key, func() time.Time) {
 	b.Helper()
 	e := newEnv(b, middleware.LocalConfig{})
 	now := e.clk.Now()
@@ -32,7 +33,7 @@ func benchVerifier(b *testing.B, alg string, cacheSize int) (*middleware.LocalVe
 	if err != nil {
 		b.Fatal(err)
 	}
-	raw := sign(b, e.keys[alg], nil, e.claims())
+	raw := tokentest.Sign(b, e.keys[alg], nil, e.claims())
 	if _, err := v.Verify(context.Background(), raw); err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +42,7 @@ func benchVerifier(b *testing.B, alg string, cacheSize int) (*middleware.LocalVe
 
 func BenchmarkLocalVerify(b *testing.B) {
 	ctx := context.Background()
-	for _, alg := range algs {
+	for _, alg := range tokentest.Algorithms() {
 		for _, mode := range []struct {
 			name      string
 			cacheSize int

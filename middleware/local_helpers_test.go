@@ -2,145 +2,34 @@ package middleware_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
 
-// The helpers of the LocalVerifier's tests, which came from
-// internal/token with the verifier; testIssuer and randomHex are shared
-// with the guard's (helpers_test.go).
-
-var algs = []string{token.HS256, token.ES256, token.EdDSA, token.RS256}
-
-// clock is the time every test drives by hand: no test sleeps.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// testKey is a stored key with its private half parsed, so that tests can
-// sign whatever header and claims they like with it.
-type testKey struct {
-	stored *store.SigningKey
-	key    *token.Key
-	priv   any // what golang-jwt signs with
-}
-
-var (
-	keysOnce sync.Once
-	keysByID map[string]*testKey
-	ours     map[string]*testKey // by algorithm
-	theirs   map[string]*testKey // an attacker's keys, by algorithm
-)
-
-// fixedKeys generates one key per algorithm for us and for an attacker,
-// once per test binary: RSA generation is slow.
-func fixedKeys(tb testing.TB) (ourKeys, attackerKeys map[string]*testKey) {
-	tb.Helper()
-	keysOnce.Do(func() {
-		keysByID = map[string]*testKey{}
-		ours, theirs = map[string]*testKey{}, map[string]*testKey{}
-		for i, alg := range algs {
-			ours[alg] = mustTestKey(alg, int64(i+1))
-			theirs[alg] = mustTestKey(alg, int64(i+100))
-		}
-	})
-	return ours, theirs
-}
-
-func mustTestKey(alg string, seq int64) *testKey {
-	sk, err := token.GenerateKey(alg, time.Time{})
-	if err != nil {
-		panic(err)
-	}
-	sk.Seq = seq
-	return parseTestKey(sk)
-}
-
-func parseTestKey(sk *store.SigningKey) *testKey {
-	k, err := token.ParseKey(sk)
-	if err != nil {
-		panic(err)
-	}
-	tk := &testKey{stored: sk, key: k}
-	if sk.Algorithm == token.HS256 {
-		tk.priv = sk.Private
-	} else if tk.priv, err = x509.ParsePKCS8PrivateKey(sk.Private); err != nil {
-		panic(err)
-	}
-	return tk
-}
-
-func method(alg string) jwt.SigningMethod {
-	switch alg {
-	case token.HS256:
-		return jwt.SigningMethodHS256
-	case token.ES256:
-		return jwt.SigningMethodES256
-	case token.EdDSA:
-		return jwt.SigningMethodEdDSA
-	case token.RS256:
-		return jwt.SigningMethodRS256
-	}
-	panic("no method " + alg)
-}
-
-// publicDER is the key's public half in PKIX DER, the bytes an algorithm
-// confusion attack would use as an HMAC secret.
-func (k *testKey) publicDER() []byte {
-	var pub any
-	switch p := k.priv.(type) {
-	case *ecdsa.PrivateKey:
-		pub = &p.PublicKey
-	case ed25519.PrivateKey:
-		pub = p.Public()
-	case *rsa.PrivateKey:
-		pub = &p.PublicKey
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		panic(err)
-	}
-	return der
-}
+// The helpers of the LocalVerifier's tests. The fixtures they share with
+// internal/token's (the clock, the fixed keys, the signer, key managers) are
+// in internal/tokentest; testIssuer is shared with the guard's
+// (helpers_test.go).
 
 // env is a verifier over a memory store, with keys for every algorithm and
 // a client c1 and an account a1 at generation 1.
 type env struct {
 	tb    testing.TB
 	st    *memory.Store
-	clk   *clock
-	keys  map[string]*testKey
-	evil  map[string]*testKey
+	clk   *tokentest.Clock
+	keys  map[string]*tokentest.Key
+	evil  map[string]*tokentest.Key
 	set   *token.KeySet
 	v     *middleware.LocalVerifier
 	keysC *countingKeys
@@ -149,13 +38,13 @@ type env struct {
 
 func newEnv(tb testing.TB, cfg middleware.LocalConfig) *env {
 	tb.Helper()
-	ourKeys, attackerKeys := fixedKeys(tb)
-	e := &env{tb: tb, st: memory.New(), clk: newClock(), keys: ourKeys, evil: attackerKeys}
+	ourKeys, attackerKeys := tokentest.FixedKeys(tb)
+	e := &env{tb: tb, st: memory.New(), clk: tokentest.NewClock(), keys: ourKeys, evil: attackerKeys}
 	var list []*token.Key
-	for _, alg := range algs {
-		list = append(list, ourKeys[alg].key)
+	for _, alg := range tokentest.Algorithms() {
+		list = append(list, ourKeys[alg].Key)
 	}
-	set, err := token.NewKeySet(list, ourKeys[token.ES256].key.ID)
+	set, err := token.NewKeySet(list, ourKeys[token.ES256].Key.ID)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -193,7 +82,7 @@ func (e *env) claims() jwt.MapClaims {
 		"exp":       now.Add(time.Hour).Unix(),
 		"iat":       now.Unix(),
 		"nbf":       now.Unix(),
-		"jti":       randomHex(),
+		"jti":       tokentest.RandomID(),
 		"client_id": "c1",
 		"scope":     "read write",
 		"kind":      token.KindClient,
@@ -206,32 +95,6 @@ func (e *env) accountClaims() jwt.MapClaims {
 	delete(c, "client_id")
 	c["sub"], c["account_id"], c["kind"] = "a1", "a1", token.KindAccount
 	return c
-}
-
-// sign signs claims with key k, with typ at+jwt and k's kid unless header
-// says otherwise (a nil value deletes the header).
-func sign(tb testing.TB, k *testKey, header map[string]any, claims jwt.Claims) string {
-	tb.Helper()
-	return signAs(tb, method(k.key.Algorithm), k.priv, k.key.ID, header, claims)
-}
-
-func signAs(tb testing.TB, m jwt.SigningMethod, priv any, kid string, header map[string]any, claims jwt.Claims) string {
-	tb.Helper()
-	t := jwt.NewWithClaims(m, claims)
-	t.Header["typ"] = token.JWTType
-	t.Header["kid"] = kid
-	for h, v := range header {
-		if v == nil {
-			delete(t.Header, h)
-		} else {
-			t.Header[h] = v
-		}
-	}
-	raw, err := t.SignedString(priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return raw
 }
 
 // unsigned builds header.payload.sig from JSON values by hand, for tokens
@@ -309,39 +172,3 @@ func (c *countingState) IsRevoked(ctx context.Context, id string, now time.Time)
 }
 
 func (c *countingState) calls() int64 { return c.clients.Load() + c.accounts.Load() + c.revoked.Load() }
-
-// newManager, keySet and kidOf are the key manager helpers of
-// internal/token's tests that the cache tests need too.
-
-func newManager(t *testing.T, keys store.Keys, clk *clock, cfg token.KeyManagerConfig) *token.KeyManager {
-	t.Helper()
-	cfg.Keys, cfg.Now = keys, clk.Now
-	m, err := token.NewKeyManager(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func keySet(t *testing.T, m *token.KeyManager) *token.KeySet {
-	t.Helper()
-	ks, err := m.KeySet(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ks
-}
-
-// kidOf signs a token with the set and returns the kid it was signed with.
-func kidOf(t *testing.T, ks *token.KeySet) string {
-	t.Helper()
-	raw, err := ks.Sign(&token.Claims{Kind: token.KindClient})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := jwt.NewParser().ParseUnverified(raw, &token.Claims{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Header["kid"].(string)
-}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -37,12 +38,12 @@ func edit(e *env, f func(c jwt.MapClaims)) jwt.MapClaims {
 
 func vectors() []vector {
 	var vs []vector
-	for _, alg := range algs {
-		vs = append(vs, vector{"valid/" + alg, func(e *env) string { return sign(e.tb, e.keys[alg], nil, e.claims()) }, true})
+	for _, alg := range tokentest.Algorithms() {
+		vs = append(vs, vector{"valid/" + alg, func(e *env) string { return tokentest.Sign(e.tb, e.keys[alg], nil, e.claims()) }, true})
 	}
-	es := func(e *env) *testKey { return e.keys[token.ES256] }
+	es := func(e *env) *tokentest.Key { return e.keys[token.ES256] }
 	signES := func(header map[string]any, f func(c jwt.MapClaims)) func(e *env) string {
-		return func(e *env) string { return sign(e.tb, es(e), header, edit(e, f)) }
+		return func(e *env) string { return tokentest.Sign(e.tb, es(e), header, edit(e, f)) }
 	}
 	same := func(jwt.MapClaims) {}
 	hour := time.Hour
@@ -58,38 +59,38 @@ func vectors() []vector {
 
 		// Time.
 		vector{"expired", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -hour); c["iat"] = at(e, -2*hour); c["nbf"] = at(e, -2*hour) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -hour); c["iat"] = at(e, -2*hour); c["nbf"] = at(e, -2*hour) }))
 		}, false},
 		vector{"expired within leeway", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -5*time.Second) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -5*time.Second) }))
 		}, true},
 		vector{"expired beyond leeway", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -11*time.Second) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["exp"] = at(e, -11*time.Second) }))
 		}, false},
 		vector{"exp missing", signES(nil, func(c jwt.MapClaims) { delete(c, "exp") }), false},
 		vector{"exp a string", signES(nil, func(c jwt.MapClaims) { c["exp"] = "tomorrow" }), false},
 		vector{"not yet valid", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, hour) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, hour) }))
 		}, false},
 		vector{"nbf within leeway", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, 5*time.Second) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["nbf"] = at(e, 5*time.Second) }))
 		}, true},
 		vector{"iat in the future", func(e *env) string {
-			return sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["iat"] = at(e, hour) }))
+			return tokentest.Sign(e.tb, es(e), nil, edit(e, func(c jwt.MapClaims) { c["iat"] = at(e, hour) }))
 		}, false},
 
 		// Tampering.
 		vector{"tampered payload", func(e *env) string {
-			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + seg(edit(e, func(c jwt.MapClaims) { c["scope"] = "read write admin" })) + "." + s
 		}, false},
 		vector{"payload of another valid token", func(e *env) string {
-			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
-			_, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
+			_, p, _ := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + p + "." + s
 		}, false},
 		vector{"tampered signature", func(e *env) string {
-			h, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, p, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			b := []byte(s)
 			b[10] ^= 'A' ^ 'B' // flips bits in a middle character, never only in padding bits
 			if b[10] == s[10] {
@@ -100,58 +101,58 @@ func vectors() []vector {
 		vector{"signature with non-zero padding bits", func(e *env) string {
 			// 64 bytes of ES256 signature leave 4 unused bits in the last
 			// character, so 16 characters decode alike in a lax decoder.
-			raw := sign(e.tb, es(e), nil, e.claims())
+			raw := tokentest.Sign(e.tb, es(e), nil, e.claims())
 			last := strings.IndexByte(base64url, raw[len(raw)-1])
 			return raw[:len(raw)-1] + string(base64url[last|1])
 		}, false},
 		vector{"signature removed", func(e *env) string {
-			h, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, p, _ := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + p + "."
 		}, false},
 		vector{"signature of another token", func(e *env) string {
-			h, p, _ := parts(sign(e.tb, es(e), nil, e.claims()))
-			_, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, p, _ := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
+			_, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + p + "." + s
 		}, false},
 
 		// Algorithm pinning (DESIGN §5.2).
 		vector{"HS256 with the ES256 public key as secret (DER)", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodHS256, es(e).publicDER(), es(e).key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodHS256, es(e).PublicDER(e.tb), es(e).Key.ID, nil, e.claims())
 		}, false},
 		vector{"HS256 with the ES256 public key as secret (PEM)", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodHS256, pemPublic(es(e)), es(e).key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodHS256, pemPublic(e.tb, es(e)), es(e).Key.ID, nil, e.claims())
 		}, false},
 		vector{"HS256 with the RS256 public key as secret (PEM)", func(e *env) string {
 			k := e.keys[token.RS256]
-			return signAs(e.tb, jwt.SigningMethodHS256, pemPublic(k), k.key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodHS256, pemPublic(e.tb, k), k.Key.ID, nil, e.claims())
 		}, false},
 		vector{"HS256 with the RS256 public key as secret (DER)", func(e *env) string {
 			k := e.keys[token.RS256]
-			return signAs(e.tb, jwt.SigningMethodHS256, k.publicDER(), k.key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodHS256, k.PublicDER(e.tb), k.Key.ID, nil, e.claims())
 		}, false},
 		vector{"HS256 with the EdDSA public key as secret", func(e *env) string {
 			k := e.keys[token.EdDSA]
-			return signAs(e.tb, jwt.SigningMethodHS256, k.publicDER(), k.key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodHS256, k.PublicDER(e.tb), k.Key.ID, nil, e.claims())
 		}, false},
 		vector{"kid of the ES256 key, alg RS256 signed by our RSA key", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodRS256, e.keys[token.RS256].priv, es(e).key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodRS256, e.keys[token.RS256].Private, es(e).Key.ID, nil, e.claims())
 		}, false},
 		vector{"kid of the RS256 key, alg PS256 with the same RSA key", func(e *env) string {
 			k := e.keys[token.RS256]
-			return signAs(e.tb, jwt.SigningMethodPS256, k.priv, k.key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodPS256, k.Private, k.Key.ID, nil, e.claims())
 		}, false},
 		vector{"kid of the HS256 key, alg ES256", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodES256, es(e).priv, e.keys[token.HS256].key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodES256, es(e).Private, e.keys[token.HS256].Key.ID, nil, e.claims())
 		}, false},
 		vector{"kid of the EdDSA key, alg ES256", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodES256, es(e).priv, e.keys[token.EdDSA].key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodES256, es(e).Private, e.keys[token.EdDSA].Key.ID, nil, e.claims())
 		}, false},
 		vector{"alg header differs in case", signES(map[string]any{"alg": "es256"}, same), false},
 
 		// Keys the token points at are never fetched or trusted.
-		vector{"unknown kid", func(e *env) string { return sign(e.tb, e.evil[token.ES256], nil, e.claims()) }, false},
+		vector{"unknown kid", func(e *env) string { return tokentest.Sign(e.tb, e.evil[token.ES256], nil, e.claims()) }, false},
 		vector{"our kid, attacker's key", func(e *env) string {
-			return signAs(e.tb, jwt.SigningMethodES256, e.evil[token.ES256].priv, es(e).key.ID, nil, e.claims())
+			return tokentest.SignWith(e.tb, jwt.SigningMethodES256, e.evil[token.ES256].Private, es(e).Key.ID, nil, e.claims())
 		}, false},
 		vector{"kid missing", signES(map[string]any{"kid": nil}, same), false},
 		vector{"kid empty", signES(map[string]any{"kid": ""}, same), false},
@@ -159,12 +160,12 @@ func vectors() []vector {
 		vector{"jku and x5u on a valid token are ignored", signES(map[string]any{
 			"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem"}, same), true},
 		vector{"jku pointing at the attacker's key", func(e *env) string {
-			return sign(e.tb, e.evil[token.ES256], map[string]any{"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem"}, e.claims())
+			return tokentest.Sign(e.tb, e.evil[token.ES256], map[string]any{"jku": "https://evil.test/jwks.json", "x5u": "https://evil.test/cert.pem"}, e.claims())
 		}, false},
 		vector{"embedded jwk of the attacker", func(e *env) string {
 			k := e.evil[token.ES256]
-			jwk, _ := k.key.JWK()
-			return sign(e.tb, k, map[string]any{"jwk": jwk}, e.claims())
+			jwk, _ := k.Key.JWK()
+			return tokentest.Sign(e.tb, k, map[string]any{"jwk": jwk}, e.claims())
 		}, false},
 
 		// Issuer.
@@ -189,7 +190,7 @@ func vectors() []vector {
 		vector{"kind missing", signES(nil, func(c jwt.MapClaims) { delete(c, "kind") }), false},
 		vector{"kind empty", signES(nil, func(c jwt.MapClaims) { c["kind"] = "" }), false},
 		vector{"kind a number", signES(nil, func(c jwt.MapClaims) { c["kind"] = 1 }), false},
-		vector{"account kind", func(e *env) string { return sign(e.tb, es(e), nil, e.accountClaims()) }, true},
+		vector{"account kind", func(e *env) string { return tokentest.Sign(e.tb, es(e), nil, e.accountClaims()) }, true},
 		vector{"sub missing", signES(nil, func(c jwt.MapClaims) { delete(c, "sub") }), false},
 		vector{"jti missing", signES(nil, func(c jwt.MapClaims) { delete(c, "jti") }), false},
 		vector{"no client or account", signES(nil, func(c jwt.MapClaims) { delete(c, "client_id") }), false},
@@ -202,41 +203,44 @@ func vectors() []vector {
 		vector{"unknown account", func(e *env) string {
 			c := e.accountClaims()
 			c["account_id"] = "ghost"
-			return sign(e.tb, es(e), nil, c)
+			return tokentest.Sign(e.tb, es(e), nil, c)
 		}, false},
 		vector{"rotated account", func(e *env) string {
 			c := e.accountClaims()
 			c["gen"] = 0
-			return sign(e.tb, es(e), nil, c)
+			return tokentest.Sign(e.tb, es(e), nil, c)
 		}, false},
 
 		// Shapes that are not a token at all.
 		vector{"empty", func(*env) string { return "" }, false},
 		vector{"many dots", func(*env) string { return "a.b.c.d.e.f.g.h" }, false},
 		vector{"only dots", func(*env) string { return "......" }, false},
-		vector{"two segments", func(e *env) string { h, p, _ := parts(sign(e.tb, es(e), nil, e.claims())); return h + "." + p }, false},
-		vector{"valid token with a fourth segment", func(e *env) string { return sign(e.tb, es(e), nil, e.claims()) + ".x" }, false},
+		vector{"two segments", func(e *env) string {
+			h, p, _ := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
+			return h + "." + p
+		}, false},
+		vector{"valid token with a fourth segment", func(e *env) string { return tokentest.Sign(e.tb, es(e), nil, e.claims()) + ".x" }, false},
 		vector{"garbage base64", func(*env) string { return "!!!.@@@.###" }, false},
 		vector{"header not JSON", func(e *env) string {
-			_, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			_, p, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return base64.RawURLEncoding.EncodeToString([]byte("{not json")) + "." + p + "." + s
 		}, false},
 		vector{"payload not JSON", func(e *env) string {
-			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + base64.RawURLEncoding.EncodeToString([]byte("[1,2")) + "." + s
 		}, false},
 		vector{"payload a JSON array", func(e *env) string {
-			h, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "." + seg([]int{1}) + "." + s
 		}, false},
 		vector{"padded base64", func(e *env) string {
-			h, p, s := parts(sign(e.tb, es(e), nil, e.claims()))
+			h, p, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
 			return h + "==." + p + "." + s
 		}, false},
 		vector{"100 KB token", func(e *env) string {
 			c := e.claims()
 			c["pad"] = strings.Repeat("x", 100<<10)
-			return sign(e.tb, es(e), nil, c)
+			return tokentest.Sign(e.tb, es(e), nil, c)
 		}, false},
 	)
 
@@ -244,11 +248,11 @@ func vectors() []vector {
 	for _, none := range []string{"none", "None", "NONE", "nOnE"} {
 		vs = append(vs,
 			vector{"alg " + none + " unsigned", func(e *env) string {
-				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), "")
+				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).Key.ID}, e.claims(), "")
 			}, false},
 			vector{"alg " + none + " with a signature", func(e *env) string {
-				_, _, s := parts(sign(e.tb, es(e), nil, e.claims()))
-				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), s)
+				_, _, s := parts(tokentest.Sign(e.tb, es(e), nil, e.claims()))
+				return unsigned(map[string]any{"alg": none, "typ": token.JWTType, "kid": es(e).Key.ID}, e.claims(), s)
 			}, false},
 			vector{"alg " + none + " without kid", func(e *env) string {
 				return unsigned(map[string]any{"alg": none, "typ": token.JWTType}, e.claims(), "")
@@ -256,18 +260,19 @@ func vectors() []vector {
 		)
 	}
 	vs = append(vs, vector{"alg none signed by golang-jwt", func(e *env) string {
-		return signAs(e.tb, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, es(e).key.ID, nil, e.claims())
+		return tokentest.SignWith(e.tb, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, es(e).Key.ID, nil, e.claims())
 	}, false})
 	vs = append(vs, vector{"alg missing", func(e *env) string {
-		return unsigned(map[string]any{"typ": token.JWTType, "kid": es(e).key.ID}, e.claims(), "")
+		return unsigned(map[string]any{"typ": token.JWTType, "kid": es(e).Key.ID}, e.claims(), "")
 	}, false})
 	return vs
 }
 
 const base64url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
-func pemPublic(k *testKey) []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.publicDER()})
+func pemPublic(tb testing.TB, k *tokentest.Key) []byte {
+	tb.Helper()
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.PublicDER(tb)})
 }
 
 func TestVerifyVectors(t *testing.T) {
@@ -329,7 +334,7 @@ func TestVerifyPrincipal(t *testing.T) {
 	c := e.claims()
 	c["aud"] = []string{testIssuer, "https://other.test"}
 	c["scope"] = "read  write read"
-	raw := sign(t, e.keys[token.EdDSA], nil, c)
+	raw := tokentest.Sign(t, e.keys[token.EdDSA], nil, c)
 	p, err := e.v.Verify(context.Background(), raw)
 	if err != nil {
 		t.Fatal(err)
@@ -347,7 +352,7 @@ func TestVerifyPrincipal(t *testing.T) {
 		t.Error("HasScope(s) disagree with Scopes")
 	}
 
-	a, err := e.v.Verify(context.Background(), sign(t, e.keys[token.ES256], nil, e.accountClaims()))
+	a, err := e.v.Verify(context.Background(), tokentest.Sign(t, e.keys[token.ES256], nil, e.accountClaims()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +372,7 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{})
 	c := e.claims()
 	c["pad"] = strings.Repeat("x", 100<<10)
-	raw := sign(t, e.keys[token.ES256], nil, c)
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 	for _, verify := range []func(context.Context, string) (*middleware.Principal, error){e.v.Verify, e.v.VerifyJWT} {
 		if _, err := verify(context.Background(), raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("100 KB token: %v", err)
@@ -379,7 +384,7 @@ func TestVerifyRejectsLongTokenBeforeParsing(t *testing.T) {
 
 	// MaxTokenLength moves the limit.
 	short := newEnv(t, middleware.LocalConfig{MaxTokenLength: 100})
-	if _, err := short.v.Verify(context.Background(), sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, middleware.ErrInvalidToken) {
+	if _, err := short.v.Verify(context.Background(), tokentest.Sign(t, short.keys[token.ES256], nil, short.claims())); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("token over MaxTokenLength: %v", err)
 	}
 }
@@ -388,7 +393,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 	ctx := context.Background()
 	t.Run("disabled client", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{})
-		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Disabled = true
 		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
@@ -400,7 +405,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 	})
 	t.Run("deleted client", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{})
-		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 		if err := e.st.DeleteClient(ctx, "c1"); err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +415,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 	})
 	t.Run("disabled account", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{})
-		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		a, _ := e.st.GetAccount(ctx, "a1")
 		a.Disabled = true
 		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
@@ -422,7 +427,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 	})
 	t.Run("rotated client", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{})
-		raw := sign(t, e.keys[token.ES256], nil, e.claims())
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 		c, _ := e.st.GetClient(ctx, "c1")
 		c.Generation = 2
 		if err := e.st.UpdateClient(ctx, c, 1); err != nil {
@@ -433,14 +438,14 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 		}
 		c2 := e.claims()
 		c2["gen"] = 2
-		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c2)); err != nil {
+		if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c2)); err != nil {
 			t.Fatalf("token of the new generation: %v", err)
 		}
 	})
 	t.Run("revoked jti", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{})
 		c := e.claims()
-		raw := sign(t, e.keys[token.ES256], nil, c)
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 		if err := e.st.Revoke(ctx, c["jti"].(string), e.clk.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -448,7 +453,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 			t.Fatalf("revoked token: %v", err)
 		}
 		// Another token of the same client is untouched.
-		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, e.claims())); err != nil {
+		if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())); err != nil {
 			t.Fatalf("sibling token: %v", err)
 		}
 	})
@@ -457,7 +462,7 @@ func TestVerifyDisabledAndDeleted(t *testing.T) {
 func TestVerifyUnavailable(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, middleware.LocalConfig{})
-	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	e.state.down.Store(true)
 	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrUnavailable) || errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("store down: %v, want ErrUnavailable only", err)
@@ -467,7 +472,7 @@ func TestVerifyUnavailable(t *testing.T) {
 		t.Fatalf("store back: %v", err)
 	}
 	// Cached, but due for a recheck after StateTTL: still fails closed.
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	e.state.down.Store(true)
 	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Fatalf("cached token, store down after StateTTL: %v", err)
@@ -480,7 +485,7 @@ func TestVerifyUnavailable(t *testing.T) {
 
 func TestVerifyKeySourceFailure(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{Keys: failingKeys{}})
-	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	if _, err := e.v.Verify(context.Background(), raw); !errors.Is(err, middleware.ErrUnavailable) {
 		t.Fatalf("keys unavailable: %v", err)
 	}
@@ -510,12 +515,12 @@ func TestVerifyAudiencesConfig(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, middleware.LocalConfig{Audiences: []string{"https://api.test"}})
 	c := e.claims()
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("the issuer audience is no longer the default once Audiences is set: %v", err)
 	}
 	c = e.claims()
 	c["aud"] = "https://api.test"
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c)); err != nil {
 		t.Errorf("configured audience: %v", err)
 	}
 }
@@ -525,13 +530,13 @@ func TestVerifyLeewayConfig(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{Leeway: -1})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(-time.Second).Unix()
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Errorf("negative Leeway must mean none: %v", err)
 	}
 	e = newEnv(t, middleware.LocalConfig{Leeway: time.Minute})
 	c = e.claims()
 	c["exp"] = e.clk.Now().Add(-30 * time.Second).Unix()
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); err != nil {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c)); err != nil {
 		t.Errorf("within a 1m leeway: %v", err)
 	}
 }
@@ -540,10 +545,10 @@ func TestVerifyLeewayConfig(t *testing.T) {
 
 func TestCacheServesSecondVerify(t *testing.T) {
 	ctx := context.Background()
-	for _, alg := range algs {
+	for _, alg := range tokentest.Algorithms() {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t, middleware.LocalConfig{})
-			raw := sign(t, e.keys[alg], nil, e.claims())
+			raw := tokentest.Sign(t, e.keys[alg], nil, e.claims())
 			p1, err := e.v.Verify(ctx, raw)
 			if err != nil {
 				t.Fatal(err)
@@ -567,7 +572,7 @@ func TestCacheServesSecondVerify(t *testing.T) {
 func TestCacheDisabled(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t, middleware.LocalConfig{CacheSize: -1})
-	raw := sign(t, e.keys[token.ES256], nil, e.claims())
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	p1, err := e.v.Verify(ctx, raw)
 	if err != nil {
 		t.Fatal(err)
@@ -588,7 +593,7 @@ func TestCacheRevocation(t *testing.T) {
 	setup := func(t *testing.T) (*env, string, string) {
 		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
 		c := e.claims()
-		raw := sign(t, e.keys[token.ES256], nil, c)
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatal(err)
 		}
@@ -601,15 +606,15 @@ func TestCacheRevocation(t *testing.T) {
 		e, raw, _ := setup(t)
 		// Within StateTTL the cached answer stands: that is the documented,
 		// bounded delay.
-		e.clk.Add(ttl - time.Second)
+		e.clk.Advance(ttl - time.Second)
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatalf("within StateTTL: %v", err)
 		}
-		e.clk.Add(time.Second)
+		e.clk.Advance(time.Second)
 		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("StateTTL after the revocation the cached token still passes: %v", err)
 		}
-		e.clk.Add(time.Second)
+		e.clk.Advance(time.Second)
 		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Fatalf("and later: %v", err)
 		}
@@ -662,23 +667,23 @@ func TestCacheRotation(t *testing.T) {
 	for _, ch := range changes {
 		t.Run(ch.name+"/after StateTTL", func(t *testing.T) {
 			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
-			raw := sign(t, e.keys[token.ES256], nil, e.claims())
+			raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
 			}
 			ch.apply(t, e)
-			e.clk.Add(ttl - time.Second)
+			e.clk.Advance(ttl - time.Second)
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatalf("within StateTTL: %v", err)
 			}
-			e.clk.Add(time.Second)
+			e.clk.Advance(time.Second)
 			if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 				t.Fatalf("after StateTTL: %v", err)
 			}
 		})
 		t.Run(ch.name+"/at once after Forget", func(t *testing.T) {
 			e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
-			raw := sign(t, e.keys[token.ES256], nil, e.claims())
+			raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 			if _, err := e.v.Verify(ctx, raw); err != nil {
 				t.Fatal(err)
 			}
@@ -691,7 +696,7 @@ func TestCacheRotation(t *testing.T) {
 	}
 	t.Run("account rotated, Forget", func(t *testing.T) {
 		e := newEnv(t, middleware.LocalConfig{StateTTL: ttl})
-		raw := sign(t, e.keys[token.ES256], nil, e.accountClaims())
+		raw := tokentest.Sign(t, e.keys[token.ES256], nil, e.accountClaims())
 		if _, err := e.v.Verify(ctx, raw); err != nil {
 			t.Fatal(err)
 		}
@@ -712,15 +717,15 @@ func TestCacheHonoursExpiry(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(time.Minute).Unix()
-	raw := sign(t, e.keys[token.ES256], nil, c)
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 	if _, err := e.v.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	e.clk.Add(time.Minute + 9*time.Second)
+	e.clk.Advance(time.Minute + 9*time.Second)
 	if _, err := e.v.Verify(ctx, raw); err != nil {
 		t.Fatalf("within the leeway: %v", err)
 	}
-	e.clk.Add(time.Second)
+	e.clk.Advance(time.Second)
 	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("the cache served an expired token: %v", err)
 	}
@@ -732,7 +737,7 @@ func TestCacheSmall(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{CacheSize: 1})
 	var toks []string
 	for range 100 {
-		toks = append(toks, sign(t, e.keys[token.HS256], nil, e.claims()))
+		toks = append(toks, tokentest.Sign(t, e.keys[token.HS256], nil, e.claims()))
 	}
 	for round := range 3 {
 		for i, raw := range toks {
@@ -762,7 +767,7 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("Watch on the memory store = %v, %v", ok, err)
 	}
 	c := e.claims()
-	raw := sign(t, e.keys[token.ES256], nil, c)
+	raw := tokentest.Sign(t, e.keys[token.ES256], nil, c)
 	if _, err := v.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -812,7 +817,7 @@ func testOpaque(t *testing.T, ctx context.Context, pepper []byte) {
 		if edit != nil {
 			edit(&g)
 		}
-		if err := e.st.CreateAccessToken(ctx, &store.AccessToken{Hash: h.Hex(raw), ID: randomHex(), Grant: g}); err != nil {
+		if err := e.st.CreateAccessToken(ctx, &store.AccessToken{Hash: h.Hex(raw), ID: tokentest.RandomID(), Grant: g}); err != nil {
 			t.Fatal(err)
 		}
 		return raw
@@ -852,7 +857,7 @@ func testOpaque(t *testing.T, ctx context.Context, pepper []byte) {
 	if _, err := v.Verify(ctx, short); err != nil {
 		t.Fatal(err)
 	}
-	e.clk.Add(time.Minute)
+	e.clk.Advance(time.Minute)
 	reject("expired", short)
 
 	// Opaque tokens are looked up on every use: deletion and rotation reach
@@ -890,9 +895,9 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 	ctx := context.Background()
 	const ttl = 5 * time.Second
 	st := memory.New()
-	km := newManager(t, st, newClock(), token.KeyManagerConfig{})
+	km := tokentest.NewManager(t, st, tokentest.NewClock(), token.KeyManagerConfig{})
 	e := newEnv(t, middleware.LocalConfig{Keys: km, StateTTL: ttl})
-	ks := keySet(t, km)
+	ks := tokentest.KeySet(t, km)
 	c := e.claims()
 	c["exp"] = e.clk.Now().Add(100 * 365 * 24 * time.Hour).Unix()
 	raw, err := ks.Sign(c)
@@ -902,17 +907,17 @@ func TestCacheKeyWithdrawn(t *testing.T) {
 	if _, err := e.v.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	leaked := kidOf(t, ks)
+	leaked := tokentest.KidOf(t, ks)
 	if err := st.DeleteKey(ctx, leaked); err != nil {
 		t.Fatal(err)
 	}
 	if err := km.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := keySet(t, km).Key(leaked); ok {
+	if _, ok := tokentest.KeySet(t, km).Key(leaked); ok {
 		t.Fatal("the deleted key is still in the set")
 	}
-	e.clk.Add(ttl)
+	e.clk.Advance(ttl)
 	if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("StateTTL after its key was withdrawn, the cached token still passes: %v", err)
 	}
@@ -925,7 +930,7 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	// new token must pass now, not StateTTL later, while the old one dies.
 	ctx := context.Background()
 	e := newEnv(t, middleware.LocalConfig{StateTTL: time.Hour})
-	old := sign(t, e.keys[token.ES256], nil, e.claims())
+	old := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	if _, err := e.v.Verify(ctx, old); err != nil {
 		t.Fatal(err)
 	}
@@ -934,14 +939,14 @@ func TestCacheNewGenerationAtOnce(t *testing.T) {
 	if err := e.st.UpdateClient(ctx, c, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 2 }))); err != nil {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 2 }))); err != nil {
 		t.Fatalf("a token of the new generation is refused: %v", err)
 	}
 	if _, err := e.v.Verify(ctx, old); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("once the new generation is known, the old token still passes: %v", err)
 	}
 	// A token from a generation the store has not reached is still refused.
-	if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, middleware.ErrInvalidToken) {
+	if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, edit(e, func(c jwt.MapClaims) { c["gen"] = 3 }))); !errors.Is(err, middleware.ErrInvalidToken) {
 		t.Fatalf("generation from the future: %v", err)
 	}
 }
@@ -961,7 +966,7 @@ func TestClientOfAccount(t *testing.T) {
 		}
 		c := e.claims()
 		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 7
-		return e, sign(t, e.keys[token.ES256], nil, c)
+		return e, tokentest.Sign(t, e.keys[token.ES256], nil, c)
 	}
 	updateAccount := func(t *testing.T, e *env, f func(a *store.Account)) {
 		a, _ := e.st.GetAccount(ctx, "a1")
@@ -984,7 +989,7 @@ func TestClientOfAccount(t *testing.T) {
 		}
 		c := e.claims()
 		c["sub"], c["client_id"], c["account_id"], c["gen"] = "k1", "k1", "a1", 1
-		if _, err := e.v.Verify(ctx, sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
+		if _, err := e.v.Verify(ctx, tokentest.Sign(t, e.keys[token.ES256], nil, c)); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Errorf("a token with the account's generation instead of the client's: %v", err)
 		}
 	})
@@ -1022,7 +1027,7 @@ func TestClientOfAccount(t *testing.T) {
 		if err := e.st.UpdateAccount(ctx, a, 1); err != nil {
 			t.Fatal(err)
 		}
-		e.clk.Add(ttl)
+		e.clk.Advance(ttl)
 		if _, err := e.v.Verify(ctx, raw); !errors.Is(err, middleware.ErrInvalidToken) {
 			t.Errorf("StateTTL after the owner was disabled, the cached token passes: %v", err)
 		}
