@@ -16,22 +16,11 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store/memory"
 )
-
-// handClock is a clock a test moves by hand.
-type handClock struct{ t atomic.Int64 }
-
-func newHandClock() *handClock {
-	c := &handClock{}
-	c.t.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *handClock) Now() time.Time          { return time.Unix(0, c.t.Load()) }
-func (c *handClock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 // realIssuer is a Portcullis issuer over HTTP, with a resource server
 // client allowed to introspect any token and an application client.
@@ -41,12 +30,12 @@ type realIssuer struct {
 	rsID, rsSecret   string
 	appID, appSecret string
 	introspections   atomic.Int64
-	clock            *handClock
+	clock            *tokentest.Clock
 }
 
 func newRealIssuer(t *testing.T, mod func(*issuer.Config)) *realIssuer {
 	t.Helper()
-	ri := &realIssuer{clock: newHandClock()}
+	ri := &realIssuer{clock: tokentest.NewClockAt(time.Now())}
 	mux := http.NewServeMux()
 	ri.Server = httptest.NewServer(mux)
 	t.Cleanup(ri.Close)
@@ -265,7 +254,7 @@ func (f *fakeIntrospection) answer(status int, body string) {
 	f.mu.Unlock()
 }
 
-func (f *fakeIntrospection) verifier(t *testing.T, clock *handClock, edit ...func(*middleware.IntrospectionConfig)) *middleware.IntrospectionVerifier {
+func (f *fakeIntrospection) verifier(t *testing.T, clock *tokentest.Clock, edit ...func(*middleware.IntrospectionConfig)) *middleware.IntrospectionVerifier {
 	t.Helper()
 	cfg := middleware.IntrospectionConfig{
 		Issuer: "https://issuer.test", URL: f.URL + "/introspect",
@@ -283,7 +272,7 @@ func (f *fakeIntrospection) verifier(t *testing.T, clock *handClock, edit ...fun
 
 func TestIntrospectionWire(t *testing.T) {
 	f := newFakeIntrospection(t)
-	clock := newHandClock()
+	clock := tokentest.NewClockAt(time.Now())
 	exp := clock.Now().Add(time.Hour).Unix()
 	f.answer(200, `{"active":true,"scope":"read write","client_id":"c1","sub":"c1","aud":"https://issuer.test",`+
 		`"iss":"https://issuer.test","jti":"j1","token_type":"Bearer","kind":"client","exp":`+unixJSON(exp)+`,"iat":1700000000}`)
@@ -310,7 +299,7 @@ func TestIntrospectionWire(t *testing.T) {
 func unixJSON(n int64) string { b, _ := json.Marshal(n); return string(b) }
 
 func TestIntrospectionAnswers(t *testing.T) {
-	clock := newHandClock()
+	clock := tokentest.NewClockAt(time.Now())
 	exp := unixJSON(clock.Now().Add(time.Hour).Unix())
 	good := map[string]string{
 		"active": "true", "sub": `"c1"`, "client_id": `"c1"`, "kind": `"client"`,
@@ -382,7 +371,7 @@ func TestIntrospectionAnswers(t *testing.T) {
 // cached.
 func TestIntrospectionCacheBounds(t *testing.T) {
 	f := newFakeIntrospection(t)
-	clock := newHandClock()
+	clock := tokentest.NewClockAt(time.Now())
 	exp := clock.Now().Add(5 * time.Second)
 	f.answer(200, `{"active":true,"sub":"c1","kind":"client","aud":"https://issuer.test","exp":`+unixJSON(exp.Unix())+`}`)
 	v := f.verifier(t, clock, func(c *middleware.IntrospectionConfig) { c.Leeway = -1 })
@@ -427,7 +416,7 @@ func TestIntrospectionCacheBounds(t *testing.T) {
 func TestIntrospectionSlowServer(t *testing.T) {
 	f := newFakeIntrospection(t)
 	f.answer(0, "")
-	v := f.verifier(t, newHandClock(), func(c *middleware.IntrospectionConfig) {
+	v := f.verifier(t, tokentest.NewClockAt(time.Now()), func(c *middleware.IntrospectionConfig) {
 		c.HTTPClient = &http.Client{Timeout: 50 * time.Millisecond}
 	})
 	_, err := v.Verify(context.Background(), "tok")
@@ -491,7 +480,7 @@ func TestIntrospectionRefusesRedirects(t *testing.T) {
 	t.Cleanup(redirector.Close)
 	v, err := middleware.NewIntrospectionVerifier(middleware.IntrospectionConfig{
 		Issuer: "https://issuer.test", URL: redirector.URL + "/introspect",
-		ClientID: "rs:1", ClientSecret: "s&cret=", Now: newHandClock().Now,
+		ClientID: "rs:1", ClientSecret: "s&cret=", Now: tokentest.NewClockAt(time.Now()).Now,
 	})
 	if err != nil {
 		t.Fatal(err)
