@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
@@ -24,18 +24,6 @@ const testIssuer = "https://auth.example.com"
 
 // epoch is the fixed time the tests run at.
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// clock is a settable Now.
-type clock struct{ t atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.t.Store(epoch.UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.t.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.t.Add(int64(d)) }
 
 // errInjected is the failure faultStore injects.
 var errInjected = errors.New("injected store failure")
@@ -139,7 +127,7 @@ type env struct {
 	iss   *issuer.Issuer
 	st    store.Store
 	fault *faultStore // nil unless the env was built over one
-	clock *clock
+	clock *tokentest.Clock
 	cfg   issuer.Config
 }
 
@@ -149,7 +137,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // faultStore when withFaults) at the fixed clock; mod adjusts the config.
 func newEnv(t testing.TB, withFaults bool, mod func(*issuer.Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: newClock()}
+	e := &env{t: t, clock: tokentest.NewClockAt(epoch)}
 	if withFaults {
 		e.fault = newFaultStore()
 		e.st = e.fault
