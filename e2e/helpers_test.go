@@ -8,9 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/oauth2"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/internal/dbtest"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -33,20 +32,6 @@ const issuerID = "https://auth.e2e.example"
 // scopes the test servers know.
 var scopes = []string{"read", "write"}
 
-// clock is a Now func that stands still unless a test moves it, so that
-// delays such as StateTTL are crossed without sleeping, and are never
-// crossed by sleeping either.
-type clock struct{ nanos atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.nanos.Store(time.Now().UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.nanos.Load()) }
-func (c *clock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
-
 // server is one replica: an issuer, a guard over its verifier, and an
 // httptest server with the issuer's endpoints and GET /v1/whoami.
 type server struct {
@@ -55,7 +40,7 @@ type server struct {
 }
 
 // newServer starts a replica over st until t ends. mod adjusts its Config.
-func newServer(t *testing.T, st store.Store, clk *clock, mod ...func(*issuer.Config)) *server {
+func newServer(t *testing.T, st store.Store, clk *tokentest.Clock, mod ...func(*issuer.Config)) *server {
 	t.Helper()
 	cfg := issuer.Config{Issuer: issuerID, Store: st, Scopes: scopes}
 	if clk != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2"
 
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 )
@@ -34,7 +35,10 @@ const pushBound = 5 * time.Second
 func TestReplicas(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, b backend) {
 		open := b.fresh(t)
-		clk := newClock()
+		// The replicas' clock stands still unless the test moves it, so
+		// that StateTTL is crossed without sleeping, and never by sleeping
+		// either. It starts at the real time.
+		clk := tokentest.NewClockAt(time.Now())
 		r1 := newServer(t, open(), clk)
 		r2 := newServer(t, open(), clk)
 		for _, r := range []*server{r1, r2} {
@@ -81,7 +85,7 @@ func TestReplicas(t *testing.T) {
 // refusedWithinDelay checks that r's guard comes to refuse tok: when the
 // store pushes events, within pushBound of real time with the clock
 // standing still; otherwise as soon as the clock has moved StateTTL on.
-func refusedWithinDelay(t *testing.T, b backend, r *server, clk *clock, tok, why string) {
+func refusedWithinDelay(t *testing.T, b backend, r *server, clk *tokentest.Clock, tok, why string) {
 	t.Helper()
 	if !b.pushes {
 		clk.Advance(stateTTL)
