@@ -2,6 +2,7 @@ package depcheck
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -33,6 +34,9 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/store/redisstore":  {"github.com/redis/go-redis"},
 	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
 	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
+
+	// Only tests import it (TestTestOnly), but they are the core's tests.
+	"github.com/portcullis/portcullis/internal/tokentest": nil,
 }
 
 func TestCoreDependencies(t *testing.T) {
@@ -89,6 +93,10 @@ func TestArrows(t *testing.T) {
 		"internal/token": {mod + "issuer", mod + "middleware", mod + "adapters/"},
 		"middleware":     {mod + "issuer", mod + "adapters/"},
 		"issuer":         {mod + "adapters/"},
+
+		// Test support beside internal/token, below middleware, so that
+		// middleware's internal tests can use it too.
+		"internal/tokentest": {mod + "issuer", mod + "middleware", mod + "adapters/"},
 	}
 	for pkg, bad := range mustNot {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()
@@ -101,6 +109,46 @@ func TestArrows(t *testing.T) {
 					t.Errorf("%s imports %s", pkg, dep)
 				}
 			}
+		}
+	}
+}
+
+// testOnly lists the packages only tests may import: their code fails tests
+// rather than returning errors, and they carry fixed keys.
+var testOnly = []string{
+	"github.com/portcullis/portcullis/internal/tokentest",
+}
+
+// TestTestOnly: no package of the module imports a test-only package
+// outside its _test.go files. The packages are internal, so only this
+// module can import them: any chain of imports from non-test code to one
+// ends in a direct import by some package of the module, which go list
+// shows.
+func TestTestOnly(t *testing.T) {
+	const format = `{{.ImportPath}} {{join .Imports " "}} | {{join .TestImports " "}} {{join .XTestImports " "}}`
+	out, err := exec.Command("go", "list", "-f", format, "github.com/portcullis/portcullis/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	usedByTests := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		code, tests, _ := strings.Cut(line, " | ")
+		f := strings.Fields(code)
+		pkg, imports := f[0], f[1:]
+		for _, bad := range testOnly {
+			if slices.Contains(imports, bad) {
+				t.Errorf("%s imports %s outside its tests", pkg, bad)
+			}
+			if slices.Contains(strings.Fields(tests), bad) {
+				usedByTests[bad] = true
+			}
+		}
+	}
+	// A test-only package no test imports is dead, or go list has stopped
+	// reporting test imports and this test checks nothing.
+	for _, p := range testOnly {
+		if !usedByTests[p] {
+			t.Errorf("no test imports %s: is go list reporting test imports?", p)
 		}
 	}
 }
