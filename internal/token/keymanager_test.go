@@ -84,23 +84,30 @@ func TestKeyManagerFirstStart(t *testing.T) {
 	}
 }
 
+// startAtOnce starts n key managers with cfg at the same moment, as n
+// replicas starting together would, and returns them with their errors.
+func startAtOnce(ctx context.Context, n int, cfg token.KeyManagerConfig) ([]*token.KeyManager, []error) {
+	managers := make([]*token.KeyManager, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			managers[i], errs[i] = token.NewKeyManager(ctx, cfg)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return managers, errs
+}
+
 func TestKeyManagerConcurrentFirstStart(t *testing.T) {
 	ctx := context.Background()
 	for round := range 5 {
 		st, clk := memory.New(), tokentest.NewClock()
 		const n = 8
-		managers := make([]*token.KeyManager, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				managers[i], errs[i] = token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
-			})
-		}
-		close(start)
-		wg.Wait()
+		managers, errs := startAtOnce(ctx, n, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
 		stored, err := st.ListKeys(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -463,18 +470,7 @@ func TestKeyManagerAlgorithmChangeReplicas(t *testing.T) {
 		st, clk := memory.New(), tokentest.NewClock()
 		oldID := tokentest.KeySet(t, tokentest.NewManager(t, st, clk, token.KeyManagerConfig{})).SigningKey().ID
 		const n = 8
-		managers := make([]*token.KeyManager, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				managers[i], errs[i] = token.NewKeyManager(ctx, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
-			})
-		}
-		close(start)
-		wg.Wait()
+		managers, errs := startAtOnce(ctx, n, token.KeyManagerConfig{Keys: st, Now: clk.Now, Algorithm: token.EdDSA})
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("round %d manager %d: %v", round, i, err)
