@@ -141,18 +141,7 @@ func TestKeyManagerRotate(t *testing.T) {
 	if err := st.CreateClient(ctx, &store.Client{ID: "c1", Generation: 1}); err != nil {
 		t.Fatal(err)
 	}
-	mintWith := func(ks *token.KeySet, life time.Duration) string {
-		now := clk.Now()
-		raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: testIssuer, Subject: "c1", ID: tokentest.RandomID(), Audience: jwt.ClaimStrings{testIssuer},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(life)),
-		}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
-	oldToken := mintWith(tokentest.KeySet(t, m), retain)
+	oldToken := mint(t, tokentest.KeySet(t, m), clk.Now(), retain)
 
 	rotatedAt := clk.Now()
 	if err := m.Rotate(ctx); err != nil {
@@ -190,7 +179,7 @@ func TestKeyManagerRotate(t *testing.T) {
 	if !slices.Contains(ids(ks), oldID) || !slices.Contains(jwksIDs(t, ks), oldID) {
 		t.Error("the old key stopped being published when it stopped signing")
 	}
-	newToken := mintWith(ks, time.Hour)
+	newToken := mint(t, ks, clk.Now(), time.Hour)
 	for name, raw := range map[string]string{"old": oldToken, "new": newToken} {
 		if _, err := v.Verify(ctx, raw); err != nil {
 			t.Errorf("%s key's token after the switch: %v", name, err)

@@ -50,19 +50,6 @@ func (r *readOnlyKeys) DeleteKey(_ context.Context, id string) error {
 	return errors.New("read only")
 }
 
-// mint signs a client token for c1 (generation 1) with the set.
-func mint(t *testing.T, ks *token.KeySet, now time.Time, life time.Duration) string {
-	t.Helper()
-	raw, err := ks.Sign(&token.Claims{RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: testIssuer, Subject: "c1", ID: tokentest.RandomID(), Audience: jwt.ClaimStrings{testIssuer},
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(life)),
-	}, ClientID: "c1", Kind: token.KindClient, Generation: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
 // TestKeyReaderEmptyStore: a resource server that starts before any issuer
 // fails closed, writes nothing, and recovers on its own (rate limited) once
 // the issuer has created a key of its algorithm.
