@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
@@ -90,12 +91,14 @@ var (
 	defaultListedKey = []KeyMember{{"client_id", KeyClientID}, {"name", KeyName}, {"created_at", KeyCreatedAt}}
 )
 
-// keyFormat is the key format of dialect d with its defaults filled in;
-// dialects that declare none get the issuer's own.
+// keyFormat is the key format of dialect d with its defaults filled in,
+// copied from the caller's; dialects that declare none get the issuer's
+// own.
 func keyFormat(d Dialect) KeyFormat {
 	var f KeyFormat
 	if spec, ok := asSpec(d); ok {
 		f = spec.Keys
+		f.Created, f.Listed = slices.Clone(f.Created), slices.Clone(f.Listed)
 	}
 	if f.CreatedStatus == 0 {
 		f.CreatedStatus = http.StatusCreated
