@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -32,15 +31,9 @@ var (
 		Description: "the account holds the most client keys it may; delete one first"}
 )
 
-// keyInfo is a client key as listed: never its secret.
-type keyInfo struct {
-	ClientID  string    `json:"client_id"`
-	Name      string    `json:"name,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // serveAccountKeys lets an account manage its own client keys, with an
-// account token as bearer token (a client token never reaches it):
+// account token as bearer token (a client token never reaches it). In the
+// issuer's own format (the dialect may declare another, see [KeyFormat]):
 //
 //   - POST {path}: create a key, with an optional "name" parameter (form or
 //     JSON body); 201 {"client_id","client_secret","name","created_at"},
@@ -49,6 +42,8 @@ type keyInfo struct {
 //     first, never a secret;
 //   - DELETE {path}/{client_id}: 204, and every token of that key dies at
 //     once. Another account's key answers exactly like an unknown one: 404.
+//
+// Errors are written in the dialect's error shape.
 func (i *Issuer) serveAccountKeys(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	id := subpath(r, i.cfg.Paths.AccountKeys)
@@ -58,11 +53,11 @@ func (i *Issuer) serveAccountKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	if !methodIn(r.Method, allow) {
 		w.Header().Set("Allow", allow)
-		WriteError(w, ErrInvalidRequest.WithStatus(http.StatusMethodNotAllowed).WithDescription("the method must be "+allow))
+		i.cfg.Dialect.WriteError(w, r, ErrInvalidRequest.WithStatus(http.StatusMethodNotAllowed).WithDescription("the method must be "+allow))
 		return
 	}
 	if r.URL.RawQuery != "" {
-		WriteError(w, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not in the URL"))
+		i.cfg.Dialect.WriteError(w, r, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not in the URL"))
 		return
 	}
 	i.limitBody(w, r)
@@ -80,67 +75,57 @@ func (i *Issuer) serveAccountKeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case r.Method == http.MethodGet:
-		var keys []keyInfo
-		if keys, e = i.listAccountKeys(ctx, p.AccountID); e == nil {
-			WriteJSON(w, http.StatusOK, struct {
-				Keys []keyInfo `json:"keys"`
-			}{keys})
+		var owned []*store.Client
+		if owned, e = i.listAccountKeys(ctx, p.AccountID); e == nil {
+			writeRaw(w, http.StatusOK, i.keyFmt.list(owned))
 			return
 		}
 	default:
-		var created *createdKey
-		if created, e = i.createAccountKey(ctx, r, p.AccountID); e == nil {
-			WriteJSON(w, http.StatusCreated, created)
+		var c *store.Client
+		var secret string
+		if c, secret, e = i.createAccountKey(ctx, r, p.AccountID); e == nil {
+			writeRaw(w, i.keyFmt.CreatedStatus, i.keyFmt.key(i.keyFmt.Created, c, secret))
 			return
 		}
 	}
 	i.logError(r, e)
-	WriteError(w, e)
+	i.cfg.Dialect.WriteError(w, r, e)
 }
 
-type createdKey struct {
-	ClientID     string    `json:"client_id"`
-	ClientSecret string    `json:"client_secret"`
-	Name         string    `json:"name,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-}
-
-func (i *Issuer) createAccountKey(ctx context.Context, r *http.Request, account string) (*createdKey, *Error) {
+// createAccountKey makes a key for the account and returns it with its
+// secret, in the form the key format asks.
+func (i *Issuer) createAccountKey(ctx context.Context, r *http.Request, account string) (*store.Client, string, *Error) {
 	var name string
 	if r.ContentLength != 0 || r.Header.Get("Content-Type") != "" {
 		params, err := ReadParams(r)
 		if err != nil {
-			return nil, asError(err)
+			return nil, "", asError(err)
 		}
 		name = params["name"]
 		if len(name) > maxKeyNameLen || !validKeyName(name) {
-			return nil, ErrInvalidRequest.WithDescription("name must be at most 255 bytes of printable text")
+			return nil, "", ErrInvalidRequest.WithDescription("name must be at most 255 bytes of printable text")
 		}
 	}
 	owned, err := i.store.ListClientsByOwner(ctx, account, MaxAccountKeys)
 	if err != nil {
-		return nil, i.unavailable(ctx, "list client keys", err)
+		return nil, "", i.unavailable(ctx, "list client keys", err)
 	}
 	if len(owned) >= MaxAccountKeys {
-		return nil, errTooManyKeys
+		return nil, "", errTooManyKeys
 	}
-	c, secret, err := i.CreateClient(ctx, ClientSpec{Name: name, OwnerAccount: account})
+	c, secret, err := i.CreateClient(ctx, ClientSpec{Name: name, OwnerAccount: account, Secret: i.keyFmt.newSecret()})
 	if err != nil {
-		return nil, i.unavailable(ctx, "create client key", err)
+		return nil, "", i.unavailable(ctx, "create client key", err)
 	}
-	return &createdKey{ClientID: c.ID, ClientSecret: secret, Name: c.Name, CreatedAt: c.CreatedAt}, nil
+	return c, secret, nil
 }
 
-func (i *Issuer) listAccountKeys(ctx context.Context, account string) ([]keyInfo, *Error) {
+func (i *Issuer) listAccountKeys(ctx context.Context, account string) ([]*store.Client, *Error) {
 	owned, err := i.store.ListClientsByOwner(ctx, account, MaxAccountKeys)
 	if err != nil {
 		return nil, i.unavailable(ctx, "list client keys", err)
 	}
-	keys := make([]keyInfo, 0, len(owned))
-	for _, c := range owned {
-		keys = append(keys, keyInfo{ClientID: c.ID, Name: c.Name, CreatedAt: c.CreatedAt})
-	}
-	return keys, nil
+	return owned, nil
 }
 
 func (i *Issuer) deleteAccountKey(ctx context.Context, account, id string) *Error {

@@ -49,9 +49,14 @@ type DialectSpec struct {
 	// Response lists the members of a successful response, in the order
 	// they are written. Exactly one must be FieldAccessToken.
 	Response []Member
-	// Error names the members of an error body. Default: RFC 6749 §5.2's
-	// "error", "error_description" and "error_uri".
+	// Error names the members of an error body, at the token endpoint and
+	// every endpoint that answers in the dialect (login, account keys,
+	// own credentials). Default: RFC 6749 §5.2's "error",
+	// "error_description" and "error_uri".
 	Error ErrorFields
+	// Keys is the wire format of the account-keys endpoint
+	// (Paths.AccountKeys). Default: the issuer's own (see [KeyFormat]).
+	Keys KeyFormat
 }
 
 // RequestFields names the fields of a token request body. An empty name
@@ -311,6 +316,9 @@ func (d DialectSpec) check() error {
 			return bad("Error: %v", err)
 		}
 	}
+	if err := d.Keys.check(); err != nil {
+		return bad("%v", err)
+	}
 	return nil
 }
 
@@ -332,13 +340,8 @@ func distinct(names []string) error {
 // dialectAuthMethods are the client authentication methods the token
 // endpoint takes with dialect d, for the RFC 8414 metadata.
 func dialectAuthMethods(d Dialect) []string {
-	var spec DialectSpec
-	switch v := d.(type) {
-	case DialectSpec:
-		spec = v
-	case *DialectSpec:
-		spec = *v
-	default:
+	spec, ok := asSpec(d)
+	if !ok {
 		return clientAuthMethods
 	}
 	var out []string
@@ -349,4 +352,17 @@ func dialectAuthMethods(d Dialect) []string {
 		out = append(out, string(AuthPost))
 	}
 	return out
+}
+
+// asSpec returns the declaration of a declared dialect.
+func asSpec(d Dialect) (DialectSpec, bool) {
+	switch v := d.(type) {
+	case DialectSpec:
+		return v, true
+	case *DialectSpec:
+		if v != nil {
+			return *v, true
+		}
+	}
+	return DialectSpec{}, false
 }

@@ -104,6 +104,17 @@ func TestSeedDialectResponses(t *testing.T) {
 			},
 		},
 		{
+			name: "Bloq", dialect: issuer.Bloq(),
+			mod:  func(c *issuer.Config) { c.Refresh = issuer.RefreshConfig{Enabled: true, AllowPublic: true} },
+			body: `{"grantType":"clientCredentials","clientId":%q,"clientSecret":%q}`,
+			want: []string{"accessToken", "refreshToken"},
+			check: func(t *testing.T, e *env, m map[string]any) {
+				if !token.WellFormed(m["refreshToken"].(string), token.PrefixRefreshToken) {
+					t.Errorf("response %v", m)
+				}
+			},
+		},
+		{
 			name: "bloq-like", dialect: bloqLike(),
 			mod:  func(c *issuer.Config) { c.Refresh.Enabled = true },
 			body: `{"grantType":"clientCredentials","clientId":%q,"clientSecret":%q}`,
@@ -315,7 +326,7 @@ func TestDialectSpecCheck(t *testing.T) {
 	if _, err := issuer.New(issuer.Config{Issuer: testIssuer, Store: newFaultStore(), Dialect: nilSpec}); err == nil {
 		t.Error("a nil *DialectSpec was accepted")
 	}
-	for _, d := range []issuer.DialectSpec{issuer.OffBlocks(), issuer.DataCrunch(), issuer.Generic(), bloqLike(), ok} {
+	for _, d := range []issuer.DialectSpec{issuer.OffBlocks(), issuer.DataCrunch(), issuer.Generic(), bloqLike(), issuer.Bloq(), ok} {
 		if _, err := issuer.New(issuer.Config{Issuer: testIssuer, Store: newFaultStore(), Dialect: &d}); err != nil {
 			t.Errorf("%s: %v", d.Name, err)
 		}
@@ -335,7 +346,7 @@ func FuzzDialectSpec(f *testing.F) {
 	} {
 		f.Add(s.ct, s.auth, s.body)
 	}
-	dialects := []issuer.DialectSpec{issuer.OffBlocks(), issuer.DataCrunch(), issuer.Generic(), bloqLike()}
+	dialects := []issuer.DialectSpec{issuer.OffBlocks(), issuer.DataCrunch(), issuer.Generic(), bloqLike(), issuer.Bloq()}
 	f.Fuzz(func(t *testing.T, ct, authz, body string) {
 		for _, d := range dialects {
 			r := httptest.NewRequest(http.MethodPost, "/token", strings.NewReader(body))

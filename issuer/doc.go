@@ -137,7 +137,11 @@
 // OAuth 2.0.
 //
 // A [DialectSpec] declares a wire format as data and keeps that contract
-// whatever it declares; [OffBlocks], [DataCrunch] and [Generic] are
+// whatever it declares; [OffBlocks], [Bloq], [DataCrunch] and [Generic] are
 // declarations of it, each documenting where it departs from RFC 6749 and
-// why.
+// why. Its error shape also applies to the login, account-keys and
+// own-credentials endpoints, and its [KeyFormat] (DialectSpec.Keys)
+// declares the account-keys endpoint's answers: the status and members of
+// a created key, the members of a listed one, an object or a top-level
+// array for the listing, and "pcs_…" or hex secrets.
 package issuer

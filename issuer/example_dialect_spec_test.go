@@ -61,3 +61,52 @@ func ExampleDialectSpec() {
 	// 401 {"code":"invalid_client","message":"client authentication failed"}
 	// 400 {"code":"invalid_request","message":"repeated parameter 'key'"}
 }
+
+// ExampleKeyFormat declares the answers of the account-keys endpoint
+// beside the token request: 200 with {"id","secret"} (the secret in hex,
+// shown this once) and a listing that is a top-level JSON array.
+func ExampleKeyFormat() {
+	d := issuer.Generic()
+	d.Keys = issuer.KeyFormat{
+		CreatedStatus: http.StatusOK,
+		Created:       []issuer.KeyMember{{Name: "id", Field: issuer.KeyClientID}, {Name: "secret", Field: issuer.KeyClientSecret}},
+		Listed:        []issuer.KeyMember{{Name: "id", Field: issuer.KeyClientID}},
+		Array:         true,
+		Secret:        issuer.SecretHex,
+	}
+	iss, err := issuer.New(issuer.Config{
+		Issuer:  "https://auth.example.com",
+		Store:   memory.New(),
+		Dialect: d,
+		// Cheap hashes keep the example fast; keep the defaults in a
+		// server, whose passwords must resist guessing.
+		Passwords: issuer.PasswordConfig{Memory: 64, Iterations: 1, Parallelism: 1},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := iss.CreateAccount(context.Background(), issuer.AccountSpec{Username: "alice", Password: "correct horse battery staple"}); err != nil {
+		log.Fatal(err)
+	}
+	do := func(method, path, auth string) string {
+		r := httptest.NewRequest(method, path, nil)
+		r.Header.Set("Authorization", auth)
+		w := httptest.NewRecorder()
+		iss.Handler().ServeHTTP(w, r)
+		return fmt.Sprint(w.Code, " ", w.Body)
+	}
+	r := httptest.NewRequest(http.MethodPost, "/account/login", nil)
+	r.SetBasicAuth("alice", "correct horse battery staple")
+	w := httptest.NewRecorder()
+	iss.Handler().ServeHTTP(w, r)
+	account := "Bearer " + regexp.MustCompile(`"accessToken":"([^"]+)"`).FindStringSubmatch(w.Body.String())[1]
+
+	hex := regexp.MustCompile(`"[0-9a-f]{32}"|"[0-9a-f]{64}"`)
+	fmt.Println(hex.ReplaceAllStringFunc(do(http.MethodPost, "/account/keys", account), func(s string) string {
+		return fmt.Sprintf("<%d hex digits>", len(s)-2)
+	}))
+	fmt.Println(hex.ReplaceAllString(do(http.MethodGet, "/account/keys", account), `"…"`))
+	// Output:
+	// 200 {"id":<32 hex digits>,"secret":<64 hex digits>}
+	// 200 [{"id":"…"}]
+}

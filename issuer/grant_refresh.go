@@ -74,6 +74,18 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 	if c.Disabled || c.Generation != rt.Generation {
 		return nil, errBadRefresh.WithCause(errors.New("client disabled or rotated"))
 	}
+	if authed == nil && c.OwnerAccount != "" {
+		// What authenticate checks of a key: without client
+		// authentication, a disabled or deleted account's key must not
+		// refresh either.
+		a, err := i.store.GetAccount(ctx, c.OwnerAccount)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Disabled) {
+			return nil, errBadRefresh.WithCause(errors.New("owner account disabled or deleted"))
+		}
+		if err != nil {
+			return nil, i.unavailable(ctx, "get account", err)
+		}
+	}
 	if !grantAllowed(c, GrantRefreshToken) {
 		return nil, errNotPermitted
 	}

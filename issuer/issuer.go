@@ -45,6 +45,8 @@ type Issuer struct {
 	exact    map[string]http.Handler
 	subtrees []Route
 	metadata []byte
+	// keyFmt is the account-keys endpoint's wire format, defaults filled in.
+	keyFmt KeyFormat
 }
 
 // startupTimeout bounds the store calls New makes to load or create the
@@ -113,6 +115,7 @@ func New(cfg Config) (*Issuer, error) {
 		i.sweeper = sw
 		i.nextSweep.Store(cfg.Now().Add(cfg.SweepInterval).UnixNano())
 	}
+	i.keyFmt = keyFormat(cfg.Dialect)
 	i.grants = i.enabledGrants()
 	i.buildRoutes()
 	i.metadata = i.buildMetadata()

@@ -1,5 +1,7 @@
 package issuer
 
+import "net/http"
+
 // The wire formats of APIs that clients already speak, each declared as a
 // [DialectSpec]. Each is a function rather than a variable, so that a
 // program that adjusts its copy (a Realm, an error shape) changes nobody
@@ -36,6 +38,61 @@ func OffBlocks() DialectSpec {
 			{"token", FieldAccessToken},
 			{"expiresAt", FieldExpiresAt},
 			{"tokenType", FieldTokenType},
+		},
+	}
+}
+
+// Bloq is the wire format of the Bloq API: its token request, and the
+// client keys its accounts manage with their account token.
+//
+//	POST   /auth/token  {"grantType":"clientCredentials","clientId":"…","clientSecret":"…"}
+//	200 {"accessToken":"eyJ…","refreshToken":"pcr_…"}
+//	POST   /auth/token  {"grantType":"refreshToken","refreshToken":"pcr_…"}
+//	200 {"accessToken":"eyJ…","refreshToken":"pcr_…"}
+//	POST   /users/me/client-keys             → 200 {"clientId":"…","clientSecret":"…"}, both hex
+//	GET    /users/me/client-keys             → 200 [{"clientId":"…","createdAt":"…"},…]
+//	DELETE /users/me/client-keys/{clientId}  → 204
+//
+// The rest of the API is configuration, as examples/bloq shows: the login
+// (POST /auth/login with HTTP Basic, the account's username or email, is
+// the endpoint at Paths.Login, which answers {"accessToken"} in this
+// dialect, a 12 h account token), the paths, and refresh tokens with
+// client credentials that are used without them (Config.Refresh.Enabled
+// and AllowPublic; access tokens live 1 h and refresh tokens 1 year, the
+// defaults). The API's page does not show a listing's members: clientId
+// and createdAt are this declaration's choice.
+//
+// Departures from RFC 6749, all the API's own: the body is JSON only, with
+// camelCase names and grant type values ("clientCredentials" for
+// client_credentials); the credentials travel only in the body and HTTP
+// Basic is not accepted, so the Authorization header is not read (Bloq's
+// CLI sends its account token there beside the body's credentials); the
+// response has no token_type or expires_in (§5.1 requires both); a refresh
+// token comes with client credentials (§4.4.3 says it SHOULD NOT) and is
+// used without client authentication (§6 requires it of a confidential
+// client), which rotation and reuse detection make safer; and
+// invalid_client carries no WWW-Authenticate challenge. Error bodies are
+// {"code","message"}, what Bloq's CLI reads, with §5.2's codes as values.
+// New keys' secrets are 256 random bits in hex (SecretHex), as the API's
+// are, rather than "pcs_…".
+func Bloq() DialectSpec {
+	return DialectSpec{
+		Name: "Bloq",
+		Request: RequestFields{
+			GrantType: "grantType", ClientID: "clientId", ClientSecret: "clientSecret", RefreshToken: "refreshToken",
+		},
+		GrantTypes: map[string]string{"clientCredentials": GrantClientCredentials, "refreshToken": GrantRefreshToken},
+		Response: []Member{
+			{"accessToken", FieldAccessToken},
+			{"refreshToken", FieldRefreshToken},
+		},
+		Error: ErrorFields{Code: "code", Description: "message"},
+		Keys: KeyFormat{
+			CreatedStatus: http.StatusOK,
+			Created:       []KeyMember{{"clientId", KeyClientID}, {"clientSecret", KeyClientSecret}},
+			Listed:        []KeyMember{{"clientId", KeyClientID}, {"createdAt", KeyCreatedAt}},
+			Array:         true,
+			Secret:        SecretHex,
 		},
 	}
 }

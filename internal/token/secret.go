@@ -45,6 +45,16 @@ func NewClientID() string {
 	return hex.EncodeToString(b)
 }
 
+// NewHexSecret returns a client secret of 256 random bits in lowercase hex
+// (64 characters), for APIs whose clients expect that shape. It has no
+// prefix or checksum, so secret scanners cannot recognise it as NewSecret's
+// can, which is why "pcs_…" is the default.
+func NewHexSecret() string {
+	b := make([]byte, secretBytes)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 // WellFormed reports whether s looks like a secret minted by NewSecret with
 // that prefix: right length, alphabet and checksum. It says nothing about
 // whether s is valid for anything; it lets a server reject typos and

@@ -117,6 +117,16 @@ func TestNewClientID(t *testing.T) {
 	}
 }
 
+func TestNewHexSecret(t *testing.T) {
+	a, b := token.NewHexSecret(), token.NewHexSecret()
+	if len(a) != 64 || a == b || strings.ToLower(a) != a {
+		t.Errorf("hex secrets %q %q", a, b)
+	}
+	if _, err := hex.DecodeString(a); err != nil {
+		t.Errorf("hex secret %q is not hex", a)
+	}
+}
+
 func TestHasher(t *testing.T) {
 	// FIPS 180-2 "abc" and RFC 4231 test case 2.
 	const sha256abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
