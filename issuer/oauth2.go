@@ -38,8 +38,6 @@ func (d OAuth2) DecodeTokenRequest(r *http.Request) (*TokenRequest, error) {
 	}, nil
 }
 
-// clientAuth finds the client's credentials in the Authorization header or
-
 // WriteTokenResponse implements [Dialect].
 func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp *TokenResponse) {
 	WriteJSON(w, http.StatusOK, oauth2Token{
