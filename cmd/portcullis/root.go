@@ -219,4 +219,3 @@ func (a *app) readSecret(what string, max int) (string, error) {
 	}
 	return s, nil
 }
-
