@@ -29,6 +29,11 @@ type Hooks struct {
 	RefreshReused func(ctx context.Context, e RefreshReused)
 	// Login is called after an account logged in.
 	Login func(ctx context.Context, e Login)
+	// SigningKey is called after this issuer stored a new signing key: the
+	// first one of a store, or a rotation (Config.KeyRotation,
+	// Config.Algorithm changed, or [Issuer.RotateSigningKey]). A key made
+	// by another replica is reported by that replica.
+	SigningKey func(ctx context.Context, e SigningKeyCreated)
 }
 
 // TokenIssued describes a token the issuer handed out.
@@ -128,6 +133,22 @@ type Login struct {
 	Address   string
 }
 
+// SigningKeyCreated describes a signing key the issuer stored; never its
+// key material.
+type SigningKeyCreated struct {
+	// KeyID is the key's kid.
+	KeyID     string
+	Algorithm string
+	// Seq orders the store's keys.
+	Seq int64
+	// ActiveAt is when the key starts signing: ten minutes after it is
+	// published for a rotation, at once otherwise.
+	ActiveAt time.Time
+	// Rotation is true when the key replaces one that signs, false when no
+	// key could sign (a new store, or every key had expired).
+	Rotation bool
+}
+
 // The hooks' call sites, each a no-op when its hook is unset.
 
 func (h *Hooks) tokenIssued(ctx context.Context, e TokenIssued) {
@@ -163,5 +184,11 @@ func (h *Hooks) refreshReused(ctx context.Context, e RefreshReused) {
 func (h *Hooks) login(ctx context.Context, e Login) {
 	if h.Login != nil {
 		h.Login(ctx, e)
+	}
+}
+
+func (h *Hooks) signingKey(ctx context.Context, e SigningKeyCreated) {
+	if h.SigningKey != nil {
+		h.SigningKey(ctx, e)
 	}
 }

@@ -74,6 +74,10 @@ func New(cfg Config) (*Issuer, error) {
 		// A key must stay published until the last token it signed expires.
 		RetainFor: max(25*time.Hour, maxTTL(kinds)+time.Hour),
 		Now:       cfg.Now,
+		Created: func(ctx context.Context, e token.KeyCreated) {
+			cfg.Hooks.signingKey(ctx, SigningKeyCreated{KeyID: e.ID, Algorithm: e.Algorithm,
+				Seq: e.Seq, ActiveAt: e.ActiveAt, Rotation: e.Rotation})
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("issuer: signing keys: %w", err)

@@ -82,6 +82,12 @@ type Config struct {
 	// (error level) and, at debug level, why a token was rejected.
 	// Default slog.Default().
 	Logger *slog.Logger
+	// LogRefusals logs every refused request at info level instead of
+	// debug, with the method, the path, the error code (the reason) and
+	// why, never the token: an audit trail of who was turned away. Default
+	// false, since a public API is probed all day and its refusals are
+	// noise until someone looks for them.
+	LogRefusals bool
 }
 
 // Guard authenticates requests with bearer tokens and applies a policy. It
@@ -185,6 +191,7 @@ func (g *Guard) WithKinds(kinds ...string) *Guard {
 func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 	raw, err := g.extract(r)
 	if err != nil {
+		g.debug(r.Context(), r, err)
 		return nil, err
 	}
 	ctx := r.Context()
@@ -222,14 +229,27 @@ func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
 }
 
 func (g *Guard) reject(ctx context.Context, r *http.Request, sentinel *Error, cause error) *Error {
-	g.debug(ctx, r, cause)
-	return sentinel.with(cause, g.cfg.Realm)
+	e := sentinel.with(cause, g.cfg.Realm)
+	g.debug(ctx, r, e)
+	return e
 }
 
-func (g *Guard) debug(ctx context.Context, r *http.Request, cause error) {
-	if g.cfg.Logger.Enabled(ctx, slog.LevelDebug) {
-		g.cfg.Logger.DebugContext(ctx, "portcullis: access token rejected",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("err", cause))
+// debug logs a refusal: at debug level, or at info with LogRefusals. The
+// reason is the error code ("" when the request carried no token).
+func (g *Guard) debug(ctx context.Context, r *http.Request, err error) {
+	level := slog.LevelDebug
+	if g.cfg.LogRefusals {
+		level = slog.LevelInfo
+	}
+	if g.cfg.Logger.Enabled(ctx, level) {
+		e := asError(err)
+		reason := e.Code
+		if reason == "" {
+			reason = "no_token"
+		}
+		g.cfg.Logger.LogAttrs(ctx, level, "portcullis: access token rejected",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("reason", reason), slog.Any("err", err))
 	}
 }
 

@@ -37,8 +37,8 @@
 //
 // # Optional capabilities
 //
-// A backend may also implement [Sweeper], [Pinger], [Watcher] or
-// [RateLimiter]; consumers discover them by type assertion.
+// A backend may also implement [Sweeper], [Pinger], [Watcher],
+// [RateLimiter] or [Lister]; consumers discover them by type assertion.
 package store
 
 import (
@@ -306,6 +306,26 @@ type Keys interface {
 type Sweeper interface {
 	// Sweep deletes what had expired at now and reports how many records went.
 	Sweep(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Lister is an optional capability: every client and every account, a page
+// at a time, for administration tools such as the portcullis command's
+// list commands. It is not meant for request paths: a backend may read far
+// more than a page to answer one (the Redis store scans its key space).
+type Lister interface {
+	// ListClients returns copies of the clients whose ID is greater than
+	// after (bytewise; "" starts at the first), ordered by ID bytewise, at
+	// most limit of them. A page shorter than limit is the last. To read
+	// them all, pass the last ID of each page as the next after.
+	//
+	// limit must be from 1 to [MaxListLimit]; otherwise it returns an error
+	// that is none of the sentinels. No clients after "after" is an empty
+	// (possibly nil) slice and a nil error, never ErrNotFound. A write
+	// concurrent with the paging may or may not be seen, but a client that
+	// exists throughout is listed exactly once.
+	ListClients(ctx context.Context, after string, limit int) ([]*Client, error)
+	// ListAccounts does the same for accounts.
+	ListAccounts(ctx context.Context, after string, limit int) ([]*Account, error)
 }
 
 // Pinger is an optional capability: a cheap health check.

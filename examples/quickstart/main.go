@@ -7,6 +7,7 @@
 // It prints a demo client's id and secret and curl commands to paste: one
 // gets a token with HTTP Basic and a form body, the other calls
 // GET /v1/whoami, which answers with the caller's principal as JSON.
+// GET /healthz and GET /readyz are the liveness and readiness probes.
 //
 // # Flags
 //
@@ -155,6 +156,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata, login, account keys
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 	mux.Handle("GET /v1/me", httpauth.Protect(accountGuard, http.HandlerFunc(whoami)))
+	// Probes for an orchestrator: liveness checks only the process,
+	// readiness the store and the signing keys.
+	mux.Handle("GET /healthz", iss.LivenessHandler())
+	mux.Handle("GET /readyz", iss.ReadinessHandler())
 
 	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeFlags.Label()+")", base, iss.Paths(), client)
 	printAccountIntro(stdout, base, iss.Paths(), account)

@@ -58,6 +58,17 @@ const (
 func TestQuickstart(t *testing.T) {
 	s := start(t, "-addr", "127.0.0.1:0", "-client-id", demoID, "-client-secret", demoSecret)
 	demotest.CheckIssuer(t, s.URL, demoID, demoSecret)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(s.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != `{"status":"ok"}` {
+			t.Errorf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
 }
 
 // TestPrintedCurl checks that the printed curl commands carry credentials

@@ -18,6 +18,7 @@ var forbidden = []string{
 	"modernc.org/sqlite",
 	"github.com/lib/pq",
 	"github.com/mattn/go-sqlite3",
+	"github.com/spf13/", // only cmd/portcullis
 }
 
 // Each package and what it may import besides the core.

@@ -61,6 +61,23 @@ type KeyManagerConfig struct {
 	MinRefreshInterval time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// Created, when set, is called after this manager stored a new key
+	// (not when another replica did), for audit logs. It runs with the
+	// manager's lock held: keep it fast.
+	Created func(ctx context.Context, e KeyCreated)
+}
+
+// KeyCreated describes a key a KeyManager stored; never its key material.
+type KeyCreated struct {
+	ID        string
+	Algorithm string
+	Seq       int64
+	// ActiveAt is when the key starts signing.
+	ActiveAt time.Time
+	// Rotation is true when the key replaces one that signs (it is
+	// published ahead), false when no key could sign (a new store, or every
+	// key had expired) and this one signs at once.
+	Rotation bool
 }
 
 // KeyManager creates, rotates and expires the signing keys in a
@@ -156,7 +173,7 @@ func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) 
 		if signing == nil {
 			// Nothing can sign (a new store, or every key expired): create
 			// a key that signs at once; no verifier can need it earlier.
-			if err := m.create(ctx, maxSeq+1, now, now); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			if err := m.create(ctx, maxSeq+1, now, now, false); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 				return nil, err
 			}
 			continue
@@ -176,7 +193,7 @@ func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) 
 			}
 		}
 		if !rotateAt.IsZero() && !now.Before(rotateAt) {
-			if err := m.create(ctx, maxSeq+1, now, now.Add(m.cfg.PublishAhead)); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
+			if err := m.create(ctx, maxSeq+1, now, now.Add(m.cfg.PublishAhead), true); err != nil && !errors.Is(err, store.ErrAlreadyExists) {
 				return nil, err
 			}
 			continue
@@ -202,13 +219,19 @@ func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) 
 	return nil, errors.New("token: could not agree on a signing key with the store")
 }
 
-func (m *KeyManager) create(ctx context.Context, seq int64, now, activeAt time.Time) error {
+func (m *KeyManager) create(ctx context.Context, seq int64, now, activeAt time.Time, rotation bool) error {
 	sk, err := GenerateKey(m.cfg.Algorithm, now)
 	if err != nil {
 		return err
 	}
 	sk.Seq, sk.ActiveAt = seq, activeAt
-	return m.cfg.Keys.CreateKey(ctx, sk)
+	if err := m.cfg.Keys.CreateKey(ctx, sk); err != nil {
+		return err
+	}
+	if m.cfg.Created != nil {
+		m.cfg.Created(ctx, KeyCreated{ID: sk.ID, Algorithm: sk.Algorithm, Seq: seq, ActiveAt: activeAt, Rotation: rotation})
+	}
+	return nil
 }
 
 // expireReplaced schedules the expiry of every key that a newer one (by

@@ -10,7 +10,7 @@
 //
 // [Store] implements the whole contract of package store and passes
 // store/storetest, plus the optional [store.Sweeper], [store.Pinger],
-// [store.Watcher] and [store.RateLimiter]. Where the contract leaves a choice
+// [store.Watcher], [store.RateLimiter] and [store.Lister]. Where the contract leaves a choice
 // open:
 //
 //   - A revoked refresh family is kept while it has a token; [Store.Sweep]
@@ -248,6 +248,45 @@ func (s *Store) ListClientsByOwner(_ context.Context, owner string, limit int) (
 		cs[i] = cloneClient(c)
 	}
 	return cs, nil
+}
+
+// ListClients implements [store.Lister]: it sorts the ids of every client
+// on each call, which is fine for the memory store's sizes.
+func (s *Store) ListClients(_ context.Context, after string, limit int) ([]*store.Client, error) {
+	if limit < 1 || limit > store.MaxListLimit {
+		return nil, errListLimit
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return page(s.clients, after, limit, cloneClient), nil
+}
+
+// ListAccounts implements [store.Lister], like ListClients.
+func (s *Store) ListAccounts(_ context.Context, after string, limit int) ([]*store.Account, error) {
+	if limit < 1 || limit > store.MaxListLimit {
+		return nil, errListLimit
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return page(s.accounts, after, limit, cloneAccount), nil
+}
+
+// page returns copies of the records of m whose key is greater than
+// after, in key order, at most limit of them. Called with s.mu held.
+func page[T any](m map[string]*T, after string, limit int, clone func(*T) *T) []*T {
+	var ids []string
+	for id := range m {
+		if id > after {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	ids = ids[:min(limit, len(ids))]
+	out := make([]*T, len(ids))
+	for i, id := range ids {
+		out[i] = clone(m[id])
+	}
+	return out
 }
 
 // Accounts

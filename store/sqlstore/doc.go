@@ -1,6 +1,7 @@
 // Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
 // SQLite through database/sql. [Store] implements [store.Store] and the
-// optional [store.Sweeper], [store.Pinger] and [store.RateLimiter]; it does
+// optional [store.Sweeper], [store.Pinger], [store.RateLimiter] and
+// [store.Lister]; it does
 // not implement [store.Watcher], so guards in front of a SQL store notice
 // revocations and rotations when their cache entries expire.
 //

@@ -40,6 +40,9 @@ const (
 	qHit
 	qCount
 
+	qListClients
+	qListAccounts
+
 	qSweepRefresh
 	qSweepFamilies
 	qSweepAccess
@@ -154,6 +157,19 @@ func queryText(d Dialect) [numQueries]string {
 			"ON CONFLICT (k, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits"
 	}
 	q[qCount] = "SELECT hits FROM {p}rate_limits WHERE k = ? AND window_start = ?"
+
+	// Paging by primary key, bytewise as store.Lister wants: MySQL's
+	// VARBINARY and SQLite's BINARY collation compare bytes and read the
+	// primary key index; PostgreSQL compares in the "C" collation, which
+	// its primary key index does not follow unless the database's does, so
+	// there it may scan the table: an administrative listing, not a
+	// request path.
+	q[qListClients] = "SELECT " + clientCols + " FROM {p}clients WHERE id > ? ORDER BY id LIMIT ?"
+	q[qListAccounts] = "SELECT " + accountCols + " FROM {p}accounts WHERE id > ? ORDER BY id LIMIT ?"
+	if d == Postgres {
+		q[qListClients] = "SELECT " + clientCols + ` FROM {p}clients WHERE id COLLATE "C" > ? ORDER BY id COLLATE "C" LIMIT ?`
+		q[qListAccounts] = "SELECT " + accountCols + ` FROM {p}accounts WHERE id COLLATE "C" > ? ORDER BY id COLLATE "C" LIMIT ?`
+	}
 
 	q[qSweepRefresh] = "DELETE FROM {p}refresh_tokens WHERE expires_at <= ?"
 	// A revoked family whose tokens have all expired and been swept can

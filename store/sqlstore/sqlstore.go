@@ -105,8 +105,8 @@ func validPrefix(p string) error {
 	return nil
 }
 
-// Store implements [store.Store], [store.Sweeper], [store.Pinger] and
-// [store.RateLimiter] over a *sql.DB. It is safe for concurrent use.
+// Store implements [store.Store], [store.Sweeper], [store.Pinger],
+// [store.RateLimiter] and [store.Lister] over a *sql.DB. It is safe for concurrent use.
 //
 // A Store prepares its statements on the *sql.DB the first time each is
 // used; they are released when the caller closes the *sql.DB, which the

@@ -58,9 +58,10 @@
 // # Optional capabilities
 //
 // [Run] first builds one store to find which of [store.Sweeper],
-// [store.RateLimiter], [store.Watcher] and [store.Pinger] it implements, logs
-// them, and runs [RunSweeper], [RunRateLimiter] and [RunWatcher] only for
-// those, and calls Ping ("Pinger/Ping") if the store is a Pinger. Called
+// [store.RateLimiter], [store.Watcher], [store.Pinger] and [store.Lister] it
+// implements, logs them, and runs [RunSweeper], [RunRateLimiter],
+// [RunWatcher] and [RunLister] only for those, and calls Ping
+// ("Pinger/Ping") if the store is a Pinger. Called
 // directly, those runners fail when the store lacks the capability.
 //
 // Time is passed as an argument everywhere; nothing sleeps. The one wait is
@@ -111,10 +112,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if caps.pinger {
 		t.Run("Pinger", func(t *testing.T) { runPinger(t, newStore) })
 	}
+	if caps.lister {
+		t.Run("Lister", func(t *testing.T) { RunLister(t, newStore) })
+	}
 }
 
 type capabilities struct {
-	sweeper, rateLimiter, watcher, pinger bool
+	sweeper, rateLimiter, watcher, pinger, lister bool
 }
 
 func probe(s store.Store) capabilities {
@@ -123,6 +127,7 @@ func probe(s store.Store) capabilities {
 	_, c.rateLimiter = s.(store.RateLimiter)
 	_, c.watcher = s.(store.Watcher)
 	_, c.pinger = s.(store.Pinger)
+	_, c.lister = s.(store.Lister)
 	return c
 }
 
@@ -131,7 +136,7 @@ func (c capabilities) String() string {
 	for _, n := range []struct {
 		ok   bool
 		name string
-	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}} {
+	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}} {
 		if n.ok {
 			names = append(names, n.name)
 		}
