@@ -383,6 +383,26 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// TestServeBloq: the bloq preset serves Bloq's token path with its wire
+// format and refresh tokens.
+func TestServeBloq(t *testing.T) {
+	spec, env := backends[0].open(t)
+	c := newCLI(t, spec, env...)
+	srv := startServe(t, c, "--dialect", "bloq")
+	c.ok("", "migrate")
+	var cl clientOut
+	c.okJSON(&cl, "", "clients", "create")
+	body := fmt.Sprintf(`{"grantType":"clientCredentials","clientId":%q,"clientSecret":%q}`, cl.Client.ID, cl.Secret)
+	resp := srv.post(t, "/auth/token", body)
+	if resp.code != http.StatusOK || !strings.Contains(resp.body, `"accessToken"`) || !strings.Contains(resp.body, `"refreshToken"`) {
+		t.Fatalf("token: %d %s", resp.code, resp.body)
+	}
+	if r := srv.post(t, "/auth/login", ""); r.code != http.StatusUnauthorized {
+		t.Errorf("login without credentials: %d %s", r.code, r.body)
+	}
+	srv.stop(t)
+}
+
 type server struct {
 	cmd    *exec.Cmd
 	base   string

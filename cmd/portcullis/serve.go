@@ -40,6 +40,8 @@ const (
 type dialectPreset struct {
 	dialect issuer.Dialect
 	token   string // token path, "" for the default
+	login   string // login path, "" for the default
+	keys    string // account keys path, "" for the default
 	kinds   []issuer.Kind
 	refresh issuer.RefreshConfig
 }
@@ -48,6 +50,8 @@ type dialectPreset struct {
 var dialects = map[string]dialectPreset{
 	"oauth2":    {dialect: issuer.OAuth2{}},
 	"offblocks": {dialect: issuer.OffBlocks(), token: "/v1/auth/token"},
+	"bloq": {dialect: issuer.Bloq(), token: "/auth/token", login: "/auth/login", keys: "/users/me/client-keys",
+		refresh: issuer.RefreshConfig{Enabled: true, AllowPublic: true}},
 	"datacrunch": {dialect: issuer.DataCrunch(), token: "/v1/oauth2/token",
 		refresh: issuer.RefreshConfig{Enabled: true, AllowPublic: true}},
 	"generic": {dialect: issuer.Generic(), token: "/token",
@@ -84,6 +88,7 @@ to stderr. SIGINT or SIGTERM stops it gracefully.
 
 --dialect picks a wire format with the token path and token settings of the
 API it copies: oauth2 (RFC 6749, /oauth/token), offblocks (/v1/auth/token),
+bloq (/auth/token with refresh tokens, /auth/login, /users/me/client-keys),
 datacrunch (/v1/oauth2/token, refresh tokens with client credentials, refresh
 without client authentication) or generic (/token, 30-minute opaque UUID
 tokens). The configuration file sets the rest: paths, kinds, refresh tokens,
@@ -197,8 +202,8 @@ func (a *app) serverConfig(cmd *cobra.Command, sf serveFlags, cfg *fileConfig) (
 	}
 	p := cfg.Paths
 	c.Paths = issuer.Paths{Token: first(p.Token, preset.token), Revocation: p.Revocation, Introspection: p.Introspection,
-		JWKS: p.JWKS, Credentials: p.Credentials, Metadata: p.Metadata, Login: p.Login,
-		AccountKeys: p.AccountKeys, OwnCredentials: p.OwnCredentials}
+		JWKS: p.JWKS, Credentials: p.Credentials, Metadata: p.Metadata, Login: first(p.Login, preset.login),
+		AccountKeys: first(p.AccountKeys, preset.keys), OwnCredentials: p.OwnCredentials}
 	return c, nil
 }
 

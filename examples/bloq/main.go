@@ -154,6 +154,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	ginauth.Mount(r, iss) // POST /auth/token, POST /auth/login, /users/me/client-keys and /users/me/client-keys/:id
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	r.GET("/healthz", gin.WrapH(iss.LivenessHandler()))
+	r.GET("/readyz", gin.WrapH(iss.ReadinessHandler()))
 	// Bloq's CLI logs in at POST /auth: the same login endpoint, its
 	// handler mounted at a second path.
 	for _, rt := range iss.Routes() {

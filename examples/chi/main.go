@@ -89,6 +89,9 @@ func newRouter(iss *issuer.Issuer, guard *portcullis.Guard) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	chiauth.Mount(r, iss)
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	r.Method(http.MethodGet, "/healthz", iss.LivenessHandler())
+	r.Method(http.MethodGet, "/readyz", iss.ReadinessHandler())
 	r.Route("/v1", func(r chi.Router) {
 		r.Use(chiauth.Middleware(guard))
 		r.Get("/whoami", whoami)

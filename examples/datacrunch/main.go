@@ -121,6 +121,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	httpauth.Mount(mux, iss) // POST /v1/oauth2/token
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	mux.Handle("GET /healthz", iss.LivenessHandler())
+	mux.Handle("GET /readyz", iss.ReadinessHandler())
 	mux.Handle("GET /v1/balance", httpauth.Protect(guard, http.HandlerFunc(balance)))
 
 	printIntro(stdout, base, storeFlags.Label(), client)

@@ -110,6 +110,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	httpauth.Mount(mux, iss) // POST /token
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	mux.Handle("GET /healthz", iss.LivenessHandler())
+	mux.Handle("GET /readyz", iss.ReadinessHandler())
 	mux.Handle("GET /api/collections", httpauth.Protect(guard, http.HandlerFunc(collections)))
 
 	printIntro(stdout, base, storeFlags.Label(), client)

@@ -88,6 +88,9 @@ func newRouter(iss *issuer.Issuer, guard *middleware.Guard) http.Handler {
 	r := gin.New()
 	r.Use(gin.Recovery())
 	ginauth.Mount(r, iss)
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	r.GET("/healthz", gin.WrapH(iss.LivenessHandler()))
+	r.GET("/readyz", gin.WrapH(iss.ReadinessHandler()))
 	v1 := r.Group("/v1", ginauth.Middleware(guard))
 	v1.GET("/whoami", whoami)
 	return r

@@ -124,6 +124,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	r := chi.NewRouter()
 	r.Use(chimw.Recoverer)
 	chiauth.Mount(r, iss) // POST /v1/auth/token, PUT and DELETE /v1/auth/credentials
+	// Liveness and readiness probes (Kubernetes livenessProbe, readinessProbe).
+	r.Method(http.MethodGet, "/healthz", iss.LivenessHandler())
+	r.Method(http.MethodGet, "/readyz", iss.ReadinessHandler())
 	r.With(chiauth.Middleware(guard)).Get("/v1/whoami", whoami)
 
 	printIntro(stdout, base, storeFlags.Label(), client)
