@@ -216,7 +216,7 @@ func (s *Store) migrateMySQL(ctx context.Context, ms []migration) (err error) {
 }
 
 func (s *Store) migrateSQLite(ctx context.Context, ms []migration) error {
-	conn, err := s.db.Conn(ctx)
+	conn, err := s.sqliteConn(ctx)
 	if err != nil {
 		return err
 	}
@@ -245,4 +245,41 @@ func (s *Store) migrateSQLite(ctx context.Context, ms []migration) error {
 // driver.ErrBadConn.
 func discard(conn *sql.Conn) {
 	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
+// sqliteOpenRetry bounds how long sqliteConn retries a connection that
+// SQLite refused as busy.
+const sqliteOpenRetry = 30 * time.Second
+
+// sqliteConn takes a connection, retrying while SQLite answers
+// SQLITE_BUSY. Opening a connection runs the DSN's pragmas, and
+// journal_mode(WAL) on a file that is not in WAL mode yet needs a lock that
+// SQLite does not wait for with busy_timeout: replicas that start at once
+// on a new file (as TestMigrateConcurrent does) then fail at once, though
+// waiting a moment is all it takes.
+func (s *Store) sqliteConn(ctx context.Context) (*sql.Conn, error) {
+	deadline := time.Now().Add(sqliteOpenRetry)
+	wait := 5 * time.Millisecond
+	for {
+		conn, err := s.db.Conn(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY (code 5, whatever
+// its extended code), from any driver that exposes the code.
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) {
+		return coded.Code()&0xff == 5
+	}
+	return strings.Contains(err.Error(), "SQLITE_BUSY")
 }
