@@ -339,7 +339,7 @@ type Event struct {
 }
 
 // Watcher is an optional capability: a backend that can push changes (Redis
-// pub/sub) so that guards drop cached results at once instead of waiting for
+// pub/sub, PostgreSQL LISTEN/NOTIFY) so that guards drop cached results at once instead of waiting for
 // their cache TTL. A backend that implements it publishes an event from every
 // Revoke, UpdateClient, DeleteClient, UpdateAccount and DeleteAccount that
 // changed something, to every watcher of the same store (every replica).
