@@ -23,6 +23,7 @@ import (
 	"github.com/portcullis/portcullis/store/memory"
 	"github.com/portcullis/portcullis/store/redisstore"
 	"github.com/portcullis/portcullis/store/sqlstore"
+	"github.com/portcullis/portcullis/store/sqlstore/pgwatch"
 )
 
 // issuerID is the issuer identifier of every test server: replicas behind a
@@ -183,6 +184,7 @@ type backend struct {
 var backends = []backend{
 	{"memory", freshMemory, true},
 	{"postgres", freshPostgres, false},
+	{"postgres-listen", freshPostgresListen, true},
 	{"redis", freshRedis, true},
 	{"mysql", freshMySQL, false},
 	{"sqlite", freshSQLite, false},
@@ -222,6 +224,23 @@ func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.
 // of their own (see dbtest).
 func freshPostgres(t *testing.T) func() store.Store {
 	return openSQL(t, "pgx", dbtest.PostgresDSN(t), sqlstore.Postgres)
+}
+
+// freshPostgresListen is freshPostgres through pgwatch, which adds Watch
+// over LISTEN/NOTIFY.
+func freshPostgresListen(t *testing.T) func() store.Store {
+	dsn := dbtest.PostgresDSN(t)
+	open := func() *pgwatch.Store {
+		st, err := pgwatch.Open(dbtest.Open(t, "pgx", dsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if err := open().Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return func() store.Store { return open() }
 }
 
 func freshMySQL(t *testing.T) func() store.Store {

@@ -135,10 +135,10 @@ func New(cfg Config) (*Issuer, error) {
 func (i *Issuer) Verifier() *middleware.LocalVerifier { return i.verifier }
 
 // Watch subscribes the issuer's verifier to the store's change events when
-// the store can push them ([store.Watcher], as the Redis store does), so that
-// a rotation or revocation made by another replica reaches this one's guards
-// at once instead of within Config.StateTTL. It returns false when the store
-// cannot push events. The subscription lasts until ctx is done; call it once,
+// the store can push them ([store.Watcher]: the Redis store, and PostgreSQL
+// through store/sqlstore/pgwatch), so that a rotation or revocation made by
+// another replica reaches this one's guards at once instead of within
+// Config.StateTTL. It returns false when the store cannot push events. The subscription lasts until ctx is done; call it once,
 // at start-up, with the server's lifetime context.
 func (i *Issuer) Watch(ctx context.Context) (bool, error) { return i.verifier.Watch(ctx) }
 

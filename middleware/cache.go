@@ -220,3 +220,11 @@ func (c *stateCache) forget(k stateKey) {
 	delete(c.m, k)
 	c.mu.Unlock()
 }
+
+// flush drops every state, and any put in flight of one read before.
+func (c *stateCache) flush() {
+	c.forgotten.Add(1)
+	c.mu.Lock()
+	clear(c.m)
+	c.mu.Unlock()
+}

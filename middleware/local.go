@@ -438,7 +438,8 @@ func (v *LocalVerifier) compare(ctx context.Context, kind subjectKind, id string
 // Forget drops everything cached about a store event's subject, so that the
 // next use of an affected token asks the store. Watch calls it; a caller
 // that learns of changes another way can too. A Verify in flight that read
-// the store before the change does not cache what it read.
+// the store before the change does not cache what it read. An
+// [store.EventResync] (events may have been lost) drops everything cached.
 func (v *LocalVerifier) Forget(ev store.Event) {
 	switch ev.Kind {
 	case store.EventClientChanged:
@@ -448,6 +449,12 @@ func (v *LocalVerifier) Forget(ev store.Event) {
 	case store.EventRevoked:
 		if v.tokens != nil {
 			v.tokens.forget(ev.ID)
+		}
+	case store.EventResync:
+		// Events were lost: any cached answer may be stale.
+		v.state.flush()
+		if v.tokens != nil {
+			v.tokens.flush()
 		}
 	}
 }

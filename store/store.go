@@ -344,6 +344,11 @@ const (
 	EventClientChanged EventKind = "client"
 	// EventAccountChanged: likewise for the account Event.ID.
 	EventAccountChanged EventKind = "account"
+	// EventResync: events may have been lost (the backend's connection
+	// dropped and came back, or a change could not be described), so
+	// everything cached may be stale and must be dropped. ID and
+	// Generation are empty.
+	EventResync EventKind = "resync"
 )
 
 // Event tells a watcher that cached verification results may be stale.
@@ -354,10 +359,12 @@ type Event struct {
 }
 
 // Watcher is an optional capability: a backend that can push changes (Redis
-// pub/sub) so that guards drop cached results at once instead of waiting for
+// pub/sub, PostgreSQL LISTEN/NOTIFY) so that guards drop cached results at once instead of waiting for
 // their cache TTL. A backend that implements it publishes an event from every
 // Revoke, UpdateClient, DeleteClient, UpdateAccount and DeleteAccount that
 // changed something, to every watcher of the same store (every replica).
+// A backend that can tell when it may have missed events (a subscription
+// re-established after a gap) says so with an [EventResync].
 type Watcher interface {
 	// Watch calls fn for every event until ctx is done. It returns once the
 	// subscription is established (or failed); fn runs on another goroutine

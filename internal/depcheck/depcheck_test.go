@@ -13,7 +13,7 @@ var forbidden = []string{
 	"github.com/gin-gonic/",     // only adapters/ginauth
 	"github.com/go-chi/",        // only adapters/chiauth
 	"github.com/redis/go-redis", // only store/redisstore
-	"github.com/jackc/pgx",      // SQL drivers only in tests and examples
+	"github.com/jackc/pgx",      // SQL drivers only in tests and examples, and pgx in store/sqlstore/pgwatch
 	"github.com/go-sql-driver/",
 	"modernc.org/sqlite",
 	"github.com/lib/pq",
@@ -35,6 +35,10 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/store/redisstore":  {"github.com/redis/go-redis"},
 	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
 	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
+
+	// LISTEN needs pgx's own connection, so PostgreSQL's watcher lives
+	// apart from sqlstore, which imports no driver.
+	"github.com/portcullis/portcullis/store/sqlstore/pgwatch": {"github.com/jackc/pgx"},
 
 	// Only tests import it (TestTestOnly), but they are the core's tests.
 	"github.com/portcullis/portcullis/internal/tokentest": nil,

@@ -1,9 +1,11 @@
 // Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
 // SQLite through database/sql. [Store] implements [store.Store] and the
 // optional [store.Sweeper], [store.Pinger], [store.RateLimiter] and
-// [store.Lister]; it does
-// not implement [store.Watcher], so guards in front of a SQL store notice
-// revocations and rotations when their cache entries expire.
+// [store.Lister]. It does not implement [store.Watcher], so guards in front
+// of it notice revocations and rotations made at other replicas when their
+// cache entries expire; on PostgreSQL,
+// [github.com/portcullis/portcullis/store/sqlstore/pgwatch] wraps it with a
+// Watch over LISTEN/NOTIFY that tells them at once.
 //
 // # Opening
 //
@@ -44,7 +46,10 @@
 // upgrades them after a Portcullis upgrade, from SQL embedded in the binary,
 // and records the versions it applied in <prefix>schema_migrations. Call it
 // at start-up; it is idempotent, and replicas that start together may all
-// call it: a lock makes one of them do the work. The database user needs
+// call it: a lock makes one of them do the work. On PostgreSQL it also
+// creates the triggers that announce changes for pgwatch, whether or not
+// pgwatch is used: they fire only on the rare writes a watcher must hear of
+// (revocations, client and account updates and deletions). The database user needs
 // the right to create tables for Migrate, and only to read and write rows
 // afterwards.
 //

@@ -55,8 +55,9 @@ func (s *Store) migrations() ([]migration, error) {
 	return ms, nil
 }
 
-// splitStatements drops "--" comment lines and splits on ";". The embedded
-// files are ours and keep semicolons out of literals and comments.
+// splitStatements drops "--" comment lines and splits on ";" outside
+// dollar-quoted bodies ($$ … $$, PostgreSQL's function bodies). The
+// embedded files are ours and keep semicolons out of literals and comments.
 func (s *Store) splitStatements(text string) []string {
 	var b strings.Builder
 	for line := range strings.Lines(text) {
@@ -66,11 +67,23 @@ func (s *Store) splitStatements(text string) []string {
 		b.WriteString(line)
 	}
 	var stmts []string
-	for stmt := range strings.SplitSeq(b.String(), ";") {
+	add := func(stmt string) {
 		if stmt = strings.TrimSpace(stmt); stmt != "" {
 			stmts = append(stmts, strings.ReplaceAll(stmt, "{p}", s.prefix))
 		}
 	}
+	text, start, quoted := b.String(), 0, false
+	for i := 0; i < len(text); i++ {
+		switch {
+		case strings.HasPrefix(text[i:], "$$"):
+			quoted = !quoted
+			i++
+		case text[i] == ';' && !quoted:
+			add(text[start:i])
+			start = i + 1
+		}
+	}
+	add(text[start:])
 	return stmts
 }
 

@@ -257,3 +257,23 @@ func explain(t *testing.T, s *Store, query string, args ...any) string {
 	}
 	return b.String()
 }
+
+// TestSplitStatements: semicolons end statements except inside a
+// dollar-quoted body, and comment lines go.
+func TestSplitStatements(t *testing.T) {
+	s := &Store{d: Postgres, prefix: "x_"}
+	text := "-- a comment; with a semicolon\n" +
+		"CREATE TABLE {p}t (a INT);\n" +
+		"CREATE FUNCTION {p}f() RETURNS trigger LANGUAGE plpgsql AS $$\n" +
+		"BEGIN\n\tPERFORM 1;\n\t-- gone; too\n\tRETURN NULL;\nEND\n$$;\n" +
+		"CREATE TRIGGER {p}g AFTER INSERT ON {p}t FOR EACH ROW EXECUTE PROCEDURE {p}f()\n"
+	got := s.splitStatements(text)
+	want := []string{
+		"CREATE TABLE x_t (a INT)",
+		"CREATE FUNCTION x_f() RETURNS trigger LANGUAGE plpgsql AS $$\nBEGIN\n\tPERFORM 1;\n\tRETURN NULL;\nEND\n$$",
+		"CREATE TRIGGER x_g AFTER INSERT ON x_t FOR EACH ROW EXECUTE PROCEDURE x_f()",
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("splitStatements:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,4 @@
+-- Portcullis schema, version 3 (MySQL): nothing. Version 3 adds PostgreSQL's
+-- change notifications (LISTEN/NOTIFY, see store/sqlstore/pgwatch), which
+-- MySQL has no counterpart of; the version is recorded all the same, so
+-- that a version number means the same schema in every dialect.

@@ -1,0 +1,4 @@
+-- Portcullis schema, version 3 (SQLite): nothing. Version 3 adds PostgreSQL's
+-- change notifications (LISTEN/NOTIFY, see store/sqlstore/pgwatch), which
+-- SQLite has no counterpart of; the version is recorded all the same, so
+-- that a version number means the same schema in every dialect.
