@@ -114,6 +114,7 @@ func OAuth2() Dialect {
 			AccessToken: "access_token", TokenType: "token_type", ExpiresIn: "expires_in",
 			RefreshToken: "refresh_token", Scope: "scope",
 		},
+		Error: oauth2Errors,
 	}
 }
 
