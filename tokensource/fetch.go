@@ -196,7 +196,8 @@ func (s *Source) read(b []byte, h http.Header, sent time.Time) (*answer, error) 
 		serverNow = t
 	}
 	lifetime, known := time.Duration(0), false
-	if n, ok := number(m[r.ExpiresIn], r.ExpiresIn); ok {
+	if n, ok := number(m[r.ExpiresIn], r.ExpiresIn); ok && n > 0 {
+		// 0 (or less) is how some servers say they do not know: read on.
 		lifetime, known = seconds(n), true
 	} else if n, ok := number(m[r.ExpiresAt], r.ExpiresAt); ok {
 		lifetime, known = until(n, serverNow, sent), true

@@ -89,6 +89,11 @@ const (
 // renews it before it expires, uses a refresh token when the server
 // issues one, and sends one token request at a time whatever the number
 // of callers. Safe for concurrent use.
+//
+// Put it on requests with [Source.Client] or [Transport]. oauth2.NewClient
+// works too, but wraps it in a cache of its own that asks only once the
+// token has nearly expired (so the renewal is no longer in the
+// background), and does not retry a request refused with 401.
 type Source struct {
 	cfg     Config
 	dialect Dialect

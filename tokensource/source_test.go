@@ -361,7 +361,7 @@ func TestErrors(t *testing.T) {
 			tokensource.ErrMalformedResponse, `tokensource: malformed token response: not a JSON object`},
 		{"a token of another type", tokensource.DataCrunch(), 200, `{"access_token":"x","token_type":"DPoP"}`,
 			tokensource.ErrMalformedResponse, `tokensource: malformed token response: token type "DPoP" is not Bearer`},
-		{"an expired token", tokensource.DataCrunch(), 200, `{"access_token":"x","expires_in":-5}`,
+		{"an expired token", tokensource.OffBlocks(), 200, `{"token":"x","expiresAt":1700000000}`,
 			tokensource.ErrMalformedResponse, `tokensource: malformed token response: the token has already expired`},
 		{"too long", tokensource.DataCrunch(), 200, big,
 			tokensource.ErrMalformedResponse, `tokensource: malformed token response: longer than 1048576 bytes`},

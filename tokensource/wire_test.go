@@ -168,6 +168,7 @@ func TestLifetime(t *testing.T) {
 			`{"accessToken":"` + jwt(map[string]any{"exp": serverNow + 900, "iat": serverNow}) + `"}`, 15 * time.Minute},
 		{"JWT exp by the Date", tokensource.Bloq(), date,
 			`{"accessToken":"` + jwt(map[string]any{"exp": serverNow + 900}) + `"}`, 15 * time.Minute},
+		{"expires_in 0: DefaultTTL", tokensource.OAuth2(), "", `{"access_token":"x","expires_in":0}`, 5 * time.Minute},
 		{"opaque, no expiry: DefaultTTL", tokensource.Bloq(), "", `{"accessToken":"pca_x"}`, 5 * time.Minute},
 		{"no exp in the JWT: DefaultTTL", tokensource.Bloq(), "",
 			`{"accessToken":"` + jwt(map[string]any{"sub": "x"}) + `"}`, 5 * time.Minute},
