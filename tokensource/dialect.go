@@ -158,7 +158,7 @@ func Bloq() Dialect {
 // JSON body, as its documentation sends them:
 //
 //	POST /v1/oauth2/token  {"grant_type":"client_credentials","client_id":"…","client_secret":"…"}
-//	POST /v1/oauth2/token  {"grant_type":"refresh_token","refresh_token":"…","client_id":"…","client_secret":"…"}
+//	POST /v1/oauth2/token  {"grant_type":"refresh_token","client_id":"…","client_secret":"…","refresh_token":"…"}
 //	200 {"access_token":"…","token_type":"Bearer","expires_in":3600,"refresh_token":"…","scope":"fullAccess"}
 //
 // A refresh carries the client's credentials, as DataCrunch's Go SDK sends
