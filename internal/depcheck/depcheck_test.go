@@ -35,6 +35,7 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/store/redisstore":  {"github.com/redis/go-redis"},
 	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
 	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
+	"github.com/portcullis/portcullis/tokensource":       nil,
 
 	// LISTEN needs pgx's own connection, so PostgreSQL's watcher lives
 	// apart from sqlstore, which imports no driver.
@@ -98,6 +99,9 @@ func TestArrows(t *testing.T) {
 		"internal/token": {mod + "issuer", mod + "middleware", mod + "adapters/"},
 		"middleware":     {mod + "issuer", mod + "adapters/"},
 		"issuer":         {mod + "adapters/"},
+		// The client library is for the provider's customers: none of the
+		// server (see TestClientStandalone).
+		"tokensource": {mod + "issuer", mod + "middleware", mod + "store", mod + "internal/", mod + "adapters/"},
 
 		// Test support beside internal/token, below middleware, so that
 		// middleware's internal tests can use it too.
@@ -115,6 +119,35 @@ func TestArrows(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// clientDeps are all a customer's program gets from the client library
+// besides the standard library.
+var clientDeps = []string{
+	"github.com/portcullis/portcullis/tokensource",
+	"golang.org/x/oauth2",
+	"golang.org/x/oauth2/internal",
+}
+
+// TestClientStandalone: tokensource, which the provider's customers
+// import, depends on the standard library and x/oauth2 alone, so that
+// their programs link none of the server (its store, signing and password
+// code) and no framework.
+func TestClientStandalone(t *testing.T) {
+	const pkg = "github.com/portcullis/portcullis/tokensource"
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+	}
+	deps := strings.Fields(string(out))
+	for _, dep := range deps {
+		if !slices.Contains(clientDeps, dep) {
+			t.Errorf("%s depends on %s", pkg, dep)
+		}
+	}
+	if !slices.Contains(deps, "golang.org/x/oauth2") {
+		t.Errorf("%s no longer depends on golang.org/x/oauth2: is go list -deps working?", pkg)
 	}
 }
 
