@@ -57,6 +57,16 @@ type Config struct {
 	// Default 0: keys are never rotated automatically (see
 	// [Issuer.RotateSigningKey]).
 	KeyRotation time.Duration
+	// KeyEncryption seals the signing keys in the store (AES-256-GCM under
+	// its Current KEK), so that reading the store is not enough to forge
+	// tokens. Every replica needs the same KEKs. Default none: keys are
+	// stored in the clear, and a store that holds sealed keys makes [New]
+	// fail with [ErrKeyEncryption]; so does a key sealed with a KEK that is
+	// not configured, or that does not authenticate. Keys stored in the
+	// clear before a KEK was set are read, and rotated out as KeyRotation
+	// does; so are keys sealed with an Older KEK. To rotate the KEK, add
+	// the new one to Older on every replica, then make it Current.
+	KeyEncryption KeyEncryption
 	// AccessTokenTTL is the lifetime of client tokens: a shorthand for the
 	// TTL of the client kind in Kinds (set either, or both alike). Default
 	// 1h.
@@ -226,6 +236,10 @@ func (cfg Config) withDefaults() (Config, error) {
 	default:
 		return cfg, fmt.Errorf("issuer: %w: %q", token.ErrUnsupportedAlgorithm, cfg.Algorithm)
 	}
+	if err := cfg.KeyEncryption.Check(); err != nil {
+		return cfg, fmt.Errorf("issuer: %w", err)
+	}
+	cfg.KeyEncryption = cfg.KeyEncryption.Clone()
 	if cfg.KeyRotation < 0 || (cfg.KeyRotation > 0 && cfg.KeyRotation < time.Hour) {
 		// Shorter periods than the key manager's publish-ahead time would
 		// rotate on every reload.

@@ -68,9 +68,10 @@ func New(cfg Config) (*Issuer, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
 	defer cancel()
 	km, err := token.NewKeyManager(ctx, token.KeyManagerConfig{
-		Keys:        cfg.Store,
-		Algorithm:   cfg.Algorithm,
-		RotateEvery: cfg.KeyRotation,
+		Keys:          cfg.Store,
+		Algorithm:     cfg.Algorithm,
+		RotateEvery:   cfg.KeyRotation,
+		KeyEncryption: cfg.KeyEncryption,
 		// A key must stay published until the last token it signed expires.
 		RetainFor: max(25*time.Hour, maxTTL(kinds)+time.Hour),
 		Now:       cfg.Now,

@@ -45,6 +45,15 @@ type LocalConfig struct {
 	// answers ErrUnavailable until an issuer has). The issuer passes its
 	// own key manager.
 	Keys KeySource
+	// KeyEncryption unseals the keys read from Store when Keys is unset;
+	// ignored otherwise. It must hold the KEK each key was sealed with
+	// (issuer.Config.KeyEncryption). Default none: keys sealed with an
+	// asymmetric algorithm (ES256, EdDSA, RS256) are read from the public
+	// part the issuer stores in the clear beside the sealed private key,
+	// which is all verification needs; a sealed HS256 key, whose secret is
+	// what verifies, makes NewLocalVerifier fail with ErrKeyEncryption.
+	// With it, each key's record is also authenticated.
+	KeyEncryption KeyEncryption
 	// Opaque accepts opaque access tokens, looked up in Store by their
 	// hash. Default false: only JWTs are accepted.
 	Opaque bool
@@ -122,7 +131,7 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), keyLoadTimeout)
 		defer cancel()
-		reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: keys, Now: cfg.Now})
+		reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: keys, Now: cfg.Now, KeyEncryption: cfg.KeyEncryption})
 		if err != nil {
 			return nil, fmt.Errorf("middleware: signing keys: %w", err)
 		}

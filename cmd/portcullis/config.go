@@ -171,16 +171,21 @@ func (a *app) issuerConfig(cfg *fileConfig, st store.Store, log *slog.Logger) (i
 	if err != nil {
 		return issuer.Config{}, err
 	}
+	kek, err := issuer.ParseKeyEncryption(a.getenv(envKEK))
+	if err != nil {
+		return issuer.Config{}, usageError{fmt.Errorf("%s: %w", envKEK, err)}
+	}
 	c := issuer.Config{
-		Issuer:    cfg.Issuer,
-		Store:     st,
-		Algorithm: cfg.Algorithm,
-		Scopes:    cfg.Scopes,
-		Audience:  cfg.Audience,
-		Kinds:     cfg.kinds(),
-		Pepper:    pepper,
-		Passwords: issuer.PasswordConfig{MinLength: cfg.PasswordMinLength},
-		Logger:    log,
+		Issuer:        cfg.Issuer,
+		Store:         st,
+		Algorithm:     cfg.Algorithm,
+		Scopes:        cfg.Scopes,
+		Audience:      cfg.Audience,
+		Kinds:         cfg.kinds(),
+		Pepper:        pepper,
+		KeyEncryption: kek,
+		Passwords:     issuer.PasswordConfig{MinLength: cfg.PasswordMinLength},
+		Logger:        log,
 	}
 	if cfg.Refresh != nil {
 		c.Refresh = issuer.RefreshConfig{Enabled: cfg.Refresh.Enabled, TTL: time.Duration(cfg.Refresh.TTL),
@@ -252,9 +257,10 @@ func (a *app) admin(ctx context.Context) (*adminEnv, error) {
 }
 
 // issuerErr classifies an error of issuer.New: the store failing to give
-// the signing keys is a failure; anything else is the configuration's.
+// the signing keys is a failure; anything else, a missing or wrong KEK
+// included, is the configuration's.
 func issuerErr(err error) error {
-	if strings.HasPrefix(err.Error(), "issuer: signing keys:") {
+	if !errors.Is(err, issuer.ErrKeyEncryption) && strings.HasPrefix(err.Error(), "issuer: signing keys:") {
 		return storeErr(err)
 	}
 	return usageError{err}

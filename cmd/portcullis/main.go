@@ -42,7 +42,9 @@
 // The JSON configuration file (--config or PORTCULLIS_CONFIG) is shared by
 // serve and the administrative commands, so that both hash secrets with the
 // same pepper (pepper_file, or PORTCULLIS_PEPPER) and check scopes and
-// audiences against the same lists. Unknown fields are an error. Every
+// audiences against the same lists. PORTCULLIS_KEK (id:base64 of 32 bytes,
+// then older ones to read, comma-separated) seals the signing keys in the
+// store: once they are sealed, every command needs it. Unknown fields are an error. Every
 // field is optional; flags win over it:
 //
 //	{

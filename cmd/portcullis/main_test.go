@@ -335,6 +335,19 @@ func TestConfigFile(t *testing.T) {
 	c.code(exitUsage, "clients", "list")
 }
 
+// TestKEK: PORTCULLIS_KEK seals the keys; once sealed, a command without
+// it, or with another, is refused as misconfigured.
+func TestKEK(t *testing.T) {
+	spec := "sqlite:" + filepath.Join(t.TempDir(), "p.db")
+	kek := "PORTCULLIS_KEK=k1:" + strings.Repeat("A", 43)
+	newCLI(t, spec).ok("", "migrate")
+	newCLI(t, spec, kek).ok("", "clients", "create")
+	newCLI(t, spec, kek).ok("", "clients", "list")
+	newCLI(t, spec).code(exitUsage, "clients", "list")
+	newCLI(t, spec, "PORTCULLIS_KEK=k1:"+strings.Repeat("B", 43)).code(exitUsage, "clients", "list")
+	newCLI(t, spec, "PORTCULLIS_KEK=k1:short").code(exitUsage, "clients", "list")
+}
+
 func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {

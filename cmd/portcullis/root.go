@@ -56,6 +56,7 @@ const (
 	envRedisPrefix = "PORTCULLIS_REDIS_PREFIX"
 	envConfig      = "PORTCULLIS_CONFIG"
 	envPepper      = "PORTCULLIS_PEPPER"
+	envKEK         = "PORTCULLIS_KEK"
 )
 
 // app is one run of the command: its streams and global options.

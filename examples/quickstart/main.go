@@ -19,6 +19,7 @@
 //	-client-secret S      fix the demo client's secret
 //	-account NAME         the demo account's username (default "demo")
 //	-account-password P   the demo account's password (default: a new random one on every start)
+//	-kek ID:BASE64        key-encryption key sealing the signing keys in the store (default $PORTCULLIS_KEK)
 //
 // # Accounts
 //
@@ -34,7 +35,11 @@
 //
 // With any store but memory, the tables (or keys) are created on start-up,
 // and clients and signing keys survive a restart, so a token from the last
-// run still works. The demo client then behaves as follows:
+// run still works. The signing keys are sealed there (AES-256-GCM) with the
+// key-encryption key of -kek or PORTCULLIS_KEK, for example
+// PORTCULLIS_KEK=k1:$(openssl rand -base64 32); without one they are stored
+// in the clear, and a warning says so. A start without the KEK, or with
+// another, over sealed keys fails. The demo client then behaves as follows:
 //
 //   - without -client-id, a new demo client is created on every start;
 //   - with -client-id naming a client that does not exist yet, it is created
@@ -79,6 +84,9 @@ func main() {
 	}
 }
 
+// kekEnv is the environment variable -kek defaults to.
+const kekEnv = "PORTCULLIS_KEK"
+
 // demoScopes are the scopes the server knows; the demo client is granted
 // both, and /v1/whoami requires "read".
 var demoScopes = []string{"read", "write"}
@@ -90,12 +98,14 @@ var demoScopes = []string{"read", "write"}
 // client's reuse across restarts are package demo's too, shared with the
 // seed examples).
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var issuerURL, accountName, accountPassword string
+	var issuerURL, accountName, accountPassword, kek string
 	var storeFlags demostore.Flags
 	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&accountName, "account", "demo", "the demo account's username")
 		fs.StringVar(&accountPassword, "account-password", "", "the demo account's password (default: a new random one)")
 		fs.StringVar(&issuerURL, "issuer", "", "issuer identifier (default http:// + the listen address)")
+		fs.StringVar(&kek, "kek", "", "key-encryption key that seals the signing keys in the store, as id:base64 of 32 bytes, "+
+			"then older ones to read, comma-separated (default $"+kekEnv+")")
 		storeFlags.Register(fs)
 	})
 	if err != nil {
@@ -120,7 +130,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer closeStore()
 
-	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log})
+	if kek == "" {
+		kek = os.Getenv(kekEnv) // an environment variable keeps the key out of ps and shell history
+	}
+	keyEnc, err := issuer.ParseKeyEncryption(kek)
+	if err != nil {
+		return fmt.Errorf("-kek: %w", err)
+	}
+	if !keyEnc.Enabled() && storeFlags.Label() != "memory" {
+		log.Warn("signing keys are stored in the clear: whoever can read the store can forge tokens; set -kek or " + kekEnv)
+	}
+
+	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc})
 	if err != nil {
 		return err
 	}

@@ -65,6 +65,17 @@ type KeyManagerConfig struct {
 	// (not when another replica did), for audit logs. It runs with the
 	// manager's lock held: keep it fast.
 	Created func(ctx context.Context, e KeyCreated)
+	// KeyEncryption seals the keys this manager creates with its Current
+	// KEK (AES-256-GCM), and unseals stored keys with the KEK each names.
+	// Default none: new keys are stored in the clear, and a sealed key in
+	// the store is a startup error wrapping [ErrKeyEncryption]. So is a
+	// key sealed with a KEK that is not configured, or whose blob does not
+	// authenticate: there is no fallback. Keys stored in the clear (from
+	// before sealing was configured) are still read; while one signs, or
+	// one sealed with an Older KEK, the manager rotates to a key sealed
+	// with Current, as for a change of Algorithm, so that the old key
+	// expires RetainFor later. Replicas must agree on it.
+	KeyEncryption KeyEncryption
 }
 
 // KeyCreated describes a key a KeyManager stored; never its key material.
@@ -108,13 +119,16 @@ func NewKeyManager(ctx context.Context, cfg KeyManagerConfig) (*KeyManager, erro
 	if _, err := signingMethod(cfg.Algorithm); err != nil {
 		return nil, err
 	}
+	if err := cfg.KeyEncryption.Check(); err != nil {
+		return nil, err
+	}
 	if cfg.PublishAhead <= 0 {
 		cfg.PublishAhead = 10 * time.Minute
 	}
 	if cfg.RetainFor <= 0 {
 		cfg.RetainFor = 25 * time.Hour
 	}
-	l := newKeyLoader(KeyReaderConfig{Keys: cfg.Keys, ReloadEvery: cfg.ReloadEvery, MinRefreshInterval: cfg.MinRefreshInterval, Now: cfg.Now})
+	l := newKeyLoader(KeyReaderConfig{Keys: cfg.Keys, ReloadEvery: cfg.ReloadEvery, MinRefreshInterval: cfg.MinRefreshInterval, Now: cfg.Now, KeyEncryption: cfg.KeyEncryption})
 	cfg.ReloadEvery, cfg.MinRefreshInterval, cfg.Now = l.reloadEvery, l.minRefresh, l.now
 	m := &KeyManager{cfg: cfg, l: l}
 	l.load = func(ctx context.Context) (*loadedSet, error) { return m.sync(ctx, false) }
@@ -186,7 +200,7 @@ func (m *KeyManager) sync(ctx context.Context, rotate bool) (*loadedSet, error) 
 		var rotateAt time.Time // zero: no rotation to come
 		if pending == nil {
 			switch {
-			case rotate || signing.Algorithm != m.cfg.Algorithm:
+			case rotate || signing.Algorithm != m.cfg.Algorithm || !m.sealedAsConfigured(signing):
 				rotateAt = now
 			case m.cfg.RotateEvery > 0:
 				rotateAt = signing.ActiveAt.Add(m.cfg.RotateEvery - m.cfg.PublishAhead)
@@ -225,6 +239,9 @@ func (m *KeyManager) create(ctx context.Context, seq int64, now, activeAt time.T
 		return err
 	}
 	sk.Seq, sk.ActiveAt = seq, activeAt
+	if err := m.cfg.KeyEncryption.seal(sk); err != nil {
+		return fmt.Errorf("token: sealing a new key: %w", err)
+	}
 	if err := m.cfg.Keys.CreateKey(ctx, sk); err != nil {
 		return err
 	}
@@ -232,6 +249,12 @@ func (m *KeyManager) create(ctx context.Context, seq int64, now, activeAt time.T
 		m.cfg.Created(ctx, KeyCreated{ID: sk.ID, Algorithm: sk.Algorithm, Seq: seq, ActiveAt: activeAt, Rotation: rotation})
 	}
 	return nil
+}
+
+// sealedAsConfigured reports whether k is sealed with the Current KEK, or
+// in the clear when none is configured: a key that is not is rotated out.
+func (m *KeyManager) sealedAsConfigured(k *Key) bool {
+	return k.kekID == m.cfg.KeyEncryption.Current.ID
 }
 
 // expireReplaced schedules the expiry of every key that a newer one (by

@@ -34,6 +34,14 @@ type KeyReaderConfig struct {
 	MinRefreshInterval time.Duration
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+	// KeyEncryption unseals the keys the issuer sealed; it must hold the
+	// KEK each key was sealed with. Default none: an asymmetric sealed key
+	// is read from the public part stored beside it (all a verifier
+	// needs), and a sealed HS256 key, whose secret is what verifies, is an
+	// error wrapping [ErrKeyEncryption]. With it, each key's blob is also
+	// authenticated, so a key written by someone without the KEK is
+	// refused. Keys stored in the clear are read either way.
+	KeyEncryption KeyEncryption
 }
 
 // KeyReader is the [KeySource] of a process that verifies tokens but does
@@ -54,7 +62,11 @@ func NewKeyReader(ctx context.Context, cfg KeyReaderConfig) (*KeyReader, error) 
 	if cfg.Keys == nil {
 		return nil, errors.New("token: KeyReaderConfig.Keys is required")
 	}
+	if err := cfg.KeyEncryption.Check(); err != nil {
+		return nil, err
+	}
 	r := &KeyReader{l: newKeyLoader(cfg)}
+	r.l.publicOnly = true
 	r.l.load = r.load
 	if err := r.l.reload(ctx); err != nil {
 		return nil, err
@@ -100,6 +112,10 @@ type keyLoader struct {
 	reloadEvery time.Duration
 	minRefresh  time.Duration
 	now         func() time.Time
+	kek         KeyEncryption
+	// publicOnly lets sealed asymmetric keys be read without a KEK, from
+	// their public part: for readers, which never sign.
+	publicOnly bool
 	// load reads the store and builds the set to serve; the manager's also
 	// creates and rotates keys. Called with mu held.
 	load func(ctx context.Context) (*loadedSet, error)
@@ -140,7 +156,7 @@ func newKeyLoader(cfg KeyReaderConfig) *keyLoader {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &keyLoader{keys: cfg.Keys, reloadEvery: cfg.ReloadEvery, minRefresh: cfg.MinRefreshInterval, now: cfg.Now}
+	return &keyLoader{keys: cfg.Keys, reloadEvery: cfg.ReloadEvery, minRefresh: cfg.MinRefreshInterval, now: cfg.Now, kek: cfg.KeyEncryption}
 }
 
 func (s *loadedSet) get() (*KeySet, error) {
@@ -238,10 +254,11 @@ func (l *keyLoader) list(ctx context.Context) (now time.Time, stored []*store.Si
 func (l *keyLoader) parse(sk *store.SigningKey, into map[string]parsedKey) (*Key, error) {
 	p, ok := l.parsed[sk.ID]
 	if !ok || p.alg != sk.Algorithm || !bytes.Equal(p.private, sk.Private) {
-		k, err := ParseKey(sk)
+		k, kekID, err := l.kek.parseStored(sk, l.publicOnly)
 		if err != nil {
 			return nil, err
 		}
+		k.kekID = kekID
 		p = parsedKey{alg: sk.Algorithm, private: bytes.Clone(sk.Private), key: k}
 	}
 	into[sk.ID] = p

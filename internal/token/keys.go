@@ -40,6 +40,8 @@ type Key struct {
 	ActiveAt  time.Time
 	ExpiresAt time.Time
 	Seq       int64
+	// kekID is the KEK the stored key is sealed with; "" in the clear.
+	kekID string
 }
 
 // Symmetric reports whether the key is an HMAC secret, which is never
