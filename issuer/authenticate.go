@@ -200,6 +200,9 @@ func (i *Issuer) authRequest(w http.ResponseWriter, r *http.Request, now time.Ti
 	if e != nil {
 		return nil, nil, e
 	}
+	if e := i.throttle(r.Context(), c.ID, now); e != nil {
+		return nil, nil, e
+	}
 	if p["token"] == "" {
 		return nil, nil, ErrInvalidRequest.WithDescription("missing token")
 	}

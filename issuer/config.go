@@ -189,6 +189,14 @@ type RateLimit struct {
 	// PerAddress is how many failed authentications one address (see
 	// Config.ClientIP) may have per Window. Default 50; negative disables.
 	PerAddress int
+	// PerClientCalls is how many introspection and revocation requests
+	// one authenticated client may make per Window, together; over it
+	// they are answered 429 with Retry-After. It stops a client (or a
+	// leaked secret) from probing tokens or loading the store at will.
+	// Each such request then also writes a counter (in the store when it
+	// implements [store.RateLimiter]). Default 600 (10 a second in the
+	// default window); negative disables the limit.
+	PerClientCalls int
 	// Window is the length of the fixed windows. Default 1m.
 	Window time.Duration
 }
@@ -216,6 +224,7 @@ const (
 	defaultMaxBodyBytes  = 64 << 10
 	defaultPerClient     = 10
 	defaultPerAddress    = 50
+	defaultPerClientCall = 600
 	defaultWindow        = time.Minute
 	defaultSweepInterval = 10 * time.Minute
 )
@@ -293,6 +302,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RateLimit.PerAddress == 0 {
 		cfg.RateLimit.PerAddress = defaultPerAddress
+	}
+	if cfg.RateLimit.PerClientCalls == 0 {
+		cfg.RateLimit.PerClientCalls = defaultPerClientCall
 	}
 	if cfg.RateLimit.Window <= 0 {
 		cfg.RateLimit.Window = defaultWindow

@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"net/http"
 	"strconv"
@@ -14,7 +15,10 @@ import (
 // the behaviour does not change with the backend. It is bounded: when full
 // it first drops windows that have ended and then, under a flood of
 // distinct keys, arbitrary ones, which weakens the limit for those keys
-// rather than letting memory grow without end.
+// rather than letting memory grow without end. Keys longer than
+// memKeyMax (an address from a ClientIP that reads a header can be long)
+// are kept as their SHA-256, so that each entry is small and the bound on
+// entries is a bound on bytes: about 20 MB when full.
 type memLimiter struct {
 	mu        sync.Mutex
 	m         map[string]memWindow
@@ -28,13 +32,26 @@ type memWindow struct {
 	n     int64
 }
 
-const memLimiterMax = 100_000
+const (
+	memLimiterMax = 100_000
+	memKeyMax     = 64
+)
+
+// memKey is key as the memLimiter keeps it.
+func memKey(key string) string {
+	if len(key) <= memKeyMax {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return string(sum[:])
+}
 
 func newMemLimiter() *memLimiter {
 	return &memLimiter{m: make(map[string]memWindow), max: memLimiterMax}
 }
 
 func (l *memLimiter) Hit(_ context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	key = memKey(key)
 	start := now.Truncate(w)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -51,6 +68,7 @@ func (l *memLimiter) Hit(_ context.Context, key string, w time.Duration, now tim
 }
 
 func (l *memLimiter) Count(_ context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	key = memKey(key)
 	start := now.Truncate(w)
 	l.mu.Lock()
 	e, ok := l.m[key]
@@ -140,10 +158,32 @@ func (i *Issuer) failed(ctx context.Context, key, addr string, now time.Time) er
 	return nil
 }
 
+// throttle counts an introspection or revocation request of the
+// authenticated client id, and refuses it (429) past
+// RateLimit.PerClientCalls in the window.
+func (i *Issuer) throttle(ctx context.Context, id string, now time.Time) *Error {
+	rl := i.cfg.RateLimit
+	if rl.PerClientCalls < 0 {
+		return nil
+	}
+	n, reset, err := i.limiter.Hit(ctx, limitKeyCalls+id, rl.Window, now)
+	if err != nil {
+		return i.unavailable(ctx, "rate limit", err)
+	}
+	if n <= int64(rl.PerClientCalls) {
+		return nil
+	}
+	e := ErrRateLimited.WithDescription("too many introspection or revocation requests; retry later").
+		WithCause(errors.New("throttled: client " + id))
+	e.retryAfter = max(reset.Sub(now), time.Second)
+	return e
+}
+
 const (
 	limitKeyClient  = "authfail:client:"
 	limitKeyAccount = "authfail:account:"
 	limitKeyAddr    = "authfail:addr:"
+	limitKeyCalls   = "calls:client:"
 )
 
 // rateLimited is the 429 for a caller that must wait.

@@ -165,3 +165,69 @@ func TestSweep(t *testing.T) {
 	default:
 	}
 }
+
+// TestThrottleIntrospectionAndRevocation: an authenticated client's
+// introspection and revocation requests add up against PerClientCalls;
+// past it they get 429 with Retry-After, other clients do not, and the
+// next window starts afresh.
+func TestThrottleIntrospectionAndRevocation(t *testing.T) {
+	throttled := errBody("temporarily_unavailable", "too many introspection or revocation requests; retry later")
+	for _, shared := range []bool{true, false} {
+		name := map[bool]string{true: "store", false: "in-memory"}[shared]
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, !shared, func(c *issuer.Config) { c.RateLimit.PerClientCalls = 4 })
+			id, secret := e.client(issuer.ClientSpec{})
+			other, otherSecret := e.client(issuer.ClientSpec{})
+			call := func(path, id, secret string) *httpResult {
+				return result(e.do(req{path: path, body: form("token", "pca_unknown"), remote: "192.0.2.1:1",
+					header: map[string]string{"Authorization": basic(id, secret)}}))
+			}
+			for k := range 4 {
+				path := []string{"/oauth/introspect", "/oauth/revoke"}[k%2]
+				if r := call(path, id, secret); r.code != 200 {
+					t.Fatalf("call %d below the limit: %d %s", k, r.code, r.body)
+				}
+			}
+			// epoch is 03:04:05: the window ends at 03:05:00.
+			wantResponse(t, call("/oauth/introspect", id, secret), 429, with(noStoreJSON, "Retry-After", "55"), throttled)
+			wantResponse(t, call("/oauth/revoke", id, secret), 429, with(noStoreJSON, "Retry-After", "55"), throttled)
+			if r := call("/oauth/introspect", other, otherSecret); r.code != 200 {
+				t.Errorf("another client: %d %s", r.code, r.body)
+			}
+			// A throttled client still gets tokens: only these endpoints count.
+			if r := result(e.do(req{body: form("grant_type", "client_credentials"),
+				header: map[string]string{"Authorization": basic(id, secret)}})); r.code != 200 {
+				t.Errorf("token endpoint of a throttled client: %d %s", r.code, r.body)
+			}
+			e.clock.Advance(55 * time.Second)
+			if r := call("/oauth/introspect", id, secret); r.code != 200 {
+				t.Errorf("next window: %d %s", r.code, r.body)
+			}
+		})
+	}
+}
+
+func TestThrottleDefaultAndOff(t *testing.T) {
+	e := newEnv(t, false, nil)
+	id, secret := e.client(issuer.ClientSpec{})
+	n := 0
+	for ; n < 700; n++ {
+		r := result(e.do(req{path: "/oauth/introspect", body: form("token", "x"),
+			header: map[string]string{"Authorization": basic(id, secret)}}))
+		if r.code == 429 {
+			break
+		}
+	}
+	if n != 600 {
+		t.Errorf("throttled after %d requests, want 600 by default", n)
+	}
+	e = newEnv(t, false, func(c *issuer.Config) { c.RateLimit.PerClientCalls = -1 })
+	id, secret = e.client(issuer.ClientSpec{})
+	for range 700 {
+		r := result(e.do(req{path: "/oauth/revoke", body: form("token", "x"),
+			header: map[string]string{"Authorization": basic(id, secret)}}))
+		if r.code != 200 {
+			t.Fatalf("with PerClientCalls -1: %d %s", r.code, r.body)
+		}
+	}
+}
