@@ -67,6 +67,15 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
 	defer cancel()
+	if sc, ok := cfg.Store.(store.StartChecker); ok {
+		warnings, err := sc.CheckStart(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("issuer: store: %w", err)
+		}
+		for _, w := range warnings {
+			cfg.Logger.Warn("issuer: store: " + w)
+		}
+	}
 	km, err := token.NewKeyManager(ctx, token.KeyManagerConfig{
 		Keys:          cfg.Store,
 		Algorithm:     cfg.Algorithm,

@@ -372,6 +372,14 @@ type Watcher interface {
 	Watch(ctx context.Context, fn func(Event)) error
 }
 
+// StartChecker is an optional capability: a check of the backend's own
+// configuration that issuer.New runs once before anything else, and that
+// stops it on an error (for example a Redis that may evict keys, which
+// would forget revocations). Warnings are logged and do not stop it.
+type StartChecker interface {
+	CheckStart(ctx context.Context) (warnings []string, err error)
+}
+
 // RateLimiter is an optional capability: a counter shared by replicas, used
 // to limit failed client authentications.
 type RateLimiter interface {

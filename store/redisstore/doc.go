@@ -119,6 +119,14 @@
 // go-redis sends twice (after a lost reply) finds its own state the second
 // time and answers success; a delete sent twice answers ErrNotFound.
 //
+// # Eviction
+//
+// Redis must run with maxmemory-policy noeviction: every record with a TTL
+// here (revocations, used refresh tokens, families) is also one whose loss
+// lets a token through that must not pass. [Store.CheckStart], which
+// issuer.New calls, refuses any other policy, and a Redis that hides CONFIG,
+// unless [WithEvictionCheck] says [EvictionWarn].
+//
 // # Expiry and TTLs
 //
 // Methods that decide expiry compare with their now argument; Redis TTLs only

@@ -24,26 +24,29 @@ const DefaultClockSkew = 5 * time.Minute
 // holds no state besides its configuration, so any number of Stores (one per
 // replica) may share one Redis.
 type Store struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	skew    time.Duration
-	channel string
+	rdb      redis.UniversalClient
+	prefix   string
+	skew     time.Duration
+	channel  string
+	eviction EvictionCheck
 }
 
 var (
-	_ store.Store       = (*Store)(nil)
-	_ store.Sweeper     = (*Store)(nil)
-	_ store.Pinger      = (*Store)(nil)
-	_ store.Watcher     = (*Store)(nil)
-	_ store.RateLimiter = (*Store)(nil)
+	_ store.Store        = (*Store)(nil)
+	_ store.Sweeper      = (*Store)(nil)
+	_ store.Pinger       = (*Store)(nil)
+	_ store.Watcher      = (*Store)(nil)
+	_ store.RateLimiter  = (*Store)(nil)
+	_ store.StartChecker = (*Store)(nil)
 )
 
 // Option configures [New]. Only this package can make one.
 type Option interface{ apply(*options) }
 
 type options struct {
-	prefix string
-	skew   time.Duration
+	prefix   string
+	skew     time.Duration
+	eviction EvictionCheck
 }
 
 type optionFunc func(*options)
@@ -85,7 +88,10 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.skew < 0 {
 		return nil, fmt.Errorf("redisstore: negative clock skew %v", o.skew)
 	}
-	return &Store{rdb: rdb, prefix: o.prefix, skew: o.skew, channel: o.prefix + "events"}, nil
+	if o.eviction != EvictionRefuse && o.eviction != EvictionWarn {
+		return nil, fmt.Errorf("redisstore: unknown EvictionCheck %d", o.eviction)
+	}
+	return &Store{rdb: rdb, prefix: o.prefix, skew: o.skew, channel: o.prefix + "events", eviction: o.eviction}, nil
 }
 
 // Prefix returns the prefix of every key of this store.
