@@ -18,7 +18,9 @@ var forbidden = []string{
 	"modernc.org/sqlite",
 	"github.com/lib/pq",
 	"github.com/mattn/go-sqlite3",
-	"github.com/spf13/", // only cmd/portcullis
+	"github.com/spf13/",      // only cmd/portcullis
+	"go.opentelemetry.io/",   // only adapters/otelauth (the API; the SDK in tests and examples)
+	"github.com/prometheus/", // only examples (the quickstart's -metrics)
 }
 
 // Each package and what it may import besides the core.
@@ -35,6 +37,7 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/store/redisstore":  {"github.com/redis/go-redis"},
 	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
 	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
+	"github.com/portcullis/portcullis/adapters/otelauth": {"go.opentelemetry.io/"},
 
 	// Only tests import it (TestTestOnly), but they are the core's tests.
 	"github.com/portcullis/portcullis/internal/tokentest": nil,
@@ -94,6 +97,10 @@ func TestArrows(t *testing.T) {
 		"internal/token": {mod + "issuer", mod + "middleware", mod + "adapters/"},
 		"middleware":     {mod + "issuer", mod + "adapters/"},
 		"issuer":         {mod + "adapters/"},
+
+		// The OpenTelemetry API only: the application picks the SDK and
+		// the exporter, and pays for no other.
+		"adapters/otelauth": {"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters/", "github.com/prometheus/"},
 
 		// Test support beside internal/token, below middleware, so that
 		// middleware's internal tests can use it too.
