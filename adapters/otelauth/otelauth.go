@@ -28,7 +28,6 @@
 //
 // Histograms, in seconds:
 //
-//	portcullis.guard.duration         result, cached       Guard.Authenticate, from reading the header to the policy
 //	portcullis.store.duration         operation, result    every call through [Telemetry.Store]
 //	portcullis.issuer.duration        endpoint, status_code  every request through [Telemetry.Handler] or [Telemetry.Routes]
 //
@@ -56,10 +55,13 @@
 //
 // # Cost
 //
-// With the OpenTelemetry SDK, a guard's request costs two measurements
-// (about 100 to 200 ns together) and no allocation; see
-// BenchmarkGuardTelemetry. A span, when the request is traced, costs what
-// the SDK charges for one.
+// With the OpenTelemetry SDK, [Telemetry.Observe] adds a clock read and one
+// counter addition to a guard's request, and no allocation: about 250 ns on
+// a token seen before, which costs about 400 ns without it
+// (BenchmarkGuardTelemetry, on a busy 2-core machine). A guard span, when
+// the request is traced, costs what the SDK charges for one: about 2 µs and
+// 14 allocations there. The store wrapper adds two clock reads and a
+// histogram measurement to each store call.
 package otelauth
 
 import (
@@ -107,7 +109,6 @@ type Telemetry struct {
 	refreshReused  metric.Int64Counter
 	signingKeys    metric.Int64Counter
 	verifications  metric.Int64Counter
-	guardDuration  metric.Float64Histogram
 	storeDuration  metric.Float64Histogram
 	issuerDuration metric.Float64Histogram
 
@@ -132,9 +133,9 @@ func optsFor(kv ...attribute.KeyValue) measureOpts {
 	return measureOpts{add: []metric.AddOption{o}, record: []metric.RecordOption{o}}
 }
 
-// durationBuckets span a cached verification (a microsecond) to a slow
-// store call (seconds); OpenTelemetry's default boundaries are meant for
-// milliseconds.
+// durationBuckets span a store call in memory (a microsecond) to a slow
+// one or a slow endpoint (seconds); OpenTelemetry's default boundaries are
+// meant for milliseconds.
 var durationBuckets = []float64{
 	0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -174,7 +175,6 @@ func New(cfg Config) (*Telemetry, error) {
 	t.refreshReused = counter("portcullis.refresh.reused", "{token}", "Refresh tokens presented after their use; each revokes its family.")
 	t.signingKeys = counter("portcullis.signing_keys.created", "{key}", "Signing keys this issuer stored.")
 	t.verifications = counter("portcullis.guard.verifications", "{request}", "Requests a guard judged, by result and whether the verifier's cache answered.")
-	t.guardDuration = histogram("portcullis.guard.duration", "How long a guard took to judge a request.")
 	t.storeDuration = histogram("portcullis.store.duration", "How long a store call took, by operation.")
 	t.issuerDuration = histogram("portcullis.issuer.duration", "How long an issuer endpoint took to answer.")
 	if err := errors.Join(errs...); err != nil {
