@@ -167,11 +167,18 @@ func (v *IntrospectionVerifier) Kinds() []string { return slices.Clone(v.cfg.Kin
 // Verify asks the issuer about raw, or reuses a recent answer. Errors wrap
 // ErrInvalidToken or ErrUnavailable.
 func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, _, err := v.verifyCached(ctx, raw)
+	return p, err
+}
+
+// verifyCached is Verify that also reports whether the cache answered,
+// for an active or an inactive token (see cacheReporter).
+func (v *IntrospectionVerifier) verifyCached(ctx context.Context, raw string) (*Principal, bool, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, invalid("empty or too long")
+		return nil, false, invalid("empty or too long")
 	}
 	if strings.HasPrefix(raw, token.PrefixRefreshToken) {
-		return nil, invalid("a refresh token is not an access token")
+		return nil, false, invalid("a refresh token is not an access token")
 	}
 	now := v.cfg.Now()
 	// The cache is keyed by the token's hash, so that it holds no token.
@@ -180,21 +187,21 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 	if v.cache != nil {
 		if e := v.cache.get(key, now); e != nil {
 			if e.principal == nil {
-				return nil, invalid("inactive (cached)")
+				return nil, true, invalid("inactive (cached)")
 			}
-			return e.principal, nil
+			return e.principal, true, nil
 		}
 	}
 	resp, err := v.introspect(ctx, raw)
 	if err != nil {
-		return nil, unavailable("introspection at %s: %w", v.cfg.URL, err)
+		return nil, false, unavailable("introspection at %s: %w", v.cfg.URL, err)
 	}
 	p, err := v.principal(resp, raw, now)
 	if err != nil {
 		if v.cache != nil && v.cfg.InactiveTTL > 0 {
 			v.cache.put(key, &cacheEntry{expires: now.Add(v.cfg.InactiveTTL)}, v.cache.epoch())
 		}
-		return nil, invalid("%w", err)
+		return nil, false, invalid("%w", err)
 	}
 	if v.cache != nil && v.cfg.CacheTTL > 0 {
 		until := now.Add(v.cfg.CacheTTL)
@@ -203,7 +210,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, raw string) (*Princi
 		}
 		v.cache.put(key, &cacheEntry{principal: p, expires: until}, v.cache.epoch())
 	}
-	return p, nil
+	return p, false, nil
 }
 
 // introspection is an RFC 7662 §2.2 response, with the Portcullis kind

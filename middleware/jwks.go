@@ -246,15 +246,22 @@ func (v *JWKSVerifier) Kinds() []string { return slices.Clone(v.kinds) }
 // Verify checks raw against the issuer's published keys. Errors wrap
 // ErrInvalidToken or ErrUnavailable.
 func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, _, err := v.verifyCached(ctx, raw)
+	return p, err
+}
+
+// verifyCached is Verify that also reports whether the token cache
+// answered (see cacheReporter).
+func (v *JWKSVerifier) verifyCached(ctx context.Context, raw string) (*Principal, bool, error) {
 	if raw == "" || len(raw) > v.maxLen {
-		return nil, invalid("empty or too long")
+		return nil, false, invalid("empty or too long")
 	}
 	if v.cache == nil {
 		p, _, err := v.jwt.verify(ctx, raw)
-		return p, err
+		return p, false, err
 	}
 	if e := v.cache.get(raw, v.now()); e != nil {
-		return e.principal, nil
+		return e.principal, true, nil
 	}
 	// Before the keys are read: a fetch that withdraws a key while this
 	// token is checked, perhaps with that key, flushes the cache and must
@@ -262,10 +269,10 @@ func (v *JWKSVerifier) Verify(ctx context.Context, raw string) (*Principal, erro
 	epoch := v.cache.epoch()
 	p, kid, err := v.jwt.verify(ctx, raw)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	v.cache.put(raw, &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.leeway)}, epoch)
-	return p, nil
+	return p, false, nil
 }
 
 // remoteKeys is the jwkset storage the HTTP fetches write into, under

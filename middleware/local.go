@@ -194,18 +194,32 @@ func (v *LocalVerifier) Kinds() []string { return slices.Clone(v.cfg.Kinds) }
 // Verify checks raw completely and says who presented it. Errors wrap
 // ErrInvalidToken or ErrUnavailable.
 func (v *LocalVerifier) Verify(ctx context.Context, raw string) (*Principal, error) {
+	p, _, err := v.verifyCached(ctx, raw)
+	return p, err
+}
+
+// verifyCached is Verify that also reports whether the token cache
+// answered (see cacheReporter).
+func (v *LocalVerifier) verifyCached(ctx context.Context, raw string) (*Principal, bool, error) {
 	if raw == "" || len(raw) > v.cfg.MaxTokenLength {
-		return nil, invalid("empty or too long")
+		return nil, false, invalid("empty or too long")
 	}
 	now := v.cfg.Now()
 	if v.tokens != nil {
 		if e := v.tokens.get(raw, now); e != nil {
 			if err := v.recheck(ctx, e, now); err != nil {
-				return nil, err
+				return nil, true, err
 			}
-			return e.principal, nil
+			return e.principal, true, nil
 		}
 	}
+	p, err := v.verifyUncached(ctx, raw, now)
+	return p, false, err
+}
+
+// verifyUncached checks a token the cache did not answer for, and caches
+// it when it passes.
+func (v *LocalVerifier) verifyUncached(ctx context.Context, raw string, now time.Time) (*Principal, error) {
 	if strings.Count(raw, ".") != 2 {
 		if !v.cfg.Opaque {
 			return nil, invalid("not a JWT")

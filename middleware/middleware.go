@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Verifier checks a raw access token and says who presented it. Errors
@@ -88,6 +89,13 @@ type Config struct {
 	// false, since a public API is probed all day and its refusals are
 	// noise until someone looks for them.
 	LogRefusals bool
+	// Observe, when set, is told the [Outcome] of every request that
+	// Authenticate judged, once it has: for metrics and traces (package
+	// adapters/otelauth turns it into OpenTelemetry). It runs on the
+	// request's goroutine before the next handler, so it must be fast and
+	// must not panic. Default nil: nothing is observed, and the guard
+	// reads no clock for it.
+	Observe func(ctx context.Context, o Outcome)
 }
 
 // Guard authenticates requests with bearer tokens and applies a policy. It
@@ -188,14 +196,21 @@ func (g *Guard) WithKinds(kinds ...string) *Guard {
 // Authenticate reads the request's bearer token, verifies it and applies the
 // guard's policy. It is the neutral core that every adapter calls. A
 // rejection is always an *Error (see the sentinels); pass it to Fail.
-func (g *Guard) Authenticate(r *http.Request) (*Principal, error) {
+func (g *Guard) Authenticate(r *http.Request) (p *Principal, err error) {
+	var cached bool
+	if g.cfg.Observe != nil {
+		// A deferred closure sees every return; open-coded, it allocates
+		// nothing.
+		start := time.Now()
+		defer func() { g.cfg.Observe(r.Context(), Outcome{Principal: p, Err: err, Cached: cached, Start: start}) }()
+	}
 	raw, err := g.extract(r)
 	if err != nil {
 		g.debug(r.Context(), r, err)
 		return nil, err
 	}
 	ctx := r.Context()
-	p, err := g.cfg.Verifier.Verify(ctx, raw)
+	p, cached, err = g.verify(ctx, raw)
 	if err == nil && p == nil {
 		err = errors.New("verifier returned no principal")
 	}

@@ -20,6 +20,7 @@
 //	-account NAME         the demo account's username (default "demo")
 //	-account-password P   the demo account's password (default: a new random one on every start)
 //	-kek ID:BASE64        key-encryption key sealing the signing keys in the store (default $PORTCULLIS_KEK)
+//	-metrics PATH|ADDR    serve Prometheus metrics at PATH of -addr (/metrics), or at /metrics on ADDR of its own
 //
 // # Accounts
 //
@@ -30,6 +31,20 @@
 // one of the account's own keys, is refused there. The printed commands go
 // through that flow in order. On a persistent store, an existing demo
 // account gets the password of this start, so its earlier tokens die.
+//
+// # Metrics
+//
+// With -metrics, the issuer, the guards and the store report to
+// OpenTelemetry (package adapters/otelauth), exported in Prometheus text
+// format: tokens issued by kind and grant, authentication failures by
+// reason, verifications by result and whether the cache answered, store
+// call and endpoint latencies, and the Go runtime's metrics.
+//
+//	go run ./examples/quickstart -metrics /metrics
+//	curl -s http://127.0.0.1:8080/metrics | grep ^portcullis_
+//
+// An address (-metrics 127.0.0.1:9090) serves them on a listener of their
+// own, off the public port.
 //
 // # Persistent stores
 //
@@ -98,7 +113,7 @@ var demoScopes = []string{"read", "write"}
 // client's reuse across restarts are package demo's too, shared with the
 // seed examples).
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	var issuerURL, accountName, accountPassword, kek string
+	var issuerURL, accountName, accountPassword, kek, metricsAt string
 	var storeFlags demostore.Flags
 	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&accountName, "account", "demo", "the demo account's username")
@@ -106,8 +121,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.StringVar(&issuerURL, "issuer", "", "issuer identifier (default http:// + the listen address)")
 		fs.StringVar(&kek, "kek", "", "key-encryption key that seals the signing keys in the store, as id:base64 of 32 bytes, "+
 			"then older ones to read, comma-separated (default $"+kekEnv+")")
+		fs.StringVar(&metricsAt, "metrics", "", "serve Prometheus metrics at this path of -addr (/metrics), or at /metrics on this address")
 		storeFlags.Register(fs)
 	})
+	if err != nil {
+		return err
+	}
+	obs, err := newObservability(metricsAt)
 	if err != nil {
 		return err
 	}
@@ -129,6 +149,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer closeStore()
+	st = obs.store(st)
 
 	if kek == "" {
 		kek = os.Getenv(kekEnv) // an environment variable keeps the key out of ps and shell history
@@ -141,7 +162,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		log.Warn("signing keys are stored in the clear: whoever can read the store can forge tokens; set -kek or " + kekEnv)
 	}
 
-	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc})
+	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks()})
 	if err != nil {
 		return err
 	}
@@ -165,16 +186,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Client tokens with the scope "read" (the default kind) reach
 	// /v1/whoami; account tokens, and only they, reach /v1/me.
-	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log})
+	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log, Observe: obs.observe()})
 	if err != nil {
 		return err
 	}
-	accountGuard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Kinds: []string{middleware.KindAccount}, Logger: log})
+	accountGuard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Kinds: []string{middleware.KindAccount}, Logger: log, Observe: obs.observe()})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	httpauth.Mount(mux, iss) // token, revoke, introspect, credentials, JWKS, metadata, login, account keys
+	// httpauth.Mount(mux, iss), each endpoint timed with -metrics: token,
+	// revoke, introspect, credentials, JWKS, metadata, login, account keys.
+	obs.mount(mux, iss)
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 	mux.Handle("GET /v1/me", httpauth.Protect(accountGuard, http.HandlerFunc(whoami)))
 	// Probes for an orchestrator: liveness checks only the process,
@@ -184,6 +207,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	demo.PrintIntro(stdout, "Portcullis quickstart (store: "+storeFlags.Label()+")", base, iss.Paths(), client)
 	printAccountIntro(stdout, base, iss.Paths(), account)
+	stopMetrics, err := obs.serve(ctx, base, stdout, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 

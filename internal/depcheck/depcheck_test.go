@@ -18,7 +18,9 @@ var forbidden = []string{
 	"modernc.org/sqlite",
 	"github.com/lib/pq",
 	"github.com/mattn/go-sqlite3",
-	"github.com/spf13/", // only cmd/portcullis
+	"github.com/spf13/",      // only cmd/portcullis
+	"go.opentelemetry.io/",   // only adapters/otelauth (the API; the SDK in tests and examples)
+	"github.com/prometheus/", // only examples (the quickstart's -metrics)
 }
 
 // Each package and what it may import besides the core.
@@ -40,6 +42,7 @@ var packages = map[string][]string{
 	// LISTEN needs pgx's own connection, so PostgreSQL's watcher lives
 	// apart from sqlstore, which imports no driver.
 	"github.com/portcullis/portcullis/store/sqlstore/pgwatch": {"github.com/jackc/pgx"},
+	"github.com/portcullis/portcullis/adapters/otelauth":      {"go.opentelemetry.io/"},
 
 	// Only tests import it (TestTestOnly), but they are the core's tests.
 	"github.com/portcullis/portcullis/internal/tokentest": nil,
@@ -102,6 +105,10 @@ func TestArrows(t *testing.T) {
 		// The client library is for the provider's customers: none of the
 		// server (see TestClientStandalone).
 		"tokensource": {mod + "issuer", mod + "middleware", mod + "store", mod + "internal/", mod + "adapters/"},
+
+		// The OpenTelemetry API only: the application picks the SDK and
+		// the exporter, and pays for no other.
+		"adapters/otelauth": {"go.opentelemetry.io/otel/sdk", "go.opentelemetry.io/otel/exporters/", "github.com/prometheus/"},
 
 		// Test support beside internal/token, below middleware, so that
 		// middleware's internal tests can use it too.
