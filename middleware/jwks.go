@@ -480,3 +480,5 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+func (*JWKSVerifier) onlyB64Tokens() {}
