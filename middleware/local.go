@@ -81,7 +81,12 @@ type LocalConfig struct {
 //
 // The signature with the algorithm pinned by the key (never by the token's
 // alg; jku and x5u are ignored), typ, iss, aud, exp, nbf and iat with a
-// small leeway, and that kind, sub and jti are present. Then the live
+// small leeway, and that kind, sub and jti are present. The token is read
+// strictly: one spelling (canonical base64url), claim and header names
+// matched exactly ("EXP" or "Scope" are unknown claims, and ignored) and
+// never repeated, exp, nbf and iat JSON numbers from 0 to year 9999, gen
+// an integer, aud a string or an array of strings, and a header with crit
+// or b64 refused (Portcullis understands no JWS extension). Then the live
 // state: the token must not be revoked, and a token that names a client
 // must carry that client's current generation (the client exists and is
 // not disabled); a client token that also names an account (a client key
