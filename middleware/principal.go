@@ -76,7 +76,7 @@ func (b *principalBuf) fill(c *token.AccessClaims) *Principal {
 		Subject:    c.Subject,
 		ClientID:   c.ClientID,
 		AccountID:  c.AccountID,
-		Scopes:     token.AppendScope(b.scopes[:0:len(b.scopes)], c.Scope),
+		Scopes:     token.AppendScope(b.scopes[:0], c.Scope),
 		Audience:   c.Audience[:len(c.Audience):len(c.Audience)],
 		TokenID:    c.ID,
 		Generation: c.Generation,
