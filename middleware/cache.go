@@ -12,6 +12,7 @@ type cacheEntry struct {
 	// principal is who presented the token; nil records a token known to
 	// be bad (an inactive introspection answer).
 	principal *Principal
+	raw       string       // the cache key, set by put: the map holds only its hash
 	kid       string       // the key that signed the token, for a local recheck
 	expires   time.Time    // when the entry stops being served: exp plus leeway, or sooner
 	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
@@ -24,6 +25,11 @@ const cacheShards = 32
 // bounded: a full shard drops an arbitrary entry (Go's map order) to make
 // room, which costs nothing to track and is good enough against churn. An
 // entry is served until its expires, then dropped.
+//
+// The maps are keyed by a 64-bit seeded hash of the token, computed once
+// per call (it also picks the shard), and the entry holds the token to
+// compare: a map keyed by the string would hash the whole token again on
+// every lookup and insert. Two tokens with one hash only evict each other.
 //
 // # Forgetting
 //
@@ -39,38 +45,47 @@ const cacheShards = 32
 // unrelated forget during a first sight only means that token is verified
 // afresh once more.
 type tokenCache struct {
-	seed     maphash.Seed
-	perShard int
-	shards   [cacheShards]struct {
-		sync.RWMutex
-		m map[string]*cacheEntry
-	}
+	seed      maphash.Seed
+	perShard  int
+	shards    [cacheShards]cacheShard
 	forgotten atomic.Uint64
+}
+
+type cacheShard struct {
+	sync.RWMutex
+	m map[uint64]*cacheEntry
 }
 
 func newTokenCache(size int) *tokenCache {
 	c := &tokenCache{seed: maphash.MakeSeed(), perShard: max(1, size/cacheShards)}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]*cacheEntry)
+		c.shards[i].m = make(map[uint64]*cacheEntry)
 	}
 	return c
 }
 
-func (c *tokenCache) shard(k string) int { return int(maphash.String(c.seed, k) % cacheShards) }
+// hash returns k's hash and the shard it belongs to.
+func (c *tokenCache) hash(k string) (uint64, *cacheShard) {
+	h := maphash.String(c.seed, k)
+	return h, &c.shards[h%cacheShards]
+}
 
 // get returns the entry for k while it is good at now; an expired one is
 // dropped.
 func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
-	s := &c.shards[c.shard(k)]
+	h, s := c.hash(k)
 	s.RLock()
-	e := s.m[k]
+	e := s.m[h]
 	s.RUnlock()
-	if e == nil || now.Before(e.expires) {
+	if e == nil || e.raw != k {
+		return nil
+	}
+	if now.Before(e.expires) {
 		return e
 	}
 	s.Lock()
-	if s.m[k] == e { // not a fresh entry put meanwhile
-		delete(s.m, k)
+	if s.m[h] == e { // not a fresh entry put meanwhile
+		delete(s.m, h)
 	}
 	s.Unlock()
 	return nil
@@ -81,19 +96,20 @@ func (c *tokenCache) epoch() uint64 { return c.forgotten.Load() }
 
 // put caches e unless something was forgotten since epoch returned seen.
 func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
-	s := &c.shards[c.shard(k)]
+	h, s := c.hash(k)
 	s.Lock()
 	if c.forgotten.Load() != seen {
 		s.Unlock()
 		return
 	}
-	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {
+	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
 			break
 		}
 	}
-	s.m[k] = e
+	e.raw = k
+	s.m[h] = e
 	s.Unlock()
 }
 

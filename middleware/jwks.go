@@ -91,7 +91,8 @@ type JWKSConfig struct {
 // Everything a [LocalVerifier] checks without a store, with the same
 // code: the signature with the algorithm the key is pinned to, typ at+jwt,
 // iss, aud, exp (required), nbf and iat with leeway, and that kind, sub and
-// jti are present. The policy (kinds, scopes) is the [Guard]'s.
+// jti are present, with the same strict reading of the token (see
+// [LocalVerifier]). The policy (kinds, scopes) is the [Guard]'s.
 //
 // Only asymmetric keys are used, each pinned to its own alg: a JWK without
 // alg, with an alg that does not fit its kty and crv (or that Portcullis
@@ -487,3 +488,5 @@ func randomHex(n int) string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+func (*JWKSVerifier) onlyB64Tokens() {}

@@ -90,7 +90,12 @@ type LocalConfig struct {
 //
 // The signature with the algorithm pinned by the key (never by the token's
 // alg; jku and x5u are ignored), typ, iss, aud, exp, nbf and iat with a
-// small leeway, and that kind, sub and jti are present. Then the live
+// small leeway, and that kind, sub and jti are present. The token is read
+// strictly: one spelling (canonical base64url), claim and header names
+// matched exactly ("EXP" or "Scope" are unknown claims, and ignored) and
+// never repeated, exp, nbf and iat JSON numbers from 0 to year 9999, gen
+// an integer, aud a string or an array of strings, and a header with crit
+// or b64 refused (Portcullis understands no JWS extension). Then the live
 // state: the token must not be revoked, and a token that names a client
 // must carry that client's current generation (the client exists and is
 // not disabled); a client token that also names an account (a client key
@@ -267,31 +272,24 @@ func (v *LocalVerifier) VerifyJWT(ctx context.Context, raw string) (*Principal, 
 }
 
 // jwtCheck is the signature and claims check of every verifier that holds
-// the issuer's keys, local or fetched from its JWKS: one parser, one set of
-// rules.
+// the issuer's keys, local or fetched from its JWKS: one decoder, one set
+// of rules.
+//
+// golang-jwt checks the signature, with the method of the key the kid
+// names; the token is split, and its header and claims decoded, by
+// token.KeySet.VerifyJWT's strict decoders rather than by golang-jwt's
+// parser, whose map header and reflective claims cost more than the
+// signature of an HS256 token and match claim names case-insensitively.
 type jwtCheck struct {
-	parser    *jwt.Parser
+	issuer    string
 	audiences []string
+	leeway    time.Duration
+	now       func() time.Time
 	keys      KeySource
 }
 
 func newJWTCheck(issuer string, audiences []string, leeway time.Duration, now func() time.Time, keys KeySource) *jwtCheck {
-	return &jwtCheck{
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{token.ES256, token.EdDSA, token.RS256, token.HS256}),
-			jwt.WithLeeway(leeway),
-			jwt.WithIssuer(issuer),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithTimeFunc(now),
-			// Canonical base64url only: otherwise the unused low bits of a
-			// segment's last character give every token 4 to 16 spellings
-			// that all verify.
-			jwt.WithStrictDecoding(),
-		),
-		audiences: audiences,
-		keys:      keys,
-	}
+	return &jwtCheck{issuer: issuer, audiences: audiences, leeway: leeway, now: now, keys: keys}
 }
 
 // verify checks raw and returns who presented it and the kid of the key
@@ -301,8 +299,11 @@ func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, 
 	if err != nil {
 		return nil, "", unavailable("%w", err)
 	}
-	var claims token.Claims
-	t, err := c.parser.ParseWithClaims(raw, &claims, ks.Keyfunc)
+	// The principal and room for its audience and scopes are one
+	// allocation; the claims decode into it.
+	pb := new(principalBuf)
+	claims := token.AccessClaims{Audience: pb.aud[:0]}
+	h, err := ks.VerifyJWT(raw, &claims)
 	if err != nil && errors.Is(err, token.ErrUnknownKey) {
 		// Perhaps another replica rotated: reload (rate limited) and retry once.
 		fresh, rerr := c.keys.Refresh(ctx)
@@ -310,27 +311,58 @@ func (c *jwtCheck) verify(ctx context.Context, raw string) (*Principal, string, 
 			return nil, "", unavailable("%w", rerr)
 		}
 		if fresh != ks {
-			claims = token.Claims{}
-			t, err = c.parser.ParseWithClaims(raw, &claims, fresh.Keyfunc)
+			claims = token.AccessClaims{Audience: pb.aud[:0]}
+			h, err = fresh.VerifyJWT(raw, &claims)
 		}
 	}
 	if err != nil {
 		return nil, "", invalid("%w", err)
 	}
-	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, token.JWTType) && !strings.EqualFold(typ, "application/"+token.JWTType) {
-		return nil, "", invalid("typ %q is not %s", typ, token.JWTType)
+	if err := c.check(&h, &claims); err != nil {
+		return nil, "", err
 	}
-	if claims.Kind == "" || claims.Subject == "" || claims.ID == "" {
-		return nil, "", invalid("kind, sub and jti are required")
+	return pb.fill(&claims), h.Kid, nil
+}
+
+// check applies the rules to a token whose signature verified: typ, iss,
+// exp (required), nbf and iat with leeway, kind, sub and jti present, and
+// an accepted audience.
+func (c *jwtCheck) check(h *token.Header, cl *token.AccessClaims) error {
+	if !strings.EqualFold(h.Typ, token.JWTType) && !strings.EqualFold(h.Typ, "application/"+token.JWTType) {
+		return invalid("typ %q is not %s", h.Typ, token.JWTType)
 	}
-	if !anyShared(claims.Audience, c.audiences) {
-		return nil, "", invalid("audience not accepted")
+	if cl.Has&token.HasIssuer == 0 || cl.Issuer != c.issuer {
+		return invalid("%w: iss %q is not %q", jwt.ErrTokenInvalidIssuer, cl.Issuer, c.issuer)
 	}
-	kid, _ := t.Header["kid"].(string) // Keyfunc found a key by it
-	return principalFromClaims(&claims), kid, nil
+	now := c.now()
+	if cl.Has&token.HasExpiresAt == 0 {
+		return invalid("%w: exp is required", jwt.ErrTokenRequiredClaimMissing)
+	}
+	if !now.Before(time.Unix(cl.ExpiresAt, 0).Add(c.leeway)) {
+		return invalid("%w", jwt.ErrTokenExpired)
+	}
+	late := now.Add(c.leeway)
+	if cl.Has&token.HasNotBefore != 0 && late.Before(time.Unix(cl.NotBefore, 0)) {
+		return invalid("%w", jwt.ErrTokenNotValidYet)
+	}
+	if cl.Has&token.HasIssuedAt != 0 && late.Before(time.Unix(cl.IssuedAt, 0)) {
+		return invalid("%w", jwt.ErrTokenUsedBeforeIssued)
+	}
+	if cl.Kind == "" || cl.Subject == "" || cl.ID == "" {
+		return invalid("kind, sub and jti are required")
+	}
+	if !anyShared(cl.Audience, c.audiences) {
+		return invalid("audience not accepted")
+	}
+	return nil
 }
 
 func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.Time) (*Principal, error) {
+	if !b64token(raw) {
+		// Never worth a store round trip; and a guard counts on it (see
+		// syntaxChecker).
+		return nil, invalid("not a b64token")
+	}
 	at, err := v.cfg.Store.GetAccessToken(ctx, v.hasher.Hex(raw), now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid("unknown or expired")
@@ -504,3 +536,5 @@ func anyShared(have, accepted []string) bool {
 	}
 	return false
 }
+
+func (*LocalVerifier) onlyB64Tokens() {}

@@ -27,6 +27,15 @@ type Verifier interface {
 // kindLister is the optional interface a Verifier tells its kinds with.
 type kindLister interface{ Kinds() []string }
 
+// syntaxChecker is implemented by the verifiers of this package that
+// accept only tokens of RFC 6750's b64token syntax (a JWT in strict
+// base64url, an opaque token checked before the store is asked), so that
+// a guard over them scans a header token's characters only when they
+// reject it, to tell a malformed request (400) from a bad token (401):
+// the scan is a pass over the whole token that a token seen before would
+// otherwise pay on every request.
+type syntaxChecker interface{ onlyB64Tokens() }
+
 // verifierKinds returns the kinds v's issuer defines.
 func verifierKinds(v Verifier) []string {
 	if k, ok := v.(kindLister); ok {
@@ -110,6 +119,9 @@ type Guard struct {
 	kindErr error
 	// scope is cfg.Scopes joined, rendered with insufficient_scope.
 	scope string
+	// lateSyntax is set when the verifier accepts only b64tokens: a
+	// header token's syntax is then checked only when it is rejected.
+	lateSyntax bool
 }
 
 // New checks cfg and returns a Guard.
@@ -147,7 +159,8 @@ func New(cfg Config) (*Guard, error) {
 	cfg.Scopes = dedup(cfg.Scopes)
 	cfg.Audiences = slices.Clone(cfg.Audiences)
 	cfg.Kinds = dedup(cfg.Kinds)
-	return &Guard{cfg: cfg, known: known, scope: strings.Join(cfg.Scopes, " ")}, nil
+	_, late := cfg.Verifier.(syntaxChecker)
+	return &Guard{cfg: cfg, known: known, scope: strings.Join(cfg.Scopes, " "), lateSyntax: late}, nil
 }
 
 func dedup(list []string) []string {
@@ -215,6 +228,11 @@ func (g *Guard) Authenticate(r *http.Request) (p *Principal, err error) {
 		err = errors.New("verifier returned no principal")
 	}
 	if err != nil {
+		if g.lateSyntax && !b64token(raw) {
+			// As if scanned before: the request is malformed, whatever the
+			// verifier said.
+			return nil, ErrInvalidRequest.with(errBadBearer, g.cfg.Realm)
+		}
 		e := asError(err)
 		if e.Status == http.StatusServiceUnavailable {
 			g.cfg.Logger.ErrorContext(ctx, "portcullis: cannot verify access tokens; failing closed",
@@ -295,7 +313,7 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 // extract finds the one bearer token of the request (RFC 6750 §2.1 and,
 // when enabled, §2.3).
 func (g *Guard) extract(r *http.Request) (string, error) {
-	raw, found, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm)
+	raw, found, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm, !g.lateSyntax)
 	if e != nil {
 		return "", e
 	}
@@ -328,7 +346,7 @@ func (g *Guard) extract(r *http.Request) (string, error) {
 // empty, several or badly formed; pass the error to WriteError to answer as
 // a Guard would.
 func BearerToken(r *http.Request) (string, error) {
-	raw, found, e := bearerHeader(r, defaultMaxHeaderBytes, "")
+	raw, found, e := bearerHeader(r, defaultMaxHeaderBytes, "", true)
 	switch {
 	case e != nil:
 		return "", e
@@ -341,10 +359,16 @@ func BearerToken(r *http.Request) (string, error) {
 // defaultMaxHeaderBytes is Config.MaxHeaderBytes' default.
 const defaultMaxHeaderBytes = 8 << 10
 
+// errBadBearer is why a bearer token that is not a b64token is refused.
+var errBadBearer = errors.New("bearer token empty, several or badly formed")
+
 // bearerHeader reads the one Authorization header: found is false when
 // there is none or it is of another scheme. The error carries realm.
-func bearerHeader(r *http.Request, maxBytes int, realm string) (raw string, found bool, e *Error) {
-	switch hs := r.Header.Values("Authorization"); len(hs) {
+// syntax asks for the token's characters to be checked; an empty token is
+// refused either way.
+func bearerHeader(r *http.Request, maxBytes int, realm string, syntax bool) (raw string, found bool, e *Error) {
+	// The key is canonical already: indexing skips Values' canonicalisation.
+	switch hs := r.Header["Authorization"]; len(hs) {
 	case 0:
 		return "", false, nil
 	case 1:
@@ -358,8 +382,8 @@ func bearerHeader(r *http.Request, maxBytes int, realm string) (raw string, foun
 		}
 		// credentials = "Bearer" 1*SP b64token
 		raw = strings.TrimLeft(rest, " ")
-		if !b64token(raw) {
-			return "", false, ErrInvalidRequest.with(errors.New("bearer token empty, several or badly formed"), realm)
+		if raw == "" || syntax && !b64token(raw) {
+			return "", false, ErrInvalidRequest.with(errBadBearer, realm)
 		}
 		return raw, true, nil
 	default:
@@ -369,10 +393,18 @@ func bearerHeader(r *http.Request, maxBytes int, realm string) (raw string, foun
 
 // b64token reports whether s matches RFC 6750's b64token:
 // 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
-// It runs on every request over the whole token, so it uses a table.
+// It runs on every request over the whole token, so it uses a table, eight
+// bytes to a branch.
 func b64token(s string) bool {
 	i := 0
-	for i < len(s) && b64tokenChar[s[i]] {
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		if b64tokenChar[w[0]]&b64tokenChar[w[1]]&b64tokenChar[w[2]]&b64tokenChar[w[3]]&
+			b64tokenChar[w[4]]&b64tokenChar[w[5]]&b64tokenChar[w[6]]&b64tokenChar[w[7]] == 0 {
+			break // the byte-wise loop finds which
+		}
+	}
+	for i < len(s) && b64tokenChar[s[i]] != 0 {
 		i++
 	}
 	if i == 0 {
@@ -386,10 +418,13 @@ func b64token(s string) bool {
 	return true
 }
 
-var b64tokenChar = func() (t [256]bool) {
+// b64tokenChar is 1 for the bytes of a b64token before its padding.
+var b64tokenChar = func() (t [256]uint8) {
 	for c := range 256 {
-		t[c] = ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			t[c] = 1
+		}
 	}
 	return t
 }()

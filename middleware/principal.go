@@ -59,23 +59,42 @@ func (p *Principal) HasScopes(want ...string) bool {
 	return true
 }
 
-func principalFromClaims(c *token.Claims) *Principal {
-	p := &Principal{
+// principalBuf is a Principal with room for the audience and scopes of a
+// typical token, so that verifying one allocates the principal once.
+type principalBuf struct {
+	p      Principal
+	aud    [2]string
+	scopes [6]string
+}
+
+// fill makes the principal of verified claims, decoded with their
+// Audience in b.aud.
+func (b *principalBuf) fill(c *token.AccessClaims) *Principal {
+	p := &b.p
+	*p = Principal{
 		Kind:       c.Kind,
 		Subject:    c.Subject,
 		ClientID:   c.ClientID,
 		AccountID:  c.AccountID,
-		Scopes:     token.ParseScope(c.Scope),
-		Audience:   []string(c.Audience),
+		Scopes:     token.AppendScope(b.scopes[:0], c.Scope),
+		Audience:   c.Audience[:len(c.Audience):len(c.Audience)],
 		TokenID:    c.ID,
 		Generation: c.Generation,
 		Issuer:     c.Issuer,
 	}
-	if c.IssuedAt != nil {
-		p.IssuedAt = c.IssuedAt.Time
+	if len(p.Scopes) == 0 {
+		p.Scopes = nil
+	} else {
+		p.Scopes = p.Scopes[:len(p.Scopes):len(p.Scopes)]
 	}
-	if c.ExpiresAt != nil {
-		p.ExpiresAt = c.ExpiresAt.Time
+	if len(p.Audience) == 0 {
+		p.Audience = nil
+	}
+	if c.Has&token.HasIssuedAt != 0 {
+		p.IssuedAt = time.Unix(c.IssuedAt, 0)
+	}
+	if c.Has&token.HasExpiresAt != 0 {
+		p.ExpiresAt = time.Unix(c.ExpiresAt, 0)
 	}
 	return p
 }

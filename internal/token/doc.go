@@ -13,6 +13,13 @@
 // client or account it was issued to ("gen"). Opaque access tokens are random
 // strings that the store knows only by their hash.
 //
+// Verifiers read a JWT with [KeySet.VerifyJWT]: golang-jwt checks the
+// signature with the method of the key that the kid names, and the header
+// and claims are decoded by [DecodeHeader] and [DecodeClaims], strict
+// decoders without reflection: claim names are case-exact and unique,
+// times are JSON numbers in range, and a header with crit or b64 is
+// refused. Tokens are still minted from [Claims] with golang-jwt.
+//
 // # Keys
 //
 // Signing keys live in a [store.Keys], so that replicas share them, and
