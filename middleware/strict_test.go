@@ -2,7 +2,6 @@ package middleware_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/internal/tokentest"
 	"github.com/portcullis/portcullis/middleware"
 )
 
@@ -52,21 +52,14 @@ func withMembers(obj, members string) string {
 }
 
 // headerJSON is the JSON of a valid header for k: alg, kid, typ.
-func headerJSON(k *testKey) string {
-	return fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":%q}`, k.key.Algorithm, k.key.ID, token.JWTType)
+func headerJSON(k *tokentest.Key) string {
+	return fmt.Sprintf(`{"alg":%q,"kid":%q,"typ":%q}`, k.Key.Algorithm, k.Key.ID, token.JWTType)
 }
 
-// signRaw signs the exact header and payload texts with k, for tokens that
-// golang-jwt's map-based signing cannot spell (duplicate names, numbers
-// as written).
-func signRaw(tb testing.TB, k *testKey, header, payload string) string {
+// signRaw signs the exact header and payload texts with k.
+func signRaw(tb testing.TB, k *tokentest.Key, header, payload string) string {
 	tb.Helper()
-	in := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
-	sig, err := method(k.key.Algorithm).Sign(in, k.priv)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return in + "." + base64.RawURLEncoding.EncodeToString(sig)
+	return tokentest.SignRaw(tb, k, header, payload)
 }
 
 func scopesAre(want ...string) func(p *middleware.Principal) error {
@@ -79,7 +72,7 @@ func scopesAre(want ...string) func(p *middleware.Principal) error {
 }
 
 func strictVectors() []strictVector {
-	es := func(e *env) *testKey { return e.keys[token.ES256] }
+	es := func(e *env) *tokentest.Key { return e.keys[token.ES256] }
 	// payload signs the valid claims, edited by f, then with raw members
 	// put first.
 	payload := func(f func(c jwt.MapClaims), members string) func(e *env) string {
@@ -230,11 +223,11 @@ func strictVectors() []strictVector {
 
 		// One token, one spelling.
 		{name: "line feed in a valid token", build: func(e *env) string {
-			raw := sign(e.tb, es(e), nil, e.claims())
+			raw := tokentest.Sign(e.tb, es(e), nil, e.claims())
 			return raw[:20] + "\n" + raw[20:]
 		}},
 		{name: "carriage return in a valid token's signature", build: func(e *env) string {
-			raw := sign(e.tb, es(e), nil, e.claims())
+			raw := tokentest.Sign(e.tb, es(e), nil, e.claims())
 			return raw[:len(raw)-4] + "\r" + raw[len(raw)-4:]
 		}},
 	}
@@ -264,7 +257,7 @@ func strictVerifiers(t *testing.T, e *env) map[string]func(context.Context, stri
 	s := newKeyServer(t, modeUp)
 	var pub []*token.Key
 	for _, alg := range []string{token.ES256, token.EdDSA, token.RS256} {
-		pub = append(pub, e.keys[alg].key)
+		pub = append(pub, e.keys[alg].Key)
 	}
 	s.publish(t, pub)
 	jv := newJWKS(t, s, func(c *middleware.JWKSConfig) {
@@ -335,7 +328,7 @@ func TestJWKSVerifyVectors(t *testing.T) {
 // whether the verifier refuses it first or never sees it.
 func TestGuardLateSyntaxCheck(t *testing.T) {
 	e := newEnv(t, middleware.LocalConfig{Opaque: true})
-	good := sign(t, e.keys[token.ES256], nil, e.claims())
+	good := tokentest.Sign(t, e.keys[token.ES256], nil, e.claims())
 	g, err := middleware.New(middleware.Config{Verifier: e.v, Logger: discardLog()})
 	if err != nil {
 		t.Fatal(err)
