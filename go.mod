@@ -1,6 +1,10 @@
 module github.com/portcullis/portcullis
 
-go 1.26.8
+// The oldest Go this module builds with: its dependencies (golang.org/x/crypto,
+// x/oauth2, x/sync, x/sys, x/text, modernc.org/sqlite) declare go 1.26.0; the
+// code alone needs 1.25 (ecdsa.PrivateKey.Bytes, sync.WaitGroup.Go). go mod
+// tidy writes "1.26" as "1.26.0", the first 1.26 release, not a patch release.
+go 1.26.0
 
 require (
 	github.com/MicahParks/jwkset v0.11.4

@@ -17,7 +17,11 @@
 //     at the other within the documented delay (Config.StateTTL, or at once
 //     with a store that pushes events); and concurrent first starts, which
 //     must agree on a single signing key;
-//   - the embedding example of README.md, which must match the code here.
+//   - the embedding example of README.md, which must match the code here
+//     and build as a program of its own, in a module that requires this one
+//     through the README's require and replace lines;
+//   - the Dockerfile, whose build stage the tests reproduce (no Docker
+//     engine needed) to check that the binary it builds is static.
 //
 // # Running
 //

@@ -243,7 +243,8 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Algorithm = token.ES256
 	case token.ES256, token.EdDSA, token.RS256, token.HS256:
 	default:
-		return cfg, fmt.Errorf("issuer: %w: %q", token.ErrUnsupportedAlgorithm, cfg.Algorithm)
+		return cfg, fmt.Errorf("issuer: %w: Config.Algorithm %q: want %s (the default), %s, %s or %s",
+			token.ErrUnsupportedAlgorithm, cfg.Algorithm, token.ES256, token.EdDSA, token.RS256, token.HS256)
 	}
 	if err := cfg.KeyEncryption.Check(); err != nil {
 		return cfg, fmt.Errorf("issuer: %w", err)
@@ -263,7 +264,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	switch cfg.Format {
 	case "", FormatJWT, FormatOpaque, FormatUUID:
 	default:
-		return cfg, fmt.Errorf("issuer: unknown Config.Format %q", cfg.Format)
+		return cfg, fmt.Errorf("issuer: unknown Config.Format %q: want %s", cfg.Format, formatNames)
 	}
 	cfg.Kinds = slices.Clone(cfg.Kinds)
 	if len(cfg.Audience) == 0 {

@@ -136,7 +136,7 @@ func (f KeyFormat) check() error {
 	switch f.Secret {
 	case "", SecretPrefixed, SecretHex:
 	default:
-		return fmt.Errorf("Keys.Secret %q is unknown", f.Secret)
+		return fmt.Errorf("Keys.Secret %q is unknown: want %q (the default) or %q", f.Secret, SecretPrefixed, SecretHex)
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ const (
 	FormatUUID Format = "uuid"
 )
 
+// formatNames lists the formats for configuration errors.
+const formatNames = `"jwt" (the default), "opaque" or "uuid"`
+
 // Token kinds the issuer always defines. A guard accepts client tokens
 // only unless it is told otherwise, so a token of one kind never passes
 // where another is required.
@@ -126,7 +129,7 @@ func resolveKinds(cfg *Config) (map[string]*Kind, error) {
 			k.Format = FormatJWT
 		case FormatJWT, FormatOpaque, FormatUUID:
 		default:
-			return nil, fmt.Errorf("issuer: kind %q: unknown format %q", k.Name, k.Format)
+			return nil, fmt.Errorf("issuer: kind %q: unknown format %q: want %s", k.Name, k.Format, formatNames)
 		}
 		for _, a := range k.Audience {
 			if !slices.Contains(cfg.Audience, a) {

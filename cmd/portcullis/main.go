@@ -32,7 +32,8 @@
 //
 // The store comes from --store, else PORTCULLIS_STORE, else the
 // configuration file's "store": sqlite:PATH, postgres://…,
-// mysql://user:pass@tcp(host:port)/db, redis://… (key prefix from
+// mysql://user:pass@host:port/db (or the driver's DSN after the scheme,
+// mysql://user:pass@tcp(host:port)/db), redis://… (key prefix from
 // --redis-prefix or PORTCULLIS_REDIS_PREFIX), or memory (serve only: an
 // administrative command on a store that dies with it would be pointless).
 // A DSN holding a password is better passed in the variable: flags show in

@@ -100,8 +100,10 @@ func (a *app) rootCommand() *cobra.Command {
 store, migrates and sweeps it, and serves a standalone issuer.
 
 The store comes from --store or ` + envStore + `: sqlite:PATH, postgres://…,
-mysql://user:pass@tcp(host:port)/db, redis://… (with --redis-prefix), or memory
-(serve only). Prefer the variable for a DSN with a password: flags show in ps.
+mysql://user:pass@host:port/db (or the driver's DSN after the scheme,
+mysql://user:pass@tcp(host:port)/db), redis://… (with --redis-prefix), or
+memory (serve only). Prefer the variable for a DSN with a password: flags
+show in ps.
 
 Secrets and passwords are printed once, on stdout, and never logged. --json
 prints machine-readable output. Exit codes: 0 ok, 1 failure, 2 usage or

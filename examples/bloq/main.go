@@ -27,7 +27,7 @@
 // # Flags
 //
 //	-addr ADDR            listen address (default 127.0.0.1:8082; port 0 picks a free one)
-//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@tcp(host:port)/db, redis://…
+//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@host:port/db, redis://…
 //	-redis-prefix P       key prefix in Redis (default "portcullis:")
 //	-user NAME            the demo account's username (default "demo")
 //	-email ADDR           the demo account's email (default "demo@example.com")

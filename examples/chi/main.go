@@ -12,7 +12,7 @@
 //
 // # Flags
 //
-//	-addr ADDR            listen address (default 127.0.0.1:8080; port 0 picks a free one)
+//	-addr ADDR            listen address (default 127.0.0.1:8086; port 0 picks a free one)
 //	-client-id ID         fix the demo client's id
 //	-client-secret S      fix the demo client's secret (needs -client-id)
 //

@@ -20,7 +20,7 @@
 // # Flags
 //
 //	-addr ADDR            listen address (default 127.0.0.1:8083; port 0 picks a free one)
-//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@tcp(host:port)/db, redis://…
+//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@host:port/db, redis://…
 //	-redis-prefix P       key prefix in Redis (default "portcullis:")
 //	-client-id ID         fix the demo client's id
 //	-client-secret S      fix the demo client's secret

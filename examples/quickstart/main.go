@@ -6,14 +6,17 @@
 //
 // It prints a demo client's id and secret and curl commands to paste: one
 // gets a token with HTTP Basic and a form body, the other calls
-// GET /v1/whoami, which answers with the caller's principal as JSON.
+// GET /v1/whoami, which answers with the caller's principal as JSON. A
+// token command that the server refuses prints "request failed:" with the
+// server's answer and leaves its variable unset. Last come the export
+// lines that examples/resource-server's printed commands read.
 // GET /healthz and GET /readyz are the liveness and readiness probes.
 //
 // # Flags
 //
 //	-addr ADDR            listen address (default 127.0.0.1:8080; port 0 picks a free one)
 //	-issuer URL           issuer identifier (default http:// + the listen address)
-//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@tcp(host:port)/db, redis://…
+//	-store SPEC           memory (default), sqlite:PATH, postgres://…, mysql://user:pass@host:port/db, redis://…
 //	-redis-prefix P       key prefix in Redis (default "portcullis:")
 //	-client-id ID         fix the demo client's id
 //	-client-secret S      fix the demo client's secret
@@ -212,6 +215,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer stopMetrics()
+	printResourceServerIntro(stdout, base, client)
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 
@@ -252,32 +256,51 @@ func demoAccount(ctx context.Context, iss *issuer.Issuer, name, password string)
 // printAccountIntro prints the demo account and the commands that go
 // through the account flow in order: log in, make a client key, get a
 // client token with it, and see that only the account token reaches the
-// account-only route.
+// account-only route. Each token is kept through demo.Capture, so that a
+// refused step says so instead of passing an error body on as a token.
 func printAccountIntro(w io.Writer, base string, paths issuer.Paths, a demo.Client) {
-	field := func(name string) string { return `sed -E 's/.*"` + name + `":"([^"]+)".*/\1/'` }
 	fmt.Fprintf(w, `
 Demo account (%s):
   login:    %s
   password: %s
 
 As the account: log in (HTTP Basic), make a client key, get a client token
-with it, and call the account-only route with each token (-f makes a
-refused step fail visibly instead of passing an error on as a token):
+with it, and call the account-only route with each token (a refused step
+prints "request failed:" and the answer, and leaves its variables unset):
 
-  ACCOUNT_TOKEN=$(curl -sf -X POST -u %s %s | %s)
-  KEY=$(curl -sf -X POST -H "Authorization: Bearer $ACCOUNT_TOKEN" %s)
-  KEY_ID=$(echo "$KEY" | %s); KEY_SECRET=$(echo "$KEY" | %s)
-  KEY_TOKEN=$(curl -sf -u "$KEY_ID:$KEY_SECRET" -d grant_type=client_credentials %s | %s)
+  %s
+  %s
+  %s
   curl -s -H "Authorization: Bearer $ACCOUNT_TOKEN" %s
   curl -s -i -H "Authorization: Bearer $KEY_TOKEN" %s
 
 The last one answers 401: a client token never reaches an account route.
 List the account's keys with GET %s, delete one with DELETE %s/ID.
 `, a.How, a.ID, a.Secret,
-		demo.ShellQuote(a.ID+":"+a.Secret), base+paths.Login, field("access_token"),
-		base+paths.AccountKeys,
-		field("client_id"), field("client_secret"),
-		base+paths.Token, field("access_token"),
+		demo.Capture("-X POST -u "+demo.ShellQuote(a.ID+":"+a.Secret)+" "+base+paths.Login,
+			demo.Var{Name: "ACCOUNT_TOKEN", Member: "access_token"}),
+		demo.Capture(`-X POST -H "Authorization: Bearer $ACCOUNT_TOKEN" `+base+paths.AccountKeys,
+			demo.Var{Name: "KEY_ID", Member: "client_id"}, demo.Var{Name: "KEY_SECRET", Member: "client_secret"}),
+		demo.Capture(`-u "$KEY_ID:$KEY_SECRET" -d grant_type=client_credentials `+base+paths.Token,
+			demo.Var{Name: "KEY_TOKEN", Member: "access_token"}),
 		base+"/v1/me", base+"/v1/me",
 		base+paths.AccountKeys, base+paths.AccountKeys)
+}
+
+// printResourceServerIntro prints how to try examples/resource-server
+// with this issuer: the command that starts it, and export lines for the
+// variables its printed commands read (the demo client's credentials).
+func printResourceServerIntro(w io.Writer, base string, c demo.Client) {
+	fmt.Fprintf(w, `
+An API that verifies these tokens through this issuer's JWKS alone: start
+examples/resource-server in another terminal,
+
+  go run ./examples/resource-server -issuer %s
+
+and set the demo client's credentials in the shell where you paste the
+commands it prints:
+
+  export CLIENT_ID=%s CLIENT_SECRET=%s
+
+`, base, demo.ShellQuote(c.ID), demo.ShellQuote(c.Secret))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -106,6 +107,50 @@ func TestPrintedCurl(t *testing.T) {
 	}
 	if !strings.Contains(out, `curl -s -H "Authorization: Bearer $TOKEN" `+s.URL+"/v1/whoami") {
 		t.Errorf("no whoami curl command in the output:\n%s", out)
+	}
+}
+
+// TestPrintedTokenCommand pastes the printed $TOKEN and whoami commands
+// into bash: with the printed credentials they reach /v1/whoami; with a
+// wrong secret the token request says "request failed:" with the
+// server's invalid_client and leaves $TOKEN unset, instead of passing the
+// error body on to the guard as a token. The printed export line sets the
+// demo client's credentials as they are, odd characters and all.
+func TestPrintedTokenCommand(t *testing.T) {
+	s := start(t, "-addr", "127.0.0.1:0", "-client-id", demoID, "-client-secret", demoSecret)
+	out := s.Output()
+	var capture, whoami, export string
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case capture == "" && strings.HasPrefix(line, "  RESP=$(") && strings.Contains(line, " TOKEN=$("):
+			capture = strings.TrimSpace(line)
+		case strings.HasPrefix(line, `  curl -s -H "Authorization: Bearer $TOKEN" `):
+			whoami = strings.TrimSpace(line)
+		case strings.HasPrefix(line, "  export CLIENT_ID="):
+			export = strings.TrimSpace(line)
+		}
+	}
+	if capture == "" || whoami == "" || export == "" {
+		t.Fatalf("token, whoami or export line missing from the output:\n%s", out)
+	}
+
+	stdout, stderr := demotest.Shell(t, []string{capture, whoami})
+	if !strings.Contains(stdout, `"access_token":"`) || !strings.Contains(stdout, `"client_id":"demo:client/1%"`) {
+		t.Errorf("printed commands:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+
+	wrong := strings.Replace(capture, url.QueryEscape(demoSecret), "wrong", 1)
+	if wrong == capture {
+		t.Fatalf("the token command does not carry the form-encoded secret: %s", capture)
+	}
+	_, stderr = demotest.Shell(t, []string{"TOKEN=stale", wrong, `echo "TOKEN=${TOKEN-unset}" >&2`})
+	if !strings.Contains(stderr, `request failed: {"error":"invalid_client"`) || !strings.Contains(stderr, "TOKEN=unset") {
+		t.Errorf("wrong secret:\n%s", stderr)
+	}
+
+	stdout, _ = demotest.Shell(t, []string{export, `printf '%s\n' "$CLIENT_ID" "$CLIENT_SECRET"`})
+	if stdout != demoID+"\n"+demoSecret+"\n" {
+		t.Errorf("export line %s sets %q", export, stdout)
 	}
 }
 
@@ -239,13 +284,16 @@ func TestPrintedAccountFlow(t *testing.T) {
 	}
 	s := start(t, "-addr", "127.0.0.1:0", "-account", "newcomer", "-account-password", "a long enough passphrase")
 	out := s.Output()
-	first := strings.Index(out, "  ACCOUNT_TOKEN=$(")
+	first := strings.Index(out, "\nAs the account:")
 	last := strings.Index(out, "\nThe last one answers 401")
 	if first < 0 || last < first {
 		t.Fatalf("no account commands in the output:\n%s", out)
 	}
 	script := out[first:last]
-	lines := strings.Split(strings.TrimSpace(script), "\n")
+	lines := demotest.Commands(script)
+	if len(lines) != 5 {
+		t.Fatalf("account commands %q", lines)
+	}
 	// Run all but the last command, then the last one alone, so each
 	// answer can be checked.
 	cmd := exec.Command("bash", "-e", "-c", strings.Join(lines[:len(lines)-1], "\n")+"\necho\necho KEY_TOKEN=$KEY_TOKEN")
@@ -278,5 +326,12 @@ func TestPrintedAccountFlow(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("GET /v1/whoami with the key's client token: %d, want 200", resp.StatusCode)
+	}
+
+	// A refused login says so and sets nothing for the next steps.
+	wrong := strings.Replace(lines[0], "a long enough passphrase", "wrong", 1)
+	_, stderr := demotest.Shell(t, []string{wrong, `echo "ACCOUNT_TOKEN=${ACCOUNT_TOKEN-unset}" >&2`})
+	if !strings.Contains(stderr, `request failed: {"error":"invalid_client"`) || !strings.Contains(stderr, "ACCOUNT_TOKEN=unset") {
+		t.Errorf("wrong password:\n%s", stderr)
 	}
 }

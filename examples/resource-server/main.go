@@ -4,14 +4,16 @@
 // locally, with no store and no call to the issuer per request.
 //
 //	go run ./examples/quickstart          # the issuer, on 127.0.0.1:8080
-//	go run ./examples/resource-server     # this API, on 127.0.0.1:8081
+//	go run ./examples/resource-server     # this API, on 127.0.0.1:8087
 //
 // GET /v1/whoami answers with the caller's principal as JSON; it requires a
-// client token with the "read" scope.
+// client token with the "read" scope. It prints the commands that get a
+// token from the issuer and call it; they read CLIENT_ID and CLIENT_SECRET,
+// which the quickstart prints as an export line.
 //
 // # Flags
 //
-//	-addr ADDR            listen address (default 127.0.0.1:8081; port 0 picks a free one)
+//	-addr ADDR            listen address (default 127.0.0.1:8087; port 0 picks a free one)
 //	-issuer URL           the issuer's identifier (default http://127.0.0.1:8080); its
 //	                      keys are read from URL/.well-known/jwks.json
 //
@@ -61,8 +63,8 @@ func main() {
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("resource-server", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	addr := fs.String("addr", "127.0.0.1:8081", "listen address; port 0 picks a free port")
-	issuerURL := fs.String("issuer", "http://127.0.0.1:8080", "the issuer's identifier (its base URL)")
+	addr := fs.String("addr", demo.DefaultAddr("resource-server"), "listen address; port 0 picks a free port")
+	issuerURL := fs.String("issuer", "http://"+demo.DefaultAddr("quickstart"), "the issuer's identifier (its base URL)")
 	if err := demo.Parse(fs, args); err != nil {
 		return err
 	}
@@ -89,17 +91,27 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/whoami", guard.Wrap(http.HandlerFunc(whoami)))
 
+	iss := strings.TrimSuffix(*issuerURL, "/")
+	// The credentials go in the form body (RFC 6749 §2.3.1 allows it), where
+	// --data-urlencode carries any characters; ${…:?} stops with a message
+	// when the quickstart's export line was not pasted.
+	need := "paste the export line the quickstart prints"
+	tokenArgs := `-d grant_type=client_credentials --data-urlencode "client_id=${CLIENT_ID:?` + need +
+		`}" --data-urlencode "client_secret=${CLIENT_SECRET:?` + need + `}" ` + iss + "/oauth/token"
 	fmt.Fprintf(stdout, `Portcullis resource server
 
-Tokens of %[1]s are verified with the keys at %[1]s/.well-known/jwks.json.
+Tokens of %s are verified with the keys at %s/.well-known/jwks.json.
 Revocation and rotation are not seen here: a token is good until it expires.
 
-With the quickstart's demo client:
+With the quickstart's demo client, in a shell where CLIENT_ID and
+CLIENT_SECRET are exported (the quickstart prints the export line; a
+refused request prints "request failed:" and the answer, and leaves $TOKEN
+unset):
 
-  TOKEN=$(curl -s -u "$CLIENT_ID:$CLIENT_SECRET" -d grant_type=client_credentials %[1]s/oauth/token | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-  curl -s -H "Authorization: Bearer $TOKEN" %[2]s/v1/whoami
+  %s
+  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/whoami
 
-`, strings.TrimSuffix(*issuerURL, "/"), base)
+`, iss, iss, demo.Capture(tokenArgs, demo.Var{Name: "TOKEN", Member: "access_token"}), base)
 
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }

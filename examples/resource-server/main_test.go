@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/examples/internal/demotest"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
@@ -102,6 +103,38 @@ func TestResourceServer(t *testing.T) {
 	}
 	if code, _ := demotest.Whoami(t, s.URL, issued.AccessToken); code != http.StatusOK {
 		t.Errorf("the real token after the forgery: %d", code)
+	}
+}
+
+// TestPrintedCommands pastes the printed commands into bash after the
+// export line the quickstart prints, with credentials that need quoting:
+// they get a token from the issuer and call this server with it. Without
+// the export line, the token command says what is missing; with wrong
+// credentials it shows the issuer's invalid_client, and $TOKEN stays unset.
+func TestPrintedCommands(t *testing.T) {
+	const id, secret = "odd:id/1%'q'", `s3cret+with/odd%chars & "spaces" $HOME`
+	ti := startIssuer(t, nil)
+	if _, _, err := ti.iss.CreateClient(context.Background(), issuer.ClientSpec{ID: id, Secret: secret}); err != nil {
+		t.Fatal(err)
+	}
+	s := demotest.Start(t, run, "-addr", "127.0.0.1:0", "-issuer", ti.url)
+	cmds := demotest.Commands(s.Output())
+	if len(cmds) != 2 {
+		t.Fatalf("commands %q in\n%s", cmds, s.Output())
+	}
+	export := "export CLIENT_ID=" + demo.ShellQuote(id) + " CLIENT_SECRET=" + demo.ShellQuote(secret)
+	stdout, stderr := demotest.Shell(t, append([]string{export}, cmds...))
+	if !strings.Contains(stdout, `"access_token":"`) || !strings.Contains(stdout, `"client_id":"odd:id/1%'q'"`) {
+		t.Errorf("printed commands:\nstdout %s\nstderr %s", stdout, stderr)
+	}
+
+	_, stderr = demotest.Shell(t, []string{"unset CLIENT_ID CLIENT_SECRET", cmds[0], `echo "TOKEN=${TOKEN-unset}" >&2`})
+	if !strings.Contains(stderr, "CLIENT_ID: paste the export line the quickstart prints") || !strings.Contains(stderr, "TOKEN=unset") {
+		t.Errorf("without the export line:\n%s", stderr)
+	}
+	_, stderr = demotest.Shell(t, []string{"export CLIENT_ID=x CLIENT_SECRET=y", cmds[0], `echo "TOKEN=${TOKEN-unset}" >&2`})
+	if !strings.Contains(stderr, `request failed: {"error":"invalid_client"`) || !strings.Contains(stderr, "TOKEN=unset") {
+		t.Errorf("wrong credentials:\n%s", stderr)
 	}
 }
 

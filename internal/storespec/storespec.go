@@ -5,7 +5,11 @@
 //	memory                    in this process only
 //	sqlite:PATH               a SQLite file (pure Go driver)
 //	postgres://…              PostgreSQL (pgx), also postgresql://…
-//	mysql://DSN               MySQL or MariaDB, with a go-sql-driver DSN after the scheme
+//	mysql://user:pass@host:port/db?params
+//	                          MySQL or MariaDB, as a URL (port 3306 by default;
+//	                          percent-encode what the user or password holds)
+//	mysql://user:pass@tcp(host:port)/db?params
+//	                          the same with a go-sql-driver DSN after the scheme
 //	redis://…, rediss://…     Redis (go-redis URL), with a key prefix of Options.RedisPrefix
 //
 // It is internal, and apart from the examples' package demo, because it
@@ -18,6 +22,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -32,7 +38,7 @@ import (
 )
 
 // Syntax lists the forms a spec takes, for flag usage and errors.
-const Syntax = "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@tcp(host:port)/db or redis://URL"
+const Syntax = "memory, sqlite:PATH, postgres://DSN, mysql://user:pass@host:port/db (or a go-sql-driver DSN, mysql://user:pass@tcp(host:port)/db) or redis://URL"
 
 // ErrUnknown is wrapped by Open's error for a spec of no known form.
 var ErrUnknown = errors.New("unknown store")
@@ -95,10 +101,9 @@ func Open(ctx context.Context, spec string, opt Options) (*Opened, error) {
 	case strings.HasPrefix(spec, "postgres://"), strings.HasPrefix(spec, "postgresql://"):
 		return openSQL("pgx", spec, sqlstore.Postgres)
 	case strings.HasPrefix(spec, "mysql://"):
-		dsn := strings.TrimPrefix(spec, "mysql://")
-		if _, err := mysql.ParseDSN(dsn); err != nil {
-			// The DSN may hold a password: the driver's error does not.
-			return nil, fmt.Errorf("store mysql://…: %w", err)
+		dsn, err := MySQLDSN(spec)
+		if err != nil {
+			return nil, err
 		}
 		return openSQL("mysql", dsn, sqlstore.MySQL)
 	case strings.HasPrefix(spec, "redis://"), strings.HasPrefix(spec, "rediss://"):
@@ -118,6 +123,58 @@ func Open(ctx context.Context, spec string, opt Options) (*Opened, error) {
 		return &Opened{Store: st, Label: label, Close: func() { rdb.Close() }}, nil
 	}
 	return nil, fmt.Errorf("%w %q: want %s", ErrUnknown, label, Syntax)
+}
+
+// MySQLDSN turns a mysql:// spec into the go-sql-driver DSN it names. It
+// takes two forms: a URL, mysql://user:pass@host:port/db?params (the port
+// defaults to 3306, user and password are percent-decoded, params are the
+// driver's), which is what most tools and hosting panels print; and the
+// driver's own DSN after the scheme, mysql://user:pass@tcp(host:port)/db,
+// told apart by the ")/" that closes its address. Errors never quote the
+// spec, which may hold a password.
+func MySQLDSN(spec string) (string, error) {
+	rest, ok := strings.CutPrefix(spec, "mysql://")
+	if !ok {
+		return "", fmt.Errorf("%w: not a mysql:// spec", ErrUnknown)
+	}
+	if strings.Contains(rest, ")/") || strings.HasPrefix(rest, "/") || strings.Contains(rest, "@/") {
+		// The driver's DSN: "net(addr)/db", or "/db" for localhost:3306.
+		if _, err := mysql.ParseDSN(rest); err != nil {
+			// The driver's error does not quote the password.
+			return "", fmt.Errorf("store mysql://…: %w", err)
+		}
+		return rest, nil
+	}
+	u, err := url.Parse(spec)
+	if err != nil {
+		// url.Error quotes the URL: keep only the reason.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return "", fmt.Errorf("store mysql://…: not a URL (mysql://user:pass@host:port/db) nor a DSN (mysql://user:pass@tcp(host:port)/db): %w", err)
+	}
+	if u.Hostname() == "" || u.Opaque != "" || u.Fragment != "" {
+		return "", errors.New("store mysql://…: want mysql://user:pass@host:port/db or mysql://user:pass@tcp(host:port)/db")
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(db, "/") {
+		return "", fmt.Errorf("store mysql://…: database name %q holds a slash", db)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "3306"
+	}
+	// Let the driver read the parameters, then set what the URL carries
+	// decoded, so that no character of a password needs DSN escaping.
+	cfg, err := mysql.ParseDSN("tcp(" + net.JoinHostPort(u.Hostname(), port) + ")/?" + u.RawQuery)
+	if err != nil {
+		return "", fmt.Errorf("store mysql://…: %w", err)
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.DBName = db
+	return cfg.FormatDSN(), nil
 }
 
 // Label names the store of spec for printing without its DSN, which may

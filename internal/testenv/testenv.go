@@ -5,10 +5,24 @@
 // Without a variable, that backend's tests skip with a message that says how
 // to enable them, except under CI=true, where a missing variable or an
 // unreachable server fails the run: a skipped backend must never look green.
+//
+// # Visible skips
+//
+// go test ./... prints nothing but "ok" for a package that passes, skips
+// included, unless -v. A package whose tests use the servers therefore
+// calls [Main] from its TestMain: after the run it prints one line naming
+// the backends that were skipped and why, on the terminal, so that it shows
+// among the "ok" lines.
 package testenv
 
 import (
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -40,6 +54,7 @@ func Require(t testing.TB, b Backend) string {
 	if InCI() {
 		t.Fatal("CI=true but " + msg)
 	}
+	noteSkip(b, b.EnvVar+" is not set")
 	t.Skip(msg)
 	return ""
 }
@@ -52,5 +67,104 @@ func Unreachable(t testing.TB, b Backend, err error) {
 	if InCI() {
 		t.Fatal(msg)
 	}
+	noteSkip(b, "its server from "+b.EnvVar+" is unreachable")
 	t.Skip(msg)
+}
+
+// skipped holds why each backend's tests skipped in this test binary, for
+// Main's notice: the testing package offers no other way to learn it.
+var skipped struct {
+	sync.Mutex
+	why map[string]string // by Backend.Name; the first reason wins
+}
+
+func noteSkip(b Backend, why string) {
+	skipped.Lock()
+	defer skipped.Unlock()
+	if skipped.why == nil {
+		skipped.why = map[string]string{}
+	}
+	if _, ok := skipped.why[b.Name]; !ok {
+		skipped.why[b.Name] = why
+	}
+}
+
+// Main runs m's tests and returns the exit code for os.Exit; call it from
+// the TestMain of a package whose tests use the servers:
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
+//
+// When tests skipped for want of a server, it then prints one line, such
+// as "portcullis: store/sqlstore: postgres, mysql tests skipped
+// (PORTCULLIS_TEST_POSTGRES is not set; …)". go test ./... shows a passing
+// package's output only with -v, so without -v the line goes to the
+// controlling terminal (/dev/tty) when there is one; otherwise, and with
+// -v, to stderr. A cached result ("ok … (cached)") prints nothing: the
+// tests did not run.
+func Main(m *testing.M) int {
+	code := m.Run()
+	skipped.Lock()
+	line := notice(packageName(), skipped.why)
+	skipped.Unlock()
+	if line == "" {
+		return code
+	}
+	var w io.Writer = os.Stderr
+	if !testing.Verbose() {
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			w = tty
+		}
+	}
+	fmt.Fprint(w, line)
+	return code
+}
+
+// notice is Main's line for the skips in why, or "" for none.
+func notice(pkg string, why map[string]string) string {
+	if len(why) == 0 {
+		return ""
+	}
+	var names, reasons []string
+	for _, b := range []Backend{Postgres, MySQL, Redis} { // a stable order
+		if r, ok := why[b.Name]; ok {
+			names = append(names, b.Name)
+			reasons = append(reasons, r)
+		}
+	}
+	var others []string // any other backend, sorted
+	for name := range why {
+		if !slices.Contains(names, name) {
+			others = append(others, name)
+		}
+	}
+	slices.Sort(others)
+	for _, name := range others {
+		names = append(names, name)
+		reasons = append(reasons, why[name])
+	}
+	return fmt.Sprintf("portcullis: %s: %s tests skipped (%s); see README.md, \"Tests and databases\"\n",
+		pkg, strings.Join(names, ", "), strings.Join(reasons, "; "))
+}
+
+// packageName is the directory of the test binary's package relative to
+// the module root (go test runs a test binary in its package's directory),
+// for the notice.
+func packageName() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "?"
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			rel, err := filepath.Rel(d, wd)
+			if err != nil {
+				return wd
+			}
+			return filepath.ToSlash(rel)
+		}
+		if filepath.Dir(d) == d {
+			return wd
+		}
+	}
 }

@@ -71,11 +71,12 @@ func ParseFlags(name string, args []string, stdout io.Writer, more func(*flag.Fl
 	return f, nil
 }
 
-// DefaultAddr is the default -addr of the example name: each of the seed
-// examples has a port of its own, so that all of them and the quickstart
-// can run side by side.
+// DefaultAddr is the default -addr of the example name: each example has
+// a port of its own, so that all of them can run side by side, and the
+// resource server beside the quickstart it trusts. An unknown name gets
+// the quickstart's port.
 func DefaultAddr(name string) string {
-	port := "8080"
+	port := "8080" // quickstart
 	switch name {
 	case "offblocks":
 		port = "8081"
@@ -85,6 +86,12 @@ func DefaultAddr(name string) string {
 		port = "8083"
 	case "generic":
 		port = "8084"
+	case "gin":
+		port = "8085"
+	case "chi":
+		port = "8086"
+	case "resource-server":
+		port = "8087"
 	}
 	return "127.0.0.1:" + port
 }
@@ -180,11 +187,14 @@ func NewIssuer(ctx context.Context, base string, f Flags, name string, log *slog
 
 // PrintIntro prints title, the demo client, and curl commands ready to
 // paste: one gets a token from the issuer at base, the other calls
-// GET /v1/whoami with it.
+// GET /v1/whoami with it. The token is kept in $TOKEN through [Capture], so
+// that a refused request says why instead of passing its error body on as
+// a token.
 func PrintIntro(w io.Writer, title, base string, paths issuer.Paths, c Client) {
 	// RFC 6749 §2.3.1: id and secret are form-encoded before Basic
 	// encoding, so that any characters survive; curl -u sends them as given.
 	user := ShellQuote(url.QueryEscape(c.ID) + ":" + url.QueryEscape(c.Secret))
+	tokenArgs := "-u " + user + " -d grant_type=client_credentials " + base + paths.Token
 	how := ""
 	if c.How != "" {
 		how = " (" + c.How + ")"
@@ -197,17 +207,18 @@ Demo client%s:
 
 Get a token (client credentials, HTTP Basic, form body):
 
-  curl -s -u %s -d grant_type=client_credentials %s
+  curl -s %s
 
-Or keep it in a variable and call the guarded API:
+Or keep it in $TOKEN and call the guarded API (a refused request prints
+"request failed:" and the answer, and leaves $TOKEN unset):
 
-  TOKEN=$(curl -s -u %s -d grant_type=client_credentials %s | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  %s
   curl -s -H "Authorization: Bearer $TOKEN" %s
 
 Metadata: %s
 `, title, how, c.ID, c.Secret,
-		user, base+paths.Token,
-		user, base+paths.Token, base+"/v1/whoami",
+		tokenArgs,
+		Capture(tokenArgs, Var{Name: "TOKEN", Member: "access_token"}), base+"/v1/whoami",
 		base+paths.Metadata)
 }
 
