@@ -28,7 +28,6 @@ var (
 // wrong or the client disabled, is the same invalid_client, and an unknown
 // id costs the same hashing as a known one.
 func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRequest, now time.Time) (*store.Client, *Error) {
-	addr := i.cfg.ClientIP(r)
 	id := req.ClientID
 	if len(id) > maxClientIDLen || !printable(id) {
 		// CreateClient makes no such id, so no client has it: count it
@@ -37,31 +36,12 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 		// that would be a 503 instead of invalid_client.
 		id = ""
 	}
-	presented := req.ClientID
-	if id == "" {
-		presented = ""
-	}
-	failed := func(reason string) {
-		i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: SubjectClient, ID: presented, Reason: reason, Address: addr})
-	}
-	key := ""
-	if id != "" {
-		key = limitKeyClient + id
-	}
-	wait, err := i.limited(ctx, key, addr, now)
-	if err != nil {
-		return nil, i.unavailable(ctx, "rate limit", err)
-	}
-	if wait > 0 {
-		failed(ReasonRateLimited)
-		return nil, rateLimited(addr, wait)
+	at := i.newAttempt(r, SubjectClient, limitKeyClient, id, id, now)
+	if e := at.begin(ctx); e != nil {
+		return nil, e
 	}
 	fail := func(reason, why string) (*store.Client, *Error) {
-		failed(reason)
-		if err := i.failed(ctx, key, addr, now); err != nil {
-			return nil, i.unavailable(ctx, "rate limit", err)
-		}
-		return nil, errAuthFailed.WithCause(errors.New(why))
+		return nil, at.fail(ctx, reason, errAuthFailed, errors.New(why))
 	}
 	if req.AuthMethod != AuthBasic && req.AuthMethod != AuthPost {
 		return fail(ReasonNoCredentials, "no client secret presented")

@@ -47,35 +47,20 @@ func (i *Issuer) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if e := i.checkPost(w, r); e != nil {
 		return nil, e
 	}
-	addr := i.cfg.ClientIP(r)
 	login, password, basic, err := decodeBasic(r, false)
 	if err != nil {
 		return nil, asError(err)
 	}
-	key := ""
-	if k, ok := loginKey(login); ok && (validUsername(login) || validEmail(login)) {
-		key = limitKeyAccount + k
-	} else {
-		login = ""
+	k, ok := loginKey(login)
+	if !ok || !(validUsername(login) || validEmail(login)) {
+		login, k = "", ""
 	}
-	presented := login
-	failed := func(reason string) {
-		i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: SubjectAccount, ID: presented, Reason: reason, Address: addr})
-	}
-	wait, err := i.limited(ctx, key, addr, now)
-	if err != nil {
-		return nil, i.unavailable(ctx, "rate limit", err)
-	}
-	if wait > 0 {
-		failed(ReasonRateLimited)
-		return nil, rateLimited(addr, wait)
+	at := i.newAttempt(r, SubjectAccount, limitKeyAccount, login, k, now)
+	if e := at.begin(ctx); e != nil {
+		return nil, e
 	}
 	fail := func(reason string, cause error) (*TokenResponse, *Error) {
-		failed(reason)
-		if err := i.failed(ctx, key, addr, now); err != nil {
-			return nil, i.unavailable(ctx, "rate limit", err)
-		}
-		return nil, errLoginRefused.WithCause(cause)
+		return nil, at.fail(ctx, reason, errLoginRefused, cause)
 	}
 	if !basic || password == "" {
 		return fail(ReasonNoCredentials, errors.New("no HTTP Basic credentials"))
@@ -113,6 +98,6 @@ func (i *Issuer) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if e != nil {
 		return nil, e
 	}
-	i.cfg.Hooks.login(ctx, Login{AccountID: a.ID, Address: addr})
+	i.cfg.Hooks.login(ctx, Login{AccountID: a.ID, Address: at.addr})
 	return resp, nil
 }

@@ -192,3 +192,51 @@ func rateLimited(addr string, wait time.Duration) *Error {
 	e.retryAfter = wait
 	return e
 }
+
+// attempt is one authentication try by a client or an account, rate
+// limited per presented id and per address: the one mechanism behind the
+// token endpoint's client authentication and the login. The id is "" when
+// none was presented or it was one no client or account can have; it is
+// then counted against the address only.
+type attempt struct {
+	i           *Issuer
+	subject, id string // SubjectClient or SubjectAccount; the id as presented
+	key, addr   string // the id's counter key ("" for none); the caller's address
+	now         time.Time
+}
+
+func (i *Issuer) newAttempt(r *http.Request, subject, keyPrefix, id, counterID string, now time.Time) *attempt {
+	a := &attempt{i: i, subject: subject, id: id, addr: i.cfg.ClientIP(r), now: now}
+	if id != "" {
+		a.key = keyPrefix + counterID
+	}
+	return a
+}
+
+// begin refuses the attempt (429) while the id or the address has used up
+// its failures in this window.
+func (a *attempt) begin(ctx context.Context) *Error {
+	wait, err := a.i.limited(ctx, a.key, a.addr, a.now)
+	if err != nil {
+		return a.i.unavailable(ctx, "rate limit", err)
+	}
+	if wait > 0 {
+		a.hook(ctx, ReasonRateLimited)
+		return rateLimited(a.addr, wait)
+	}
+	return nil
+}
+
+// fail counts a failure, tells the AuthFailed hook, and returns refusal
+// carrying cause (or a 503 when the counter cannot be written).
+func (a *attempt) fail(ctx context.Context, reason string, refusal *Error, cause error) *Error {
+	a.hook(ctx, reason)
+	if err := a.i.failed(ctx, a.key, a.addr, a.now); err != nil {
+		return a.i.unavailable(ctx, "rate limit", err)
+	}
+	return refusal.WithCause(cause)
+}
+
+func (a *attempt) hook(ctx context.Context, reason string) {
+	a.i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: a.subject, ID: a.id, Reason: reason, Address: a.addr})
+}
