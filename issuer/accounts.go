@@ -561,5 +561,5 @@ func (i *Issuer) rehash(ctx context.Context, a *store.Account, pw string) {
 
 // accountChanged tells the Credentials hook.
 func (i *Issuer) accountChanged(ctx context.Context, id, action string) {
-	i.cfg.Hooks.credentials(ctx, CredentialsChanged{Subject: SubjectAccount, ID: id, Action: action})
+	call(ctx, i.cfg.Hooks.Credentials, CredentialsChanged{Subject: SubjectAccount, ID: id, Action: action})
 }

@@ -28,7 +28,7 @@ func (i *Issuer) authorizeBearer(w http.ResponseWriter, r *http.Request, kinds .
 		subject = SubjectAccount
 	}
 	refuse := func(reason string, cause error) (*middleware.Principal, bool) {
-		i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: subject, Reason: reason, Address: i.cfg.ClientIP(r)})
+		call(ctx, i.cfg.Hooks.AuthFailed, AuthFailed{Subject: subject, Reason: reason, Address: i.cfg.ClientIP(r)})
 		i.log.DebugContext(ctx, "issuer: bearer token refused", "path", r.URL.Path, "err", cause)
 		middleware.WriteError(w, r, middleware.ErrInvalidToken)
 		return nil, false

@@ -258,7 +258,7 @@ func (i *Issuer) DeleteClient(ctx context.Context, id string) error {
 
 // clientChanged tells the Credentials hook.
 func (i *Issuer) clientChanged(ctx context.Context, id, owner, action string) {
-	i.cfg.Hooks.credentials(ctx, CredentialsChanged{Subject: SubjectClient, ID: id, Action: action, OwnerAccount: owner})
+	call(ctx, i.cfg.Hooks.Credentials, CredentialsChanged{Subject: SubjectClient, ID: id, Action: action, OwnerAccount: owner})
 }
 
 // errGenerationMoved is returned by updateClient when the caller required a

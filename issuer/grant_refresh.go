@@ -141,7 +141,7 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 func (i *Issuer) reused(ctx context.Context, rt *store.RefreshToken) *Error {
 	i.log.WarnContext(ctx, "issuer: refresh token reused; revoking its family",
 		"client_id", rt.ClientID, "family", rt.FamilyID)
-	i.cfg.Hooks.refreshReused(ctx, RefreshReused{ClientID: rt.ClientID, FamilyID: rt.FamilyID})
+	call(ctx, i.cfg.Hooks.RefreshReused, RefreshReused{ClientID: rt.ClientID, FamilyID: rt.FamilyID})
 	if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 		// The token stays used, so the next attempt tries again.
 		return i.unavailable(ctx, "revoke refresh family", err)

@@ -149,46 +149,10 @@ type SigningKeyCreated struct {
 	Rotation bool
 }
 
-// The hooks' call sites, each a no-op when its hook is unset.
-
-func (h *Hooks) tokenIssued(ctx context.Context, e TokenIssued) {
-	if h.TokenIssued != nil {
-		h.TokenIssued(ctx, e)
-	}
-}
-
-func (h *Hooks) authFailed(ctx context.Context, e AuthFailed) {
-	if h.AuthFailed != nil {
-		h.AuthFailed(ctx, e)
-	}
-}
-
-func (h *Hooks) credentials(ctx context.Context, e CredentialsChanged) {
-	if h.Credentials != nil {
-		h.Credentials(ctx, e)
-	}
-}
-
-func (h *Hooks) tokenRevoked(ctx context.Context, e TokenRevoked) {
-	if h.TokenRevoked != nil {
-		h.TokenRevoked(ctx, e)
-	}
-}
-
-func (h *Hooks) refreshReused(ctx context.Context, e RefreshReused) {
-	if h.RefreshReused != nil {
-		h.RefreshReused(ctx, e)
-	}
-}
-
-func (h *Hooks) login(ctx context.Context, e Login) {
-	if h.Login != nil {
-		h.Login(ctx, e)
-	}
-}
-
-func (h *Hooks) signingKey(ctx context.Context, e SigningKeyCreated) {
-	if h.SigningKey != nil {
-		h.SigningKey(ctx, e)
+// call calls hook with e unless the hook is unset: every hook's call
+// site.
+func call[E any](ctx context.Context, hook func(context.Context, E), e E) {
+	if hook != nil {
+		hook(ctx, e)
 	}
 }

@@ -85,7 +85,7 @@ func New(cfg Config) (*Issuer, error) {
 		RetainFor: max(25*time.Hour, maxTTL(kinds)+time.Hour),
 		Now:       cfg.Now,
 		Created: func(ctx context.Context, e token.KeyCreated) {
-			cfg.Hooks.signingKey(ctx, SigningKeyCreated{KeyID: e.ID, Algorithm: e.Algorithm,
+			call(ctx, cfg.Hooks.SigningKey, SigningKeyCreated{KeyID: e.ID, Algorithm: e.Algorithm,
 				Seq: e.Seq, ActiveAt: e.ActiveAt, Rotation: e.Rotation})
 		},
 	})

@@ -98,6 +98,6 @@ func (i *Issuer) login(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	if e != nil {
 		return nil, e
 	}
-	i.cfg.Hooks.login(ctx, Login{AccountID: a.ID, Address: at.addr})
+	call(ctx, i.cfg.Hooks.Login, Login{AccountID: a.ID, Address: at.addr})
 	return resp, nil
 }

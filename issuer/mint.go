@@ -66,7 +66,7 @@ func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResp
 			return nil, e
 		}
 	}
-	i.cfg.Hooks.tokenIssued(ctx, TokenIssued{
+	call(ctx, i.cfg.Hooks.TokenIssued, TokenIssued{
 		Kind: access.Kind, GrantType: m.grantType, Subject: access.Subject,
 		ClientID: access.ClientID, AccountID: access.AccountID, Scopes: access.Scopes,
 		TokenID: jti, Format: m.kind.Format, ExpiresAt: now.Add(m.kind.TTL), Refresh: m.refresh,

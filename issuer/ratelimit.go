@@ -238,5 +238,5 @@ func (a *attempt) fail(ctx context.Context, reason string, refusal *Error, cause
 }
 
 func (a *attempt) hook(ctx context.Context, reason string) {
-	a.i.cfg.Hooks.authFailed(ctx, AuthFailed{Subject: a.subject, ID: a.id, Reason: reason, Address: a.addr})
+	call(ctx, a.i.cfg.Hooks.AuthFailed, AuthFailed{Subject: a.subject, ID: a.id, Reason: reason, Address: a.addr})
 }

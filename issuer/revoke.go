@@ -67,7 +67,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
 			return i.unavailable(ctx, "revoke refresh family", err)
 		}
-		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, FamilyID: rt.FamilyID})
+		call(ctx, i.cfg.Hooks.TokenRevoked, TokenRevoked{ClientID: c.ID, FamilyID: rt.FamilyID})
 	case strings.HasPrefix(raw, token.PrefixAccessToken) || token.IsUUID(raw):
 		if !token.IsUUID(raw) && !token.WellFormed(raw, token.PrefixAccessToken) {
 			return nil
@@ -86,7 +86,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err := i.store.DeleteAccessToken(ctx, hash); err != nil {
 			return i.unavailable(ctx, "delete access token", err)
 		}
-		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, TokenID: at.ID})
+		call(ctx, i.cfg.Hooks.TokenRevoked, TokenRevoked{ClientID: c.ID, TokenID: at.ID})
 	default:
 		// A JWT: its signature must verify (so nobody revokes an id they
 		// made up); an expired one needs no revoking.
@@ -103,7 +103,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 			return i.unavailable(ctx, "revoke", err)
 		}
 		i.verifier.Forget(store.Event{Kind: store.EventRevoked, ID: pr.TokenID})
-		i.cfg.Hooks.tokenRevoked(ctx, TokenRevoked{ClientID: c.ID, TokenID: pr.TokenID})
+		call(ctx, i.cfg.Hooks.TokenRevoked, TokenRevoked{ClientID: c.ID, TokenID: pr.TokenID})
 	}
 	return nil
 }
