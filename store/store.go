@@ -44,6 +44,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -378,6 +379,37 @@ type Watcher interface {
 // would forget revocations). Warnings are logged and do not stop it.
 type StartChecker interface {
 	CheckStart(ctx context.Context) (warnings []string, err error)
+}
+
+// Nonces is an optional capability: ids that may be used once, such as
+// the jti of a client assertion (RFC 7523 §3) or of a DPoP proof (RFC 9449
+// §11.1), remembered by every replica until the id could no longer be
+// presented.
+type Nonces interface {
+	// UseNonce records id as used until expiresAt and returns nil, or
+	// returns ErrAlreadyExists if id was recorded before and its record had
+	// not expired at now. Of any number of concurrent calls with one id,
+	// exactly one returns nil. An expired record counts as absent: the id is
+	// recorded afresh. A zero expiresAt or now is an error and records
+	// nothing. Ids are compared bytewise; callers namespace them (for
+	// example "assertion:" + client id + ":" + jti) and keep them short
+	// (at most [MaxNonceLen] bytes: longer ones are an error).
+	UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error
+}
+
+// MaxNonceLen bounds the ids given to [Nonces.UseNonce].
+const MaxNonceLen = 512
+
+// CheckNonce returns the error a [Nonces.UseNonce] implementation returns,
+// before it records anything, for arguments that break its contract.
+func CheckNonce(id string, expiresAt, now time.Time) error {
+	switch {
+	case id == "" || len(id) > MaxNonceLen:
+		return fmt.Errorf("store: nonce id must be 1 to %d bytes", MaxNonceLen)
+	case expiresAt.IsZero() || now.IsZero():
+		return errors.New("store: nonce needs a non-zero expiry and now")
+	}
+	return nil
 }
 
 // RateLimiter is an optional capability: a counter shared by replicas, used

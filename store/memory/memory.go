@@ -88,6 +88,7 @@ type Store struct {
 	families  map[string]*family
 	access    map[string]*store.AccessToken
 	revoked   map[string]time.Time // token id → until
+	nonces    map[string]time.Time // nonce → until
 	keys      map[string]*store.SigningKey
 	seqs      map[int64]string // seq → key id
 	windows   map[windowKey]int64
@@ -110,6 +111,7 @@ func New() *Store {
 		families:     make(map[string]*family),
 		access:       make(map[string]*store.AccessToken),
 		revoked:      make(map[string]time.Time),
+		nonces:       make(map[string]time.Time),
 		keys:         make(map[string]*store.SigningKey),
 		seqs:         make(map[int64]string),
 		windows:      make(map[windowKey]int64),
@@ -635,7 +637,7 @@ func (s *Store) DeleteKey(_ context.Context, id string) error {
 // Optional capabilities
 
 // Sweep implements [store.Sweeper]: it deletes refresh and access tokens,
-// revocations and keys whose (non-zero) expiry is at or before now, and
+// revocations, nonces and keys whose (non-zero) expiry is at or before now, and
 // rate-limit windows that have ended, and counts them all. Families, revoked
 // or not, go with their last token (they are not counted). Used refresh
 // tokens that have not expired stay, so that their reuse is still caught.
@@ -670,6 +672,12 @@ func (s *Store) Sweep(_ context.Context, now time.Time) (int64, error) {
 			n++
 		}
 	}
+	for id, until := range s.nonces {
+		if expired(until, now) {
+			delete(s.nonces, id)
+			n++
+		}
+	}
 	for id, k := range s.keys {
 		if expired(k.ExpiresAt, now) {
 			delete(s.keys, id)
@@ -679,6 +687,20 @@ func (s *Store) Sweep(_ context.Context, now time.Time) (int64, error) {
 	}
 	n += s.dropWindows(now)
 	return n, nil
+}
+
+// UseNonce implements [store.Nonces].
+func (s *Store) UseNonce(_ context.Context, id string, expiresAt, now time.Time) error {
+	if err := store.CheckNonce(id, expiresAt, now); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if until, ok := s.nonces[id]; ok && !expired(until, now) {
+		return store.ErrAlreadyExists
+	}
+	s.nonces[id] = expiresAt
+	return nil
 }
 
 // Ping implements [store.Pinger]: memory is always there, so it only

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -124,6 +126,7 @@ func (s *Store) refreshTokenKey(family, hash string) string {
 func (s *Store) familyKey(family string) string { return s.prefix + "{refresh:" + family + "}:family" }
 func (s *Store) accessKey(h string) string      { return s.prefix + "access:" + h }
 func (s *Store) revokedKey(id string) string    { return s.prefix + "revoked:" + id }
+func (s *Store) nonceKey(id string) string      { return s.prefix + "nonce:" + id }
 
 func (s *Store) signingKeys() []string {
 	return []string{
@@ -394,6 +397,28 @@ func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time)
 		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), s.channel, ev)
 	if err != nil {
 		return fail("revoke", err)
+	}
+	return nil
+}
+
+// UseNonce implements [store.Nonces] in one script, safe to re-send: a
+// random token of the call is stored with the record, so that go-redis
+// running the script again after a lost reply (its default on a timeout)
+// gets the first run's answer rather than a replay.
+func (s *Store) UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error {
+	const op = "use nonce"
+	if err := store.CheckNonce(id, expiresAt, now); err != nil {
+		return fail(op, err)
+	}
+	var tok [12]byte
+	rand.Read(tok[:])
+	n, err := s.runInt(ctx, useNonceScript, []string{s.nonceKey(id)},
+		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), now.UnixMicro(), hex.EncodeToString(tok[:]))
+	if err != nil {
+		return fail(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("redisstore: %s: %w", op, store.ErrAlreadyExists)
 	}
 	return nil
 }

@@ -266,6 +266,19 @@ func TestResentScripts(t *testing.T) {
 			t.Fatalf("create, send %d: %d, %v", i+1, n, err)
 		}
 	}
+	// A nonce: the same call's token is the same use; another call's is a
+	// replay.
+	now := time.Now()
+	exp := now.Add(time.Minute)
+	for i := range 2 {
+		n, err := s.runInt(ctx, useNonceScript, []string{s.nonceKey("jti")}, exp.UnixMicro(), s.expireAtMS(exp), now.UnixMicro(), "call-1")
+		if err != nil || n != 1 {
+			t.Fatalf("nonce, send %d: %d, %v", i+1, n, err)
+		}
+	}
+	if n, err := s.runInt(ctx, useNonceScript, []string{s.nonceKey("jti")}, exp.UnixMicro(), s.expireAtMS(exp), now.UnixMicro(), "call-2"); err != nil || n != 0 {
+		t.Fatalf("nonce replayed by another call: %d, %v; want 0", n, err)
+	}
 }
 
 // TestReservationRepair: a reservation whose account is gone, renamed away

@@ -213,6 +213,22 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 `)
 
+// KEYS[1] nonce. ARGV: expiry µs, PEXPIREAT ms, now µs, the call's random
+// token. The value is "<expiry µs>:<token>". A live record answers 0,
+// unless it holds this call's token: then this is go-redis re-sending a
+// script whose reply it lost, and the first run's success is answered
+// again (1) instead of a replay.
+var useNonceScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then
+  local exp, tok = string.match(v, '^(%-?%d+):(.*)$')
+  if tok == ARGV[4] then return 1 end
+  if exp and tonumber(exp) > tonumber(ARGV[3]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[4], 'PXAT', ARGV[2])
+return 1
+`)
+
 // KEYS[1] counter. ARGV: PEXPIREAT ms of the window's end.
 var hitScript = redis.NewScript(`
 local n = redis.call('INCR', KEYS[1])
@@ -292,7 +308,8 @@ return 0
 // KEYS[1] revocation.
 var sweepRevokedScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v and tonumber(v) <= tonumber(ARGV[1]) then
+local exp = v and tonumber(string.match(v, '^%-?%d+'))
+if exp and exp <= tonumber(ARGV[1]) then
   redis.call('DEL', KEYS[1])
   return 1
 end

@@ -15,7 +15,7 @@ import (
 const sweepBatch = 500
 
 // Sweep deletes what had expired at now and reports how many records went:
-// refresh tokens (used or not), access tokens, revocations and signing keys
+// refresh tokens (used or not), access tokens, revocations, nonces and signing keys
 // past their ExpiresAt.
 //
 // Redis TTLs already remove tokens and revocations once the server's clock
@@ -92,8 +92,8 @@ func (s *Store) sweepKeys(ctx context.Context, keys []string, nowUS int64) (int6
 		switch {
 		case strings.HasPrefix(rest, "access:"):
 			access = append(access, k)
-		case strings.HasPrefix(rest, "revoked:"):
-			revoked = append(revoked, k)
+		case strings.HasPrefix(rest, "revoked:"), strings.HasPrefix(rest, "nonce:"):
+			revoked = append(revoked, k) // both hold their expiry first
 		case strings.HasPrefix(rest, "refresh:"):
 			index = append(index, k)
 		}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/portcullis/portcullis/store"
 )
 
 // Sweep implements [store.Sweeper]: it deletes refresh tokens, access tokens,
-// revocations and rate-limit windows that had expired at now, signing keys
+// revocations, nonces and rate-limit windows that had expired at now, signing keys
 // whose non-zero ExpiresAt had passed, and revoked refresh families that no
 // longer have any token. It returns how many rows went in all. Run it from
 // one replica now and then (hourly is plenty); rows it has not yet reached
@@ -28,6 +30,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		{qSweepRevocations, []any{at}},
 		{qSweepKeys, []any{at}},
 		{qSweepRateLimits, []any{at}},
+		{qSweepNonces, []any{at}},
 	}
 	var total int64
 	for _, st := range steps {
@@ -38,6 +41,28 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int64, error) {
 		total += n
 	}
 	return total, nil
+}
+
+// UseNonce implements [store.Nonces] in one upsert (see qUseNonce). An id
+// is stored after ":", or hex-encoded after "!" where the dialect cannot
+// store it as text, as rate-limit keys are.
+func (s *Store) UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error {
+	const op = "use nonce"
+	if err := store.CheckNonce(id, expiresAt, now); err != nil {
+		return fail(op, err)
+	}
+	key := ":" + id
+	if !s.storable(id) {
+		key = "!" + hex.EncodeToString([]byte(id))
+	}
+	n, err := s.affected(ctx, qUseNonce, key, micros(expiresAt), micros(now))
+	if err != nil {
+		return fail(op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
+	}
+	return nil
 }
 
 // Ping implements [store.Pinger] with the *sql.DB's PingContext.

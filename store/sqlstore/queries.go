@@ -40,6 +40,8 @@ const (
 	qHit
 	qCount
 
+	qUseNonce
+
 	qListClients
 	qListAccounts
 
@@ -49,6 +51,7 @@ const (
 	qSweepRevocations
 	qSweepKeys
 	qSweepRateLimits
+	qSweepNonces
 
 	numQueries
 )
@@ -158,6 +161,23 @@ func queryText(d Dialect) [numQueries]string {
 	}
 	q[qCount] = "SELECT hits FROM {p}rate_limits WHERE k = ? AND window_start = ?"
 
+	// One upsert that records a new id or takes over an expired record,
+	// and changes no row when the id is live: the affected-row count is
+	// the answer, and concurrent calls serialise on the primary key.
+	switch d {
+	case Postgres:
+		q[qUseNonce] = "INSERT INTO {p}nonces AS n (id, expires_at) VALUES (?, ?) " +
+			"ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at WHERE n.expires_at <= ?"
+	case MySQL:
+		// Without CLIENT_FOUND_ROWS (the driver's default) an update that
+		// leaves the row as it was affects 0 rows, an insert 1 and a change 2.
+		q[qUseNonce] = "INSERT INTO {p}nonces (id, expires_at) VALUES (?, ?) " +
+			"ON DUPLICATE KEY UPDATE expires_at = IF(expires_at <= ?, VALUES(expires_at), expires_at)"
+	case SQLite:
+		q[qUseNonce] = "INSERT INTO {p}nonces (id, expires_at) VALUES (?, ?) " +
+			"ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at WHERE expires_at <= ?"
+	}
+
 	// Paging by primary key, bytewise as store.Lister wants: MySQL's
 	// VARBINARY and SQLite's BINARY collation compare bytes and read the
 	// primary key index; PostgreSQL compares in the "C" collation, which
@@ -180,5 +200,6 @@ func queryText(d Dialect) [numQueries]string {
 	q[qSweepRevocations] = "DELETE FROM {p}revocations WHERE expires_at <= ?"
 	q[qSweepKeys] = "DELETE FROM {p}signing_keys WHERE expires_at <> 0 AND expires_at <= ?"
 	q[qSweepRateLimits] = "DELETE FROM {p}rate_limits WHERE expires_at <= ?"
+	q[qSweepNonces] = "DELETE FROM {p}nonces WHERE expires_at <= ?"
 	return q
 }

@@ -58,9 +58,9 @@
 // # Optional capabilities
 //
 // [Run] first builds one store to find which of [store.Sweeper],
-// [store.RateLimiter], [store.Watcher], [store.Pinger] and [store.Lister] it
-// implements, logs them, and runs [RunSweeper], [RunRateLimiter],
-// [RunWatcher] and [RunLister] only for those, and calls Ping
+// [store.RateLimiter], [store.Watcher], [store.Pinger], [store.Lister] and
+// [store.Nonces] it implements, logs them, and runs [RunSweeper],
+// [RunRateLimiter], [RunWatcher], [RunLister] and [RunNonces] only for those, and calls Ping
 // ("Pinger/Ping") if the store is a Pinger. Called
 // directly, those runners fail when the store lacks the capability.
 //
@@ -115,10 +115,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if caps.lister {
 		t.Run("Lister", func(t *testing.T) { RunLister(t, newStore) })
 	}
+	if caps.nonces {
+		t.Run("Nonces", func(t *testing.T) { RunNonces(t, newStore) })
+	}
 }
 
 type capabilities struct {
-	sweeper, rateLimiter, watcher, pinger, lister bool
+	sweeper, rateLimiter, watcher, pinger, lister, nonces bool
 }
 
 func probe(s store.Store) capabilities {
@@ -128,6 +131,7 @@ func probe(s store.Store) capabilities {
 	_, c.watcher = s.(store.Watcher)
 	_, c.pinger = s.(store.Pinger)
 	_, c.lister = s.(store.Lister)
+	_, c.nonces = s.(store.Nonces)
 	return c
 }
 
@@ -136,7 +140,7 @@ func (c capabilities) String() string {
 	for _, n := range []struct {
 		ok   bool
 		name string
-	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}} {
+	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}, {c.nonces, "Nonces"}} {
 		if n.ok {
 			names = append(names, n.name)
 		}

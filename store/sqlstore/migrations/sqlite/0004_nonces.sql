@@ -1,0 +1,9 @@
+-- Portcullis schema, version 4 (SQLite): ids used once (store.Nonces),
+-- such as the jti of a private_key_jwt client assertion, kept until they
+-- expire. An id is ":" and the caller's id.
+
+CREATE TABLE {p}nonces (
+	id         TEXT NOT NULL PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX {p}nonces_expires_idx ON {p}nonces (expires_at);
