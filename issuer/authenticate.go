@@ -29,6 +29,14 @@ var (
 // id costs the same hashing as a known one.
 func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRequest, now time.Time) (*store.Client, *Error) {
 	id := req.ClientID
+	var assertion string
+	if req.AuthMethod == AuthPrivateKeyJWT {
+		// The assertion's sub names the client when client_id is absent;
+		// verifyAssertion checks that both agree with the client found.
+		if assertion = req.Params["client_assertion"]; id == "" && len(assertion) <= maxAssertionLen {
+			id = assertionSubject(assertion)
+		}
+	}
 	if len(id) > maxClientIDLen || !printable(id) {
 		// CreateClient makes no such id, so no client has it: count it
 		// against the address only, and keep it from the store, where
@@ -43,7 +51,10 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 	fail := func(reason, why string) (*store.Client, *Error) {
 		return nil, at.fail(ctx, reason, errAuthFailed, errors.New(why))
 	}
-	if req.AuthMethod != AuthBasic && req.AuthMethod != AuthPost {
+	switch {
+	case req.AuthMethod == AuthPrivateKeyJWT && !i.cfg.PrivateKeyJWT.Enabled:
+		return fail(ReasonNoCredentials, "private_key_jwt is not enabled")
+	case req.AuthMethod != AuthBasic && req.AuthMethod != AuthPost && req.AuthMethod != AuthPrivateKeyJWT:
 		return fail(ReasonNoCredentials, "no client secret presented")
 	}
 	if id == "" {
@@ -58,10 +69,23 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 	if err != nil {
 		return nil, i.unavailable(ctx, "get client", err)
 	}
-	ok := i.hasher.Equal(req.ClientSecret, c.SecretHash)
-	switch {
-	case !ok:
+	if req.AuthMethod == AuthPrivateKeyJWT {
+		if !usesAssertions(c) {
+			return fail(ReasonBadAssertion, "client has no registered keys")
+		}
+		refused, err := i.verifyAssertion(ctx, c, assertion, now)
+		if err != nil {
+			return nil, i.unavailable(ctx, "use assertion jti", err)
+		}
+		if refused != "" {
+			return nil, at.fail(ctx, ReasonBadAssertion, errBadAssertion, errors.New(refused))
+		}
+	} else if ok := i.hasher.Equal(req.ClientSecret, c.SecretHash); !ok || usesAssertions(c) {
+		// A client registered with keys has no secret that works, even one
+		// set before its keys were.
 		return fail(ReasonWrongSecret, "wrong secret")
+	}
+	switch {
 	case c.Disabled:
 		return fail(ReasonDisabled, "client disabled")
 	}
@@ -176,7 +200,7 @@ func (i *Issuer) authRequest(w http.ResponseWriter, r *http.Request, now time.Ti
 	if err != nil {
 		return nil, nil, asError(err)
 	}
-	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method}, now)
+	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method, Params: p}, now)
 	if e != nil {
 		return nil, nil, e
 	}

@@ -58,6 +58,14 @@ type ClientSpec struct {
 	// Metadata is stored with the client; keys starting "portcullis." are
 	// reserved.
 	Metadata map[string]string
+	// JWKS registers the client's public keys, a JWK Set (RFC 7517 §5),
+	// for private_key_jwt authentication (RFC 7523 §2.2), which
+	// Config.PrivateKeyJWT must enable. Such a client has no secret:
+	// CreateClient returns "" for it, and Secret must be empty.
+	JWKS []byte
+	// JWKSURI registers where the client publishes its JWK Set instead of
+	// the set itself; at most one of JWKS and JWKSURI.
+	JWKSURI string
 }
 
 // maxRetries bounds the compare-and-swap retries of an update that meets
@@ -84,6 +92,18 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 		return nil, "", err
 	}
 	meta := maps.Clone(spec.Metadata)
+	hash := i.hasher.Sum(secret)
+	if len(spec.JWKS) > 0 || spec.JWKSURI != "" {
+		keys, err := assertionMetadata(spec.JWKS, spec.JWKSURI)
+		if err != nil {
+			return nil, "", fmt.Errorf("%w: %v", ErrInvalidClientSpec, err)
+		}
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		maps.Copy(meta, keys)
+		secret, hash = "", nil
+	}
 	if len(spec.GrantTypes) > 0 || spec.IntrospectAny {
 		if meta == nil {
 			meta = map[string]string{}
@@ -98,7 +118,7 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 	now := i.cfg.Now()
 	c := &store.Client{
 		ID:           id,
-		SecretHash:   i.hasher.Sum(secret),
+		SecretHash:   hash,
 		Name:         spec.Name,
 		OwnerAccount: spec.OwnerAccount,
 		Scopes:       slices.Clone(spec.Scopes),
@@ -160,6 +180,14 @@ func (i *Issuer) checkSpec(id string, spec ClientSpec) error {
 			return bad("metadata key %q is reserved", k)
 		}
 	}
+	if len(spec.JWKS) > 0 || spec.JWKSURI != "" {
+		switch {
+		case !i.cfg.PrivateKeyJWT.Enabled:
+			return bad("client keys need Config.PrivateKeyJWT enabled")
+		case spec.Secret != "":
+			return bad("a client with keys has no secret")
+		}
+	}
 	return nil
 }
 
@@ -204,13 +232,20 @@ func (i *Issuer) SetClientSecret(ctx context.Context, id, secret string) error {
 func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) (string, error) {
 	hash := i.hasher.Sum(secret)
 	var owner string
+	keyed := false
 	err := i.updateClient(ctx, id, wantGen, func(c *store.Client) {
+		if keyed = usesAssertions(c); keyed {
+			return // a secret would not work; leave the client as it is
+		}
 		c.SecretHash = hash
 		c.Generation++
 		owner = c.OwnerAccount
 	})
 	if err != nil {
 		return "", fmt.Errorf("issuer: rotate client: %w", err)
+	}
+	if keyed {
+		return "", fmt.Errorf("issuer: rotate client: %w: it authenticates with private_key_jwt; change its keys with SetClientKeys", ErrInvalidClientSpec)
 	}
 	i.clientChanged(ctx, id, owner, ActionRotated)
 	return secret, nil

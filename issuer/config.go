@@ -128,6 +128,10 @@ type Config struct {
 	// Refresh configures refresh tokens, which are off by default.
 	Refresh RefreshConfig
 
+	// PrivateKeyJWT configures client authentication with signed
+	// assertions instead of secrets (RFC 7523), off by default.
+	PrivateKeyJWT PrivateKeyJWTConfig
+
 	// Passwords configures account passwords: the minimum length of new
 	// ones (default 12 characters) and the argon2id parameters of their
 	// hashes (default RFC 9106's second recommended option, 64 MiB).
@@ -315,6 +319,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Refresh.TTL == 0 {
 		cfg.Refresh.TTL = defaultRefreshTTL
+	}
+	if err := cfg.PrivateKeyJWT.setDefaults(cfg.Store); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Passwords.setDefaults(); err != nil {
 		return cfg, err

@@ -69,6 +69,7 @@ const (
 	ReasonMalformedID    = "malformed_id"     // an id no client or account can have
 	ReasonUnknown        = "unknown"          // no such client or account
 	ReasonWrongSecret    = "wrong_secret"     // the secret or password did not match
+	ReasonBadAssertion   = "bad_assertion"    // a client assertion did not verify (private_key_jwt)
 	ReasonDisabled       = "disabled"         // the client or account is disabled
 	ReasonRateLimited    = "rate_limited"     // too many failures for the id or address
 	ReasonInvalidToken   = "invalid_token"    // a bearer token did not verify

@@ -19,9 +19,9 @@ var introspectionEndpoint = endpoint{
 	path:        func(p *Paths) *string { return &p.Introspection },
 	defaultPath: "/oauth/introspect",
 	serve:       func(i *Issuer) http.HandlerFunc { return i.serveIntrospect },
-	describe: func(_ *Issuer, m *document, url string) {
+	describe: func(i *Issuer, m *document, url string) {
 		m.add("introspection_endpoint", url)
-		m.add("introspection_endpoint_auth_methods_supported", clientAuthMethods)
+		m.add("introspection_endpoint_auth_methods_supported", i.clientAuthMethods())
 	},
 }
 

@@ -32,6 +32,9 @@ type Issuer struct {
 	// dummyHash is what an unknown client id's secret is compared with, so
 	// that it costs the same as a known one.
 	dummyHash []byte
+	// remoteKeys caches the JWK Sets of private_key_jwt clients that
+	// registered a jwks_uri; nil unless Config.PrivateKeyJWT is enabled.
+	remoteKeys *remoteKeySets
 	// passwords hashes and checks account passwords (argon2id).
 	passwords *passwords
 	limiter   store.RateLimiter
@@ -99,6 +102,9 @@ func New(cfg Config) (*Issuer, error) {
 		hasher: token.NewHasher(cfg.Pepper),
 		log:    cfg.Logger,
 		kinds:  kinds,
+	}
+	if cfg.PrivateKeyJWT.Enabled {
+		i.remoteKeys = &remoteKeySets{cfg: &i.cfg.PrivateKeyJWT, m: map[string]*remoteKeySet{}}
 	}
 	if i.passwords, err = newPasswords(cfg.Passwords); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)

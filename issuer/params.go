@@ -20,15 +20,29 @@ import (
 
 // ClientAuth finds the client's credentials (RFC 6749 §2.3.1) in the
 // Authorization header (HTTP Basic, see [BasicAuth]) or in the body
-// parameters p (client_id and client_secret), and refuses a request that
-// uses both. A bare client_id with no secret is AuthNone. Its errors are
-// [*Error]s to return as they are.
+// parameters p (client_id and client_secret, or client_assertion_type and
+// client_assertion), and refuses a request that uses more than one method
+// (RFC 6749 §2.3). A bare client_id with no secret is AuthNone. With a
+// client assertion it returns AuthPrivateKeyJWT and the client_id
+// parameter, which may be empty (the assertion's sub names the client);
+// the issuer verifies the assertion from p. Its errors are [*Error]s to
+// return as they are.
 func ClientAuth(r *http.Request, p map[string]string) (id, secret string, m AuthMethod, err error) {
 	bid, bsecret, basic, err := BasicAuth(r)
 	if err != nil {
 		return "", "", "", err
 	}
 	switch {
+	case p["client_assertion_type"] != "" || p["client_assertion"] != "":
+		switch {
+		case basic || p["client_secret"] != "":
+			return "", "", "", ErrInvalidRequest.WithDescription("the client used more than one authentication method")
+		case p["client_assertion_type"] != AssertionTypeJWTBearer:
+			return "", "", "", ErrInvalidClient.WithDescription("unsupported client_assertion_type")
+		case p["client_assertion"] == "":
+			return "", "", "", ErrInvalidRequest.WithDescription("missing client_assertion")
+		}
+		return p["client_id"], "", AuthPrivateKeyJWT, nil
 	case basic:
 		if p["client_secret"] != "" {
 			return "", "", "", ErrInvalidRequest.WithDescription("the client authenticated with both HTTP Basic and client_secret")

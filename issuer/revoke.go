@@ -17,9 +17,9 @@ var revocationEndpoint = endpoint{
 	path:        func(p *Paths) *string { return &p.Revocation },
 	defaultPath: "/oauth/revoke",
 	serve:       func(i *Issuer) http.HandlerFunc { return i.serveRevoke },
-	describe: func(_ *Issuer, m *document, url string) {
+	describe: func(i *Issuer, m *document, url string) {
 		m.add("revocation_endpoint", url)
-		m.add("revocation_endpoint_auth_methods_supported", clientAuthMethods)
+		m.add("revocation_endpoint_auth_methods_supported", i.clientAuthMethods())
 	},
 }
 

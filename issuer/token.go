@@ -22,6 +22,13 @@ var tokenEndpoint = endpoint{
 		if i.grantEnabled(GrantRefreshToken) && i.cfg.Refresh.AllowPublic {
 			methods = append(slices.Clone(methods), string(AuthNone))
 		}
+		if i.cfg.PrivateKeyJWT.Enabled && slices.Equal(dialectAuthMethods(i.cfg.Dialect), clientAuthMethods) {
+			// A declared dialect reads its own parameters, without
+			// client assertions; OAuth 2.0 and custom dialects built on
+			// ClientAuth take them.
+			methods = append(slices.Clone(methods), string(AuthPrivateKeyJWT))
+			m.add("token_endpoint_auth_signing_alg_values_supported", assertionAlgorithms)
+		}
 		m.add("token_endpoint_auth_methods_supported", methods)
 	},
 }
@@ -29,6 +36,16 @@ var tokenEndpoint = endpoint{
 // clientAuthMethods are the client authentication methods of every
 // endpoint that takes client credentials.
 var clientAuthMethods = []string{string(AuthBasic), string(AuthPost)}
+
+// clientAuthMethods are those of the revocation and introspection
+// endpoints, which read their parameters with ClientAuth whatever the
+// dialect.
+func (i *Issuer) clientAuthMethods() []string {
+	if i.cfg.PrivateKeyJWT.Enabled {
+		return append(slices.Clone(clientAuthMethods), string(AuthPrivateKeyJWT))
+	}
+	return clientAuthMethods
+}
 
 // grants is the registry of grant types the token endpoint serves. A
 // grant is declared in its own file; adding one is that file and one line
