@@ -165,7 +165,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		log.Warn("signing keys are stored in the clear: whoever can read the store can forge tokens; set -kek or " + kekEnv)
 	}
 
-	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks()})
+	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks(),
+		// Clients registered with public keys (issuer.ClientSpec.JWKS)
+		// authenticate with signed assertions instead of secrets.
+		PrivateKeyJWT: issuer.PrivateKeyJWTConfig{Enabled: true}})
 	if err != nil {
 		return err
 	}
