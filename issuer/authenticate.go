@@ -100,6 +100,9 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 			return nil, i.unavailable(ctx, "get account", err)
 		}
 	}
+	if e := checkDPoPRequired(ctx, c, req); e != nil {
+		return nil, e
+	}
 	return c, nil
 }
 

@@ -66,6 +66,10 @@ type ClientSpec struct {
 	// JWKSURI registers where the client publishes its JWK Set instead of
 	// the set itself; at most one of JWKS and JWKSURI.
 	JWKSURI string
+	// RequireDPoP makes every access token of the client DPoP-bound
+	// (RFC 9449 §5.2, dpop_bound_access_tokens): a token request without
+	// a valid DPoP proof is refused. Needs Config.DPoP enabled.
+	RequireDPoP bool
 }
 
 // maxRetries bounds the compare-and-swap retries of an update that meets
@@ -103,6 +107,12 @@ func (i *Issuer) CreateClient(ctx context.Context, spec ClientSpec) (*store.Clie
 		}
 		maps.Copy(meta, keys)
 		secret, hash = "", nil
+	}
+	if spec.RequireDPoP {
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		meta[MetaRequireDPoP] = "true"
 	}
 	if len(spec.GrantTypes) > 0 || spec.IntrospectAny {
 		if meta == nil {
@@ -179,6 +189,9 @@ func (i *Issuer) checkSpec(id string, spec ClientSpec) error {
 		if strings.HasPrefix(k, "portcullis.") {
 			return bad("metadata key %q is reserved", k)
 		}
+	}
+	if spec.RequireDPoP && !i.cfg.DPoP.Enabled {
+		return bad("RequireDPoP needs Config.DPoP enabled")
 	}
 	if len(spec.JWKS) > 0 || spec.JWKSURI != "" {
 		switch {

@@ -131,6 +131,9 @@ type Config struct {
 	// PrivateKeyJWT configures client authentication with signed
 	// assertions instead of secrets (RFC 7523), off by default.
 	PrivateKeyJWT PrivateKeyJWTConfig
+	// DPoP configures sender-constrained access tokens (RFC 9449), off by
+	// default.
+	DPoP DPoPConfig
 
 	// Passwords configures account passwords: the minimum length of new
 	// ones (default 12 characters) and the argon2id parameters of their
@@ -321,6 +324,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		cfg.Refresh.TTL = defaultRefreshTTL
 	}
 	if err := cfg.PrivateKeyJWT.setDefaults(cfg.Store); err != nil {
+		return cfg, err
+	}
+	if err := cfg.DPoP.setDefaults(cfg.Store); err != nil {
 		return cfg, err
 	}
 	if err := cfg.Passwords.setDefaults(); err != nil {

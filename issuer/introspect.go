@@ -40,6 +40,8 @@ type introspection struct {
 	// Kind is the Portcullis token kind ("client", …).
 	Kind      string `json:"kind,omitempty"`
 	AccountID string `json:"account_id,omitempty"`
+	// Confirmation of a DPoP-bound token (RFC 9449 §6.2).
+	Confirmation *token.Confirmation `json:"cnf,omitempty"`
 }
 
 var inactive = []byte(`{"active":false}`)
@@ -118,9 +120,13 @@ func (i *Issuer) introspectToken(ctx context.Context, c *store.Client, raw strin
 	if err != nil || !mayRead(p.ClientID) {
 		return nil, nil
 	}
-	return &introspection{
+	in := &introspection{
 		Active: true, Scope: token.JoinScope(p.Scopes), ClientID: p.ClientID, Subject: p.Subject,
 		Expires: p.ExpiresAt.Unix(), IssuedAt: p.IssuedAt.Unix(), Audience: p.Audience,
 		Issuer: p.Issuer, ID: p.TokenID, TokenType: "Bearer", Kind: p.Kind, AccountID: p.AccountID,
-	}, nil
+	}
+	if p.DPoPKey != "" {
+		in.TokenType, in.Confirmation = "DPoP", &token.Confirmation{JKT: p.DPoPKey}
+	}
+	return in, nil
 }

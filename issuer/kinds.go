@@ -67,6 +67,10 @@ type Kind struct {
 	// credentials; some APIs do it anyway (see [RefreshConfig]). Default
 	// false.
 	Refresh bool
+	// RequireDPoP refuses to issue its tokens at the token endpoint
+	// without a DPoP proof (Config.DPoP), so that every one is bound to
+	// the client's key (RFC 9449). Only for FormatJWT kinds. Default false.
+	RequireDPoP bool
 }
 
 // Kind lifetimes when none is configured.
@@ -107,6 +111,7 @@ func resolveKinds(cfg *Config) (map[string]*Kind, error) {
 			base.Audience = slices.Clone(k.Audience)
 		}
 		base.Refresh = base.Refresh || k.Refresh
+		base.RequireDPoP = base.RequireDPoP || k.RequireDPoP
 	}
 	// The client kind's shorthands, kept from before kinds existed.
 	c := kinds[KindClient]
@@ -138,6 +143,9 @@ func resolveKinds(cfg *Config) (map[string]*Kind, error) {
 		}
 		if len(k.Audience) == 0 {
 			k.Audience = slices.Clone(cfg.Audience)
+		}
+		if k.RequireDPoP && (k.Format != FormatJWT || !cfg.DPoP.Enabled) {
+			return nil, fmt.Errorf("issuer: kind %q: RequireDPoP needs Config.DPoP enabled and the JWT format", k.Name)
 		}
 	}
 	return kinds, nil

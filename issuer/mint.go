@@ -81,8 +81,16 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 	g.ExpiresAt = now.Add(k.TTL)
 	jti := newID()
 	var raw string
+	bound := false
+	if k.RequireDPoP && dpopKeyFrom(ctx) == "" {
+		return "", ErrInvalidDPoPProof.WithDescription("tokens of this kind must be DPoP-bound: send a DPoP proof")
+	}
 	switch k.Format {
 	case FormatOpaque, FormatUUID:
+		if dpopKeyFrom(ctx) != "" {
+			// Nothing would carry the binding to the guard.
+			return "", ErrInvalidRequest.WithDescription("DPoP-bound tokens need the JWT format, and this kind issues opaque tokens")
+		}
 		if k.Format == FormatUUID {
 			raw = token.NewUUID()
 		} else {
@@ -115,6 +123,10 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 			Kind:       g.Kind,
 			Generation: g.Generation,
 		}
+		if jkt := dpopKeyFrom(ctx); jkt != "" {
+			claims.Confirmation = &token.Confirmation{JKT: jkt}
+			bound = true
+		}
 		if raw, err = ks.Sign(claims); err != nil {
 			i.log.ErrorContext(ctx, "issuer: signing failed", "err", err)
 			return "", ErrServerError.WithCause(err)
@@ -122,6 +134,9 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 	}
 	resp.AccessToken = raw
 	resp.TokenType = "Bearer"
+	if bound {
+		resp.TokenType = "DPoP"
+	}
 	resp.ExpiresIn = int64(k.TTL / time.Second)
 	resp.ExpiresAt = g.ExpiresAt
 	resp.Scope = token.JoinScope(g.Scopes)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"slices"
+
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 var tokenEndpoint = endpoint{
@@ -30,6 +32,9 @@ var tokenEndpoint = endpoint{
 			m.add("token_endpoint_auth_signing_alg_values_supported", assertionAlgorithms)
 		}
 		m.add("token_endpoint_auth_methods_supported", methods)
+		if i.takesDPoP() {
+			m.add("dpop_signing_alg_values_supported", token.DPoPAlgorithms)
+		}
 	},
 }
 
@@ -85,6 +90,9 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	i.maybeSweep(i.cfg.Now())
 	req, e := i.decodeToken(w, r)
+	if e == nil {
+		r, e = i.bindDPoP(r)
+	}
 	if e == nil {
 		var resp *TokenResponse
 		if resp, e = i.dispatch(r.Context(), r, req); e == nil {

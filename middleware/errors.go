@@ -146,7 +146,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // challenge builds the WWW-Authenticate value (RFC 6750 §3).
 func challenge(e *Error) string {
 	var b strings.Builder
-	b.WriteString("Bearer")
+	dpop := e.Code == ErrInvalidDPoPProof.Code
+	if dpop {
+		b.WriteString("DPoP") // RFC 9449 §7.1
+	} else {
+		b.WriteString("Bearer")
+	}
 	sep := " "
 	param := func(name, value string) {
 		if value == "" {
@@ -158,6 +163,9 @@ func challenge(e *Error) string {
 		b.WriteString(quote(value))
 		b.WriteString(`"`)
 		sep = ", "
+	}
+	if dpop {
+		param("algs", "ES256 EdDSA RS256")
 	}
 	param("realm", e.Realm)
 	param("error", e.Code)

@@ -229,6 +229,11 @@ type introspection struct {
 	TokenType string      `json:"token_type"`
 	Kind      string      `json:"kind"`
 	AccountID string      `json:"account_id"`
+	// Confirmation of a DPoP-bound token (RFC 9449 §6.2): the guard then
+	// wants a proof by that key. A cnf it cannot check refuses the token.
+	Confirmation *struct {
+		JKT *string `json:"jkt"`
+	} `json:"cnf"`
 }
 
 // audience is a string or an array of strings (RFC 7519 §4.1.3).
@@ -284,11 +289,18 @@ func (v *IntrospectionVerifier) principal(in *introspection, raw string, now tim
 	if in.Issuer != "" && in.Issuer != v.cfg.Issuer {
 		return nil, fmt.Errorf("iss %q is not %q", in.Issuer, v.cfg.Issuer)
 	}
-	if in.TokenType != "" && !strings.EqualFold(in.TokenType, "Bearer") && !strings.EqualFold(in.TokenType, "access_token") {
+	if in.TokenType != "" && !strings.EqualFold(in.TokenType, "Bearer") && !strings.EqualFold(in.TokenType, "DPoP") && !strings.EqualFold(in.TokenType, "access_token") {
 		return nil, fmt.Errorf("token_type %q is not an access token", in.TokenType)
 	}
 	if in.Kind == "" || in.Subject == "" {
 		return nil, errors.New("kind and sub are required")
+	}
+	var jkt string
+	if in.Confirmation != nil {
+		if in.Confirmation.JKT == nil || *in.Confirmation.JKT == "" {
+			return nil, errors.New("cnf without jkt: a binding this guard cannot check")
+		}
+		jkt = *in.Confirmation.JKT
 	}
 	if !slices.ContainsFunc(in.Audience, func(a string) bool { return slices.Contains(v.cfg.Audiences, a) }) {
 		return nil, errors.New("audience not accepted")
@@ -323,6 +335,7 @@ func (v *IntrospectionVerifier) principal(in *introspection, raw string, now tim
 		ExpiresAt: exp,
 		Issuer:    v.cfg.Issuer,
 		Opaque:    strings.Count(raw, ".") != 2,
+		DPoPKey:   jkt,
 	}, nil
 }
 

@@ -105,6 +105,10 @@ type Config struct {
 	// must not panic. Default nil: nothing is observed, and the guard
 	// reads no clock for it.
 	Observe func(ctx context.Context, o Outcome)
+	// DPoP, when set, accepts DPoP-bound tokens (RFC 9449) sent with the
+	// Authorization: DPoP scheme and a valid proof. Default nil: bound
+	// tokens are refused, and they are never accepted as bearer tokens.
+	DPoP *DPoPConfig
 }
 
 // Guard authenticates requests with bearer tokens and applies a policy. It
@@ -155,6 +159,11 @@ func New(cfg Config) (*Guard, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.DPoP != nil {
+		d := *cfg.DPoP
+		d.setDefaults()
+		cfg.DPoP = &d
 	}
 	cfg.Scopes = dedup(cfg.Scopes)
 	cfg.Audiences = slices.Clone(cfg.Audiences)
@@ -217,7 +226,7 @@ func (g *Guard) Authenticate(r *http.Request) (p *Principal, err error) {
 		start := time.Now()
 		defer func() { g.cfg.Observe(r.Context(), Outcome{Principal: p, Err: err, Cached: cached, Start: start}) }()
 	}
-	raw, err := g.extract(r)
+	raw, dpop, err := g.extract(r)
 	if err != nil {
 		g.debug(r.Context(), r, err)
 		return nil, err
@@ -252,6 +261,11 @@ func (g *Guard) Authenticate(r *http.Request) (p *Principal, err error) {
 	}
 	if len(g.cfg.Audiences) > 0 && !slices.ContainsFunc(p.Audience, func(a string) bool { return slices.Contains(g.cfg.Audiences, a) }) {
 		return nil, g.reject(ctx, r, ErrInvalidToken, errors.New("token audience is not accepted here"))
+	}
+	if p.DPoPKey != "" || dpop {
+		if e := g.checkDPoP(r, raw, p, dpop); e != nil {
+			return nil, e
+		}
 	}
 	if !p.HasScopes(g.cfg.Scopes...) {
 		e := g.reject(ctx, r, ErrInsufficientScope, fmt.Errorf("token scopes %q lack one of %q", p.Scopes, g.cfg.Scopes))
@@ -312,29 +326,29 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 
 // extract finds the one bearer token of the request (RFC 6750 §2.1 and,
 // when enabled, §2.3).
-func (g *Guard) extract(r *http.Request) (string, error) {
-	raw, found, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm, !g.lateSyntax)
+func (g *Guard) extract(r *http.Request) (raw string, dpop bool, err error) {
+	raw, found, dpop, e := bearerHeader(r, g.cfg.MaxHeaderBytes, g.cfg.Realm, !g.lateSyntax, true)
 	if e != nil {
-		return "", e
+		return "", false, e
 	}
 	if g.cfg.TokenFromQuery != "" && r.URL.RawQuery != "" {
 		vs, ok := r.URL.Query()[g.cfg.TokenFromQuery]
 		if ok {
 			switch {
 			case found || len(vs) != 1:
-				return "", ErrInvalidRequest.with(errors.New("more than one token in the request"), g.cfg.Realm)
+				return "", false, ErrInvalidRequest.with(errors.New("more than one token in the request"), g.cfg.Realm)
 			case len(vs[0]) > g.cfg.MaxHeaderBytes:
-				return "", ErrInvalidRequest.with(errors.New("query token too long"), g.cfg.Realm)
+				return "", false, ErrInvalidRequest.with(errors.New("query token too long"), g.cfg.Realm)
 			case !b64token(vs[0]):
-				return "", ErrInvalidRequest.with(errors.New("query token empty or badly formed"), g.cfg.Realm)
+				return "", false, ErrInvalidRequest.with(errors.New("query token empty or badly formed"), g.cfg.Realm)
 			}
-			raw, found = vs[0], true
+			raw, found, dpop = vs[0], true, false
 		}
 	}
 	if !found {
-		return "", ErrNoToken.with(nil, g.cfg.Realm)
+		return "", false, ErrNoToken.with(nil, g.cfg.Realm)
 	}
-	return raw, nil
+	return raw, dpop, nil
 }
 
 // BearerToken returns the bearer token of r's Authorization header, read
@@ -346,7 +360,7 @@ func (g *Guard) extract(r *http.Request) (string, error) {
 // empty, several or badly formed; pass the error to WriteError to answer as
 // a Guard would.
 func BearerToken(r *http.Request) (string, error) {
-	raw, found, e := bearerHeader(r, defaultMaxHeaderBytes, "", true)
+	raw, found, _, e := bearerHeader(r, defaultMaxHeaderBytes, "", true, false)
 	switch {
 	case e != nil:
 		return "", e
@@ -366,28 +380,34 @@ var errBadBearer = errors.New("bearer token empty, several or badly formed")
 // there is none or it is of another scheme. The error carries realm.
 // syntax asks for the token's characters to be checked; an empty token is
 // refused either way.
-func bearerHeader(r *http.Request, maxBytes int, realm string, syntax bool) (raw string, found bool, e *Error) {
+//
+// With dpop, the DPoP scheme (RFC 9449 §7.1) is read like Bearer, and
+// isDPoP says which it was.
+func bearerHeader(r *http.Request, maxBytes int, realm string, syntax, dpop bool) (raw string, found, isDPoP bool, e *Error) {
 	// The key is canonical already: indexing skips Values' canonicalisation.
 	switch hs := r.Header["Authorization"]; len(hs) {
 	case 0:
-		return "", false, nil
+		return "", false, false, nil
 	case 1:
 		h := hs[0]
 		if len(h) > maxBytes {
-			return "", false, ErrInvalidRequest.with(errors.New("Authorization header too long"), realm)
+			return "", false, false, ErrInvalidRequest.with(errors.New("Authorization header too long"), realm)
 		}
 		scheme, rest, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") {
-			return "", false, nil // another scheme (Basic, DPoP…) is no bearer token
+			if !dpop || !strings.EqualFold(scheme, "DPoP") {
+				return "", false, false, nil // another scheme (Basic…) is no bearer token
+			}
+			isDPoP = true
 		}
 		// credentials = "Bearer" 1*SP b64token
 		raw = strings.TrimLeft(rest, " ")
 		if raw == "" || syntax && !b64token(raw) {
-			return "", false, ErrInvalidRequest.with(errBadBearer, realm)
+			return "", false, false, ErrInvalidRequest.with(errBadBearer, realm)
 		}
-		return raw, true, nil
+		return raw, true, isDPoP, nil
 	default:
-		return "", false, ErrInvalidRequest.with(errors.New("more than one Authorization header"), realm)
+		return "", false, false, ErrInvalidRequest.with(errors.New("more than one Authorization header"), realm)
 	}
 }
 

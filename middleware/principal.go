@@ -44,6 +44,10 @@ type Principal struct {
 	Issuer string `json:"iss,omitempty"`
 	// Opaque is true for opaque tokens checked against the store.
 	Opaque bool `json:"opaque,omitempty"`
+	// DPoPKey is the SHA-256 thumbprint of the key a DPoP-bound token is
+	// bound to (its cnf.jkt, RFC 9449 §6.1); empty for a bearer token. The
+	// guard accepts a bound token only with a proof made by that key.
+	DPoPKey string `json:"cnf_jkt,omitempty"`
 }
 
 // HasScope reports whether the principal was granted scope s.
@@ -81,6 +85,7 @@ func (b *principalBuf) fill(c *token.AccessClaims) *Principal {
 		TokenID:    c.ID,
 		Generation: c.Generation,
 		Issuer:     c.Issuer,
+		DPoPKey:    c.Confirmation,
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = nil

@@ -31,6 +31,14 @@ type Claims struct {
 	AccountID string `json:"account_id,omitempty"`
 	// Generation of the client (or account) when the token was issued.
 	Generation int64 `json:"gen"`
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the cnf claim (RFC 7800) of a DPoP-bound token.
+type Confirmation struct {
+	// JKT is the SHA-256 JWK thumbprint of the DPoP key.
+	JKT string `json:"jkt"`
 }
 
 // ParseScope splits a space-separated scope string (RFC 6749 §3.3) into its

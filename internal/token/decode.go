@@ -36,6 +36,7 @@ const (
 	HasKind
 	HasAccountID
 	HasGeneration
+	HasConfirmation
 )
 
 // AccessClaims are the claims of a Portcullis access token as verifiers
@@ -56,6 +57,9 @@ type AccessClaims struct {
 	// Times in Unix seconds, fractions truncated; zero when absent.
 	ExpiresAt, NotBefore, IssuedAt int64
 	Generation                     int64
+	// Confirmation is cnf.jkt, the thumbprint of the DPoP key the token is
+	// bound to (RFC 9449 §6.1); empty for a bearer token.
+	Confirmation string
 	// Has is the set of claims present, of the Has* bits.
 	Has uint16
 }
@@ -102,6 +106,7 @@ const (
 	errDepth     = decodeError("nested too deep")
 	errString    = decodeError("invalid string")
 	errTrailing  = decodeError("data after the claims")
+	errNoJKT     = decodeError("cnf without jkt")
 )
 
 type decoder struct {
@@ -208,6 +213,8 @@ func (d *decoder) claim(c *AccessClaims, name string) error {
 		bit = HasAudience
 	case "gen":
 		bit = HasGeneration
+	case "cnf":
+		bit = HasConfirmation
 	default:
 		if err := d.seen(name); err != nil {
 			return err
@@ -234,8 +241,61 @@ func (d *decoder) claim(c *AccessClaims, name string) error {
 		v, err := d.integer()
 		c.Generation = v
 		return err
+	case bit == HasConfirmation:
+		return d.confirmation(c)
 	}
 	return d.audience(c)
+}
+
+// confirmation decodes cnf (RFC 7800 §3.1): an object whose jkt member, a
+// non-empty string, is kept. Other members are skipped, but a cnf without
+// jkt is refused: it binds the token to something this verifier cannot
+// check, so accepting the token would drop the binding.
+func (d *decoder) confirmation(c *AccessClaims) error {
+	if d.next() != '{' {
+		return errType
+	}
+	d.i++
+	if d.next() == '}' {
+		return errNoJKT
+	}
+	for {
+		if d.next() != '"' {
+			return errSyntax
+		}
+		name, err := d.str()
+		if err != nil {
+			return err
+		}
+		if d.next() != ':' {
+			return errSyntax
+		}
+		d.i++
+		d.ws()
+		if name != "jkt" {
+			if err := d.skip(1); err != nil {
+				return err
+			}
+		} else if c.Confirmation != "" {
+			return errDuplicate
+		} else if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return errType
+		} else if c.Confirmation, err = d.str(); err != nil {
+			return err
+		}
+		switch d.next() {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			if c.Confirmation == "" {
+				return errNoJKT
+			}
+			return nil
+		default:
+			return errSyntax
+		}
+	}
 }
 
 // seen refuses a second unknown claim of the same name.
