@@ -91,7 +91,10 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	i.maybeSweep(i.cfg.Now())
 	req, e := i.decodeToken(w, r)
 	if e == nil {
-		r, e = i.bindDPoP(r)
+		var bound *http.Request
+		if bound, e = i.bindDPoP(r); e == nil {
+			r = bound
+		}
 	}
 	if e == nil {
 		var resp *TokenResponse

@@ -167,8 +167,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks(),
 		// Clients registered with public keys (issuer.ClientSpec.JWKS)
-		// authenticate with signed assertions instead of secrets.
-		PrivateKeyJWT: issuer.PrivateKeyJWTConfig{Enabled: true}})
+		// authenticate with signed assertions instead of secrets, and a
+		// token request with a DPoP proof gets a token bound to its key.
+		PrivateKeyJWT: issuer.PrivateKeyJWTConfig{Enabled: true},
+		DPoP:          issuer.DPoPConfig{Enabled: true}})
 	if err != nil {
 		return err
 	}
@@ -192,7 +194,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Client tokens with the scope "read" (the default kind) reach
 	// /v1/whoami; account tokens, and only they, reach /v1/me.
-	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log, Observe: obs.observe()})
+	// DPoP-bound tokens need a fresh proof on every call; the store
+	// remembers the proofs, so no replica accepts one twice.
+	dpop := &middleware.DPoPConfig{Nonces: st.(store.Nonces)}
+	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{"read"}, Logger: log, Observe: obs.observe(), DPoP: dpop})
 	if err != nil {
 		return err
 	}

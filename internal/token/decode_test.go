@@ -111,6 +111,20 @@ var claimVectors = []struct {
 	{"aud an array with a trailing comma", `{"aud":["a",]}`, nil},
 	{"aud an unclosed array", `{"aud":["a"`, nil},
 
+	// cnf: an object whose jkt (RFC 9449 §6.1) is kept; without jkt it
+	// binds to something no verifier here checks, and is refused.
+	{"cnf jkt", `{"cnf":{"jkt":"abc"}}`, &token.AccessClaims{Confirmation: "abc", Has: token.HasConfirmation}},
+	{"cnf jkt and another member", `{"cnf":{"x5t#S256":"z","jkt":"abc","k":[1,{}]}}`, &token.AccessClaims{Confirmation: "abc", Has: token.HasConfirmation}},
+	{"cnf without jkt", `{"cnf":{"x5t#S256":"z"}}`, nil},
+	{"cnf empty", `{"cnf":{}}`, nil},
+	{"cnf jkt empty", `{"cnf":{"jkt":""}}`, nil},
+	{"cnf jkt twice", `{"cnf":{"jkt":"a","jkt":"b"}}`, nil},
+	{"cnf jkt a number", `{"cnf":{"jkt":1}}`, nil},
+	{"cnf a string", `{"cnf":"abc"}`, nil},
+	{"cnf twice", `{"cnf":{"jkt":"a"},"cnf":{"jkt":"a"}}`, nil},
+	{"Cnf is another claim", `{"Cnf":{"jkt":"a"}}`, &token.AccessClaims{}},
+	{"cnf unclosed", `{"cnf":{"jkt":"a"`, nil},
+
 	// Other string claims.
 	{"sub a number", `{"sub":1}`, nil},
 	{"kind null", `{"kind":null}`, nil},
@@ -265,6 +279,7 @@ func TestDecodeClaimsReadsWhatTheIssuerWrites(t *testing.T) {
 				ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), NotBefore: jwt.NewNumericDate(now), IssuedAt: jwt.NewNumericDate(now), ID: s,
 			},
 			ClientID: s, Scope: s, Kind: s, AccountID: s, Generation: 3,
+			Confirmation: &token.Confirmation{JKT: "k" + s},
 		}
 		b, err := json.Marshal(c)
 		if err != nil {
@@ -275,7 +290,7 @@ func TestDecodeClaimsReadsWhatTheIssuerWrites(t *testing.T) {
 			t.Fatalf("%s: %v", b, err)
 		}
 		if got.Issuer != c.Issuer || got.Subject != s || got.ID != s || got.ClientID != s || got.Scope != s || got.Kind != s ||
-			got.AccountID != s || got.Generation != 3 || !slices.Equal(got.Audience, []string{s, "x"}) ||
+			got.AccountID != s || got.Generation != 3 || got.Confirmation != "k"+s || !slices.Equal(got.Audience, []string{s, "x"}) ||
 			got.ExpiresAt != now.Add(time.Hour).Unix() || got.NotBefore != now.Unix() || got.IssuedAt != now.Unix() {
 			t.Errorf("%s decoded as %+v", b, got)
 		}
