@@ -207,6 +207,18 @@ func TestDPoP(t *testing.T) {
 		}
 	}
 
+	// The metadata advertises it.
+	mresp, err := http.Get(s.srv.URL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	json.NewDecoder(mresp.Body).Decode(&meta)
+	mresp.Body.Close()
+	if algs, _ := json.Marshal(meta["dpop_signing_alg_values_supported"]); string(algs) != `["ES256","EdDSA","RS256"]` {
+		t.Errorf("dpop_signing_alg_values_supported = %s", algs)
+	}
+
 	// Introspection tells a resource server about the binding.
 	form := url.Values{"token": {at}}
 	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/oauth/introspect", strings.NewReader(form.Encode()))

@@ -33,6 +33,10 @@ func withCapabilities(w *timedStore) store.Store {
 	if ok {
 		mask |= 32
 	}
+	nonces, ok := w.s.(store.Nonces)
+	if ok {
+		mask |= 64
+	}
 	switch mask {
 	case 1:
 		return struct {
@@ -478,6 +482,518 @@ func withCapabilities(w *timedStore) store.Store {
 			timedLister
 			timedStartChecker
 		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}}
+	case 64:
+		return struct {
+			*timedStore
+			timedNonces
+		}{w, timedNonces{w, nonces}}
+	case 65:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedNonces{w, nonces}}
+	case 66:
+		return struct {
+			*timedStore
+			timedPinger
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedNonces{w, nonces}}
+	case 67:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedNonces{w, nonces}}
+	case 68:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedNonces{w, nonces}}
+	case 69:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedNonces{w, nonces}}
+	case 70:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}}
+	case 71:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}}
+	case 72:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedNonces
+		}{w, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 73:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 74:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 75:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 76:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 77:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 78:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 79:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}}
+	case 80:
+		return struct {
+			*timedStore
+			timedLister
+			timedNonces
+		}{w, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 81:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 82:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 83:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 84:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 85:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 86:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 87:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 88:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 89:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 90:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 91:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 92:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 93:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 94:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 95:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}}
+	case 96:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedNonces
+		}{w, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 97:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 98:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 99:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 100:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 101:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 102:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 103:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 104:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 105:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 106:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 107:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 108:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 109:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 110:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 111:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 112:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 113:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 114:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 115:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 116:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 117:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 118:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 119:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 120:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 121:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 122:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 123:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 124:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 125:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 126:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 127:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
 	}
 	return w
 }

@@ -5,7 +5,7 @@ package otelauth
 import "github.com/portcullis/portcullis/store"
 
 // capabilityNames are the capabilities in bit order.
-var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker"}
+var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker", "Nonces"}
 
 // fakeWith returns base (which must have no optional capability) with
 // the fake capabilities of mask, each recording its calls in f.
@@ -455,6 +455,518 @@ func fakeWith(mask int, base store.Store, f *fakeCalls) store.Store {
 			fakeLister
 			fakeStartChecker
 		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}}
+	case 64:
+		return struct {
+			store.Store
+			fakeNonces
+		}{base, fakeNonces{f}}
+	case 65:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeNonces{f}}
+	case 66:
+		return struct {
+			store.Store
+			fakePinger
+			fakeNonces
+		}{base, fakePinger{f}, fakeNonces{f}}
+	case 67:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeNonces{f}}
+	case 68:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeNonces{f}}
+	case 69:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeNonces{f}}
+	case 70:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}}
+	case 71:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}}
+	case 72:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeRateLimiter{f}, fakeNonces{f}}
+	case 73:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 74:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 75:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 76:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 77:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 78:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 79:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}}
+	case 80:
+		return struct {
+			store.Store
+			fakeLister
+			fakeNonces
+		}{base, fakeLister{f}, fakeNonces{f}}
+	case 81:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeNonces{f}}
+	case 82:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeNonces
+		}{base, fakePinger{f}, fakeLister{f}, fakeNonces{f}}
+	case 83:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeNonces{f}}
+	case 84:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}}
+	case 85:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}}
+	case 86:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}}
+	case 87:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}}
+	case 88:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 89:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 90:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 91:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 92:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 93:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 94:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 95:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}}
+	case 96:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeStartChecker{f}, fakeNonces{f}}
+	case 97:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 98:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 99:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 100:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 101:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 102:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 103:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 104:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 105:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 106:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 107:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 108:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 109:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 110:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 111:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 112:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 113:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 114:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 115:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 116:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 117:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 118:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 119:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 120:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 121:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 122:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 123:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 124:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 125:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 126:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 127:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
 	}
 	return base
 }

@@ -24,6 +24,7 @@ var capabilities = []struct{ iface, timed, fake string }{
 	{"RateLimiter", "timedRateLimiter", "fakeRateLimiter"},
 	{"Lister", "timedLister", "fakeLister"},
 	{"StartChecker", "timedStartChecker", "fakeStartChecker"},
+	{"Nonces", "timedNonces", "fakeNonces"},
 }
 
 func main() {

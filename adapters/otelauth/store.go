@@ -20,8 +20,8 @@ import (
 //
 // The wrapper has exactly the optional capabilities of s
 // ([store.Sweeper], [store.Pinger], [store.Watcher], [store.RateLimiter],
-// [store.Lister]), each timed too, so that the issuer and the verifiers,
-// which discover them by type assertion, behave as they would with s. Any
+// [store.Lister], [store.StartChecker], [store.Nonces]), each timed too,
+// so that the issuer and the verifiers, which discover them by type assertion, behave as they would with s. Any
 // other method of s's type (a backend's Migrate, Close) is not reachable
 // through it: keep s for those. Errors and records pass through unchanged.
 func (t *Telemetry) Store(s store.Store) store.Store {
@@ -61,6 +61,7 @@ const (
 	opListClients
 	opListAccounts
 	opCheckStart
+	opUseNonce
 	numOperations
 )
 
@@ -73,7 +74,7 @@ var operations = [numOperations]string{
 	"Revoke", "IsRevoked",
 	"CreateKey", "ListKeys", "UpdateKeyExpiry", "DeleteKey",
 	"Sweep", "Ping", "Watch", "Hit", "Count", "ListClients", "ListAccounts",
-	"CheckStart",
+	"CheckStart", "UseNonce",
 }
 
 // storeResults name what a call returned: the store's sentinels are
@@ -285,6 +286,18 @@ func (s timedSweeper) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	n, err := s.c.Sweep(ctx, now)
 	s.w.done(ctx, opSweep, start, err)
 	return n, err
+}
+
+type timedNonces struct {
+	w *timedStore
+	c store.Nonces
+}
+
+func (s timedNonces) UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error {
+	start := time.Now()
+	err := s.c.UseNonce(ctx, id, expiresAt, now)
+	s.w.done(ctx, opUseNonce, start, err)
+	return err
 }
 
 type timedPinger struct {

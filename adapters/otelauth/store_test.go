@@ -80,6 +80,13 @@ func (s fakeLister) ListAccounts(context.Context, string, int) ([]*store.Account
 	return nil, store.ErrNotFound
 }
 
+type fakeNonces struct{ f *fakeCalls }
+
+func (s fakeNonces) UseNonce(context.Context, string, time.Time, time.Time) error {
+	s.f.call("UseNonce")
+	return store.ErrAlreadyExists
+}
+
 type fakeStartChecker struct{ f *fakeCalls }
 
 func (s fakeStartChecker) CheckStart(context.Context) ([]string, error) {
@@ -188,6 +195,14 @@ func TestStoreCapabilities(t *testing.T) {
 						t.Errorf("mask %d: CheckStart = %v, %v", mask, warnings, err)
 					}
 					want = append(want, "CheckStart ok")
+				}
+			case "Nonces":
+				var s store.Nonces
+				if s, ok = w.(store.Nonces); ok {
+					if err := s.UseNonce(ctx, "n", time.Now(), time.Now()); !errors.Is(err, store.ErrAlreadyExists) {
+						t.Errorf("mask %d: UseNonce = %v", mask, err)
+					}
+					want = append(want, "UseNonce already_exists")
 				}
 			default:
 				t.Fatalf("capability %s has no case here", name)
