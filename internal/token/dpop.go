@@ -202,4 +202,3 @@ func Thumbprint(pub crypto.PublicKey) (string, error) {
 	sum := sha256.Sum256([]byte(canon))
 	return b64(sum[:]), nil
 }
-
