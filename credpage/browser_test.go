@@ -42,9 +42,9 @@ const (
 type site struct {
 	url     string
 	iss     *issuer.Issuer
-	account string // the id of the account testLogin
+	account string                                              // the id of the account testLogin
 	token   func(t *testing.T, id, secret string) (string, int) // a client token from the token endpoint
-	guarded string                                             // a route the guard protects
+	guarded string                                              // a route the guard protects
 }
 
 func newSite(t *testing.T, dialect issuer.DialectSpec, paths issuer.Paths, token func(base, id, secret string) (*http.Request, string)) *site {
