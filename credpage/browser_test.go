@@ -240,6 +240,12 @@ func (tb *tab) waitFor(cond string) {
 	}
 }
 
+// waitStatus waits until the live region says something with want in it.
+func (tb *tab) waitStatus(want string) {
+	tb.t.Helper()
+	tb.waitFor(fmt.Sprintf(`document.querySelector('#status').textContent.includes(%q)`, want))
+}
+
 func (tb *tab) text(sel string) string {
 	tb.t.Helper()
 	return eval[string](tb, fmt.Sprintf(`document.querySelector(%q).textContent`, sel))
@@ -326,7 +332,7 @@ func TestBrowser(t *testing.T) {
 
 		// The right password: the keys; the focus on their heading.
 		tb.logIn(testLogin, testPassword)
-		tb.do("log in", chromedp.WaitVisible(chromedp.CSS("#keys-section")), chromedp.WaitVisible(chromedp.CSS("#keys-body tr")))
+		tb.waitStatus("Logged in as")
 		if got := tb.text("#keys-body th"); got != evil {
 			t.Errorf("listed name %q, want %q", got, evil)
 		}
@@ -354,9 +360,8 @@ func TestBrowser(t *testing.T) {
 		tb.do("generate a key",
 			chromedp.SendKeys(chromedp.CSS("#key-name"), name),
 			chromedp.Click(chromedp.CSS("#create")),
-			chromedp.WaitVisible(chromedp.CSS("#new-key")),
-			chromedp.WaitVisible(chromedp.CSS("#keys-body tr")),
 		)
+		tb.waitStatus("Key generated")
 		id, secret := tb.text("#new-key-id"), tb.text("#new-key-secret")
 		if id == "" || !strings.HasPrefix(secret, "pcs_") {
 			t.Fatalf("new key: id %q, secret %q", id, secret)
@@ -377,7 +382,7 @@ func TestBrowser(t *testing.T) {
 			t.Error("the key's creation time is not shown")
 		}
 		tb.do("copy", chromedp.Click(chromedp.CSS("#copy")))
-		tb.waitFor(`document.querySelector('#status').textContent.includes('The secret is')`)
+		tb.waitStatus("The secret is")
 		tb.check("new-key")
 		if *updateScreenshot {
 			png, err := chromedp.Run(tb.ctx, chromedp.Screenshot(chromedp.CSS("#app")))
@@ -413,8 +418,9 @@ func TestBrowser(t *testing.T) {
 
 		// Delete: cancel first, then confirm.
 		tb.logIn(testLogin, testPassword)
+		tb.waitStatus("Logged in as")
 		del := chromedp.CSS(fmt.Sprintf(`#keys-body button[data-key-id=%q]`, id))
-		tb.do("ask to delete", chromedp.WaitVisible(del), chromedp.Click(del), chromedp.WaitVisible(chromedp.CSS("#confirm")))
+		tb.do("ask to delete", chromedp.Click(del), chromedp.WaitVisible(chromedp.CSS("#confirm")))
 		if f := tb.focused(); f != "confirm-cancel" {
 			t.Errorf("confirmation: focus on #%s, want #confirm-cancel", f)
 		}
@@ -432,8 +438,11 @@ func TestBrowser(t *testing.T) {
 		tb.do("delete",
 			chromedp.Click(del), chromedp.WaitVisible(chromedp.CSS("#confirm")),
 			chromedp.Click(chromedp.CSS("#confirm-delete")),
-			chromedp.WaitVisible(chromedp.CSS("#no-keys")),
 		)
+		tb.waitStatus("is deleted")
+		if !eval[bool](tb, `!document.querySelector('#no-keys').hidden && document.querySelectorAll('#keys-body tr').length === 0`) {
+			t.Error("after delete: the key is still listed")
+		}
 		if msg := tb.text("#status"); !strings.Contains(msg, "is deleted") {
 			t.Errorf("after delete: status %q", msg)
 		}
@@ -470,11 +479,12 @@ func TestBrowser(t *testing.T) {
 		tb.logIn("ALICE@example.com", "wrong password, long enough")
 		tb.do("wrong password", chromedp.WaitVisible(chromedp.CSS("#error")))
 		tb.logIn("ALICE@example.com", testPassword)
-		tb.do("log in", chromedp.WaitVisible(chromedp.CSS("#no-keys")))
+		tb.waitStatus("Logged in as")
 		if eval[bool](tb, `document.querySelector('#key-name') !== null`) {
 			t.Error("the page asks for a name the dialect never shows")
 		}
-		tb.do("generate a key", chromedp.Click(chromedp.CSS("#create")), chromedp.WaitVisible(chromedp.CSS("#new-key")), chromedp.WaitVisible(chromedp.CSS("#keys-body tr")))
+		tb.do("generate a key", chromedp.Click(chromedp.CSS("#create")))
+		tb.waitStatus("Key generated")
 		id, secret := tb.text("#new-key-id"), tb.text("#new-key-secret")
 		if len(secret) != 64 {
 			t.Fatalf("new key: id %q, secret %q: want 64 hex digits", id, secret)
@@ -489,7 +499,11 @@ func TestBrowser(t *testing.T) {
 		}
 		del := chromedp.CSS(fmt.Sprintf(`#keys-body button[data-key-id=%q]`, id))
 		tb.do("delete", chromedp.Click(del), chromedp.WaitVisible(chromedp.CSS("#confirm")),
-			chromedp.Click(chromedp.CSS("#confirm-delete")), chromedp.WaitVisible(chromedp.CSS("#no-keys")))
+			chromedp.Click(chromedp.CSS("#confirm-delete")))
+		tb.waitStatus("is deleted")
+		if eval[int](tb, `document.querySelectorAll('#keys-body tr').length`) != 0 {
+			t.Error("after delete: the key is still listed")
+		}
 		if got := call(t, s.guarded, access); got != http.StatusUnauthorized {
 			t.Errorf("guarded route with a deleted key's token: %d, want 401", got)
 		}

@@ -139,7 +139,7 @@ type Page struct {
 // connections, and nothing else; require-trusted-types-for makes the
 // browser refuse any string-to-HTML sink the script might grow.
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
-	"img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'"
+	"form-action 'none'; frame-ancestors 'none'; base-uri 'none'; require-trusted-types-for 'script'"
 
 // New checks cfg and renders the page.
 func New(cfg Config) (*Page, error) {
