@@ -510,3 +510,7 @@ func TestBrowser(t *testing.T) {
 		tb.check("bloq-deleted")
 	})
 }
+
+// TestMain prints a line when the browser test skipped for want of
+// Chromium, since go test ./... shows nothing but "ok" for a package.
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
