@@ -126,7 +126,7 @@ func jsonRequest(url string, body map[string]string) *http.Request {
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
 	exe := testenv.Chromium(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx,
 		chromedp.ExecPath(exe),
@@ -231,7 +231,7 @@ func (tb *tab) waitFor(cond string) {
   const start = Date.now();
   (function check() {
     if (` + cond + `) resolve(true);
-    else if (Date.now() - start > 20000) reject(new Error('timed out'));
+    else if (Date.now() - start > 60000) reject(new Error('timed out'));
     else setTimeout(check, 20);
   })();
 })`
