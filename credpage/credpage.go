@@ -110,8 +110,10 @@ type Names struct {
 	// KeyList is the member of the keys listing that holds the keys; the
 	// page also takes a listing that is a JSON array. Default "keys".
 	KeyList string
-	// KeyID, KeySecret, KeyName and KeyCreated are the members of a key.
-	// Defaults "client_id", "client_secret", "name", "created_at".
+	// KeyID, KeySecret, KeyName and KeyCreated are the members of a key;
+	// KeyID names its id both in the listing and in the answer that
+	// creates it. Defaults "client_id", "client_secret", "name",
+	// "created_at".
 	KeyID, KeySecret, KeyName, KeyCreated string
 	// NoKeyName hides the name of keys when the key listing has no name
 	// member (Bloq's): the page then neither asks for a name nor shows
@@ -165,7 +167,14 @@ func New(cfg Config) (*Page, error) {
 	if cfg.Title == "" {
 		cfg.Title = "API credentials"
 	}
-	names := namesOf(cfg.Dialect).override(cfg.Names)
+	names, createdID := namesOf(cfg.Dialect)
+	if createdID == "" || cfg.Names.KeyID != "" {
+		createdID = cfg.Names.KeyID
+	}
+	names = names.override(cfg.Names)
+	if createdID == "" {
+		createdID = names.KeyID
+	}
 	js, err := assets.ReadFile("assets/app.js")
 	if err != nil {
 		return nil, err
@@ -182,6 +191,7 @@ func New(cfg Config) (*Page, error) {
 		Login:  cfg.Prefix + login,
 		Keys:   cfg.Prefix + keys,
 		Names:  names,
+		NewID:  createdID,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("credpage: render the page: %w", err)
@@ -193,10 +203,13 @@ func New(cfg Config) (*Page, error) {
 type pageData struct {
 	Title, Script, Style, Login, Keys string
 	Names                             Names
+	NewID                             string // the key id's member in the answer to POST
 }
 
-// namesOf returns the member names dialect d implies.
-func namesOf(d issuer.Dialect) Names {
+// namesOf returns the member names dialect d implies, and the name of the
+// key id's member in the answer to POST when it differs from the
+// listing's.
+func namesOf(d issuer.Dialect) (Names, string) {
 	n := Names{
 		AccessToken: "access_token", ErrorCode: "error", ErrorDescription: "error_description",
 		KeyList: "keys", KeyID: "client_id", KeySecret: "client_secret", KeyName: "name", KeyCreated: "created_at",
@@ -207,11 +220,11 @@ func namesOf(d issuer.Dialect) Names {
 		spec = v
 	case *issuer.DialectSpec:
 		if v == nil {
-			return n
+			return n, ""
 		}
 		spec = *v
 	default:
-		return n
+		return n, ""
 	}
 	for _, m := range spec.Response {
 		if m.Field == issuer.FieldAccessToken {
@@ -227,11 +240,13 @@ func namesOf(d issuer.Dialect) Names {
 	} else if k.List != "" {
 		n.KeyList = k.List
 	}
-	if k.Created != nil {
-		for _, m := range k.Created {
-			if m.Field == issuer.KeyClientSecret {
-				n.KeySecret = m.Name
-			}
+	var createdID string
+	for _, m := range k.Created {
+		switch m.Field {
+		case issuer.KeyClientSecret:
+			n.KeySecret = m.Name
+		case issuer.KeyClientID:
+			createdID = m.Name
 		}
 	}
 	if k.Listed != nil {
@@ -247,7 +262,7 @@ func namesOf(d issuer.Dialect) Names {
 			}
 		}
 	}
-	return n
+	return n, createdID
 }
 
 // override returns n with the non-empty fields of o.

@@ -154,21 +154,31 @@ func TestDialectNames(t *testing.T) {
 			`data-login-url="/account/login"`, `data-keys-url="/account/keys"`, `data-token-member="access_token"`,
 			`data-error-description="error_description"`, `data-key-list="keys"`, `data-key-id="client_id"`,
 			`data-key-secret="client_secret"`, `data-key-name="name"`, `data-key-created="created_at"`, `id="key-name"`,
+			`data-new-key-id="client_id"`,
 		}, nil},
 		{"bloq", credpage.Config{
 			Dialect: issuer.Bloq(), Paths: issuer.Paths{Login: "/auth/login", AccountKeys: "/users/me/client-keys"},
 		}, []string{
 			`data-login-url="/auth/login"`, `data-keys-url="/users/me/client-keys"`, `data-token-member="accessToken"`,
 			`data-error-code="code"`, `data-error-description="message"`, `data-key-list=""`, `data-key-id="clientId"`,
-			`data-key-secret="clientSecret"`, `data-key-name=""`, `data-key-created="createdAt"`,
+			`data-key-secret="clientSecret"`, `data-key-name=""`, `data-key-created="createdAt"`, `data-new-key-id="clientId"`,
 		}, []string{`id="key-name"`, `>Name</th>`}},
 		{"pointer to spec, prefix and overrides", credpage.Config{
-			Dialect: &issuer.DialectSpec{Response: []issuer.Member{{Name: "jwt", Field: issuer.FieldAccessToken}}},
-			Prefix:  "/auth",
-			Names:   credpage.Names{KeyList: "items", NoKeyCreated: true},
+			Dialect: &issuer.DialectSpec{
+				Response: []issuer.Member{{Name: "jwt", Field: issuer.FieldAccessToken}},
+				Keys: issuer.KeyFormat{
+					Created: []issuer.KeyMember{{Name: "newId", Field: issuer.KeyClientID}, {Name: "s", Field: issuer.KeyClientSecret}},
+					Listed:  []issuer.KeyMember{{Name: "id", Field: issuer.KeyClientID}, {Name: "label", Field: issuer.KeyName}},
+				},
+			},
+			Prefix: "/auth",
+			Names:  credpage.Names{KeyList: "items", NoKeyCreated: true},
 		}, []string{
 			`data-login-url="/auth/account/login"`, `data-token-member="jwt"`, `data-key-list="items"`, `data-key-created=""`,
+			`data-key-id="id"`, `data-new-key-id="newId"`, `data-key-secret="s"`, `data-key-name="label"`,
 		}, []string{`>Created</th>`}},
+		{"one id member overridden", credpage.Config{Dialect: issuer.Bloq(), Names: credpage.Names{KeyID: "kid"}},
+			[]string{`data-key-id="kid"`, `data-new-key-id="kid"`}, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, body := get(t, newPage(t, c.cfg), http.MethodGet, "/account/credentials")

@@ -238,7 +238,7 @@
       return;
     }
     if (input) input.value = '';
-    $('new-key-id').textContent = String(r.body[cfg.keyId]);
+    $('new-key-id').textContent = String(r.body[cfg.newKeyId]);
     $('new-key-secret').textContent = secret;
     $('new-key').hidden = false;
     await loadKeys();
