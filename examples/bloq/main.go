@@ -15,6 +15,7 @@
 //	DELETE /users/me/client-keys/{clientId}  → 204: every token of that key dies at once
 //	GET    /nodes/v1/status  Authorization: Bearer <client or account token>
 //	GET    /users/me         Authorization: Bearer <account token>; a client token is refused
+//	GET    /account/credentials  the credentials page (package credpage): log in, generate and delete keys
 //
 // The token request accepts the account token in the Authorization header
 // beside the body's credentials, as Bloq's CLI sends it.
@@ -55,6 +56,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/portcullis/portcullis/adapters/ginauth"
+	"github.com/portcullis/portcullis/credpage"
 	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/examples/internal/demostore"
 	"github.com/portcullis/portcullis/issuer"
@@ -75,12 +77,10 @@ func main() {
 // it in-process.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var storeFlags demostore.Flags
-	var user, email, password string
+	var accountFlags demo.AccountFlags
 	flags, err := demo.ParseFlags("bloq", args, stdout, func(fs *flag.FlagSet) {
 		storeFlags.Register(fs)
-		fs.StringVar(&user, "user", "demo", "the demo account's username")
-		fs.StringVar(&email, "email", "demo@example.com", "the demo account's email")
-		fs.StringVar(&password, "password", "", "the demo account's password (default: a new random one)")
+		accountFlags.Register(fs)
 	})
 	if err != nil {
 		return err
@@ -97,14 +97,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer closeStore()
 
+	// {"grantType","clientId","clientSecret"} in, {"accessToken",
+	// "refreshToken"} out, errors as {"code","message"}; client keys as 200
+	// {"clientId","clientSecret"} in hex and a listing that is a JSON array.
+	dialect := issuer.Bloq()
 	iss, err := issuer.New(issuer.Config{
-		Issuer: base,
-		Store:  st,
-		// {"grantType","clientId","clientSecret"} in, {"accessToken",
-		// "refreshToken"} out, errors as {"code","message"}; client keys
-		// as 200 {"clientId","clientSecret"} in hex and a listing that is
-		// a JSON array.
-		Dialect: issuer.Bloq(),
+		Issuer:  base,
+		Store:   st,
+		Dialect: dialect,
 		// Two deliberate departures from RFC 6749, as Bloq's clients
 		// expect: a refresh token with client credentials (§4.4.3 says
 		// SHOULD NOT), used without client authentication (§6 requires it
@@ -129,7 +129,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if _, err := iss.Watch(watchCtx); err != nil {
 		return fmt.Errorf("watch store events: %w", err)
 	}
-	account, err := demo.EnsureAccount(ctx, iss, user, email, password)
+	account, err := accountFlags.Ensure(ctx, iss)
 	if err != nil {
 		return err
 	}
@@ -164,6 +164,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			r.Any("/auth", gin.WrapH(rt.Handler))
 		}
 	}
+	// The credentials page: log in, generate and delete client keys.
+	page, err := credpage.New(credpage.Config{Paths: iss.Paths(), Dialect: dialect})
+	if err != nil {
+		return err
+	}
+	r.GET("/account/credentials", gin.WrapH(page))
+	r.GET("/account/credentials/:asset", gin.WrapH(page))
 	r.GET("/nodes/v1/status", ginauth.Middleware(nodesGuard), nodesStatus)
 	r.GET("/users/me", ginauth.Middleware(accountGuard), usersMe(iss))
 
@@ -257,6 +264,10 @@ Refresh: a new pair. The refresh token used is spent: sent again, it is refused 
   %s
   %s
 
+Or open the credentials page in a browser, log in as the demo account, and generate, copy and delete keys there:
+
+  %s/account/credentials
+
 Make a client key (its secret is shown this once), list the account's keys (never a secret), get a token with the new key, and delete the key: its tokens die at once.
 
   %s
@@ -274,6 +285,7 @@ Make a client key (its secret is shown this once), list the account's keys (neve
 		code("/users/me", "TOKEN"),
 		demo.Capture(refresh, pair...),
 		call("GET", "/nodes/v1/status", "TOKEN"),
+		base,
 		demo.Capture(`-X POST "`+base+`/users/me/client-keys" `+bearer("ACCOUNT_TOKEN"),
 			demo.Var{Name: "KEY_ID", Member: "clientId"}, demo.Var{Name: "KEY_SECRET", Member: "clientSecret"}),
 		call("GET", "/users/me/client-keys", "ACCOUNT_TOKEN"),

@@ -419,3 +419,7 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestCredentialsPage(t *testing.T) {
+	demotest.CheckCredentialsPage(t, start(t).URL, "/auth/login", "/users/me/client-keys")
+}

@@ -7,6 +7,9 @@
 //	→ 200 a new pair; the refresh token used is spent, and using it again
 //	  revokes every refresh token descended from the same login
 //	GET  /v1/balance       Authorization: Bearer eyJ…
+//	GET  /account/credentials  the credentials page (package credpage), DataCrunch's
+//	                           "generate credentials via the dashboard UI": log in as
+//	                           the demo account, generate and delete client keys
 //
 // Form bodies and HTTP Basic work too, so golang.org/x/oauth2/clientcredentials
 // works unchanged; a refresh may carry the client's id and secret (as
@@ -24,6 +27,9 @@
 //	-redis-prefix P       key prefix in Redis (default "portcullis:")
 //	-client-id ID         fix the demo client's id
 //	-client-secret S      fix the demo client's secret
+//	-user NAME            the demo account's username (default "demo")
+//	-email ADDR           the demo account's email (default "demo@example.com")
+//	-password P           the demo account's password (default: a new random one on every start)
 //
 // On a persistent store the demo client is kept across restarts as in
 // examples/quickstart.
@@ -42,6 +48,7 @@ import (
 	"syscall"
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
+	"github.com/portcullis/portcullis/credpage"
 	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/examples/internal/demostore"
 	"github.com/portcullis/portcullis/issuer"
@@ -65,7 +72,11 @@ const scope = "fullAccess"
 // it in-process.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	var storeFlags demostore.Flags
-	flags, err := demo.ParseFlags("datacrunch", args, stdout, func(fs *flag.FlagSet) { storeFlags.Register(fs) })
+	var accountFlags demo.AccountFlags
+	flags, err := demo.ParseFlags("datacrunch", args, stdout, func(fs *flag.FlagSet) {
+		storeFlags.Register(fs)
+		accountFlags.Register(fs)
+	})
 	if err != nil {
 		return err
 	}
@@ -81,12 +92,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer closeStore()
 
+	// RFC 6749's snake_case wire format, with JSON bodies as well as
+	// forms, HTTP Basic as well as credentials in the body.
+	dialect := issuer.DataCrunch()
 	iss, err := issuer.New(issuer.Config{
-		Issuer: base,
-		Store:  st,
-		// RFC 6749's snake_case wire format, with JSON bodies as well as
-		// forms, HTTP Basic as well as credentials in the body.
-		Dialect: issuer.DataCrunch(),
+		Issuer:  base,
+		Store:   st,
+		Dialect: dialect,
 		Scopes:  []string{scope},
 		// Two deliberate departures from RFC 6749, as DataCrunch's SDKs
 		// expect: a refresh token with client credentials (§4.4.3 says
@@ -95,7 +107,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// on every use, and reusing one revokes its family.
 		Refresh: issuer.RefreshConfig{Enabled: true, AllowPublic: true},
 		// POST /v1/oauth2/token, and none of the other OAuth 2.0 endpoints,
-		// which the API does not have.
+		// which the API does not have; the account login and keys
+		// (/account/login, /account/keys) that the credentials page calls.
 		Paths: issuer.Paths{
 			Token:      "/v1/oauth2/token",
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
@@ -114,6 +127,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	account, err := accountFlags.Ensure(ctx, iss)
+	if err != nil {
+		return err
+	}
+	page, err := credpage.New(credpage.Config{Paths: iss.Paths(), Dialect: dialect})
+	if err != nil {
+		return err
+	}
 
 	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Scopes: []string{scope}, Logger: log})
 	if err != nil {
@@ -125,8 +146,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	mux.Handle("GET /healthz", iss.LivenessHandler())
 	mux.Handle("GET /readyz", iss.ReadinessHandler())
 	mux.Handle("GET /v1/balance", httpauth.Protect(guard, http.HandlerFunc(balance)))
+	// The credentials page, and its script and style sheet below it.
+	mux.Handle("GET /account/credentials", page)
+	mux.Handle("GET /account/credentials/", page)
 
-	printIntro(stdout, base, storeFlags.Label(), client)
+	printIntro(stdout, base, storeFlags.Label(), client, account)
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
 
@@ -139,7 +163,7 @@ func balance(w http.ResponseWriter, r *http.Request) {
 // printIntro prints the demo client and the page's requests for this
 // server: the token request as written, then the whole flow with the
 // tokens kept in $TOKEN and $REFRESH.
-func printIntro(w io.Writer, base, storeLabel string, c demo.Client) {
+func printIntro(w io.Writer, base, storeLabel string, c demo.Client, a demo.Account) {
 	how := ""
 	if c.How != "" {
 		how = " (" + c.How + ")"
@@ -169,6 +193,13 @@ Keep them in $TOKEN and $REFRESH (a failed request says so and leaves them unset
   %s
 
 Each refresh token works once: send the same one twice and the second is refused with invalid_grant, and every refresh token of its family dies.
+
+Generate credentials in the dashboard, as DataCrunch's users do: open the credentials page in a browser, log in as the demo account (%s), and generate, copy and delete client keys:
+
+  %s/account/credentials
+  login:    %s
+  password: %s
 `, storeLabel, how, c.ID, c.Secret, tokenArgs,
-		demo.Capture(tokenArgs, pair...), balance, demo.Capture(refreshArgs, pair...), balance)
+		demo.Capture(tokenArgs, pair...), balance, demo.Capture(refreshArgs, pair...), balance,
+		a.How, base, a.Login(), a.Password)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -247,5 +248,36 @@ func TestFlags(t *testing.T) {
 		if err := run(context.Background(), args, io.Discard); err == nil {
 			t.Errorf("%q: no error", args)
 		}
+	}
+}
+
+// TestCredentialsPage checks the page is served and replays what it does
+// for the demo account, whose login it prints: log in, make a named key,
+// use it, delete it (its tokens die at once).
+func TestCredentialsPage(t *testing.T) {
+	const password = "correct horse battery staple"
+	s := start(t, "-password", password)
+	if out := s.Output(); !strings.Contains(out, s.URL+"/account/credentials\n  login:    demo\n  password: "+password+"\n") {
+		t.Errorf("the page and the demo login are not printed:\n%s", out)
+	}
+	demotest.CheckCredentialsPage(t, s.URL, "/account/login", "/account/keys")
+
+	login := demotest.Do(t, "POST", s.URL+"/account/login", nil,
+		"Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("demo:"+password)))
+	acct := demotest.WantJSON(t, login, 200, "access_token", "token_type", "expires_in")["access_token"].(string)
+	bearer := "Bearer " + acct
+	made := demotest.Do(t, "POST", s.URL+"/account/keys", strings.NewReader(`{"name":"billing cron job"}`),
+		"Content-Type", "application/json", "Authorization", bearer)
+	key := demotest.WantJSON(t, made, 201, "client_id", "client_secret", "name", "created_at")
+	id, secret := key["client_id"].(string), key["client_secret"].(string)
+	tok := wantPair(t, post(t, s, credentials(id, secret))).access
+	if code := getBalance(t, s, tok); code != 200 {
+		t.Fatalf("balance with the new key's token: %d", code)
+	}
+	if r := demotest.Do(t, "DELETE", s.URL+"/account/keys/"+id, nil, "Authorization", bearer); r.Status != 204 {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	if code := getBalance(t, s, tok); code != 401 {
+		t.Errorf("balance with a deleted key's token: %d", code)
 	}
 }

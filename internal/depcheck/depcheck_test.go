@@ -21,6 +21,7 @@ var forbidden = []string{
 	"github.com/spf13/",      // only cmd/portcullis
 	"go.opentelemetry.io/",   // only adapters/otelauth (the API; the SDK in tests and examples)
 	"github.com/prometheus/", // only examples (the quickstart's -metrics)
+	"github.com/chromedp/",   // only credpage's browser test
 }
 
 // Each package and what it may import besides the core.
@@ -38,6 +39,7 @@ var packages = map[string][]string{
 	"github.com/portcullis/portcullis/adapters/ginauth":  {"github.com/gin-gonic/"},
 	"github.com/portcullis/portcullis/adapters/chiauth":  {"github.com/go-chi/"},
 	"github.com/portcullis/portcullis/tokensource":       nil,
+	"github.com/portcullis/portcullis/credpage":          nil,
 
 	// LISTEN needs pgx's own connection, so PostgreSQL's watcher lives
 	// apart from sqlstore, which imports no driver.

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -167,4 +168,35 @@ func packageName() string {
 			return wd
 		}
 	}
+}
+
+// browserEnvVar names a Chromium binary for the browser tests.
+const browserEnvVar = "PORTCULLIS_TEST_CHROMIUM"
+
+// Chromium returns the path of a Chromium (or Chrome) binary for the
+// browser tests: $PORTCULLIS_TEST_CHROMIUM, or the first of chromium,
+// chromium-browser, google-chrome-stable and google-chrome on $PATH. When
+// there is none, the test skips with a message saying how to install one,
+// and fails under CI=true: .ci/run installs Debian's chromium package.
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(browserEnvVar); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			t.Fatalf("%s=%q: %v", browserEnvVar, p, err)
+		}
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	msg := "browser tests need Chromium: install it (Debian, Ubuntu: apt-get install -y chromium) or set " +
+		browserEnvVar + " to a Chromium or Chrome binary"
+	if InCI() {
+		t.Fatal("CI=true but " + msg)
+	}
+	noteSkip(Backend{Name: "browser", EnvVar: browserEnvVar}, "no chromium on $PATH")
+	t.Skip(msg)
+	return ""
 }

@@ -1,6 +1,9 @@
 package testenv
 
-import "testing"
+import (
+	"os/exec"
+	"testing"
+)
 
 func TestNotice(t *testing.T) {
 	if got := notice("store/sqlstore", nil); got != "" {
@@ -18,5 +21,16 @@ func TestNotice(t *testing.T) {
 	}
 	if got := packageName(); got != "internal/testenv" {
 		t.Errorf("packageName() = %q", got)
+	}
+}
+
+func TestChromiumFromEnv(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to stand for a browser")
+	}
+	t.Setenv(browserEnvVar, sh)
+	if got := Chromium(t); got != sh {
+		t.Errorf("Chromium() = %q, want $%s = %q", got, browserEnvVar, sh)
 	}
 }

@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,22 @@ import (
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 )
+
+// AccountFlags are the demo account's flags, -user, -email and -password,
+// for [EnsureAccount].
+type AccountFlags struct{ User, Email, Password string }
+
+// Register registers the flags on fs.
+func (f *AccountFlags) Register(fs *flag.FlagSet) {
+	fs.StringVar(&f.User, "user", "demo", "the demo account's username")
+	fs.StringVar(&f.Email, "email", "demo@example.com", "the demo account's email")
+	fs.StringVar(&f.Password, "password", "", "the demo account's password (default: a new random one)")
+}
+
+// Ensure is [EnsureAccount] with the flags.
+func (f AccountFlags) Ensure(ctx context.Context, iss *issuer.Issuer) (Account, error) {
+	return EnsureAccount(ctx, iss, f.User, f.Email, f.Password)
+}
 
 // Account is the demo account as printed.
 type Account struct {
