@@ -25,13 +25,16 @@ const (
 	defaultShutdownTimeout = 15 * time.Second
 )
 
-// The http.Server's timeouts: a slow client cannot hold a connection, and
-// a token request is small and quick.
+// The http.Server's timeouts, the examples' (examples/internal/demo): a
+// token request is small and quick, so a client that takes longer to send
+// one (a trickled or missing body) is cut off; the write timeout leaves
+// room for a few store calls, each bounded by issuer.Config.StoreTimeout
+// (5s); an idle keep-alive connection is closed after a minute.
 const (
 	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 20 * time.Second
+	idleTimeout       = time.Minute
 	maxHeaderBytes    = 64 << 10
 )
 
@@ -272,6 +275,11 @@ func (a *app) serve(ctx context.Context, cmd *cobra.Command, sf serveFlags) erro
 	mux := http.NewServeMux()
 	if p := strings.TrimSuffix(u.Path, "/"); p != "" {
 		mux.Handle(p+"/", http.StripPrefix(p, iss.Handler()))
+		// RFC 8414 §3: the metadata of an issuer with a path is at
+		// /.well-known/oauth-authorization-server/PATH of the host.
+		for _, rt := range iss.WellKnownRoutes() {
+			mux.Handle(rt.Path, rt.Handler)
+		}
 	} else {
 		mux.Handle("/", iss.Handler())
 	}

@@ -18,7 +18,9 @@
 // [Listen] listens before the issuer is built, because with port 0 its URL
 // is only known then. [Serve] prints "listening on URL" once it accepts
 // connections (the examples' tests wait for that line) and shuts down
-// gracefully when the context is done.
+// gracefully when the context is done. Its server is [NewServer]'s, whose
+// timeouts keep slow and idle clients from holding connections: the one
+// thing here every real server needs too (see the README's "Embedding").
 package demo
 
 import (
@@ -132,16 +134,52 @@ func publicAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// Serve serves h on ln until ctx is done, then shuts down gracefully,
-// giving in-flight requests [ShutdownTimeout]. It prints
-// "listening on http://ADDR" to stdout once it serves, and logs server
-// errors to log.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stdout io.Writer) error {
-	srv := &http.Server{
+// The limits of [NewServer]. A token request is a few hundred bytes, so
+// a client that takes longer than ReadTimeout to send one is slow on
+// purpose (a body trickled a byte at a time, or promised and never sent);
+// WriteTimeout leaves room for a few store calls, each bounded by
+// issuer.Config.StoreTimeout (5s); an idle keep-alive connection is closed
+// after IdleTimeout. Every connection therefore ends within a bound, and a
+// flood of slow or idle connections costs memory and descriptors only in
+// proportion to its rate, not its length.
+const (
+	ReadHeaderTimeout = 5 * time.Second
+	ReadTimeout       = 10 * time.Second
+	WriteTimeout      = 20 * time.Second
+	IdleTimeout       = time.Minute
+	MaxHeaderBytes    = 64 << 10
+)
+
+// NewServer returns the http.Server every example serves h with: the
+// timeouts and header limit above, and server errors logged to log.
+//
+// It lives here rather than in the library on purpose: an http.Server is
+// the application's (its timeouts depend on its other routes, on a proxy in
+// front, on streaming), and a Portcullis constructor for it would hide the
+// one choice an embedder must make. The README's "Embedding" program spells
+// the same fields out.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
 	}
+}
+
+// Serve serves h on ln with [NewServer] until ctx is done; see
+// [ServeServer].
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stdout io.Writer) error {
+	return ServeServer(ctx, ln, NewServer(h, log), stdout)
+}
+
+// ServeServer serves srv on ln until ctx is done, then shuts down
+// gracefully, giving in-flight requests [ShutdownTimeout]. It prints
+// "listening on http://ADDR" to stdout once it serves.
+func ServeServer(ctx context.Context, ln net.Listener, srv *http.Server, stdout io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", publicAddr(ln.Addr()))
