@@ -77,24 +77,29 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	raw, _ := middleware.BearerToken(r) // authorizeBearer answers a malformed one
-	if key != "" && raw != "" {
-		// A retry of a rotation that went through: the same answer.
+	// replay answers a retry of a rotation that went through, whose token
+	// is now dead, with the same secret; false when there is none.
+	replay := func(raw string) bool {
+		if key == "" {
+			return false
+		}
 		id, secret, err := i.replayRotation(ctx, raw, key)
 		if err != nil {
 			WriteError(w, i.unavailable(ctx, "replay rotation", err))
-			return
+			return true
 		}
-		if secret != "" {
-			w.Header().Set("Idempotent-Replayed", "true")
-			writeCredentials(w, id, secret)
-			return
+		if secret == "" {
+			return false
 		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		writeCredentials(w, id, secret)
+		return true
 	}
-	p, ok := i.authorizeBearer(w, r, KindClient)
+	p, ok := i.authorizeBearerOr(w, r, replay, KindClient)
 	if !ok {
 		return
 	}
+	raw, _ := middleware.BearerToken(r) // well-formed: it verified
 	gen := p.Generation
 	secret := token.NewClientSecret()
 	var record func(*store.Client)
@@ -105,17 +110,11 @@ func (i *Issuer) serveCredentials(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	_, err := i.rotate(ctx, p.ClientID, secret, &gen, record)
-	if errors.Is(err, errGenerationMoved) && key != "" {
-		// The same request, sent twice at once: the one that lost answers
-		// as the winner did.
-		var id, won string
-		if id, won, err = i.replayRotation(ctx, raw, key); err == nil && won != "" {
-			w.Header().Set("Idempotent-Replayed", "true")
-			writeCredentials(w, id, won)
-			return
-		} else if err == nil {
-			err = errGenerationMoved
-		}
+	if errors.Is(err, errGenerationMoved) && replay(raw) {
+		// The same request, sent twice at once (or to a replica whose
+		// verifier had not heard of the rotation yet): the one that lost
+		// answered as the winner did.
+		return
 	}
 	switch {
 	case errors.Is(err, errGenerationMoved) || errors.Is(err, store.ErrNotFound):

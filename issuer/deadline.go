@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -29,154 +30,113 @@ type boundedStore struct {
 	d time.Duration
 }
 
-// bound wraps s unless d is negative (no per-call deadline).
+// bound wraps s unless d is negative (no per-call deadline) or s never
+// waits ([store.InMemory]: a deadline would cost a timer for nothing).
 func bound(s store.Store, d time.Duration) store.Store {
-	if d < 0 {
+	if _, ok := s.(store.InMemory); ok || d < 0 {
 		return s
 	}
 	return boundedStore{s, d}
 }
 
-func (b boundedStore) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, b.d)
-}
-
 func (b boundedStore) CreateClient(ctx context.Context, c *store.Client) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.CreateClient(ctx, c)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateClient(ctx, c) })
 }
 
 func (b boundedStore) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.GetClient(ctx, id)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Client, error) { return b.Store.GetClient(ctx, id) })
 }
 
 func (b boundedStore) UpdateClient(ctx context.Context, c *store.Client, prevGeneration int64) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.UpdateClient(ctx, c, prevGeneration)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateClient(ctx, c, prevGeneration) })
 }
 
 func (b boundedStore) DeleteClient(ctx context.Context, id string) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.DeleteClient(ctx, id)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteClient(ctx, id) })
 }
 
 func (b boundedStore) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.ListClientsByOwner(ctx, owner, limit)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) ([]*store.Client, error) {
+		return b.Store.ListClientsByOwner(ctx, owner, limit)
+	})
 }
 
 func (b boundedStore) CreateAccount(ctx context.Context, a *store.Account) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.CreateAccount(ctx, a)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateAccount(ctx, a) })
 }
 
 func (b boundedStore) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.GetAccount(ctx, id)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Account, error) { return b.Store.GetAccount(ctx, id) })
 }
 
 func (b boundedStore) FindAccount(ctx context.Context, login string) (*store.Account, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.FindAccount(ctx, login)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Account, error) { return b.Store.FindAccount(ctx, login) })
 }
 
 func (b boundedStore) UpdateAccount(ctx context.Context, a *store.Account, prevGeneration int64) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.UpdateAccount(ctx, a, prevGeneration)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateAccount(ctx, a, prevGeneration) })
 }
 
 func (b boundedStore) DeleteAccount(ctx context.Context, id string) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.DeleteAccount(ctx, id)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteAccount(ctx, id) })
 }
 
 func (b boundedStore) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.CreateRefreshToken(ctx, t)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateRefreshToken(ctx, t) })
 }
 
 func (b boundedStore) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.GetRefreshToken(ctx, hash, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
+		return b.Store.GetRefreshToken(ctx, hash, now)
+	})
 }
 
 func (b boundedStore) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.ConsumeRefreshToken(ctx, hash, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
+		return b.Store.ConsumeRefreshToken(ctx, hash, now)
+	})
 }
 
 func (b boundedStore) RevokeRefreshFamily(ctx context.Context, familyID string) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.RevokeRefreshFamily(ctx, familyID)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.RevokeRefreshFamily(ctx, familyID) })
 }
 
 func (b boundedStore) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.CreateAccessToken(ctx, t)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateAccessToken(ctx, t) })
 }
 
 func (b boundedStore) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.GetAccessToken(ctx, hash, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.AccessToken, error) {
+		return b.Store.GetAccessToken(ctx, hash, now)
+	})
 }
 
 func (b boundedStore) DeleteAccessToken(ctx context.Context, hash string) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.DeleteAccessToken(ctx, hash)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteAccessToken(ctx, hash) })
 }
 
 func (b boundedStore) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.Revoke(ctx, tokenID, expiresAt)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.Revoke(ctx, tokenID, expiresAt) })
 }
 
 func (b boundedStore) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.IsRevoked(ctx, tokenID, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (bool, error) { return b.Store.IsRevoked(ctx, tokenID, now) })
 }
 
 func (b boundedStore) CreateKey(ctx context.Context, k *store.SigningKey) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.CreateKey(ctx, k)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateKey(ctx, k) })
 }
 
 func (b boundedStore) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.ListKeys(ctx)
+	return deadline.Call(ctx, b.d, b.Store.ListKeys)
 }
 
 func (b boundedStore) UpdateKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.UpdateKeyExpiry(ctx, id, expiresAt)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateKeyExpiry(ctx, id, expiresAt) })
 }
 
 func (b boundedStore) DeleteKey(ctx context.Context, id string) error {
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.Store.DeleteKey(ctx, id)
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteKey(ctx, id) })
 }
 
 // boundedLimiter does the same for a store's rate-limit counters.
@@ -185,14 +145,24 @@ type boundedLimiter struct {
 	d time.Duration
 }
 
+// hit is a rate limiter's answer.
+type hit struct {
+	count   int64
+	resetAt time.Time
+}
+
 func (b boundedLimiter) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.RateLimiter.Hit(ctx, key, window, now)
+	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
+		n, at, err := b.RateLimiter.Hit(ctx, key, window, now)
+		return hit{n, at}, err
+	})
+	return h.count, h.resetAt, err
 }
 
 func (b boundedLimiter) Count(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.RateLimiter.Count(ctx, key, window, now)
+	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
+		n, at, err := b.RateLimiter.Count(ctx, key, window, now)
+		return hit{n, at}, err
+	})
+	return h.count, h.resetAt, err
 }

@@ -124,7 +124,7 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	if rl, ok := cfg.Store.(store.RateLimiter); ok {
 		i.limiter = rl
-		if cfg.StoreTimeout > 0 {
+		if _, mem := cfg.Store.(store.InMemory); !mem && cfg.StoreTimeout > 0 {
 			i.limiter = boundedLimiter{rl, cfg.StoreTimeout}
 		}
 	} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -18,9 +19,10 @@ type boundedLocal struct {
 	d time.Duration
 }
 
-// boundLocal wraps s unless d is negative.
+// boundLocal wraps s unless d is negative or s never waits
+// ([store.InMemory]: a deadline would cost a timer for nothing).
 func boundLocal(s LocalStore, d time.Duration) LocalStore {
-	if d < 0 {
+	if _, ok := s.(store.InMemory); ok || d < 0 {
 		return s
 	}
 	return boundedLocal{s, d}
@@ -36,27 +38,21 @@ func unbound(s LocalStore) LocalStore {
 }
 
 func (b boundedLocal) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.LocalStore.GetClient(ctx, id)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Client, error) { return b.LocalStore.GetClient(ctx, id) })
 }
 
 func (b boundedLocal) GetAccount(ctx context.Context, id string) (*store.Account, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.LocalStore.GetAccount(ctx, id)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Account, error) { return b.LocalStore.GetAccount(ctx, id) })
 }
 
 func (b boundedLocal) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.LocalStore.IsRevoked(ctx, tokenID, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (bool, error) { return b.LocalStore.IsRevoked(ctx, tokenID, now) })
 }
 
 func (b boundedLocal) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.LocalStore.GetAccessToken(ctx, hash, now)
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.AccessToken, error) {
+		return b.LocalStore.GetAccessToken(ctx, hash, now)
+	})
 }
 
 // boundedKeys bounds the key reads of a verifier that loads the keys from
@@ -68,14 +64,12 @@ type boundedKeys struct {
 }
 
 func boundKeys(k store.Keys, d time.Duration) store.Keys {
-	if d < 0 {
+	if _, ok := k.(store.InMemory); ok || d < 0 {
 		return k
 	}
 	return boundedKeys{k, d}
 }
 
 func (b boundedKeys) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.d)
-	defer cancel()
-	return b.Keys.ListKeys(ctx)
+	return deadline.Call(ctx, b.d, b.Keys.ListKeys)
 }

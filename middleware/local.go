@@ -42,8 +42,9 @@ type LocalConfig struct {
 	// StoreTimeout bounds each call to Store (and each read of the keys
 	// in it): past it, Verify fails with ErrUnavailable (the guard answers
 	// 503), so that a stalled store never holds a request for longer.
-	// Tokens already in the cache are not affected. Default 5s; negative
-	// means no bound of its own (the request's context still applies).
+	// Tokens already in the cache are not affected, nor is a store that
+	// never waits (store.InMemory). Default 5s; negative means no bound
+	// of its own (the request's context still applies).
 	StoreTimeout time.Duration
 	// Keys are the keys JWTs are verified with. Default: the signing keys
 	// published in Store, which must then also be a [store.Keys], read

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/internal/serverlimits"
 	"github.com/portcullis/portcullis/issuer"
 )
 
@@ -23,19 +24,6 @@ const (
 	defaultLivenessPath    = "/healthz"
 	defaultReadinessPath   = "/readyz"
 	defaultShutdownTimeout = 15 * time.Second
-)
-
-// The http.Server's timeouts, the examples' (examples/internal/demo): a
-// token request is small and quick, so a client that takes longer to send
-// one (a trickled or missing body) is cut off; the write timeout leaves
-// room for a few store calls, each bounded by issuer.Config.StoreTimeout
-// (5s); an idle keep-alive connection is closed after a minute.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 10 * time.Second
-	writeTimeout      = 20 * time.Second
-	idleTimeout       = time.Minute
-	maxHeaderBytes    = 64 << 10
 )
 
 // dialectPreset is a wire format with the token path and token settings of
@@ -293,15 +281,13 @@ func (a *app) serve(ctx context.Context, cmd *cobra.Command, sf serveFlags) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler:     mux,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Read, write and idle timeouts and a header limit, the examples'
+	// too: a slow or idle client cannot hold a connection for long.
+	serverlimits.Set(srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("portcullis: serving", "addr", ln.Addr().String(), "issuer", c.Issuer, "store", o.Label,

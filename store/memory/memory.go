@@ -687,6 +687,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// InMemory implements [store.InMemory]: no call waits for I/O, so none
+// needs a deadline.
+func (s *Store) InMemory() {}
+
 // windowKey names one fixed window of one key. The start is kept as Unix
 // seconds and nanoseconds: a time.Time key would split one instant by
 // location.

@@ -36,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/serverlimits"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -134,24 +135,10 @@ func publicAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// The limits of [NewServer]. A token request is a few hundred bytes, so
-// a client that takes longer than ReadTimeout to send one is slow on
-// purpose (a body trickled a byte at a time, or promised and never sent);
-// WriteTimeout leaves room for a few store calls, each bounded by
-// issuer.Config.StoreTimeout (5s); an idle keep-alive connection is closed
-// after IdleTimeout. Every connection therefore ends within a bound, and a
-// flood of slow or idle connections costs memory and descriptors only in
-// proportion to its rate, not its length.
-const (
-	ReadHeaderTimeout = 5 * time.Second
-	ReadTimeout       = 10 * time.Second
-	WriteTimeout      = 20 * time.Second
-	IdleTimeout       = time.Minute
-	MaxHeaderBytes    = 64 << 10
-)
-
-// NewServer returns the http.Server every example serves h with: the
-// timeouts and header limit above, and server errors logged to log.
+// NewServer returns the http.Server every example serves h with: read,
+// write and idle timeouts and a header limit (the portcullis command's
+// too, see internal/serverlimits), so that a slow or idle client cannot
+// hold a connection for long, and server errors logged to log.
 //
 // It lives here rather than in the library on purpose: an http.Server is
 // the application's (its timeouts depend on its other routes, on a proxy in
@@ -159,15 +146,9 @@ const (
 // one choice an embedder must make. The README's "Embedding" program spells
 // the same fields out.
 func NewServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}
+	serverlimits.Set(srv)
+	return srv
 }
 
 // Serve serves h on ln with [NewServer] until ctx is done; see
