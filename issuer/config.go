@@ -55,9 +55,9 @@ type Config struct {
 	// Config.RotationRetryWindow for rotations). The bundled stores honour
 	// it; a go-redis client cuts a read short only with
 	// ContextTimeoutEnabled set, otherwise after its own ReadTimeout (3s
-	// by default). A store that never waits ([store.InMemory], the memory
-	// store) is not bounded: a deadline costs a timer per call. Default
-	// 5s; negative means no bound of its own.
+	// by default). A store that never waits (the memory store, which
+	// says so with an InMemory method) is not bounded: a deadline costs a
+	// timer per call. Default 5s; negative means no bound of its own.
 	StoreTimeout time.Duration
 
 	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or

@@ -31,9 +31,9 @@ type boundedStore struct {
 }
 
 // bound wraps s unless d is negative (no per-call deadline) or s never
-// waits ([store.InMemory]: a deadline would cost a timer for nothing).
+// waits (the memory store: a deadline would cost a timer for nothing).
 func bound(s store.Store, d time.Duration) store.Store {
-	if _, ok := s.(store.InMemory); ok || d < 0 {
+	if deadline.NeverWaits(s) || d < 0 {
 		return s
 	}
 	return boundedStore{s, d}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -124,7 +125,7 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	if rl, ok := cfg.Store.(store.RateLimiter); ok {
 		i.limiter = rl
-		if _, mem := cfg.Store.(store.InMemory); !mem && cfg.StoreTimeout > 0 {
+		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
 			i.limiter = boundedLimiter{rl, cfg.StoreTimeout}
 		}
 	} else {

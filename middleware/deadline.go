@@ -20,9 +20,9 @@ type boundedLocal struct {
 }
 
 // boundLocal wraps s unless d is negative or s never waits
-// ([store.InMemory]: a deadline would cost a timer for nothing).
+// (the memory store: a deadline would cost a timer for nothing).
 func boundLocal(s LocalStore, d time.Duration) LocalStore {
-	if _, ok := s.(store.InMemory); ok || d < 0 {
+	if deadline.NeverWaits(s) || d < 0 {
 		return s
 	}
 	return boundedLocal{s, d}
@@ -64,7 +64,7 @@ type boundedKeys struct {
 }
 
 func boundKeys(k store.Keys, d time.Duration) store.Keys {
-	if _, ok := k.(store.InMemory); ok || d < 0 {
+	if deadline.NeverWaits(k) || d < 0 {
 		return k
 	}
 	return boundedKeys{k, d}

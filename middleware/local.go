@@ -43,7 +43,7 @@ type LocalConfig struct {
 	// in it): past it, Verify fails with ErrUnavailable (the guard answers
 	// 503), so that a stalled store never holds a request for longer.
 	// Tokens already in the cache are not affected, nor is a store that
-	// never waits (store.InMemory). Default 5s; negative means no bound
+	// never waits (the memory store). Default 5s; negative means no bound
 	// of its own (the request's context still applies).
 	StoreTimeout time.Duration
 	// Keys are the keys JWTs are verified with. Default: the signing keys

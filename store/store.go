@@ -38,8 +38,7 @@
 // # Optional capabilities
 //
 // A backend may also implement [Sweeper], [Pinger], [Watcher],
-// [RateLimiter], [Lister] or [InMemory]; consumers discover them by type
-// assertion.
+// [RateLimiter] or [Lister]; consumers discover them by type assertion.
 package store
 
 import (
@@ -327,15 +326,6 @@ type Lister interface {
 	ListClients(ctx context.Context, after string, limit int) ([]*Client, error)
 	// ListAccounts does the same for accounts.
 	ListAccounts(ctx context.Context, after string, limit int) ([]*Account, error)
-}
-
-// InMemory is an optional capability: a backend whose calls never wait for
-// I/O or for another process (store/memory), so that callers need not
-// bound them with a deadline. The issuer and the verifier give every call
-// to any other backend its own deadline (issuer.Config.StoreTimeout),
-// which costs a timer per call; they skip it for these.
-type InMemory interface {
-	InMemory()
 }
 
 // Pinger is an optional capability: a cheap health check.

@@ -22,3 +22,11 @@ func Do(ctx context.Context, d time.Duration, f func(context.Context) error) err
 	defer cancel()
 	return f(ctx)
 }
+
+// NeverWaits reports whether a store's calls never wait for I/O or another
+// process, so that a deadline would cost a timer per call for nothing: the
+// memory store says so with an InMemory method.
+func NeverWaits(s any) bool {
+	_, ok := s.(interface{ InMemory() })
+	return ok
+}
