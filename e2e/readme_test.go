@@ -42,7 +42,7 @@ func readmeExample() (*http.Server, *store.Client, string) {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	httpauth.Mount(mux, iss) // POST /oauth/token, /oauth/revoke, /oauth/introspect, /oauth/credentials; GET /.well-known/…
+	httpauth.Mount(mux, iss) // POST /oauth/token, /oauth/revoke, /oauth/introspect; GET /.well-known/…
 	mux.Handle("GET /v1/hello", guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := middleware.PrincipalFrom(r.Context())
 		fmt.Fprintf(w, "hello, %s\n", p.ClientID)
@@ -55,10 +55,11 @@ func readmeExample() (*http.Server, *store.Client, string) {
 	srv := &http.Server{
 		Addr:              "localhost:8080",
 		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second, // a slow client cannot hold a connection open
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      10 * time.Second,
-		IdleTimeout:       time.Minute,
+		ReadHeaderTimeout: 5 * time.Second,  // a slow client cannot hold a connection open:
+		ReadTimeout:       10 * time.Second, // nor trickle a body,
+		WriteTimeout:      20 * time.Second, // > a few store calls (Config.StoreTimeout, 5s each)
+		IdleTimeout:       time.Minute,      // nor keep an idle connection for ever
+		MaxHeaderBytes:    64 << 10,
 	}
 	// README end
 	return srv, c, secret
@@ -98,9 +99,9 @@ func readmeProgram(t *testing.T) (program string, localMod []string) {
 // the README shows exactly this code, as a whole program.
 func TestREADMEEmbedding(t *testing.T) {
 	srv, c, secret := readmeExample()
-	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
-		t.Errorf("the README's server lacks a timeout: header %v, read %v, write %v, idle %v",
-			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 || srv.MaxHeaderBytes <= 0 {
+		t.Errorf("the README's server lacks a limit: header %v, read %v, write %v, idle %v, header bytes %d",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout, srv.MaxHeaderBytes)
 	}
 	ts := httptest.NewServer(srv.Handler)
 	defer ts.Close()

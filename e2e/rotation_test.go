@@ -19,7 +19,7 @@ import (
 func TestRotation(t *testing.T) {
 	for _, via := range []string{"endpoint", "RotateClient"} {
 		t.Run(via, func(t *testing.T) {
-			s := newServer(t, freshMemory(t)(), nil)
+			s := newServer(t, freshMemory(t)(), nil, selfRotation)
 			id, oldSecret := s.client(t, issuer.ClientSpec{})
 			old := s.token(t, id, oldSecret)
 			other := s.token(t, id, oldSecret)
@@ -30,7 +30,7 @@ func TestRotation(t *testing.T) {
 
 			var newSecret string
 			if via == "endpoint" {
-				newSecret = rotateAtEndpoint(t, s, old, id)
+				newSecret, _ = rotateAtEndpoint(t, s, old, id, "")
 				// The token that asked for the rotation is spent too.
 				req, _ := http.NewRequest("POST", s.srv.URL+s.iss.Paths().Credentials, nil)
 				req.Header.Set("Authorization", "Bearer "+old)
@@ -62,12 +62,19 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-// rotateAtEndpoint rotates the client's credentials with its own token and
-// returns the new secret.
-func rotateAtEndpoint(t *testing.T, s *server, tok, id string) string {
+// selfRotation enables the credentials endpoint, off by default.
+func selfRotation(c *issuer.Config) { c.Paths.Credentials = issuer.DefaultCredentialsPath }
+
+// rotateAtEndpoint rotates the client's credentials with its own token (and
+// key as its Idempotency-Key, when set) and returns the new secret and
+// whether the answer was a replay.
+func rotateAtEndpoint(t *testing.T, s *server, tok, id, key string) (string, bool) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", s.srv.URL+s.iss.Paths().Credentials, nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if key != "" {
+		req.Header.Set(issuer.IdempotencyKeyHeader, key)
+	}
 	resp, err := s.srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +93,33 @@ func rotateAtEndpoint(t *testing.T, s *server, tok, id string) string {
 	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
 		t.Errorf("Cache-Control %q on a response with a secret", cc)
 	}
-	return body.ClientSecret
+	return body.ClientSecret, resp.Header.Get("Idempotent-Replayed") == "true"
+}
+
+// TestRotationRetryAcrossReplicas rotates at one replica with an
+// Idempotency-Key and retries the same request at another, on every
+// backend: the record is in the store, so the retry gets the same secret
+// and the client is rotated once.
+func TestRotationRetryAcrossReplicas(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, b backend) {
+		open := b.fresh(t)
+		r1 := newServer(t, open(), nil, selfRotation)
+		r2 := newServer(t, open(), nil, selfRotation)
+		id, oldSecret := r1.client(t, issuer.ClientSpec{})
+		tok := r1.token(t, id, oldSecret)
+		secret, replayed := rotateAtEndpoint(t, r1, tok, id, "retry-1")
+		if replayed {
+			t.Error("the first rotation was answered as a replay")
+		}
+		again, replayed := rotateAtEndpoint(t, r2, tok, id, "retry-1")
+		if again != secret || !replayed {
+			t.Fatalf("retry at the other replica got another secret (replayed %v)", replayed)
+		}
+		if _, err := r2.cc(id, oldSecret, oauth2.AuthStyleInHeader).Token(context.Background()); !invalidClient(err) {
+			t.Errorf("old secret: %v, want invalid_client", err)
+		}
+		r2.mustAccept(t, r2.token(t, id, secret), id)
+	})
 }
 
 // TestRevocation revokes an access token with RFC 7009: the guard refuses

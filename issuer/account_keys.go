@@ -88,8 +88,7 @@ func (i *Issuer) serveAccountKeys(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	i.logError(r, e)
-	i.cfg.Dialect.WriteError(w, r, e)
+	i.tokenError(w, r, e)
 }
 
 // createAccountKey makes a key for the account and returns it with its

@@ -17,6 +17,14 @@ import (
 // RFC 6750 challenge, 400 for a malformed request, 503 when the store
 // cannot answer), told the AuthFailed hook, and returns false.
 func (i *Issuer) authorizeBearer(w http.ResponseWriter, r *http.Request, kinds ...string) (*middleware.Principal, bool) {
+	return i.authorizeBearerOr(w, r, nil, kinds...)
+}
+
+// authorizeBearerOr is authorizeBearer with a second chance: before it
+// refuses a token that does not verify, replay (when set) may answer the
+// request itself, and reports whether it did; then nothing else is
+// written or told, and it returns false.
+func (i *Issuer) authorizeBearerOr(w http.ResponseWriter, r *http.Request, replay func(raw string) bool, kinds ...string) (*middleware.Principal, bool) {
 	ctx := r.Context()
 	raw, err := middleware.BearerToken(r)
 	if err != nil {
@@ -39,6 +47,9 @@ func (i *Issuer) authorizeBearer(w http.ResponseWriter, r *http.Request, kinds .
 		WriteError(w, i.unavailable(ctx, "verify", err))
 		return nil, false
 	case err != nil:
+		if replay != nil && replay(raw) {
+			return nil, false
+		}
 		return refuse(ReasonInvalidToken, err)
 	case !slices.Contains(kinds, p.Kind) || (p.Kind == KindClient && p.ClientID == ""):
 		return refuse(ReasonWrongTokenKind, errors.New("a "+p.Kind+" token where "+strings.Join(kinds, " or ")+" is required"))

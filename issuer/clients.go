@@ -223,7 +223,7 @@ func printable(s string) bool {
 // generation, retried a few times when another update races it; after that
 // the error wraps store.ErrConflict. A missing client is store.ErrNotFound.
 func (i *Issuer) RotateClient(ctx context.Context, id string) (string, error) {
-	return i.rotate(ctx, id, token.NewClientSecret(), nil)
+	return i.rotate(ctx, id, token.NewClientSecret(), nil, nil)
 }
 
 // SetClientSecret is RotateClient with a secret the caller chose: for APIs
@@ -236,13 +236,14 @@ func (i *Issuer) SetClientSecret(ctx context.Context, id, secret string) error {
 	if secret == "" || len(secret) > maxSecretLen {
 		return fmt.Errorf("%w: client secret must be 1 to %d bytes", ErrInvalidClientSpec, maxSecretLen)
 	}
-	_, err := i.rotate(ctx, id, secret, nil)
+	_, err := i.rotate(ctx, id, secret, nil, nil)
 	return err
 }
 
 // rotate sets secret and bumps the generation, only from generation wantGen
-// when that is set.
-func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) (string, error) {
+// when that is set. It drops the record of an earlier self-rotation, and
+// record, when set, writes the new one in the same compare-and-swap.
+func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64, record func(*store.Client)) (string, error) {
 	hash := i.hasher.Sum(secret)
 	var owner string
 	keyed := false
@@ -253,6 +254,13 @@ func (i *Issuer) rotate(ctx context.Context, id, secret string, wantGen *int64) 
 		c.SecretHash = hash
 		c.Generation++
 		owner = c.OwnerAccount
+		if _, ok := c.Metadata[metaRotation]; ok {
+			c.Metadata = maps.Clone(c.Metadata)
+			delete(c.Metadata, metaRotation)
+		}
+		if record != nil {
+			record(c)
+		}
 	})
 	if err != nil {
 		return "", fmt.Errorf("issuer: rotate client: %w", err)

@@ -38,11 +38,27 @@ type Config struct {
 	// It is the iss of every token, the issuer of the RFC 8414 metadata,
 	// and the base of the endpoint URLs published there. Use https in
 	// production; http is meant for localhost development. When it has a
-	// path, mount [Issuer.Handler] with [http.StripPrefix] of that path.
+	// path, mount [Issuer.Handler] with [http.StripPrefix] of that path,
+	// and [Issuer.WellKnownRoutes] on the host's root.
 	Issuer string
 	// Store keeps clients, tokens, revocations, signing keys and (when it
 	// implements [store.RateLimiter]) rate limits. Required.
 	Store store.Store
+	// StoreTimeout bounds each call to Store (and to its rate limiter)
+	// that the issuer, its Verifier or its key manager makes: the call's
+	// context ends at the earlier of the request's deadline and now +
+	// StoreTimeout. A call that runs out of time is answered 503
+	// temporarily_unavailable with Retry-After and logged with the
+	// operation's name, so that a stalled store never holds a request (nor
+	// its connection) for longer. A write whose deadline passes may still
+	// have been committed: the client sees a 503 and retries (see
+	// Config.RotationRetryWindow for rotations). The bundled stores honour
+	// it; a go-redis client cuts a read short only with
+	// ContextTimeoutEnabled set, otherwise after its own ReadTimeout (3s
+	// by default). A store that never waits (the memory store, which
+	// says so with an InMemory method) is not bounded: a deadline costs a
+	// timer per call. Default 5s; negative means no bound of its own.
+	StoreTimeout time.Duration
 
 	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or
 	// HS256. HS256 keys are never published, so only
@@ -111,6 +127,20 @@ type Config struct {
 	// 400 invalid_request without being read further. Default 64 KiB.
 	MaxBodyBytes int64
 
+	// RotationRetryWindow is how long a self-rotation at Paths.Credentials
+	// made with an Idempotency-Key header can be replayed: the same
+	// request (the same bearer token and key) gets the same new secret
+	// again instead of invalid_token, so that a client whose answer was
+	// lost is not locked out. The record is kept in the client's Metadata
+	// (key "portcullis.rotation", written in the same compare-and-swap as
+	// the rotation, so every replica sees it), the secret sealed with
+	// AES-256-GCM under a key derived from the token and the
+	// Idempotency-Key, neither of which is stored: reading the store is
+	// not enough to recover it, with or without KeyEncryption. Default 5m;
+	// negative ignores Idempotency-Key (every request rotates, as without
+	// one).
+	RotationRetryWindow time.Duration
+
 	// MinSecretLength is the fewest characters a secret must have that a
 	// client chooses itself at Paths.OwnCredentials. Default 32; an empty
 	// secret is always refused.
@@ -171,10 +201,15 @@ type Paths struct {
 	Revocation    string // default "/oauth/revoke"
 	Introspection string // default "/oauth/introspect"
 	JWKS          string // default "/.well-known/jwks.json"
-	Credentials   string // default "/oauth/credentials"
-	Metadata      string // default "/.well-known/oauth-authorization-server"
-	Login         string // default "/account/login"
-	AccountKeys   string // default "/account/keys"
+	// Credentials: POST rotates the calling client's secret (see
+	// [Config.RotationRetryWindow]). Default "-": off, since whoever holds
+	// one of a client's access tokens (a resource server it calls, say)
+	// could lock it out; set it (to [DefaultCredentialsPath], say) to
+	// offer self-rotation. Off, the path answers 404 like any other.
+	Credentials string
+	Metadata    string // default "/.well-known/oauth-authorization-server"
+	Login       string // default "/account/login"
+	AccountKeys string // default "/account/keys"
 	// OwnCredentials: PUT replaces the calling client's id and secret with
 	// ones it chose, DELETE deletes them (see the OffBlocks dialect).
 	// Default "-": off, since it lets a token holder choose the secret.
@@ -334,6 +369,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = defaultSweepInterval
+	}
+	if cfg.RotationRetryWindow == 0 {
+		cfg.RotationRetryWindow = defaultRotationRetryWindow
+	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = defaultStoreTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -38,18 +38,22 @@
 //     (POST /oauth/introspect, RFC 7662), both client-authenticated; a
 //     client acts on its own tokens only (see [ClientSpec.IntrospectAny]),
 //     and anything else is 200 (revocation) or {"active":false};
-//   - credentials (POST /oauth/credentials): a client that presents its own
+//   - credentials (POST, off unless [Paths].Credentials is set, for
+//     example to [DefaultCredentialsPath]): a client that presents its own
 //     access token as a bearer token gets a new secret. Whoever holds a
 //     valid access token of a client can therefore rotate it and lock the
 //     client out, as in the APIs this endpoint copies: a resource server
-//     that receives the tokens can too. Where that matters, turn it off
-//     (Paths.Credentials = "-");
+//     that receives the tokens can too, which is why it is off by default.
+//     With an Idempotency-Key header a rotation is safe to retry (see
+//     [Config.RotationRetryWindow]);
 //   - own credentials (PUT and DELETE, off unless [Paths].OwnCredentials
 //     is set): a client that presents its access token replaces its id and
 //     secret with ones it chose, or deletes them, as the OffBlocks API
 //     does;
 //   - JWKS (GET /.well-known/jwks.json, cacheable for 5 minutes) and
-//     metadata (GET /.well-known/oauth-authorization-server, RFC 8414);
+//     metadata (GET /.well-known/oauth-authorization-server, RFC 8414;
+//     for an issuer with a path, also at the host-root location RFC 8414
+//     §3 prescribes, see [Issuer.WellKnownRoutes]);
 //   - login (POST /account/login): an account logs in with HTTP Basic
 //     (username or email, and password, as RFC 7617 sends them) and gets an
 //     account token in the dialect's token response; the body is ignored;
@@ -62,8 +66,9 @@
 // Errors are RFC 6749 §5.2 JSON bodies ([Error]); the bearer-token
 // endpoints (credentials, account keys) answer as a guard does (RFC 6750).
 // A method an endpoint does not take is 405 with Allow; an oversized body
-// is 400 invalid_request; a failure of the store is 503
-// temporarily_unavailable, logged with its cause. Bad input is never
+// is 400 invalid_request; a failure of the store, or a store call that
+// outlasts [Config.StoreTimeout], is 503 temporarily_unavailable with
+// Retry-After, logged with the operation and its cause. Bad input is never
 // answered with a 5xx.
 //
 // # Credentials and accounts

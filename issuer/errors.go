@@ -42,8 +42,10 @@ var (
 	// of a token type the server cannot revoke.
 	ErrUnsupportedTokenType = &Error{Code: "unsupported_token_type", Status: http.StatusBadRequest}
 	ErrServerError          = &Error{Code: "server_error", Status: http.StatusInternalServerError}
-	// ErrTemporarilyUnavailable is the answer when the store cannot answer:
-	// the issuer fails closed.
+	// ErrTemporarilyUnavailable is the answer when the store cannot answer
+	// or does not answer within Config.StoreTimeout: the issuer fails
+	// closed, logs the failure with the operation's name and sets
+	// Retry-After: 5.
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
 	// ErrRateLimited is the answer to a client id or address with too many
 	// failed client authentications: temporarily_unavailable (the closest

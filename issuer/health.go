@@ -26,7 +26,7 @@ var ErrNotReady = errors.New("issuer: not ready")
 func (i *Issuer) Ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, ReadinessTimeout)
 	defer cancel()
-	if p, ok := i.store.(store.Pinger); ok {
+	if p, ok := i.cfg.Store.(store.Pinger); ok {
 		if err := p.Ping(ctx); err != nil {
 			return fmt.Errorf("%w: store: %w", ErrNotReady, err)
 		}

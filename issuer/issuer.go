@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -79,8 +80,9 @@ func New(cfg Config) (*Issuer, error) {
 			cfg.Logger.Warn("issuer: store: " + w)
 		}
 	}
+	st := bound(cfg.Store, cfg.StoreTimeout)
 	km, err := token.NewKeyManager(ctx, token.KeyManagerConfig{
-		Keys:          cfg.Store,
+		Keys:          st,
 		Algorithm:     cfg.Algorithm,
 		RotateEvery:   cfg.KeyRotation,
 		KeyEncryption: cfg.KeyEncryption,
@@ -97,7 +99,7 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	i := &Issuer{
 		cfg:    cfg,
-		store:  cfg.Store,
+		store:  st,
 		keys:   km,
 		hasher: token.NewHasher(cfg.Pepper),
 		log:    cfg.Logger,
@@ -113,21 +115,25 @@ func New(cfg Config) (*Issuer, error) {
 	rand.Read(dummy)
 	i.dummyHash = dummy
 	if i.verifier, err = middleware.NewLocalVerifier(middleware.LocalConfig{
-		Issuer:    cfg.Issuer,
-		Audiences: cfg.Audience,
-		Store:     cfg.Store,
-		Keys:      km,
-		Opaque:    anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }),
-		Pepper:    cfg.Pepper,
-		Leeway:    cfg.Leeway,
-		StateTTL:  cfg.StateTTL,
-		Kinds:     i.Kinds(),
-		Now:       cfg.Now,
+		Issuer:       cfg.Issuer,
+		Audiences:    cfg.Audience,
+		Store:        cfg.Store, // bounded by the verifier itself, so that Watch finds a store.Watcher
+		StoreTimeout: cfg.StoreTimeout,
+		Keys:         km,
+		Opaque:       anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }),
+		Pepper:       cfg.Pepper,
+		Leeway:       cfg.Leeway,
+		StateTTL:     cfg.StateTTL,
+		Kinds:        i.Kinds(),
+		Now:          cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	if rl, ok := cfg.Store.(store.RateLimiter); ok {
 		i.limiter = rl
+		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
+			i.limiter = boundedLimiter{rl, cfg.StoreTimeout}
+		}
 	} else {
 		i.limiter = newMemLimiter()
 	}
@@ -178,10 +184,13 @@ func (i *Issuer) ClientSecretMatches(c *store.Client, secret string) bool {
 	return i.hasher.Equal(secret, c.SecretHash)
 }
 
-// unavailable logs a store failure and returns the 503 the client sees.
+// unavailable logs a store failure (a deadline that passed included) and
+// returns the 503 the client sees, with a Retry-After.
 func (i *Issuer) unavailable(ctx context.Context, what string, err error) *Error {
 	i.log.ErrorContext(ctx, "issuer: store failure", "op", what, "err", err)
-	return ErrTemporarilyUnavailable.WithDescription("the service is temporarily unavailable").WithCause(err)
+	e := ErrTemporarilyUnavailable.WithDescription("the service is temporarily unavailable").WithCause(err)
+	e.retryAfter = retryAfterUnavailable
+	return e
 }
 
 // noStore sets the headers that keep tokens and secrets out of caches
@@ -225,7 +234,7 @@ func (i *Issuer) maybeSweep(now time.Time) {
 // now, when it implements [store.Sweeper], and reports how many records
 // went; otherwise it does nothing.
 func (i *Issuer) Sweep(ctx context.Context) (int64, error) {
-	sw, ok := i.store.(store.Sweeper)
+	sw, ok := i.cfg.Store.(store.Sweeper)
 	if !ok {
 		return 0, nil
 	}

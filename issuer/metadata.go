@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 )
 
 var metadataEndpoint = endpoint{
@@ -12,6 +14,30 @@ var metadataEndpoint = endpoint{
 	path:        func(p *Paths) *string { return &p.Metadata },
 	defaultPath: "/.well-known/oauth-authorization-server",
 	serve:       func(i *Issuer) http.HandlerFunc { return i.serveMetadata },
+}
+
+// WellKnownRoutes returns the routes that belong on the host's root rather
+// than below the issuer's path: for an issuer identifier with a path,
+// such as https://auth.example.com/tenant1, the metadata at the location
+// RFC 8414 §3 prescribes, /.well-known/oauth-authorization-server/tenant1
+// (the well-known prefix inserted between the host and the path). That
+// location is the canonical one; the metadata stays at Paths.Metadata
+// below the issuer's path too (/tenant1/.well-known/oauth-authorization-server,
+// the form OpenID Connect discovery uses), so clients that append the
+// suffix to the issuer still find it. Both serve the same document.
+//
+// Mount these routes on the root of the host's router, beside the
+// issuer's own routes (which go below its path, for example with
+// [http.StripPrefix]). There are none for an issuer without a path, whose
+// Paths.Metadata is already the canonical location, nor when
+// Paths.Metadata is off or not under /.well-known/.
+func (i *Issuer) WellKnownRoutes() []Route {
+	p := i.cfg.Paths.Metadata
+	u, err := url.Parse(i.cfg.Issuer)
+	if err != nil || u.EscapedPath() == "" || !strings.HasPrefix(p, "/.well-known/") {
+		return nil
+	}
+	return []Route{{Name: metadataEndpoint.name, Path: p + u.EscapedPath(), Handler: http.HandlerFunc(i.serveMetadata)}}
 }
 
 // buildMetadata makes the RFC 8414 authorization server metadata: the

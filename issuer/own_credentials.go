@@ -57,10 +57,7 @@ var ownCredentialsEndpoint = endpoint{
 // are written by the dialect.
 func (i *Issuer) serveOwnCredentials(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
-	fail := func(e *Error) {
-		i.logError(r, e)
-		i.cfg.Dialect.WriteError(w, r, e)
-	}
+	fail := func(e *Error) { i.tokenError(w, r, e) }
 	if r.Method != http.MethodPut && r.Method != http.MethodDelete {
 		w.Header().Set("Allow", "PUT, DELETE")
 		fail(ErrInvalidRequest.WithStatus(http.StatusMethodNotAllowed).WithDescription("the method must be PUT or DELETE"))
@@ -197,7 +194,7 @@ func clientSubject(c *store.Client) string {
 //     id its tokens once spoke for.
 func (i *Issuer) replaceOwn(ctx context.Context, id string, gen int64, newID, secret string) error {
 	if newID == id {
-		_, err := i.rotate(ctx, id, secret, &gen)
+		_, err := i.rotate(ctx, id, secret, &gen, nil)
 		return err
 	}
 	old, err := i.store.GetClient(ctx, id)

@@ -68,8 +68,12 @@ type errorBody struct {
 // WriteError writes err as an RFC 6749 §5.2 JSON body
 // ({"error","error_description","error_uri"}) with err's status. It sets
 // no challenge: a dialect adds WWW-Authenticate where its errors need one
-// (see [OAuth2.WriteError]).
+// (see [OAuth2.WriteError]). It sets Retry-After on the issuer's own 429s
+// and 503s.
 func WriteError(w http.ResponseWriter, err *Error) {
+	if err.retryAfter > 0 {
+		setRetryAfter(w.Header(), err.retryAfter)
+	}
 	WriteJSON(w, err.status(), errorBody{Error: err.Code, Description: err.Description, URI: err.URI})
 }
 

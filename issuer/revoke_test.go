@@ -160,8 +160,11 @@ func jsonEqual(a, b map[string]any) bool {
 	return string(ja) == string(jb)
 }
 
+// selfRotation enables the credentials endpoint, which is off by default.
+func selfRotation(c *issuer.Config) { c.Paths.Credentials = issuer.DefaultCredentialsPath }
+
 func TestCredentialsEndpoint(t *testing.T) {
-	e := newEnv(t, false, nil)
+	e := newEnv(t, false, selfRotation)
 	id, secret := e.client(issuer.ClientSpec{})
 	tok := e.getToken(id, secret).AccessToken
 	post := func(h map[string]string) *httpResult {
@@ -228,7 +231,7 @@ func TestCredentialsEndpoint(t *testing.T) {
 // The credentials endpoint reads and refuses a bearer token exactly as a
 // guard does: same status, challenge and body for every bad request.
 func TestCredentialsErrorsMatchGuard(t *testing.T) {
-	e := newEnv(t, false, nil)
+	e := newEnv(t, false, selfRotation)
 	id, secret := e.client(issuer.ClientSpec{})
 	tok := e.getToken(id, secret).AccessToken
 	guard, err := middleware.New(middleware.Config{Verifier: e.iss.Verifier(), Logger: slog.New(slog.DiscardHandler)})

@@ -3,6 +3,7 @@ package issuer_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -88,6 +89,7 @@ func TestMetadata(t *testing.T) {
 		c.Issuer = "https://auth.example.com/tenant"
 		c.Scopes = []string{"read", "write"}
 		c.Paths.Token = "/token"
+		c.Paths.Credentials = issuer.DefaultCredentialsPath
 	})
 	rec := e.do(req{method: http.MethodGet, path: "/.well-known/oauth-authorization-server"})
 	// The members come from the endpoint registry, in its order.
@@ -113,6 +115,41 @@ func TestMetadata(t *testing.T) {
 	}
 	if p := e.iss.Paths(); p.Token != "/token" || p.Revocation != "/oauth/revoke" || p.Metadata != "/.well-known/oauth-authorization-server" {
 		t.Errorf("Paths() = %+v", p)
+	}
+
+	// RFC 8414 §3: the canonical location of a path issuer's metadata is
+	// the well-known prefix between the host and the path, served from the
+	// host's root, alongside the path-appended one above.
+	host := http.NewServeMux()
+	host.Handle("/tenant/", http.StripPrefix("/tenant", e.iss.Handler()))
+	wk := e.iss.WellKnownRoutes()
+	if len(wk) != 1 || wk[0].Name != "metadata" || wk[0].Path != "/.well-known/oauth-authorization-server/tenant" {
+		t.Fatalf("WellKnownRoutes() = %+v", wk)
+	}
+	for _, rt := range wk {
+		host.Handle(rt.Path, rt.Handler)
+	}
+	for _, path := range []string{"/.well-known/oauth-authorization-server/tenant", "/tenant/.well-known/oauth-authorization-server"} {
+		r := httptest.NewRecorder()
+		host.ServeHTTP(r, httptest.NewRequest(http.MethodGet, "https://auth.example.com"+path, nil))
+		wantResponse(t, r, 200, map[string]string{"Content-Type": "application/json"}, want)
+	}
+	r := httptest.NewRecorder()
+	host.ServeHTTP(r, httptest.NewRequest(http.MethodPost, "https://auth.example.com"+wk[0].Path, nil))
+	if r.Code != 405 {
+		t.Errorf("POST at the RFC 8414 location: %d, want 405", r.Code)
+	}
+}
+
+// An issuer without a path has its metadata at the RFC 8414 location
+// already, and no route outside its own; nor has one whose metadata is off.
+func TestWellKnownRoutesWithoutPath(t *testing.T) {
+	if wk := newEnv(t, false, nil).iss.WellKnownRoutes(); len(wk) != 0 {
+		t.Errorf("issuer without a path: %+v", wk)
+	}
+	off := newEnv(t, false, func(c *issuer.Config) { c.Issuer = "https://auth.example.com/t"; c.Paths.Metadata = "-" })
+	if wk := off.iss.WellKnownRoutes(); len(wk) != 0 {
+		t.Errorf("metadata off: %+v", wk)
 	}
 }
 

@@ -39,6 +39,13 @@ type LocalConfig struct {
 	// Store answers revocation and generation checks, and looks opaque
 	// tokens up. Required.
 	Store LocalStore
+	// StoreTimeout bounds each call to Store (and each read of the keys
+	// in it): past it, Verify fails with ErrUnavailable (the guard answers
+	// 503), so that a stalled store never holds a request for longer.
+	// Tokens already in the cache are not affected, nor is a store that
+	// never waits (the memory store). Default 5s; negative means no bound
+	// of its own (the request's context still applies).
+	StoreTimeout time.Duration
 	// Keys are the keys JWTs are verified with. Default: the signing keys
 	// published in Store, which must then also be a [store.Keys], read
 	// and never written (a verify-only process never creates a key; it
@@ -129,6 +136,9 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("middleware: LocalConfig.Store is required")
 	}
+	if cfg.StoreTimeout == 0 {
+		cfg.StoreTimeout = defaultStoreTimeout
+	}
 	if cfg.Keys == nil {
 		keys, ok := cfg.Store.(store.Keys)
 		if !ok {
@@ -136,7 +146,7 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), keyLoadTimeout)
 		defer cancel()
-		reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: keys, Now: cfg.Now, KeyEncryption: cfg.KeyEncryption})
+		reader, err := token.NewKeyReader(ctx, token.KeyReaderConfig{Keys: boundKeys(keys, cfg.StoreTimeout), Now: cfg.Now, KeyEncryption: cfg.KeyEncryption})
 		if err != nil {
 			return nil, fmt.Errorf("middleware: signing keys: %w", err)
 		}
@@ -168,6 +178,7 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Store = boundLocal(cfg.Store, cfg.StoreTimeout)
 	v := &LocalVerifier{
 		cfg:    cfg,
 		jwt:    newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, cfg.Keys),
@@ -519,7 +530,7 @@ func (v *LocalVerifier) Forget(ev store.Event) {
 // once instead of within StateTTL. It returns false when the store cannot
 // push events. The subscription lasts until ctx is done.
 func (v *LocalVerifier) Watch(ctx context.Context) (bool, error) {
-	w, ok := v.cfg.Store.(store.Watcher)
+	w, ok := unbound(v.cfg.Store).(store.Watcher)
 	if !ok {
 		return false, nil
 	}

@@ -31,6 +31,8 @@ func RunMount(t *testing.T, mount Mount) {
 	iss, err := issuer.New(issuer.Config{
 		Issuer: base, Store: memory.New(), Scopes: []string{Scope},
 		Logger: slog.New(slog.DiscardHandler),
+		// Off by default; on here so that Mount is seen to route it.
+		Paths: issuer.Paths{Credentials: issuer.DefaultCredentialsPath},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -398,6 +398,23 @@ func TestServe(t *testing.T) {
 
 // TestServeBloq: the bloq preset serves Bloq's token path with its wire
 // format and refresh tokens.
+// An issuer with a path serves its metadata where RFC 8414 §3 puts it
+// (the well-known prefix between host and path) and below its own path.
+func TestServePathIssuer(t *testing.T) {
+	spec, env := backends[0].open(t)
+	srv := startServeAt(t, newCLI(t, spec, env...), "/tenant1")
+	issuer := `"issuer":"` + srv.base + `/tenant1"`
+	for _, p := range []string{"/.well-known/oauth-authorization-server/tenant1", "/tenant1/.well-known/oauth-authorization-server"} {
+		if r := srv.get(t, p); r.code != http.StatusOK || !strings.Contains(r.body, issuer) {
+			t.Errorf("GET %s: %d %s", p, r.code, r.body)
+		}
+	}
+	if r := srv.get(t, "/.well-known/oauth-authorization-server"); r.code != http.StatusNotFound {
+		t.Errorf("metadata at the host root of a path issuer: %d, want 404", r.code)
+	}
+	srv.stop(t)
+}
+
 func TestServeBloq(t *testing.T) {
 	spec, env := backends[0].open(t)
 	c := newCLI(t, spec, env...)
@@ -445,9 +462,15 @@ var addrRE = regexp.MustCompile(`msg="portcullis: serving" addr=(\S+)`)
 // startServe starts serve on a free port and waits until it serves.
 func startServe(t *testing.T, c *cli, args ...string) *server {
 	t.Helper()
+	return startServeAt(t, c, "", args...)
+}
+
+// startServeAt is startServe with path at the end of the issuer URL.
+func startServeAt(t *testing.T, c *cli, path string, args ...string) *server {
+	t.Helper()
 	// The issuer URL must be known before the port is: take a free one.
 	addr := freeAddr(t)
-	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--issuer", "http://" + addr}, args...)...)
+	cmd := exec.Command(binary(t), append([]string{"serve", "--addr", addr, "--issuer", "http://" + addr + path}, args...)...)
 	cmd.Env = append(os.Environ(), c.env...)
 	pr, pw := io.Pipe()
 	s := &server{cmd: cmd, base: "http://" + addr, logs: &syncBuf{}, exited: make(chan error, 1)}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/portcullis/portcullis/internal/serverlimits"
 	"github.com/portcullis/portcullis/issuer"
 )
 
@@ -23,16 +24,6 @@ const (
 	defaultLivenessPath    = "/healthz"
 	defaultReadinessPath   = "/readyz"
 	defaultShutdownTimeout = 15 * time.Second
-)
-
-// The http.Server's timeouts: a slow client cannot hold a connection, and
-// a token request is small and quick.
-const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 15 * time.Second
-	writeTimeout      = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 64 << 10
 )
 
 // dialectPreset is a wire format with the token path and token settings of
@@ -272,6 +263,11 @@ func (a *app) serve(ctx context.Context, cmd *cobra.Command, sf serveFlags) erro
 	mux := http.NewServeMux()
 	if p := strings.TrimSuffix(u.Path, "/"); p != "" {
 		mux.Handle(p+"/", http.StripPrefix(p, iss.Handler()))
+		// RFC 8414 §3: the metadata of an issuer with a path is at
+		// /.well-known/oauth-authorization-server/PATH of the host.
+		for _, rt := range iss.WellKnownRoutes() {
+			mux.Handle(rt.Path, rt.Handler)
+		}
 	} else {
 		mux.Handle("/", iss.Handler())
 	}
@@ -285,15 +281,13 @@ func (a *app) serve(ctx context.Context, cmd *cobra.Command, sf serveFlags) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		Handler:     mux,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	// Read, write and idle timeouts and a header limit, the examples'
+	// too: a slow or idle client cannot hold a connection for long.
+	serverlimits.Set(srv)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("portcullis: serving", "addr", ln.Addr().String(), "issuer", c.Issuer, "store", o.Label,

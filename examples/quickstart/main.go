@@ -116,6 +116,12 @@ var demoScopes = []string{"read", "write"}
 // client's reuse across restarts are package demo's too, shared with the
 // seed examples).
 func run(ctx context.Context, args []string, stdout io.Writer) error {
+	return runServer(ctx, args, stdout, nil)
+}
+
+// runServer is run with a hook that may change the server before it
+// serves: the flood test shortens its timeouts.
+func runServer(ctx context.Context, args []string, stdout io.Writer, adjust func(*http.Server)) error {
 	var issuerURL, accountName, accountPassword, kek, metricsAt string
 	var storeFlags demostore.Flags
 	flags, err := demo.ParseFlags("quickstart", args, stdout, func(fs *flag.FlagSet) {
@@ -207,7 +213,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	mux := http.NewServeMux()
 	// httpauth.Mount(mux, iss), each endpoint timed with -metrics: token,
-	// revoke, introspect, credentials, JWKS, metadata, login, account keys.
+	// revoke, introspect, JWKS, metadata, login, account keys (self-rotation,
+	// Paths.Credentials, is off unless enabled).
 	obs.mount(mux, iss)
 	mux.Handle("GET /v1/whoami", httpauth.Protect(guard, http.HandlerFunc(whoami)))
 	mux.Handle("GET /v1/me", httpauth.Protect(accountGuard, http.HandlerFunc(whoami)))
@@ -224,7 +231,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer stopMetrics()
 	printResourceServerIntro(stdout, base, client)
-	return demo.Serve(ctx, ln, mux, log, stdout)
+	// demo.NewServer sets read, write and idle timeouts: a slow or idle
+	// client cannot hold a connection for longer.
+	srv := demo.NewServer(mux, log)
+	if adjust != nil {
+		adjust(srv)
+	}
+	return demo.ServeServer(ctx, ln, srv, stdout)
 }
 
 // whoami answers with the principal the guard found: who called, with which

@@ -20,6 +20,7 @@ import (
 
 	"github.com/portcullis/portcullis/adapters/httpauth"
 	"github.com/portcullis/portcullis/adapters/otelauth"
+	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -125,8 +126,7 @@ func (o observability) serve(ctx context.Context, base string, stdout io.Writer,
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", o.scrape)
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}
+		srv = demo.NewServer(mux, log)
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				log.Error("metrics server", "err", err)

@@ -709,6 +709,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// InMemory says that no call waits for I/O, so that the issuer and the
+// verifier give its calls no deadline (see issuer.Config.StoreTimeout): a
+// deadline costs a timer per call.
+func (s *Store) InMemory() {}
+
 // windowKey names one fixed window of one key. The start is kept as Unix
 // seconds and nanoseconds: a time.Time key would split one instant by
 // location.

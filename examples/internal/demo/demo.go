@@ -18,7 +18,9 @@
 // [Listen] listens before the issuer is built, because with port 0 its URL
 // is only known then. [Serve] prints "listening on URL" once it accepts
 // connections (the examples' tests wait for that line) and shuts down
-// gracefully when the context is done.
+// gracefully when the context is done. Its server is [NewServer]'s, whose
+// timeouts keep slow and idle clients from holding connections: the one
+// thing here every real server needs too (see the README's "Embedding").
 package demo
 
 import (
@@ -34,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/serverlimits"
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store/memory"
 )
@@ -132,16 +135,32 @@ func publicAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-// Serve serves h on ln until ctx is done, then shuts down gracefully,
-// giving in-flight requests [ShutdownTimeout]. It prints
-// "listening on http://ADDR" to stdout once it serves, and logs server
-// errors to log.
+// NewServer returns the http.Server every example serves h with: read,
+// write and idle timeouts and a header limit (the portcullis command's
+// too, see internal/serverlimits), so that a slow or idle client cannot
+// hold a connection for long, and server errors logged to log.
+//
+// It lives here rather than in the library on purpose: an http.Server is
+// the application's (its timeouts depend on its other routes, on a proxy in
+// front, on streaming), and a Portcullis constructor for it would hide the
+// one choice an embedder must make. The README's "Embedding" program spells
+// the same fields out.
+func NewServer(h http.Handler, log *slog.Logger) *http.Server {
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}
+	serverlimits.Set(srv)
+	return srv
+}
+
+// Serve serves h on ln with [NewServer] until ctx is done; see
+// [ServeServer].
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, stdout io.Writer) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelError),
-	}
+	return ServeServer(ctx, ln, NewServer(h, log), stdout)
+}
+
+// ServeServer serves srv on ln until ctx is done, then shuts down
+// gracefully, giving in-flight requests [ShutdownTimeout]. It prints
+// "listening on http://ADDR" to stdout once it serves.
+func ServeServer(ctx context.Context, ln net.Listener, srv *http.Server, stdout io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "listening on http://%s\n", publicAddr(ln.Addr()))

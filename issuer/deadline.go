@@ -1,0 +1,168 @@
+package issuer
+
+import (
+	"context"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/deadline"
+	"github.com/portcullis/portcullis/store"
+)
+
+// defaultStoreTimeout is Config.StoreTimeout's default.
+const defaultStoreTimeout = 5 * time.Second
+
+// retryAfterUnavailable is the Retry-After of a 503 temporarily_unavailable:
+// long enough that clients do not pile retries onto a store that is
+// struggling, short enough for a blip.
+const retryAfterUnavailable = 5 * time.Second
+
+// boundedStore gives every call to a store its own deadline (the earlier of
+// the caller's and now + d), so that a stalled store turns into a 503
+// within d instead of holding the request, and its connection, for as long
+// as the store hangs. The stores honour the context: database/sql cancels
+// the query, go-redis stops waiting (see Config.StoreTimeout).
+//
+// It embeds the store so that a method added to [store.Store] still
+// forwards, unbounded, until it is listed here; optional capabilities
+// (Pinger, Sweeper, Watcher, …) are found on Config.Store, never on this.
+type boundedStore struct {
+	store.Store
+	d time.Duration
+}
+
+// bound wraps s unless d is negative (no per-call deadline) or s never
+// waits (the memory store: a deadline would cost a timer for nothing).
+func bound(s store.Store, d time.Duration) store.Store {
+	if deadline.NeverWaits(s) || d < 0 {
+		return s
+	}
+	return boundedStore{s, d}
+}
+
+func (b boundedStore) CreateClient(ctx context.Context, c *store.Client) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateClient(ctx, c) })
+}
+
+func (b boundedStore) GetClient(ctx context.Context, id string) (*store.Client, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Client, error) { return b.Store.GetClient(ctx, id) })
+}
+
+func (b boundedStore) UpdateClient(ctx context.Context, c *store.Client, prevGeneration int64) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateClient(ctx, c, prevGeneration) })
+}
+
+func (b boundedStore) DeleteClient(ctx context.Context, id string) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteClient(ctx, id) })
+}
+
+func (b boundedStore) ListClientsByOwner(ctx context.Context, owner string, limit int) ([]*store.Client, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) ([]*store.Client, error) {
+		return b.Store.ListClientsByOwner(ctx, owner, limit)
+	})
+}
+
+func (b boundedStore) CreateAccount(ctx context.Context, a *store.Account) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateAccount(ctx, a) })
+}
+
+func (b boundedStore) GetAccount(ctx context.Context, id string) (*store.Account, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Account, error) { return b.Store.GetAccount(ctx, id) })
+}
+
+func (b boundedStore) FindAccount(ctx context.Context, login string) (*store.Account, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.Account, error) { return b.Store.FindAccount(ctx, login) })
+}
+
+func (b boundedStore) UpdateAccount(ctx context.Context, a *store.Account, prevGeneration int64) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateAccount(ctx, a, prevGeneration) })
+}
+
+func (b boundedStore) DeleteAccount(ctx context.Context, id string) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteAccount(ctx, id) })
+}
+
+func (b boundedStore) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateRefreshToken(ctx, t) })
+}
+
+func (b boundedStore) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
+		return b.Store.GetRefreshToken(ctx, hash, now)
+	})
+}
+
+func (b boundedStore) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
+		return b.Store.ConsumeRefreshToken(ctx, hash, now)
+	})
+}
+
+func (b boundedStore) RevokeRefreshFamily(ctx context.Context, familyID string) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.RevokeRefreshFamily(ctx, familyID) })
+}
+
+func (b boundedStore) CreateAccessToken(ctx context.Context, t *store.AccessToken) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateAccessToken(ctx, t) })
+}
+
+func (b boundedStore) GetAccessToken(ctx context.Context, hash string, now time.Time) (*store.AccessToken, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.AccessToken, error) {
+		return b.Store.GetAccessToken(ctx, hash, now)
+	})
+}
+
+func (b boundedStore) DeleteAccessToken(ctx context.Context, hash string) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteAccessToken(ctx, hash) })
+}
+
+func (b boundedStore) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.Revoke(ctx, tokenID, expiresAt) })
+}
+
+func (b boundedStore) IsRevoked(ctx context.Context, tokenID string, now time.Time) (bool, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (bool, error) { return b.Store.IsRevoked(ctx, tokenID, now) })
+}
+
+func (b boundedStore) CreateKey(ctx context.Context, k *store.SigningKey) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.CreateKey(ctx, k) })
+}
+
+func (b boundedStore) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	return deadline.Call(ctx, b.d, b.Store.ListKeys)
+}
+
+func (b boundedStore) UpdateKeyExpiry(ctx context.Context, id string, expiresAt time.Time) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.UpdateKeyExpiry(ctx, id, expiresAt) })
+}
+
+func (b boundedStore) DeleteKey(ctx context.Context, id string) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.DeleteKey(ctx, id) })
+}
+
+// boundedLimiter does the same for a store's rate-limit counters.
+type boundedLimiter struct {
+	store.RateLimiter
+	d time.Duration
+}
+
+// hit is a rate limiter's answer.
+type hit struct {
+	count   int64
+	resetAt time.Time
+}
+
+func (b boundedLimiter) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
+	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
+		n, at, err := b.RateLimiter.Hit(ctx, key, window, now)
+		return hit{n, at}, err
+	})
+	return h.count, h.resetAt, err
+}
+
+func (b boundedLimiter) Count(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
+	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
+		n, at, err := b.RateLimiter.Count(ctx, key, window, now)
+		return hit{n, at}, err
+	})
+	return h.count, h.resetAt, err
+}
