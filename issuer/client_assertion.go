@@ -337,7 +337,7 @@ func (i *Issuer) verifyAssertion(ctx context.Context, c *store.Client, assertion
 		return fmt.Sprintf("jti must be 1 to %d characters", maxJTILen), nil
 	}
 	// Remembered until the assertion could no longer pass the exp check.
-	err = i.store.(store.Nonces).UseNonce(ctx, "assertion:"+c.ID+":"+jti, exp.Add(leeway+time.Second), now)
+	err = i.nonces.UseNonce(ctx, "assertion:"+c.ID+":"+jti, exp.Add(leeway+time.Second), now)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return "jti replayed", nil
 	}

@@ -140,6 +140,17 @@ func (b boundedStore) DeleteKey(ctx context.Context, id string) error {
 }
 
 // boundedLimiter does the same for a store's rate-limit counters.
+// boundedNonces gives store.Nonces, which private_key_jwt and DPoP use, the
+// same per-call deadline.
+type boundedNonces struct {
+	store.Nonces
+	d time.Duration
+}
+
+func (b boundedNonces) UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Nonces.UseNonce(ctx, id, expiresAt, now) })
+}
+
 type boundedLimiter struct {
 	store.RateLimiter
 	d time.Duration

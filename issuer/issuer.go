@@ -36,6 +36,9 @@ type Issuer struct {
 	// remoteKeys caches the JWK Sets of private_key_jwt clients that
 	// registered a jwks_uri; nil unless Config.PrivateKeyJWT is enabled.
 	remoteKeys *remoteKeySets
+	// nonces remembers the jti of assertions and DPoP proofs; nil when
+	// the store lacks store.Nonces (then neither can be enabled).
+	nonces store.Nonces
 	// passwords hashes and checks account passwords (argon2id).
 	passwords *passwords
 	limiter   store.RateLimiter
@@ -136,6 +139,12 @@ func New(cfg Config) (*Issuer, error) {
 		}
 	} else {
 		i.limiter = newMemLimiter()
+	}
+	if n, ok := cfg.Store.(store.Nonces); ok {
+		i.nonces = n
+		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
+			i.nonces = boundedNonces{n, cfg.StoreTimeout}
+		}
 	}
 	if sw, ok := cfg.Store.(store.Sweeper); ok && cfg.SweepInterval > 0 {
 		i.sweeper = sw
