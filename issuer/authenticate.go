@@ -50,7 +50,7 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 		i.hasher.Equal(req.ClientSecret, i.dummyHash)
 		return fail(ReasonMalformedID, "missing or overlong client id")
 	}
-	c, err := i.store.GetClient(ctx, id)
+	c, cached, err := i.lookupClient(ctx, id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		i.hasher.Equal(req.ClientSecret, i.dummyHash)
 		return fail(ReasonUnknown, "unknown client")
@@ -58,18 +58,22 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 	if err != nil {
 		return nil, i.unavailable(ctx, "get client", err)
 	}
-	ok := i.hasher.Equal(req.ClientSecret, c.SecretHash)
+	c, reason, err := i.checkClient(ctx, c, cached, req.ClientSecret, now)
 	switch {
-	case !ok:
-		return fail(ReasonWrongSecret, "wrong secret")
-	case c.Disabled:
-		return fail(ReasonDisabled, "client disabled")
+	case err != nil:
+		return nil, i.unavailable(ctx, "get client", err)
+	case reason == ReasonWrongSecret:
+		return fail(reason, "wrong secret")
+	case reason == ReasonDisabled:
+		return fail(reason, "client disabled")
+	case reason != "":
+		return fail(reason, "client deleted")
 	}
 	if c.OwnerAccount != "" {
 		// A key of a disabled or deleted account is refused like a
 		// disabled client.
-		a, err := i.store.GetAccount(ctx, c.OwnerAccount)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Disabled) {
+		err := i.ownerActive(ctx, c.OwnerAccount, now)
+		if errors.Is(err, errAccountGone) {
 			return fail(ReasonDisabled, "owner account disabled or deleted")
 		}
 		if err != nil {

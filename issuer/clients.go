@@ -251,7 +251,7 @@ func (i *Issuer) DeleteClient(ctx context.Context, id string) error {
 	if err := i.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("issuer: delete client: %w", err)
 	}
-	i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
+	i.forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
 	i.clientChanged(ctx, id, "", ActionDeleted)
 	return nil
 }
@@ -283,7 +283,7 @@ func (i *Issuer) updateClient(ctx context.Context, id string, wantGen *int64, ch
 		change(c)
 		c.UpdatedAt = i.cfg.Now()
 		if err = i.store.UpdateClient(ctx, c, prev); err == nil {
-			i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: c.Generation})
+			i.forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: c.Generation})
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {
