@@ -178,7 +178,8 @@ func printable(s string) bool {
 // RotateClient gives the client a new secret and bumps its generation, so
 // that every token issued before, access and refresh, is refused from now
 // on (by this issuer's Verifier at once, by other replicas' verifiers
-// within their StateTTL). The update is a compare-and-swap on the
+// within their StateTTL); other replicas' token endpoints may accept the
+// old secret for their ClientCacheTTL, or until Watch tells them. The update is a compare-and-swap on the
 // generation, retried a few times when another update races it; after that
 // the error wraps store.ErrConflict. A missing client is store.ErrNotFound.
 func (i *Issuer) RotateClient(ctx context.Context, id string) (string, error) {
