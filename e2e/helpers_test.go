@@ -175,7 +175,7 @@ type backend struct {
 	// fresh makes an empty, migrated store for t and returns a func that
 	// opens a new handle on it, as another replica would (its own
 	// connection pool or client). Everything goes away when t ends.
-	fresh func(t *testing.T) func() store.Store
+	fresh func(t testing.TB) func() store.Store
 	// pushes is true when the store implements store.Watcher across
 	// handles, so that changes reach other replicas at once.
 	pushes bool
@@ -199,14 +199,14 @@ func forEachBackend(t *testing.T, f func(t *testing.T, b backend)) {
 
 // freshMemory shares one in-memory store among all "replicas" of the test,
 // the only way several issuers can share memory.
-func freshMemory(t *testing.T) func() store.Store {
+func freshMemory(t testing.TB) func() store.Store {
 	st := memory.New()
 	return func() store.Store { return st }
 }
 
 // openSQL returns a func that opens a new *sql.DB on dsn and a sqlstore
 // over it, closed when t ends; the first one is migrated.
-func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.Store {
+func openSQL(t testing.TB, driver, dsn string, d sqlstore.Dialect) func() store.Store {
 	open := func() store.Store {
 		st, err := sqlstore.Open(dbtest.Open(t, driver, dsn), d)
 		if err != nil {
@@ -222,13 +222,13 @@ func openSQL(t *testing.T, driver, dsn string, d sqlstore.Dialect) func() store.
 
 // freshPostgres, freshMySQL and freshSQLite make a schema, database or file
 // of their own (see dbtest).
-func freshPostgres(t *testing.T) func() store.Store {
+func freshPostgres(t testing.TB) func() store.Store {
 	return openSQL(t, "pgx", dbtest.PostgresDSN(t), sqlstore.Postgres)
 }
 
 // freshPostgresListen is freshPostgres through pgwatch, which adds Watch
 // over LISTEN/NOTIFY.
-func freshPostgresListen(t *testing.T) func() store.Store {
+func freshPostgresListen(t testing.TB) func() store.Store {
 	dsn := dbtest.PostgresDSN(t)
 	open := func() *pgwatch.Store {
 		st, err := pgwatch.Open(dbtest.Open(t, "pgx", dsn))
@@ -243,17 +243,17 @@ func freshPostgresListen(t *testing.T) func() store.Store {
 	return func() store.Store { return open() }
 }
 
-func freshMySQL(t *testing.T) func() store.Store {
+func freshMySQL(t testing.TB) func() store.Store {
 	return openSQL(t, "mysql", dbtest.MySQLDSN(t), sqlstore.MySQL)
 }
 
-func freshSQLite(t *testing.T) func() store.Store {
+func freshSQLite(t testing.TB) func() store.Store {
 	return openSQL(t, "sqlite", dbtest.SQLiteDSN(t), sqlstore.SQLite)
 }
 
 // freshRedis uses a key prefix of its own, whose keys dbtest deletes
 // afterwards. Each handle has its own client, as each replica would.
-func freshRedis(t *testing.T) func() store.Store {
+func freshRedis(t testing.TB) func() store.Store {
 	opts := dbtest.RedisOptions(t)
 	prefix := dbtest.RedisPrefix(t)
 	return func() store.Store {

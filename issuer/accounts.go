@@ -401,7 +401,7 @@ func (i *Issuer) DeleteAccount(ctx context.Context, id string) error {
 	if err := i.store.DeleteAccount(ctx, id); err != nil {
 		return fmt.Errorf("issuer: delete account: %w", err)
 	}
-	i.verifier.Forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
+	i.forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
 	i.accountChanged(ctx, id, ActionDeleted)
 	return nil
 }
@@ -435,7 +435,7 @@ func (i *Issuer) deleteOwnedClients(ctx context.Context, owner string) error {
 			} else if err != nil {
 				return err
 			}
-			i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: -1})
+			i.forget(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: -1})
 			i.clientChanged(ctx, c.ID, owner, ActionDeleted)
 		}
 		if len(cs) == 0 {
@@ -461,7 +461,7 @@ func (i *Issuer) updateAccount(ctx context.Context, id string, change func(*stor
 		change(a)
 		a.UpdatedAt = i.cfg.Now()
 		if err = i.store.UpdateAccount(ctx, a, prev); err == nil {
-			i.verifier.Forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: a.Generation})
+			i.forget(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: a.Generation})
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

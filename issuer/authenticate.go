@@ -61,7 +61,7 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 		i.hasher.Equal(req.ClientSecret, i.dummyHash)
 		return fail(ReasonMalformedID, "missing or overlong client id")
 	}
-	c, err := i.store.GetClient(ctx, id)
+	c, cached, err := i.lookupClient(ctx, id, now)
 	if errors.Is(err, store.ErrNotFound) {
 		i.hasher.Equal(req.ClientSecret, i.dummyHash)
 		return fail(ReasonUnknown, "unknown client")
@@ -80,20 +80,28 @@ func (i *Issuer) authenticate(ctx context.Context, r *http.Request, req *TokenRe
 		if refused != "" {
 			return nil, at.fail(ctx, ReasonBadAssertion, errBadAssertion, errors.New(refused))
 		}
-	} else if ok := i.hasher.Equal(req.ClientSecret, c.SecretHash); !ok || usesAssertions(c) {
-		// A client registered with keys has no secret that works, even one
-		// set before its keys were.
-		return fail(ReasonWrongSecret, "wrong secret")
-	}
-	switch {
-	case c.Disabled:
-		return fail(ReasonDisabled, "client disabled")
+		if c.Disabled {
+			return fail(ReasonDisabled, "client disabled")
+		}
+	} else {
+		var reason string
+		c, reason, err = i.checkClient(ctx, c, cached, req.ClientSecret, now)
+		switch {
+		case err != nil:
+			return nil, i.unavailable(ctx, "get client", err)
+		case reason == ReasonWrongSecret:
+			return fail(reason, "wrong secret")
+		case reason == ReasonDisabled:
+			return fail(reason, "client disabled")
+		case reason != "":
+			return fail(reason, "client deleted")
+		}
 	}
 	if c.OwnerAccount != "" {
 		// A key of a disabled or deleted account is refused like a
 		// disabled client.
-		a, err := i.store.GetAccount(ctx, c.OwnerAccount)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && a.Disabled) {
+		err := i.ownerActive(ctx, c.OwnerAccount, now)
+		if errors.Is(err, errAccountGone) {
 			return fail(ReasonDisabled, "owner account disabled or deleted")
 		}
 		if err != nil {

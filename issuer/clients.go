@@ -219,7 +219,8 @@ func printable(s string) bool {
 // RotateClient gives the client a new secret and bumps its generation, so
 // that every token issued before, access and refresh, is refused from now
 // on (by this issuer's Verifier at once, by other replicas' verifiers
-// within their StateTTL). The update is a compare-and-swap on the
+// within their StateTTL); other replicas' token endpoints may accept the
+// old secret for their ClientCacheTTL, or until Watch tells them. The update is a compare-and-swap on the
 // generation, retried a few times when another update races it; after that
 // the error wraps store.ErrConflict. A missing client is store.ErrNotFound.
 func (i *Issuer) RotateClient(ctx context.Context, id string) (string, error) {
@@ -307,7 +308,7 @@ func (i *Issuer) DeleteClient(ctx context.Context, id string) error {
 	if err := i.store.DeleteClient(ctx, id); err != nil {
 		return fmt.Errorf("issuer: delete client: %w", err)
 	}
-	i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
+	i.forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
 	i.clientChanged(ctx, id, "", ActionDeleted)
 	return nil
 }
@@ -339,7 +340,7 @@ func (i *Issuer) updateClient(ctx context.Context, id string, wantGen *int64, ch
 		change(c)
 		c.UpdatedAt = i.cfg.Now()
 		if err = i.store.UpdateClient(ctx, c, prev); err == nil {
-			i.verifier.Forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: c.Generation})
+			i.forget(store.Event{Kind: store.EventClientChanged, ID: id, Generation: c.Generation})
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

@@ -178,6 +178,20 @@ type Config struct {
 	// made through this Issuer reach its own Verifier at once, those made
 	// by other replicas within StateTTL. Default 5s.
 	StateTTL time.Duration
+	// ClientCacheTTL bounds how long client authentication trusts a
+	// client record (secret hash, generation, scopes, enabled) and its
+	// owner account's being active, as read from the store, so that a
+	// client asking for tokens again and again costs no store read for
+	// them. A change made through this Issuer reaches it at once, one
+	// made by another replica within ClientCacheTTL, or at once while
+	// [Issuer.Watch] runs. Within that time another replica may still
+	// accept a secret rotated away, as its verifier may still accept the
+	// old tokens; a new secret, or a client enabled again, is accepted at
+	// once, since the cache only ever accepts and a refusal is always
+	// checked against the store. Default 0: StateTTL (5s when that is
+	// unset too); negative turns the cache off (every authentication
+	// reads the store).
+	ClientCacheTTL time.Duration
 
 	// SweepInterval is how often expired tokens, revocations and keys are
 	// deleted from a store that implements [store.Sweeper]: the token
@@ -375,6 +389,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = defaultStoreTimeout
+	}
+	if cfg.ClientCacheTTL == 0 {
+		cfg.ClientCacheTTL = cfg.StateTTL
+		if cfg.ClientCacheTTL <= 0 {
+			cfg.ClientCacheTTL = defaultClientCacheTTL
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

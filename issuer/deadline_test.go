@@ -46,6 +46,7 @@ func TestStoreTimeout(t *testing.T) {
 	e := newEnv(t, false, func(c *issuer.Config) {
 		c.Store = st
 		c.StoreTimeout = 20 * time.Millisecond
+		c.ClientCacheTTL = -1 // every token request reads the stalled store
 		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 		selfRotation(c)
 	})

@@ -82,6 +82,9 @@
 // [Issuer.Verifier] learns it at once; other replicas within
 // [Config.StateTTL] (at once with a store that pushes events, see
 // [Issuer.Watch]). Opaque tokens are checked against the store on every use.
+// The token endpoint caches the client it authenticates likewise
+// ([Config.ClientCacheTTL], StateTTL by default): another replica may
+// accept the old secret until then, never a new secret late.
 //
 // [Issuer.CreateAccount], [Issuer.SetAccountPassword],
 // [Issuer.DisableAccount], [Issuer.EnableAccount], [Issuer.DeleteAccount],

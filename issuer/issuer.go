@@ -30,6 +30,9 @@ type Issuer struct {
 	keys     *token.KeyManager
 	verifier *middleware.LocalVerifier
 	hasher   *token.Hasher
+	// clients caches client authentication's store reads; nil when
+	// Config.ClientCacheTTL is negative.
+	clients *clientCache
 	// dummyHash is what an unknown client id's secret is compared with, so
 	// that it costs the same as a known one.
 	dummyHash []byte
@@ -111,6 +114,7 @@ func New(cfg Config) (*Issuer, error) {
 	if cfg.PrivateKeyJWT.Enabled {
 		i.remoteKeys = &remoteKeySets{cfg: &i.cfg.PrivateKeyJWT, m: map[string]*remoteKeySet{}}
 	}
+	i.clients = newClientCache(cfg.ClientCacheTTL, clientCacheSize)
 	if i.passwords, err = newPasswords(cfg.Passwords); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
@@ -165,13 +169,21 @@ func New(cfg Config) (*Issuer, error) {
 // middleware package) wrap it.
 func (i *Issuer) Verifier() *middleware.LocalVerifier { return i.verifier }
 
-// Watch subscribes the issuer's verifier to the store's change events when
-// the store can push them ([store.Watcher]: the Redis store, and PostgreSQL
-// through store/sqlstore/pgwatch), so that a rotation or revocation made by
-// another replica reaches this one's guards at once instead of within
-// Config.StateTTL. It returns false when the store cannot push events. The subscription lasts until ctx is done; call it once,
-// at start-up, with the server's lifetime context.
-func (i *Issuer) Watch(ctx context.Context) (bool, error) { return i.verifier.Watch(ctx) }
+// Watch subscribes the issuer's verifier and its client cache to the
+// store's change events when the store can push them ([store.Watcher]: the
+// Redis store, and PostgreSQL through store/sqlstore/pgwatch), so that a
+// rotation or revocation made by another replica reaches this one's guards
+// and token endpoint at once instead of within Config.StateTTL and
+// Config.ClientCacheTTL. It returns false when the store cannot push
+// events. The subscription lasts until ctx is done; call it once, at
+// start-up, with the server's lifetime context.
+func (i *Issuer) Watch(ctx context.Context) (bool, error) {
+	w, ok := i.store.(store.Watcher)
+	if !ok {
+		return false, nil
+	}
+	return true, w.Watch(ctx, i.forget)
+}
 
 // RotateSigningKey rotates the signing key now, as Config.KeyRotation does
 // on schedule: a new key of Config.Algorithm is published at once and signs

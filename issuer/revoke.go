@@ -102,7 +102,7 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if err := i.store.Revoke(ctx, pr.TokenID, pr.ExpiresAt.Add(i.verifier.Leeway())); err != nil {
 			return i.unavailable(ctx, "revoke", err)
 		}
-		i.verifier.Forget(store.Event{Kind: store.EventRevoked, ID: pr.TokenID})
+		i.forget(store.Event{Kind: store.EventRevoked, ID: pr.TokenID})
 		call(ctx, i.cfg.Hooks.TokenRevoked, TokenRevoked{ClientID: c.ID, TokenID: pr.TokenID})
 	}
 	return nil

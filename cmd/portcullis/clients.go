@@ -301,7 +301,8 @@ func (a *app) clientsRotate() *cobra.Command {
 		Long: `Give a client a new secret and print it, once. The client's generation moves
 on, so every access and refresh token issued before is refused: at once by
 this store's opaque tokens and by issuers that watch Redis, within their
-StateTTL (default 5s) elsewhere.`,
+StateTTL (default 5s) elsewhere; running issuers that do not watch may
+accept the old secret for their ClientCacheTTL (default: StateTTL).`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var secret string

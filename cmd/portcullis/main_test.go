@@ -382,8 +382,20 @@ func TestServe(t *testing.T) {
 				t.Errorf("jwks: %d", r.code)
 			}
 			c.ok("", "clients", "rotate", cl.Client.ID)
-			if r := srv.post(t, "/v1/oauth2/token", body); r.code != http.StatusUnauthorized {
-				t.Errorf("token with the old secret after rotate: %d %s", r.code, r.body)
+			// serve is another replica to the CLI: it watches Redis and
+			// refuses the old secret at once there; on SQLite its client
+			// cache may accept it for ClientCacheTTL (StateTTL, 5s). The
+			// deadline only bounds a failing test.
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				r := srv.post(t, "/v1/oauth2/token", body)
+				if r.code == http.StatusUnauthorized {
+					break
+				}
+				if r.code != http.StatusOK || time.Now().After(deadline) {
+					t.Fatalf("token with the old secret after rotate: %d %s", r.code, r.body)
+				}
+				time.Sleep(100 * time.Millisecond)
 			}
 			logs := srv.stop(t)
 			if strings.Contains(logs, cl.Secret) {

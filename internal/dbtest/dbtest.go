@@ -112,7 +112,7 @@ func MySQL(tb testing.TB) *sql.DB {
 func SQLiteDSN(tb testing.TB) string {
 	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "portcullis.db")
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 }
 
 // SQLite opens a *sql.DB (driver "sqlite") on a new file, see [SQLiteDSN].
