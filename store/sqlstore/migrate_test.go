@@ -14,8 +14,8 @@ import (
 
 // schemaVersions is how many migrations each dialect has: 1 the tables, 2
 // the index behind ListClientsByOwner, 3 PostgreSQL's change notifications
-// (nothing elsewhere).
-const schemaVersions = 3
+// (nothing elsewhere), 4 the columns of refresh rotation and families.
+const schemaVersions = 4
 
 func TestMigrateIdempotent(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {
