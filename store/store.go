@@ -201,7 +201,7 @@ type RefreshToken struct {
 	// [RefreshTokens.RotateRefreshToken] stored when it consumed this token;
 	// empty while the token is unused, and when ConsumeRefreshToken consumed
 	// it. It is the rotation's request id: a rotation sent twice finds it
-	// and succeeds again. Create stores it as given (normally empty).
+	// and succeeds again.
 	ReplacedBy string
 	// FamilyIssuedAt is when the first token of the family was issued,
 	// carried from token to token by the issuer so that a family can be
@@ -222,7 +222,9 @@ type RefreshTokens interface {
 	// succeeds. A token already used returns the stored record and
 	// ErrTokenReused (the caller then revokes the family); a missing, expired
 	// or revoked one returns ErrNotFound. A zero now is an error and
-	// consumes nothing (UsedAt zero means unused).
+	// consumes nothing (UsedAt zero means unused). A consume sent twice
+	// (a lost reply) answers ErrTokenReused the second time: a rotating
+	// caller uses RotateRefreshToken, which has a request id.
 	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
 	// RotateRefreshToken consumes the token oldHash at now and stores next,
 	// its successor, as one atomic step: both happen or neither does, in one

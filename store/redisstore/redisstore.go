@@ -336,15 +336,20 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	fam := next.FamilyID
 	at := s.expireAtMS(next.ExpiresAt)
 	keys := []string{s.refreshTokenKey(fam, oldHash), s.familyKey(fam), s.refreshTokenKey(fam, next.Hash)}
-	claimed := false
 	if s.oneServer {
 		keys = append(keys, s.refreshIndexKey(next.Hash))
-	} else if claimed, err = s.claimIndex(ctx, op, next.Hash, fam, at); err != nil {
+	} else if _, err = s.claimIndex(ctx, op, next.Hash, fam, at); err != nil {
 		return err
 	}
 	n, err := s.runInt(ctx, rotateRefreshScript, keys, now.UnixMicro(), next.Hash, j, next.ExpiresAt.UnixMicro(), at, fam)
-	if err == nil && n != stOK && claimed {
-		s.releaseIndex(ctx, next.Hash, fam)
+	if !s.oneServer && err == nil && n != stOK {
+		// Refused, so no send of this rotation stored the successor. The
+		// claim is released unless a token of that hash exists (the claim
+		// was then not this call's, though it may look like it: a re-sent
+		// claim finds its own first send).
+		if exists, xerr := s.rdb.Exists(ctx, keys[2]).Result(); xerr == nil && exists == 0 {
+			s.releaseIndex(ctx, next.Hash, fam)
+		}
 	}
 	switch {
 	case err != nil:
