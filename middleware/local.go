@@ -96,7 +96,9 @@ type LocalConfig struct {
 // never repeated, exp, nbf and iat JSON numbers from 0 to year 9999, gen
 // an integer, aud a string or an array of strings, and a header with crit
 // or b64 refused (Portcullis understands no JWS extension). Then the live
-// state: the token must not be revoked, and a token that names a client
+// state: the token must not be revoked, nor the refresh family it was
+// minted with (its fam claim, or the opaque token's FamilyID: a second
+// revocation lookup, for such tokens only), and a token that names a client
 // must carry that client's current generation (the client exists and is
 // not disabled); a client token that also names an account (a client key
 // the account owns) needs that account to exist and not be disabled; a

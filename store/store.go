@@ -385,7 +385,8 @@ type Pinger interface {
 type EventKind string
 
 const (
-	// EventRevoked: the token id in Event.ID was revoked.
+	// EventRevoked: the token id in Event.ID was revoked (a refresh
+	// family's access tokens are revoked as the id "family:<family id>").
 	EventRevoked EventKind = "revoked"
 	// EventClientChanged: the client Event.ID was rotated, disabled or
 	// deleted; Event.Generation is its new generation (-1 when deleted).
