@@ -273,6 +273,28 @@ type RefreshConfig struct {
 	// confidential client to authenticate, which makes a stolen refresh
 	// token useless without the secret.
 	AllowPublic bool
+	// GracePeriod lets a refresh token that was just rotated be presented
+	// once more, within this long after its use, by the client it belongs
+	// to, without revoking its family (as Hydra's rotation_grace_period):
+	// for a client whose first response was lost. That second use rotates
+	// the successor the first use made instead, so the answer is a fresh
+	// access token and a fresh refresh token (the access token from the
+	// lost response stays valid until it expires), and the successor from
+	// the lost response is dead: presenting it later is reuse. Only once:
+	// it works only while that successor is unused, and presenting the old
+	// token again after that (or after the grace period, or after the
+	// successor was used) is reuse, which revokes the family. So the
+	// family never forks: it has one live refresh token at any time.
+	// Must be shorter than TTL. Default 0: no grace, every second use is
+	// reuse (RFC 9700 §4.14.2).
+	GracePeriod time.Duration
+	// MaxFamilyLifetime bounds a refresh token family as a whole: no
+	// refresh token of it expires later than the family's first token was
+	// issued plus this, whatever TTL says, and a refresh past it is
+	// refused, so the client must run its original grant again. Families
+	// begun before this was set count from the issue of their current
+	// token. Default 0: no bound, each refresh token lives TTL.
+	MaxFamilyLifetime time.Duration
 }
 
 const (
@@ -310,6 +332,12 @@ func (cfg Config) withDefaults() (Config, error) {
 		// Shorter periods than the key manager's publish-ahead time would
 		// rotate on every reload.
 		return cfg, errors.New("issuer: Config.KeyRotation must be 0 or at least 1h")
+	}
+	if cfg.Refresh.GracePeriod < 0 || cfg.Refresh.MaxFamilyLifetime < 0 {
+		return cfg, errors.New("issuer: Config.Refresh.GracePeriod and MaxFamilyLifetime must not be negative")
+	}
+	if cfg.Refresh.GracePeriod > 0 && cfg.Refresh.TTL > 0 && cfg.Refresh.GracePeriod >= cfg.Refresh.TTL {
+		return cfg, errors.New("issuer: Config.Refresh.GracePeriod must be shorter than Refresh.TTL")
 	}
 	if cfg.AccessTokenTTL < 0 || cfg.Refresh.TTL < 0 {
 		return cfg, errors.New("issuer: token lifetimes must not be negative")

@@ -91,6 +91,10 @@ func (b boundedStore) GetRefreshToken(ctx context.Context, hash string, now time
 	})
 }
 
+func (b boundedStore) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Store.RotateRefreshToken(ctx, oldHash, next, now) })
+}
+
 func (b boundedStore) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
 		return b.Store.ConsumeRefreshToken(ctx, hash, now)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
@@ -21,16 +22,20 @@ var refreshTokenGrant = grant{
 // refresh implements the refresh_token grant (RFC 6749 §6) with rotation:
 // every use returns a new refresh token of the same family, and the one
 // presented dies. Presenting a used one is taken as theft (RFC 9700
-// §4.14.2) and revokes the whole family, the newest token included. Of two
-// concurrent refreshes with one token, exactly one succeeds; the other is
-// a reuse, so the family is revoked and the client must authenticate again.
+// §4.14.2) and revokes the whole family, the newest token included, and
+// every access token minted with it. Of two concurrent refreshes with one
+// token, exactly one succeeds; the other is a reuse, so the family is
+// revoked and the client must authenticate again (unless
+// Refresh.GracePeriod lets the loser through once, see RefreshConfig).
 //
-// Everything is written before the presented token is consumed, so that
-// consuming is the single commit point: a failure before it leaves the old
-// token usable (retry), and nothing fails after it but the response
-// itself. A store failure inside the consume call can leave the client not
-// knowing whether its token was used; a retry is then a reuse, and the
-// client must authenticate again.
+// Everything else is written before the presented token is rotated, so
+// that the rotation (store.RefreshTokens.RotateRefreshToken: consume the
+// presented token and store its successor, atomically) is the single
+// commit point: a failure before it leaves the old token usable (retry),
+// and nothing fails after it but the response itself. The rotation is
+// idempotent for one request, so a store client that re-sends it after a
+// lost reply gets success, not reuse. A client that loses the response
+// itself needs the grace period to try again.
 func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error) {
 	now := i.cfg.Now()
 	var authed *store.Client
@@ -60,8 +65,24 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 	if (authed != nil && rt.ClientID != authed.ID) || (authed == nil && req.ClientID != "" && req.ClientID != rt.ClientID) {
 		return nil, errBadRefresh.WithCause(errors.New("refresh token of another client"))
 	}
+	// What is rotated, and when it counts as used: the presented token,
+	// now; or, on its second use within the grace period, the successor
+	// its first use made, at that successor's own issue (see inGrace).
+	rotates, usedAt := hash, now
 	if !rt.UsedAt.IsZero() {
-		return nil, i.reused(ctx, rt)
+		if !i.inGrace(rt, now) {
+			return nil, i.reused(ctx, rt, now)
+		}
+		i.log.InfoContext(ctx, "issuer: refresh token presented again within the grace period; rotating its successor",
+			"client_id", rt.ClientID, "family", rt.FamilyID)
+		rotates, usedAt = rt.ReplacedBy, rt.UsedAt
+	}
+	familyIssuedAt := rt.FamilyIssuedAt
+	if familyIssuedAt.IsZero() {
+		familyIssuedAt = rt.IssuedAt // a token from before families had a start
+	}
+	if end, ok := i.familyEnd(familyIssuedAt, now); ok && !now.Before(end) {
+		return nil, errBadRefresh.WithCause(errors.New("refresh family past its maximum lifetime"))
 	}
 	c := authed
 	if c == nil {
@@ -113,38 +134,84 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 		accessScopes = want
 	}
 	return i.mint(ctx, now, minting{
-		kind:         kind,
-		grantType:    GrantRefreshToken,
-		grant:        g,
-		accessScopes: accessScopes,
-		refresh:      true,
-		family:       rt.FamilyID,
-		commit: func(ctx context.Context) *Error {
-			consumed, err := i.store.ConsumeRefreshToken(ctx, hash, now)
+		kind:           kind,
+		grantType:      GrantRefreshToken,
+		grant:          g,
+		accessScopes:   accessScopes,
+		refresh:        true,
+		family:         rt.FamilyID,
+		familyIssuedAt: familyIssuedAt,
+		rotate: func(ctx context.Context, next *store.RefreshToken) *Error {
+			err := i.store.RotateRefreshToken(ctx, rotates, next, usedAt)
 			switch {
 			case err == nil:
 				return nil
 			case errors.Is(err, store.ErrTokenReused):
-				if consumed == nil {
-					consumed = rt
-				}
-				return i.reused(ctx, consumed)
+				return i.reused(ctx, rt, now)
 			case errors.Is(err, store.ErrNotFound):
 				return errBadRefresh.WithCause(err)
 			}
-			return i.unavailable(ctx, "consume refresh token", err)
+			return i.unavailable(ctx, "rotate refresh token", err)
 		},
 	})
 }
 
-// reused revokes the family of a refresh token presented after its use.
-func (i *Issuer) reused(ctx context.Context, rt *store.RefreshToken) *Error {
+// inGrace reports whether a used refresh token may be presented once more
+// (Refresh.GracePeriod): it was rotated (it has a successor) less than the
+// grace period ago, by its holder. Whether that successor is still unused,
+// which makes it once only, the rotation itself decides.
+//
+// A successor killed by such a second use was never delivered, and is
+// recorded as used at its own issue (its predecessor's use): a token used
+// at the instant it was issued is never in grace, so presenting it later is
+// reuse. Without that, a thief and the client could take turns presenting
+// their dead tokens, each within the grace period of the other's, and
+// never be caught.
+func (i *Issuer) inGrace(rt *store.RefreshToken, now time.Time) bool {
+	g := i.cfg.Refresh.GracePeriod
+	return g > 0 && rt.ReplacedBy != "" && rt.UsedAt.After(rt.IssuedAt) && now.Before(rt.UsedAt.Add(g))
+}
+
+// reused revokes the family of a refresh token presented after its use,
+// with every access token minted from it.
+func (i *Issuer) reused(ctx context.Context, rt *store.RefreshToken, now time.Time) *Error {
 	i.log.WarnContext(ctx, "issuer: refresh token reused; revoking its family",
 		"client_id", rt.ClientID, "family", rt.FamilyID)
 	call(ctx, i.cfg.Hooks.RefreshReused, RefreshReused{ClientID: rt.ClientID, FamilyID: rt.FamilyID})
-	if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+	if e := i.revokeFamily(ctx, rt, now); e != nil {
 		// The token stays used, so the next attempt tries again.
-		return i.unavailable(ctx, "revoke refresh family", err)
+		return e
 	}
 	return errBadRefresh.WithCause(errors.New("refresh token reused"))
+}
+
+// revokeFamily revokes a refresh token's family (RFC 9700 §4.14.2), and
+// with it every access token minted with the family: the family is
+// recorded in the revocation list until the last of them, minted at the
+// latest now, has expired (plus the verifiers' leeway), and this issuer's
+// verifier forgets what it cached about them. Verifiers elsewhere learn of
+// it within their StateTTL, or at once from a store that pushes events.
+func (i *Issuer) revokeFamily(ctx context.Context, rt *store.RefreshToken, now time.Time) *Error {
+	id := token.FamilyRevocationID(rt.FamilyID)
+	if err := i.store.Revoke(ctx, id, now.Add(i.accessTTL(rt.Kind)+i.verifier.Leeway())); err != nil {
+		return i.unavailable(ctx, "revoke refresh family's access tokens", err)
+	}
+	if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
+		return i.unavailable(ctx, "revoke refresh family", err)
+	}
+	i.verifier.Forget(store.Event{Kind: store.EventRevoked, ID: id})
+	return nil
+}
+
+// accessTTL is the lifetime of the access tokens of a kind; of the longest
+// lived kind when the kind is no longer configured.
+func (i *Issuer) accessTTL(kind string) time.Duration {
+	if k, ok := i.kinds[kind]; ok {
+		return k.TTL
+	}
+	var longest time.Duration
+	for _, k := range i.kinds {
+		longest = max(longest, k.TTL)
+	}
+	return longest
 }

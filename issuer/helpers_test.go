@@ -86,11 +86,11 @@ func (f *faultStore) GetRefreshToken(ctx context.Context, hash string, now time.
 	return f.Store.GetRefreshToken(ctx, hash, now)
 }
 
-func (f *faultStore) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
-	if err := f.err("ConsumeRefreshToken"); err != nil {
-		return nil, err
+func (f *faultStore) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	if err := f.err("RotateRefreshToken"); err != nil {
+		return err
 	}
-	return f.Store.ConsumeRefreshToken(ctx, hash, now)
+	return f.Store.RotateRefreshToken(ctx, oldHash, next, now)
 }
 
 func (f *faultStore) RevokeRefreshFamily(ctx context.Context, family string) error {

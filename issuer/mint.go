@@ -23,45 +23,53 @@ type minting struct {
 	// the grant's (a refresh request may ask for less, RFC 6749 §6).
 	accessScopes []string
 	// refresh also makes a refresh token in family (a new family when
-	// empty).
-	refresh bool
-	family  string
-	// commit, when set, runs once every token is stored or signed and
-	// before anything is handed out: the refresh grant consumes the
-	// presented token there. When it fails, the access token is discarded
-	// and its error returned.
-	commit func(ctx context.Context) *Error
+	// empty, begun now), which the access token names too, so that
+	// revoking the family revokes it. familyIssuedAt is when the family
+	// began, for Refresh.MaxFamilyLifetime (zero: now).
+	refresh        bool
+	family         string
+	familyIssuedAt time.Time
+	// rotate, when set, stores the new refresh token in place of
+	// CreateRefreshToken, once the access token is made and before
+	// anything is handed out: the refresh grant rotates the presented
+	// token there (its single commit point). When it fails, the access
+	// token is discarded and its error returned.
+	rotate func(ctx context.Context, next *store.RefreshToken) *Error
 }
 
 // mint is the one path every token takes, whatever the grant or endpoint:
-// the refresh token first (if any: should minting the access token then
-// fail, what is left is a stored token nobody holds), the access token in
-// its kind's format and lifetime, the commit, and the TokenIssued hook.
+// the refresh token first (if any and not rotated: should minting the
+// access token then fail, what is left is a stored token nobody holds),
+// the access token in its kind's format and lifetime, the rotation, and the
+// TokenIssued hook.
 func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResponse, *Error) {
 	g := m.grant
 	g.Kind = m.kind.Name
 	resp := &TokenResponse{}
+	var next *store.RefreshToken
 	if m.refresh {
-		family := m.family
-		if family == "" {
-			family = newID()
+		if m.family == "" {
+			m.family, m.familyIssuedAt = newID(), now
 		}
-		rt, e := i.newRefreshToken(ctx, g, family, now)
-		if e != nil {
-			return nil, e
+		var raw string
+		raw, next = i.newRefreshToken(g, m.family, m.familyIssuedAt, now)
+		if m.rotate == nil {
+			if err := i.store.CreateRefreshToken(ctx, next); err != nil {
+				return nil, i.unavailable(ctx, "create refresh token", err)
+			}
 		}
-		resp.RefreshToken = rt
+		resp.RefreshToken = raw
 	}
 	access := g
 	if m.accessScopes != nil {
 		access.Scopes = m.accessScopes
 	}
-	jti, e := i.mintAccess(ctx, m.kind, access, now, resp)
+	jti, e := i.mintAccess(ctx, m.kind, access, m.family, now, resp)
 	if e != nil {
 		return nil, e
 	}
-	if m.commit != nil {
-		if e := m.commit(ctx); e != nil {
+	if m.rotate != nil {
+		if e := m.rotate(ctx, next); e != nil {
 			i.discardAccess(ctx, m.kind, resp.AccessToken)
 			return nil, e
 		}
@@ -74,9 +82,10 @@ func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResp
 	return resp, nil
 }
 
-// mintAccess makes the access token for g in the kind's format, fills in
-// resp and returns the token's id. Opaque tokens are stored hashed.
-func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now time.Time, resp *TokenResponse) (string, *Error) {
+// mintAccess makes the access token for g in the kind's format, naming the
+// refresh family if any, fills in resp and returns the token's id. Opaque
+// tokens are stored hashed.
+func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family string, now time.Time, resp *TokenResponse) (string, *Error) {
 	g.IssuedAt = now
 	g.ExpiresAt = now.Add(k.TTL)
 	jti := newID()
@@ -98,7 +107,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 		}
 		// The store copies what it keeps (store's contract), so g's
 		// slices need no clone here.
-		err := i.store.CreateAccessToken(ctx, &store.AccessToken{Hash: i.hasher.Hex(raw), ID: jti, Grant: g})
+		err := i.store.CreateAccessToken(ctx, &store.AccessToken{Hash: i.hasher.Hex(raw), ID: jti, FamilyID: family, Grant: g})
 		if err != nil {
 			return "", i.unavailable(ctx, "create access token", err)
 		}
@@ -122,6 +131,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 			Scope:      token.JoinScope(g.Scopes),
 			Kind:       g.Kind,
 			Generation: g.Generation,
+			Family:     family,
 		}
 		if jkt := dpopKeyFrom(ctx); jkt != "" {
 			claims.Confirmation = &token.Confirmation{JKT: jkt}
@@ -143,19 +153,32 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, now tim
 	return jti, nil
 }
 
-// newRefreshToken stores a new refresh token for g in the family and
-// returns it. Only its hash is stored.
-func (i *Issuer) newRefreshToken(ctx context.Context, g store.Grant, family string, now time.Time) (string, *Error) {
+// newRefreshToken makes a new refresh token for g in the family, and the
+// record to store (only its hash). It lives Refresh.TTL, but no longer than
+// the family's first issue plus Refresh.MaxFamilyLifetime.
+func (i *Issuer) newRefreshToken(g store.Grant, family string, familyIssuedAt, now time.Time) (string, *store.RefreshToken) {
 	raw := token.NewSecret(token.PrefixRefreshToken)
 	g.IssuedAt = now
 	g.ExpiresAt = now.Add(i.cfg.Refresh.TTL)
+	if end, ok := i.familyEnd(familyIssuedAt, now); ok && end.Before(g.ExpiresAt) {
+		g.ExpiresAt = end
+	}
 	g.Scopes = slices.Clone(g.Scopes)
 	g.Audience = slices.Clone(g.Audience)
-	err := i.store.CreateRefreshToken(ctx, &store.RefreshToken{Hash: i.hasher.Hex(raw), FamilyID: family, Grant: g})
-	if err != nil {
-		return "", i.unavailable(ctx, "create refresh token", err)
+	return raw, &store.RefreshToken{Hash: i.hasher.Hex(raw), FamilyID: family, Grant: g, FamilyIssuedAt: familyIssuedAt}
+}
+
+// familyEnd is when a family begun at start ends (Refresh.MaxFamilyLifetime),
+// and whether it has an end. A family whose start is unknown (a token from
+// before it was recorded) counts from fallback.
+func (i *Issuer) familyEnd(start, fallback time.Time) (time.Time, bool) {
+	if i.cfg.Refresh.MaxFamilyLifetime <= 0 {
+		return time.Time{}, false
 	}
-	return raw, nil
+	if start.IsZero() {
+		start = fallback
+	}
+	return start.Add(i.cfg.Refresh.MaxFamilyLifetime), true
 }
 
 // discardAccess deletes an opaque access token that was stored for a

@@ -31,8 +31,10 @@ var revocationEndpoint = endpoint{
 // needed: Portcullis tokens say what they are.
 //
 // An access token is revoked by its id until it expires (JWT) or deleted
-// (opaque); a refresh token revokes its whole family. Access tokens already
-// issued from a revoked refresh token live on until they expire.
+// (opaque); a refresh token revokes its whole family, and every access
+// token minted with the family, JWT or opaque (RFC 9700 §4.14.2): at once
+// at this issuer, within StateTTL at verifiers elsewhere (at once with a
+// store that pushes events).
 func (i *Issuer) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	noStore(w.Header())
 	now := i.cfg.Now()
@@ -64,8 +66,8 @@ func (i *Issuer) revokeToken(ctx context.Context, c *store.Client, raw string, n
 		if rt.ClientID != c.ID {
 			return nil
 		}
-		if err := i.store.RevokeRefreshFamily(ctx, rt.FamilyID); err != nil {
-			return i.unavailable(ctx, "revoke refresh family", err)
+		if e := i.revokeFamily(ctx, rt, now); e != nil {
+			return e
 		}
 		call(ctx, i.cfg.Hooks.TokenRevoked, TokenRevoked{ClientID: c.ID, FamilyID: rt.FamilyID})
 	case strings.HasPrefix(raw, token.PrefixAccessToken) || token.IsUUID(raw):

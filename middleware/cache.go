@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // cacheEntry is what a verifier remembers about one token.
@@ -113,16 +115,18 @@ func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 	s.Unlock()
 }
 
-// forget drops every entry for a jti, and any put of one in flight.
-// Revocations are rare, so a scan is cheaper than keeping a second index on
-// the hot path.
+// forget drops every entry for a jti, or for every token of a refresh
+// family when id is a family's revocation id (token.FamilyRevocationID),
+// and any put of one in flight. Revocations are rare, so a scan is cheaper
+// than keeping a second index on the hot path.
 func (c *tokenCache) forget(id string) {
 	c.forgotten.Add(1) // before the scan: see tokenCache
+	fam, isFam := token.RevokedFamily(id)
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.Lock()
 		for k, e := range s.m {
-			if e.principal != nil && e.principal.TokenID == id {
+			if p := e.principal; p != nil && (p.TokenID == id || (isFam && p.FamilyID == fam)) {
 				delete(s.m, k)
 			}
 		}

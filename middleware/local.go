@@ -103,7 +103,9 @@ type LocalConfig struct {
 // never repeated, exp, nbf and iat JSON numbers from 0 to year 9999, gen
 // an integer, aud a string or an array of strings, and a header with crit
 // or b64 refused (Portcullis understands no JWS extension). Then the live
-// state: the token must not be revoked, and a token that names a client
+// state: the token must not be revoked, nor the refresh family it was
+// minted with (its fam claim, or the opaque token's FamilyID: a second
+// revocation lookup, for such tokens only), and a token that names a client
 // must carry that client's current generation (the client exists and is
 // not disabled); a client token that also names an account (a client key
 // the account owns) needs that account to exist and not be disabled; a
@@ -255,10 +257,8 @@ func (v *LocalVerifier) verifyUncached(ctx context.Context, raw string, now time
 	if err := v.checkState(ctx, p, now); err != nil {
 		return nil, err
 	}
-	if revoked, err := v.cfg.Store.IsRevoked(ctx, p.TokenID, now); err != nil {
-		return nil, unavailable("revocation check: %w", err)
-	} else if revoked {
-		return nil, invalid("revoked")
+	if err := v.checkRevoked(ctx, p, now); err != nil {
+		return nil, err
 	}
 	if v.tokens != nil {
 		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
@@ -395,12 +395,19 @@ func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.T
 		Kind: at.Kind, Subject: at.Subject, ClientID: at.ClientID, AccountID: at.AccountID,
 		Scopes: slices.Clone(at.Scopes), Audience: slices.Clone(at.Audience),
 		TokenID: at.ID, Generation: at.Generation, IssuedAt: at.IssuedAt, ExpiresAt: at.ExpiresAt,
-		Issuer: v.cfg.Issuer, Opaque: true,
+		Issuer: v.cfg.Issuer, Opaque: true, FamilyID: at.FamilyID,
 	}
 	// Opaque tokens are checked against the store on every use, so rotation
 	// reaches them at once: no cached state.
 	if err := v.fetchAndCompare(ctx, p, now, false); err != nil {
 		return nil, err
+	}
+	// An opaque token is revoked by deleting it; its family is revoked in
+	// the revocation list.
+	if p.FamilyID != "" {
+		if err := v.checkRevoked(ctx, &Principal{FamilyID: p.FamilyID}, now); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -423,14 +430,35 @@ func (v *LocalVerifier) recheck(ctx context.Context, e *cacheEntry, now time.Tim
 	if _, ok := ks.Key(e.kid); !ok {
 		return invalid("signing key %q was withdrawn", e.kid)
 	}
-	revoked, err := v.cfg.Store.IsRevoked(ctx, e.principal.TokenID, now)
-	if err != nil {
-		return unavailable("revocation check: %w", err)
-	}
-	if revoked {
-		return invalid("revoked")
+	if err := v.checkRevoked(ctx, e.principal, now); err != nil {
+		return err
 	}
 	e.checked.Store(now.UnixNano())
+	return nil
+}
+
+// checkRevoked asks the store whether the token's id, or its refresh
+// family (recorded under token.FamilyRevocationID), is revoked: a second
+// lookup, only for tokens minted with a family.
+func (v *LocalVerifier) checkRevoked(ctx context.Context, p *Principal, now time.Time) error {
+	if p.TokenID != "" {
+		revoked, err := v.cfg.Store.IsRevoked(ctx, p.TokenID, now)
+		if err != nil {
+			return unavailable("revocation check: %w", err)
+		}
+		if revoked {
+			return invalid("revoked")
+		}
+	}
+	if p.FamilyID != "" {
+		revoked, err := v.cfg.Store.IsRevoked(ctx, token.FamilyRevocationID(p.FamilyID), now)
+		if err != nil {
+			return unavailable("revocation check: %w", err)
+		}
+		if revoked {
+			return invalid("refresh family revoked")
+		}
+	}
 	return nil
 }
 

@@ -42,6 +42,10 @@ type Principal struct {
 	ExpiresAt  time.Time `json:"exp"`
 	// Issuer is the iss of the token.
 	Issuer string `json:"iss,omitempty"`
+	// FamilyID is the refresh token family the token was minted with, if
+	// any (the fam claim): revoking the family, or reusing one of its
+	// refresh tokens, revokes the token.
+	FamilyID string `json:"fam,omitempty"`
 	// Opaque is true for opaque tokens checked against the store.
 	Opaque bool `json:"opaque,omitempty"`
 	// DPoPKey is the SHA-256 thumbprint of the key a DPoP-bound token is
@@ -86,6 +90,7 @@ func (b *principalBuf) fill(c *token.AccessClaims) *Principal {
 		Generation: c.Generation,
 		Issuer:     c.Issuer,
 		DPoPKey:    c.Confirmation,
+		FamilyID:   c.Family,
 	}
 	if len(p.Scopes) == 0 {
 		p.Scopes = nil

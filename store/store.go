@@ -18,7 +18,8 @@
 // Where a time decides whether a token or a revocation still counts, the zero
 // time is refused with an error rather than given a meaning: a token created
 // with a zero ExpiresAt, a [Revocations.Revoke] with a zero expiresAt and a
-// [RefreshTokens.ConsumeRefreshToken] at a zero now fail and change nothing.
+// [RefreshTokens.ConsumeRefreshToken] or [RefreshTokens.RotateRefreshToken]
+// at a zero now fail and change nothing.
 // Backends used to read such a zero as "for ever" or as "long ago", and the
 // second silently revokes nothing or lets a token be consumed twice. The
 // error is none of the sentinels below (it is the caller's bug, not an answer
@@ -197,6 +198,16 @@ type RefreshToken struct {
 	Grant
 	// UsedAt is zero until the token is consumed.
 	UsedAt time.Time
+	// ReplacedBy is the hash of the successor that
+	// [RefreshTokens.RotateRefreshToken] stored when it consumed this token;
+	// empty while the token is unused, and when ConsumeRefreshToken consumed
+	// it. It is the rotation's request id: a rotation sent twice finds it
+	// and succeeds again.
+	ReplacedBy string
+	// FamilyIssuedAt is when the first token of the family was issued,
+	// carried from token to token by the issuer so that a family can be
+	// given an absolute lifetime. Zero when unknown.
+	FamilyIssuedAt time.Time
 }
 
 // RefreshTokens stores refresh tokens.
@@ -212,8 +223,39 @@ type RefreshTokens interface {
 	// succeeds. A token already used returns the stored record and
 	// ErrTokenReused (the caller then revokes the family); a missing, expired
 	// or revoked one returns ErrNotFound. A zero now is an error and
-	// consumes nothing (UsedAt zero means unused).
+	// consumes nothing (UsedAt zero means unused). A consume sent twice
+	// (a lost reply) answers ErrTokenReused the second time: a rotating
+	// caller uses RotateRefreshToken, which has a request id.
 	ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*RefreshToken, error)
+	// RotateRefreshToken consumes the token oldHash at now and stores next,
+	// its successor, as one atomic step: both happen or neither does, in one
+	// round trip where the backend allows it (one Lua script on Redis, one
+	// statement on PostgreSQL, one transaction on MySQL and SQLite, one
+	// critical section in memory). It records next.Hash as the old token's
+	// ReplacedBy, and that hash is the request's id:
+	//
+	//   - The old token is live and unused: it is consumed (UsedAt now,
+	//     ReplacedBy next.Hash), next is stored, and the answer is nil.
+	//   - It was already consumed by a rotation to this very next.Hash: the
+	//     same request ran before (a client library re-sent a command
+	//     whose reply it lost). Nothing changes and the answer is nil
+	//     again, never ErrTokenReused: the first, legitimate use must not
+	//     read as a theft.
+	//   - It was consumed otherwise (another successor, or
+	//     ConsumeRefreshToken): ErrTokenReused, and nothing is stored. The
+	//     caller then revokes the family.
+	//   - It is missing, expired at now, or its family is revoked, or
+	//     next.FamilyID is not its family: ErrNotFound, nothing changes.
+	//   - next.Hash is taken by another token: ErrAlreadyExists, and the
+	//     old token stays unused.
+	//
+	// Of any number of concurrent rotations of one token with different
+	// successors exactly one succeeds; the others get ErrTokenReused and
+	// store nothing. A zero now or a zero next.ExpiresAt is an error (none
+	// of the sentinels) and changes nothing. next is stored as
+	// CreateRefreshToken stores it, its UsedAt and ReplacedBy included (a
+	// rotating issuer leaves them zero).
+	RotateRefreshToken(ctx context.Context, oldHash string, next *RefreshToken, now time.Time) error
 	// RevokeRefreshFamily makes every token of the family unusable,
 	// including ones created later with the same family id. Revoking an
 	// unknown family is not an error.
@@ -238,6 +280,10 @@ type AccessToken struct {
 	Hash string
 	// ID is the token's unique id (the jti of a JWT), used for revocation.
 	ID string
+	// FamilyID is the refresh token family the token was minted with, if
+	// any: revoking the family revokes the token too (the issuer records
+	// the family in [Revocations], and verifiers check it there).
+	FamilyID string
 	Grant
 }
 
@@ -255,7 +301,9 @@ type AccessTokens interface {
 }
 
 // Revocations records revoked token ids (jti) until the tokens would have
-// expired anyway.
+// expired anyway. The issuer also records revoked refresh families here, as
+// "family:" followed by the family id (a jti never holds a colon), so that
+// verifiers refuse every access token minted from them.
 type Revocations interface {
 	// Revoke records that the token id is revoked until expiresAt. Revoking
 	// twice is not an error; the later expiry wins. A zero expiresAt is an
@@ -338,7 +386,8 @@ type Pinger interface {
 type EventKind string
 
 const (
-	// EventRevoked: the token id in Event.ID was revoked.
+	// EventRevoked: the token id in Event.ID was revoked (a refresh
+	// family's access tokens are revoked as the id "family:<family id>").
 	EventRevoked EventKind = "revoked"
 	// EventClientChanged: the client Event.ID was rotated, disabled or
 	// deleted; Event.Generation is its new generation (-1 when deleted).

@@ -43,6 +43,7 @@ const (
 	opCreateRefreshToken
 	opGetRefreshToken
 	opConsumeRefreshToken
+	opRotateRefreshToken
 	opRevokeRefreshFamily
 	opCreateAccessToken
 	opGetAccessToken
@@ -69,7 +70,7 @@ const (
 var operations = [numOperations]string{
 	"CreateClient", "GetClient", "UpdateClient", "DeleteClient", "ListClientsByOwner",
 	"CreateAccount", "GetAccount", "FindAccount", "UpdateAccount", "DeleteAccount",
-	"CreateRefreshToken", "GetRefreshToken", "ConsumeRefreshToken", "RevokeRefreshFamily",
+	"CreateRefreshToken", "GetRefreshToken", "ConsumeRefreshToken", "RotateRefreshToken", "RevokeRefreshFamily",
 	"CreateAccessToken", "GetAccessToken", "DeleteAccessToken",
 	"Revoke", "IsRevoked",
 	"CreateKey", "ListKeys", "UpdateKeyExpiry", "DeleteKey",
@@ -201,6 +202,13 @@ func (w *timedStore) ConsumeRefreshToken(ctx context.Context, hash string, now t
 	rt, err := w.s.ConsumeRefreshToken(ctx, hash, now)
 	w.done(ctx, opConsumeRefreshToken, start, err)
 	return rt, err
+}
+
+func (w *timedStore) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	start := time.Now()
+	err := w.s.RotateRefreshToken(ctx, oldHash, next, now)
+	w.done(ctx, opRotateRefreshToken, start, err)
+	return err
 }
 
 func (w *timedStore) RevokeRefreshFamily(ctx context.Context, familyID string) error {

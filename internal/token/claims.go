@@ -31,6 +31,9 @@ type Claims struct {
 	AccountID string `json:"account_id,omitempty"`
 	// Generation of the client (or account) when the token was issued.
 	Generation int64 `json:"gen"`
+	// Family is the refresh token family the token was minted with, if
+	// any: revoking the family revokes the token (see FamilyRevocationID).
+	Family string `json:"fam,omitempty"`
 	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1).
 	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
@@ -40,6 +43,18 @@ type Confirmation struct {
 	// JKT is the SHA-256 JWK thumbprint of the DPoP key.
 	JKT string `json:"jkt"`
 }
+
+// FamilyRevocationID is the id under which a revoked refresh family is
+// recorded in the store's revocation list, so that verifiers refuse the
+// access tokens minted with it. The prefix holds a colon, which no jti the
+// issuer makes does, so the two never collide.
+func FamilyRevocationID(family string) string { return familyRevocationPrefix + family }
+
+// RevokedFamily is the inverse of FamilyRevocationID: the family of a
+// revocation id, and whether it is one.
+func RevokedFamily(id string) (string, bool) { return strings.CutPrefix(id, familyRevocationPrefix) }
+
+const familyRevocationPrefix = "family:"
 
 // ParseScope splits a space-separated scope string (RFC 6749 §3.3) into its
 // scopes, dropping empty ones and duplicates, in their first order.

@@ -36,6 +36,7 @@ const (
 	HasKind
 	HasAccountID
 	HasGeneration
+	HasFamily
 	HasConfirmation
 )
 
@@ -50,6 +51,7 @@ type AccessClaims struct {
 	Scope     string
 	Kind      string
 	AccountID string
+	Family    string
 	// Audience is decoded into the room of the slice given (DecodeClaims
 	// resets everything else): a caller may give an empty slice with room,
 	// to decode without allocating.
@@ -71,7 +73,7 @@ type AccessClaims struct {
 //     ("EXP" or "Scope" are other, unknown claims);
 //   - a claim name appears at most once (RFC 7519 §4 lets a parser refuse
 //     duplicates, which is safer than the last-wins of encoding/json);
-//   - iss, sub, jti, client_id, scope, kind and account_id are strings;
+//   - iss, sub, jti, client_id, scope, kind, account_id and fam are strings;
 //     aud is a string or an array of strings; exp, nbf and iat are JSON
 //     numbers (never strings) from 0 to MaxNumericDate; gen is an integer
 //     that fits in an int64; null is not a value of any of them;
@@ -203,6 +205,8 @@ func (d *decoder) claim(c *AccessClaims, name string) error {
 		bit, dst = HasKind, &c.Kind
 	case "account_id":
 		bit, dst = HasAccountID, &c.AccountID
+	case "fam":
+		bit, dst = HasFamily, &c.Family
 	case "exp":
 		bit, t = HasExpiresAt, &c.ExpiresAt
 	case "nbf":

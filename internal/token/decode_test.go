@@ -24,9 +24,9 @@ var claimVectors = []struct {
 	want    *token.AccessClaims // nil: refused
 }{
 	{"empty object", `{}`, &token.AccessClaims{}},
-	{"every claim", `{"iss":"https://i.test","sub":"c1","aud":["https://i.test","x"],"exp":1900000000,"nbf":1800000000,"iat":1800000001,"jti":"j1","client_id":"c1","scope":"read write","kind":"client","account_id":"a1","gen":7}`,
+	{"every claim", `{"iss":"https://i.test","sub":"c1","aud":["https://i.test","x"],"exp":1900000000,"nbf":1800000000,"iat":1800000001,"jti":"j1","client_id":"c1","scope":"read write","kind":"client","account_id":"a1","gen":7,"fam":"f1"}`,
 		&token.AccessClaims{Issuer: "https://i.test", Subject: "c1", Audience: []string{"https://i.test", "x"}, ExpiresAt: 1900000000, NotBefore: 1800000000,
-			IssuedAt: 1800000001, ID: "j1", ClientID: "c1", Scope: "read write", Kind: "client", AccountID: "a1", Generation: 7, Has: 1<<12 - 1}},
+			IssuedAt: 1800000001, ID: "j1", ClientID: "c1", Scope: "read write", Kind: "client", AccountID: "a1", Generation: 7, Family: "f1", Has: 1<<13 - 1}},
 	{"whitespace everywhere", " \t\r\n{ \"sub\" :\n\"c1\" , \"aud\" : [ \"a\" , \"b\" ] }\n ",
 		&token.AccessClaims{Subject: "c1", Audience: []string{"a", "b"}, Has: token.HasSubject | token.HasAudience}},
 
@@ -35,6 +35,11 @@ var claimVectors = []struct {
 	{"Scope is not scope", `{"Scope":"admin","scope":"read"}`, &token.AccessClaims{Scope: "read", Has: token.HasScope}},
 	{"KIND is not kind", `{"KIND":"account","kind":"client"}`, &token.AccessClaims{Kind: "client", Has: token.HasKind}},
 	{"Kind alone", `{"Kind":"account"}`, &token.AccessClaims{}},
+	{"FAM is not fam", `{"FAM":"stolen","Fam":"x","fam":"f1"}`, &token.AccessClaims{Family: "f1", Has: token.HasFamily}},
+	{"Fam alone", `{"Fam":"f1"}`, &token.AccessClaims{}},
+	{"duplicate fam", `{"fam":"f1","fam":"f2"}`, nil},
+	{"fam a number", `{"fam":1}`, nil},
+	{"fam null", `{"fam":null}`, nil},
 	{"Aud, Sub, Iss, Gen", `{"Aud":"x","Sub":"y","Iss":"z","Gen":"w"}`, &token.AccessClaims{}},
 	{"escaped name is the claim", `{"\u0065xp":5}`, &token.AccessClaims{ExpiresAt: 5, Has: token.HasExpiresAt}},
 	{"name with a trailing space", `{"exp ":"x"}`, &token.AccessClaims{}},
@@ -221,7 +226,7 @@ func checkAgainstEncodingJSON(t *testing.T, payload string, c *token.AccessClaim
 	}{
 		"iss": {token.HasIssuer, c.Issuer}, "sub": {token.HasSubject, c.Subject}, "jti": {token.HasID, c.ID},
 		"client_id": {token.HasClientID, c.ClientID}, "scope": {token.HasScope, c.Scope}, "kind": {token.HasKind, c.Kind},
-		"account_id": {token.HasAccountID, c.AccountID},
+		"account_id": {token.HasAccountID, c.AccountID}, "fam": {token.HasFamily, c.Family},
 	}
 	for name, s := range strs {
 		raw, ok := m[name]
@@ -278,7 +283,7 @@ func TestDecodeClaimsReadsWhatTheIssuerWrites(t *testing.T) {
 				Issuer: "https://i.test/" + s, Subject: s, Audience: jwt.ClaimStrings{s, "x"},
 				ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)), NotBefore: jwt.NewNumericDate(now), IssuedAt: jwt.NewNumericDate(now), ID: s,
 			},
-			ClientID: s, Scope: s, Kind: s, AccountID: s, Generation: 3,
+			ClientID: s, Scope: s, Kind: s, AccountID: s, Generation: 3, Family: s,
 			Confirmation: &token.Confirmation{JKT: "k" + s},
 		}
 		b, err := json.Marshal(c)
@@ -290,7 +295,7 @@ func TestDecodeClaimsReadsWhatTheIssuerWrites(t *testing.T) {
 			t.Fatalf("%s: %v", b, err)
 		}
 		if got.Issuer != c.Issuer || got.Subject != s || got.ID != s || got.ClientID != s || got.Scope != s || got.Kind != s ||
-			got.AccountID != s || got.Generation != 3 || got.Confirmation != "k"+s || !slices.Equal(got.Audience, []string{s, "x"}) ||
+			got.AccountID != s || got.Family != s || got.Generation != 3 || got.Confirmation != "k"+s || !slices.Equal(got.Audience, []string{s, "x"}) ||
 			got.ExpiresAt != now.Add(time.Hour).Unix() || got.NotBefore != now.Unix() || got.IssuedAt != now.Unix() {
 			t.Errorf("%s decoded as %+v", b, got)
 		}

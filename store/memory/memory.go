@@ -495,6 +495,42 @@ func (s *Store) ConsumeRefreshToken(_ context.Context, hash string, now time.Tim
 	return cloneRefresh(&e.tok), nil
 }
 
+// RotateRefreshToken implements [store.RefreshTokens]: one write lock
+// makes consume-and-create one step.
+func (s *Store) RotateRefreshToken(_ context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	if next == nil {
+		return errNilRecord
+	}
+	if now.IsZero() {
+		return errZeroNow
+	}
+	if next.ExpiresAt.IsZero() {
+		return errZeroExpiry
+	}
+	e := &refreshEntry{tok: *next}
+	e.tok.Grant = cloneGrant(next.Grant)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.live(oldHash, now)
+	if !ok || old.tok.FamilyID != next.FamilyID {
+		return store.ErrNotFound
+	}
+	if !old.tok.UsedAt.IsZero() {
+		if old.tok.ReplacedBy != "" && old.tok.ReplacedBy == next.Hash {
+			return nil // this very rotation, again
+		}
+		return store.ErrTokenReused
+	}
+	if _, taken := s.refresh[next.Hash]; taken {
+		return store.ErrAlreadyExists
+	}
+	old.tok.UsedAt, old.tok.ReplacedBy = now, next.Hash
+	e.fam = old.fam
+	e.fam.tokens++
+	s.refresh[next.Hash] = e
+	return nil
+}
+
 // RevokeRefreshFamily implements [store.RefreshTokens].
 func (s *Store) RevokeRefreshFamily(_ context.Context, familyID string) error {
 	s.mu.Lock()

@@ -55,12 +55,16 @@
 //     account, each username and email reservation in a slot of its own, and
 //     each account in its own: logins spread too.
 //   - A refresh token and its family's revocation marker share the slot of
-//     the family ({refresh:<family>}). ConsumeRefreshToken first reads the
-//     token's index key (hash → family, written once and never changed), then
-//     runs one script in the family's slot that checks revocation and expiry
-//     and marks the token used. Families spread over the whole cluster, which
-//     matters because refresh tokens live for months; the price is a second
-//     round trip per Get or Consume.
+//     the family ({refresh:<family>}). GetRefreshToken and ConsumeRefreshToken
+//     first read the token's index key (hash → family, written once and never
+//     changed), then run one script in the family's slot that checks
+//     revocation and expiry (and marks the token used). Families spread over
+//     the whole cluster, which matters because refresh tokens live for
+//     months; the price is a second round trip per Get or Consume.
+//     RotateRefreshToken is told the family (its successor's), so it is one
+//     script: on a single server it also claims the successor's index key;
+//     on a Cluster, where that key lies in another slot, it claims it first
+//     (two round trips) and releases it if the rotation is refused.
 //   - Signing keys share the {keys} slot so that id and Seq stay unique
 //     together; there are only a handful.
 //   - Access tokens, revocations and rate-limit counters are single keys and
@@ -118,6 +122,23 @@
 // DeleteAccount 2. A create or update script of a client or account that
 // go-redis sends twice (after a lost reply) finds its own state the second
 // time and answers success; a delete sent twice answers ErrNotFound.
+//
+// # Retries
+//
+// go-redis sends a command again when its reply is lost (a read timeout, a
+// connection reset: MaxRetries times, 3 by default), and the server may
+// then run it twice. Every write the issuer makes survives that with the
+// default options, and with any MaxRetries: creates of records and refresh
+// tokens, RotateRefreshToken and compare-and-swap updates find their own
+// earlier write and answer success, and revocations and family revocations
+// are idempotent by nature (tested by running every command twice through a
+// go-redis hook). Three calls are not: a re-sent ConsumeRefreshToken finds
+// the token it just consumed and answers ErrTokenReused (use
+// RotateRefreshToken, as the issuer does), a re-sent delete answers
+// ErrNotFound, and a re-sent rate-limit hit counts twice (a limit reached
+// slightly early). So there is no go-redis option a user must not change
+// for correctness; what must not change is the server's eviction policy
+// (below).
 //
 // # Eviction
 //

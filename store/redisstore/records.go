@@ -123,17 +123,24 @@ func (j *grantJSON) grant() store.Grant {
 
 // refreshJSON leaves out UsedAt: the scripts keep it in its own hash field so
 // that marking a token used never rewrites (or parses) the JSON.
+// So does ReplacedBy (field 'n'). FamilyIssuedAt is absent from records
+// written before it existed, and reads as zero.
 type refreshJSON struct {
-	Hash     string    `json:"hash"`
-	FamilyID string    `json:"family_id"`
-	Grant    grantJSON `json:"grant"`
+	Hash           string    `json:"hash"`
+	FamilyID       string    `json:"family_id"`
+	Grant          grantJSON `json:"grant"`
+	FamilyIssuedAt int64     `json:"family_issued_at,omitempty"`
 }
 
 func encodeRefresh(t *store.RefreshToken) ([]byte, error) {
 	if t == nil {
 		return nil, errors.New("nil refresh token")
 	}
-	return json.Marshal(refreshJSON{Hash: t.Hash, FamilyID: t.FamilyID, Grant: encodeGrant(&t.Grant)})
+	j := refreshJSON{Hash: t.Hash, FamilyID: t.FamilyID, Grant: encodeGrant(&t.Grant)}
+	if !t.FamilyIssuedAt.IsZero() {
+		j.FamilyIssuedAt = toMicro(t.FamilyIssuedAt)
+	}
+	return json.Marshal(j)
 }
 
 func decodeRefresh(b []byte) (*store.RefreshToken, error) {
@@ -141,20 +148,25 @@ func decodeRefresh(b []byte) (*store.RefreshToken, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("decode refresh token: %w", err)
 	}
-	return &store.RefreshToken{Hash: j.Hash, FamilyID: j.FamilyID, Grant: j.Grant.grant()}, nil
+	t := &store.RefreshToken{Hash: j.Hash, FamilyID: j.FamilyID, Grant: j.Grant.grant()}
+	if j.FamilyIssuedAt != 0 {
+		t.FamilyIssuedAt = fromMicro(j.FamilyIssuedAt)
+	}
+	return t, nil
 }
 
 type accessJSON struct {
-	Hash  string    `json:"hash"`
-	ID    string    `json:"id"`
-	Grant grantJSON `json:"grant"`
+	Hash     string    `json:"hash"`
+	ID       string    `json:"id"`
+	FamilyID string    `json:"family_id,omitempty"`
+	Grant    grantJSON `json:"grant"`
 }
 
 func encodeAccess(t *store.AccessToken) ([]byte, error) {
 	if t == nil {
 		return nil, errors.New("nil access token")
 	}
-	return json.Marshal(accessJSON{Hash: t.Hash, ID: t.ID, Grant: encodeGrant(&t.Grant)})
+	return json.Marshal(accessJSON{Hash: t.Hash, ID: t.ID, FamilyID: t.FamilyID, Grant: encodeGrant(&t.Grant)})
 }
 
 func decodeAccess(b []byte) (*store.AccessToken, error) {
@@ -162,7 +174,7 @@ func decodeAccess(b []byte) (*store.AccessToken, error) {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("decode access token: %w", err)
 	}
-	return &store.AccessToken{Hash: j.Hash, ID: j.ID, Grant: j.Grant.grant()}, nil
+	return &store.AccessToken{Hash: j.Hash, ID: j.ID, FamilyID: j.FamilyID, Grant: j.Grant.grant()}, nil
 }
 
 // keyJSON leaves out ExpiresAt, which lives in its own hash so that

@@ -31,6 +31,9 @@ type Store struct {
 	skew     time.Duration
 	channel  string
 	eviction EvictionCheck
+	// oneServer: every key is on one server (not a Cluster or Ring), so
+	// a script may touch keys of different slots.
+	oneServer bool
 }
 
 var (
@@ -93,7 +96,8 @@ func New(rdb redis.UniversalClient, opts ...Option) (*Store, error) {
 	if o.eviction != EvictionRefuse && o.eviction != EvictionWarn {
 		return nil, fmt.Errorf("redisstore: unknown EvictionCheck %d", o.eviction)
 	}
-	return &Store{rdb: rdb, prefix: o.prefix, skew: o.skew, channel: o.prefix + "events", eviction: o.eviction}, nil
+	_, oneServer := rdb.(*redis.Client)
+	return &Store{rdb: rdb, prefix: o.prefix, skew: o.skew, channel: o.prefix + "events", eviction: o.eviction, oneServer: oneServer}, nil
 }
 
 // Prefix returns the prefix of every key of this store.
@@ -191,25 +195,22 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Refresh tokens
 
-// CreateRefreshToken stores t; ErrAlreadyExists if the hash is taken.
+// CreateRefreshToken stores t; ErrAlreadyExists if the hash is taken. Both
+// steps (the index claim, then the token in its family's slot) find their
+// own earlier write when go-redis sends them again, and succeed.
 func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) error {
+	const op = "create refresh token"
 	if t != nil && t.ExpiresAt.IsZero() {
-		return fail("create refresh token", errZeroExpiry) // before the hash is claimed
+		return fail(op, errZeroExpiry) // before the hash is claimed
 	}
 	j, err := encodeRefresh(t)
 	if err != nil {
-		return fail("create refresh token", err)
+		return fail(op, err)
 	}
 	at := s.expireAtMS(t.ExpiresAt)
-	// The index claims the hash across all families; it is written once and
-	// never changed, so readers may follow it without a transaction.
-	idx := s.refreshIndexKey(t.Hash)
-	ok, err := s.setNXAt(ctx, idx, t.FamilyID, at)
+	claimed, err := s.claimIndex(ctx, op, t.Hash, t.FamilyID, at)
 	if err != nil {
-		return fail("create refresh token", err)
-	}
-	if !ok {
-		return sentinel("create refresh token", store.ErrAlreadyExists)
+		return err
 	}
 	keys := []string{s.refreshTokenKey(t.FamilyID, t.Hash), s.familyKey(t.FamilyID)}
 	n, err := s.runInt(ctx, createRefreshScript, keys, j, t.ExpiresAt.UnixMicro(), at)
@@ -217,12 +218,34 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 		err = store.ErrAlreadyExists
 	}
 	if err != nil {
-		// Release the hash so that a retry is not refused. WithoutCancel:
-		// a cancelled ctx is a common reason to be here.
-		s.rdb.Del(context.WithoutCancel(ctx), idx)
-		return fail("create refresh token", err)
+		if claimed {
+			s.releaseIndex(ctx, t.Hash, t.FamilyID)
+		}
+		return fail(op, err)
 	}
 	return nil
+}
+
+// claimIndex claims a new token's hash for its family (the index is written
+// once and never changed, so readers may follow it without a transaction).
+// It reports whether this call claimed it, rather than an earlier send of
+// the same request; ErrAlreadyExists when another family holds it.
+func (s *Store) claimIndex(ctx context.Context, op, hash, family string, atMS int64) (bool, error) {
+	n, err := s.runInt(ctx, claimIndexScript, []string{s.refreshIndexKey(hash)}, family, atMS)
+	if err != nil {
+		return false, fail(op, err)
+	}
+	if n == 0 {
+		return false, sentinel(op, store.ErrAlreadyExists)
+	}
+	return n == 2, nil
+}
+
+// releaseIndex gives up a claim on a hash whose token could not be stored,
+// so that a retry is not refused. WithoutCancel: a cancelled ctx is a
+// common reason to be here.
+func (s *Store) releaseIndex(ctx context.Context, hash, family string) {
+	deleteIfEqualScript.Run(context.WithoutCancel(ctx), s.rdb, []string{s.refreshIndexKey(hash)}, family)
 }
 
 // family follows a refresh token's index to its family.
@@ -247,14 +270,14 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	status, j, used, err := refreshReply(r)
+	status, j, used, next, err := refreshReply(r, 2)
 	if err != nil {
 		return nil, fail(op, err)
 	}
 	if status != stOK {
 		return nil, sentinel(op, store.ErrNotFound)
 	}
-	return decodeRefreshWithUse(op, j, used)
+	return decodeRefreshWithUse(op, j, used, next)
 }
 
 // ConsumeRefreshToken marks the token used at now in one script that also
@@ -274,15 +297,15 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	status, j, used, err := refreshReply(r)
+	status, j, used, next, err := refreshReply(r, 2)
 	if err != nil {
 		return nil, fail(op, err)
 	}
 	switch status {
 	case stOK:
-		return decodeRefreshWithUse(op, j, nowUS)
+		return decodeRefreshWithUse(op, j, nowUS, "")
 	case reused:
-		t, err := decodeRefreshWithUse(op, j, used)
+		t, err := decodeRefreshWithUse(op, j, used, next)
 		if err != nil {
 			return nil, err
 		}
@@ -291,27 +314,88 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 	return nil, sentinel(op, store.ErrNotFound)
 }
 
-// reused is the consume script's status for a token already used.
-const reused = 2
+// RotateRefreshToken consumes oldHash and stores next in one script in the
+// family's slot (see rotateRefreshScript), which on a single server (a
+// *redis.Client, Sentinel included) also claims next's index: one round
+// trip. On a Cluster the index lies in another slot, so it is claimed first
+// (a second round trip) and released if the rotation does not happen. Both
+// scripts find their own earlier write when go-redis sends them again and
+// answer success, so a reply lost to a timeout never turns the first use
+// into reuse.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	const op = "rotate refresh token"
+	switch {
+	case next == nil:
+		return fail(op, errors.New("nil refresh token"))
+	case now.IsZero():
+		return fail(op, errZeroNow)
+	case next.ExpiresAt.IsZero():
+		return fail(op, errZeroExpiry)
+	}
+	j, err := encodeRefresh(next)
+	if err != nil {
+		return fail(op, err)
+	}
+	fam := next.FamilyID
+	at := s.expireAtMS(next.ExpiresAt)
+	keys := []string{s.refreshTokenKey(fam, oldHash), s.familyKey(fam), s.refreshTokenKey(fam, next.Hash)}
+	if s.oneServer {
+		keys = append(keys, s.refreshIndexKey(next.Hash))
+	} else if _, err = s.claimIndex(ctx, op, next.Hash, fam, at); err != nil {
+		return err
+	}
+	n, err := s.runInt(ctx, rotateRefreshScript, keys, now.UnixMicro(), next.Hash, j, next.ExpiresAt.UnixMicro(), at, fam)
+	if !s.oneServer && err == nil && n != stOK {
+		// Refused, so no send of this rotation stored the successor. The
+		// claim is released unless a token of that hash exists (the claim
+		// was then not this call's, though it may look like it: a re-sent
+		// claim finds its own first send).
+		if exists, xerr := s.rdb.Exists(ctx, keys[2]).Result(); xerr == nil && exists == 0 {
+			s.releaseIndex(ctx, next.Hash, fam)
+		}
+	}
+	switch {
+	case err != nil:
+		// The rotation may have happened: the index stays, and a retry
+		// of this very rotation succeeds.
+		return fail(op, err)
+	case n == stOK:
+		return nil
+	case n == reused:
+		return sentinel(op, store.ErrTokenReused)
+	case n == taken:
+		return sentinel(op, store.ErrAlreadyExists)
+	}
+	return sentinel(op, store.ErrNotFound)
+}
 
-func refreshReply(r []any) (status int64, j, used string, err error) {
+// Statuses of the consume and rotate scripts besides stOK and 0.
+const (
+	reused = 2 // the token was already used
+	taken  = 3 // the successor's hash is taken
+)
+
+// refreshReply splits a script's reply {status, JSON, used, successor}; the
+// successor is at index nextAt.
+func refreshReply(r []any, nextAt int) (status int64, j, used, next string, err error) {
 	if len(r) == 0 {
-		return 0, "", "", errors.New("empty script reply")
+		return 0, "", "", "", errors.New("empty script reply")
 	}
 	status, ok := r[0].(int64)
 	if !ok {
-		return 0, "", "", fmt.Errorf("unexpected script reply %T", r[0])
+		return 0, "", "", "", fmt.Errorf("unexpected script reply %T", r[0])
 	}
-	if len(r) > 1 {
-		j, _ = r[1].(string)
+	str := func(i int) string {
+		if i < len(r) {
+			v, _ := r[i].(string)
+			return v
+		}
+		return ""
 	}
-	if len(r) > 2 {
-		used, _ = r[2].(string)
-	}
-	return status, j, used, nil
+	return status, str(1), str(2), str(nextAt + 1), nil
 }
 
-func decodeRefreshWithUse(op, j, used string) (*store.RefreshToken, error) {
+func decodeRefreshWithUse(op, j, used, next string) (*store.RefreshToken, error) {
 	t, err := decodeRefresh([]byte(j))
 	if err != nil {
 		return nil, fail(op, err)
@@ -323,6 +407,7 @@ func decodeRefreshWithUse(op, j, used string) (*store.RefreshToken, error) {
 		}
 		t.UsedAt = fromMicro(us)
 	}
+	t.ReplacedBy = next
 	return t, nil
 }
 

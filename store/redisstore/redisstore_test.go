@@ -49,6 +49,16 @@ func TestStore(t *testing.T) {
 			return newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 		})
 	})
+	// What a Cluster client runs, where a script may not reach a new
+	// refresh token's index (another slot), on one server.
+	t.Run("cluster path", func(t *testing.T) {
+		opt := dbtest.RedisOptions(t)
+		storetest.RunRefreshTokens(t, func(t *testing.T) store.Store {
+			s := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
+			s.oneServer = false
+			return s
+		})
+	})
 }
 
 func TestNew(t *testing.T) {

@@ -155,51 +155,111 @@ end
 return 0
 `)
 
-// KEYS: token, family marker. ARGV: JSON, expiry µs, PEXPIREAT ms.
+// KEYS[1] a refresh token's index. ARGV: family id, PEXPIREAT ms.
+// Claims the hash for the family. Reply 2 when this call claimed it, 1 when
+// it already named that family (an earlier send of this same call: a hash
+// is a fresh random token's, so the same hash and family are the same
+// request), 0 when another family holds it.
+var claimIndexScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur == ARGV[1] then return 1 end
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+return 2
+`)
+
+// storeRefresh writes a new token: KEYS[tk] the token, KEYS[2] the family
+// marker; ARGV[a], ARGV[a+1], ARGV[a+2]: JSON, expiry µs, PEXPIREAT ms.
 //
 // The family marker must outlive every token of its family, or a revoked
 // family could come back: give it this token's expiry when it has a shorter
 // one, never shorten it, and leave a marker without TTL alone. A token whose
 // expiry has already passed is gone at once and extends nothing.
-var createRefreshScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'j', ARGV[1], 'x', ARGV[2])
-redis.call('PEXPIREAT', KEYS[1], ARGV[3])
-local tttl = redis.call('PTTL', KEYS[1])
-if tttl > 0 then
-  local fttl = redis.call('PTTL', KEYS[2])
-  if fttl == -2 then
-    redis.call('SET', KEYS[2], '0', 'PXAT', ARGV[3])
-  elseif fttl >= 0 and fttl < tttl then
-    redis.call('PEXPIREAT', KEYS[2], ARGV[3])
+const storeRefresh = `
+local function storeRefresh(tk, a)
+  redis.call('HSET', KEYS[tk], 'j', ARGV[a], 'x', ARGV[a + 1])
+  redis.call('PEXPIREAT', KEYS[tk], ARGV[a + 2])
+  local tttl = redis.call('PTTL', KEYS[tk])
+  if tttl > 0 then
+    local fttl = redis.call('PTTL', KEYS[2])
+    if fttl == -2 then
+      redis.call('SET', KEYS[2], '0', 'PXAT', ARGV[a + 2])
+    elseif fttl >= 0 and fttl < tttl then
+      redis.call('PEXPIREAT', KEYS[2], ARGV[a + 2])
+    end
   end
 end
+`
+
+// KEYS: token, family marker. ARGV: JSON, expiry µs, PEXPIREAT ms.
+// Reply 1 when stored (now, or by an earlier send of this same call: the
+// token holds this very JSON), 0 when the hash is taken.
+var createRefreshScript = redis.NewScript(storeRefresh + `
+local j = redis.call('HGET', KEYS[1], 'j')
+if j then
+  if j == ARGV[1] then return 1 end
+  return 0
+end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+storeRefresh(1, 1)
 return 1
 `)
 
 // KEYS: token, family marker. ARGV: now µs.
-// Reply {1, JSON, used µs or an empty string} or {0}.
+// Reply {1, JSON, used µs or an empty string, successor or an empty string}
+// or {0}.
 var getRefreshScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u')
+local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u', 'n')
 if not r[1] then return {0} end
 if redis.call('GET', KEYS[2]) == '1' then return {0} end
 if tonumber(r[2]) <= tonumber(ARGV[1]) then return {0} end
-return {1, r[1], r[3] or ''}
+return {1, r[1], r[3] or '', r[4] or ''}
 `)
 
 // KEYS: token, family marker. ARGV: now µs.
-// Reply {1, JSON} when this call consumed the token, {2, JSON, used µs} when
-// it had been consumed before, {0} when missing, revoked or expired. The
-// token keeps its TTL (HSET does not touch it), so it stays recorded as used
-// until it expires.
+// Reply {1, JSON} when this call consumed the token, {2, JSON, used µs,
+// successor or an empty string} when it had been consumed before, {0} when
+// missing, revoked or expired. The token keeps its TTL (HSET does not touch
+// it), so it stays recorded as used until it expires.
 var consumeRefreshScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u')
+local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u', 'n')
 if not r[1] then return {0} end
 if redis.call('GET', KEYS[2]) == '1' then return {0} end
 if tonumber(r[2]) <= tonumber(ARGV[1]) then return {0} end
-if r[3] then return {2, r[1], r[3]} end
+if r[3] then return {2, r[1], r[3], r[4] or ''} end
 redis.call('HSET', KEYS[1], 'u', ARGV[1])
 return {1, r[1]}
+`)
+
+// KEYS: old token, family marker, new token, and on a single server the
+// new token's index. ARGV: now µs, new hash, new JSON, new expiry µs, new
+// PEXPIREAT ms, family id.
+// The whole of RotateRefreshToken: the old token is consumed, recording the
+// new hash as its successor ('n'), and the new one stored, or neither.
+// Reply 1 when rotated (now, or by an earlier send of this same call: the
+// old token names this very successor), 2 when the old token was used
+// otherwise, 3 when the new hash is taken, 0 when the old token is missing,
+// revoked or expired. Without the index key (a Cluster, where it lies in
+// another slot) the caller claims it first with claimIndexScript.
+var rotateRefreshScript = redis.NewScript(storeRefresh + `
+local r = redis.call('HMGET', KEYS[1], 'x', 'u', 'n')
+if not r[1] then return 0 end
+if redis.call('GET', KEYS[2]) == '1' then return 0 end
+if tonumber(r[1]) <= tonumber(ARGV[1]) then return 0 end
+if r[2] then
+  if r[3] == ARGV[2] then return 1 end
+  return 2
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 3 end
+if KEYS[4] then
+  if redis.call('EXISTS', KEYS[4]) == 1 then return 3 end
+  redis.call('SET', KEYS[4], ARGV[6], 'PXAT', ARGV[5])
+end
+redis.call('HSET', KEYS[1], 'u', ARGV[1], 'n', ARGV[2])
+storeRefresh(3, 3)
+return 1
 `)
 
 // KEYS[1] revocation. ARGV: expiry µs, PEXPIREAT ms, channel, event.

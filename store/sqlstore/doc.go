@@ -105,5 +105,19 @@
 // [Store.ConsumeRefreshToken] is an UPDATE … WHERE used_at = 0 that exactly
 // one caller can match, [Store.UpdateClient] and [Store.UpdateAccount] are
 // UPDATE … WHERE generation = prev, and the unique keys on signing keys' id
-// and seq let exactly one replica create key n.
+// and seq let exactly one replica create key n. [Store.RotateRefreshToken]
+// is that UPDATE and the successor's INSERT in one statement on PostgreSQL
+// (WITH … UPDATE … RETURNING feeding the INSERT) and in one transaction on
+// MySQL and SQLite.
+//
+// # Retries
+//
+// database/sql sends a statement again only when the driver answers
+// driver.ErrBadConn, which pgx, go-sql-driver/mysql and modernc.org/sqlite
+// return only when the statement was never sent, so no statement runs
+// twice by the library's doing. A caller's own retry after a lost reply
+// may: creates then answer ErrAlreadyExists and compare-and-swap updates
+// ErrConflict (the caller re-reads and finds its write), while a rotation
+// sent again finds its successor recorded and succeeds. Do not wrap the
+// driver in one that retries statements after sending them.
 package sqlstore

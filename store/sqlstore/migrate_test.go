@@ -14,8 +14,9 @@ import (
 
 // schemaVersions is how many migrations each dialect has: 1 the tables, 2
 // the index behind ListClientsByOwner, 3 PostgreSQL's change notifications
-// (nothing elsewhere), 4 the nonces of store.Nonces.
-const schemaVersions = 4
+// (nothing elsewhere), 4 the columns of refresh rotation and families,
+// 5 the nonces of store.Nonces.
+const schemaVersions = 5
 
 func TestMigrateIdempotent(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {

@@ -21,6 +21,7 @@ const (
 	qCreateRefresh
 	qGetRefresh
 	qConsumeRefresh
+	qRotateRefresh
 	qInspectRefresh
 	qRevokeFamily
 
@@ -59,8 +60,8 @@ const (
 const (
 	clientCols  = "id, secret_hash, name, owner_account, scopes, audiences, generation, disabled, created_at, updated_at, metadata"
 	accountCols = "id, username, email, password_hash, roles, generation, disabled, created_at, updated_at"
-	refreshCols = "hash, family_id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at, used_at"
-	accessCols  = "hash, id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at"
+	refreshCols = "hash, family_id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at, used_at, replaced_by, family_issued_at"
+	accessCols  = "hash, id, family_id, kind, subject, client_id, account_id, scopes, audience, generation, issued_at, expires_at"
 	keyCols     = "id, seq, algorithm, private_key, created_at, active_at, expires_at"
 )
 
@@ -101,7 +102,7 @@ func queryText(d Dialect) [numQueries]string {
 	q[qAccountGeneration] = "SELECT generation FROM {p}accounts WHERE id = ?"
 	q[qDeleteAccount] = "DELETE FROM {p}accounts WHERE id = ?"
 
-	q[qCreateRefresh] = "INSERT INTO {p}refresh_tokens (" + refreshCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qCreateRefresh] = "INSERT INTO {p}refresh_tokens (" + refreshCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	q[qGetRefresh] = "SELECT " + refreshCols + " FROM {p}refresh_tokens WHERE hash = ? AND expires_at > ? AND " + familyLive
 	// The conditional UPDATE is the whole of single use: the database lets
 	// exactly one of any number of concurrent updates see used_at = 0.
@@ -110,6 +111,22 @@ func queryText(d Dialect) [numQueries]string {
 		// PostgreSQL and SQLite return the row in the same round trip;
 		// MySQL has no UPDATE … RETURNING (MariaDB neither).
 		q[qConsumeRefresh] += " RETURNING " + refreshCols
+	}
+	// A rotation's consume: the same condition as a consume, and the family
+	// the successor names. Arguments: used at, successor, hash, family, now.
+	rotate := "UPDATE {p}refresh_tokens SET used_at = ?, replaced_by = ? " +
+		"WHERE hash = ? AND family_id = ? AND used_at = 0 AND expires_at > ? AND " + familyLive
+	if d == Postgres {
+		// One statement: the successor is inserted from the consume's
+		// result, so it exists exactly when the consume matched, and a
+		// unique violation on its hash undoes the consume with it. The
+		// casts tell PostgreSQL the types of parameters it cannot infer
+		// from a SELECT list.
+		q[qRotateRefresh] = "WITH c AS (" + rotate + " RETURNING 1) INSERT INTO {p}refresh_tokens (" + refreshCols + ") " +
+			"SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint FROM c"
+	} else {
+		// MySQL and SQLite run it and then qCreateRefresh in one transaction.
+		q[qRotateRefresh] = rotate
 	}
 	q[qInspectRefresh] = "SELECT " + refreshCols + ", (SELECT COUNT(*) FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id) " +
 		"FROM {p}refresh_tokens WHERE hash = ?"
@@ -122,7 +139,7 @@ func queryText(d Dialect) [numQueries]string {
 		q[qRevokeFamily] = "INSERT INTO {p}refresh_families (family_id) VALUES (?) ON CONFLICT (family_id) DO NOTHING"
 	}
 
-	q[qCreateAccess] = "INSERT INTO {p}access_tokens (" + accessCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	q[qCreateAccess] = "INSERT INTO {p}access_tokens (" + accessCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	q[qGetAccess] = "SELECT " + accessCols + " FROM {p}access_tokens WHERE hash = ? AND expires_at > ?"
 	q[qDeleteAccess] = "DELETE FROM {p}access_tokens WHERE hash = ?"
 

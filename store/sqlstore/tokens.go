@@ -58,12 +58,10 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 	if t.ExpiresAt.IsZero() {
 		return fail(op, errZeroExpiry)
 	}
-	g, err := grantArgs(&t.Grant)
+	args, err := refreshArgs(t)
 	if err != nil {
 		return err
 	}
-	args := append([]any{t.Hash, t.FamilyID}, g...)
-	args = append(args, micros(t.UsedAt))
 	_, err = s.exec(ctx, qCreateRefresh, args...)
 	if s.isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
@@ -74,19 +72,30 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 	return nil
 }
 
+// refreshArgs are a refresh token's columns, in refreshCols order.
+func refreshArgs(t *store.RefreshToken) ([]any, error) {
+	g, err := grantArgs(&t.Grant)
+	if err != nil {
+		return nil, err
+	}
+	args := append([]any{t.Hash, t.FamilyID}, g...)
+	return append(args, micros(t.UsedAt), t.ReplacedBy, micros(t.FamilyIssuedAt)), nil
+}
+
 // scanRefresh scans refresh_tokens' columns, then extra.
 func scanRefresh(r rowScanner, extra ...any) (*store.RefreshToken, error) {
 	var (
 		t    store.RefreshToken
 		gs   grantScan
 		used int64
+		fam  int64
 	)
 	dest := append([]any{&t.Hash, &t.FamilyID}, gs.dest(&t.Grant)...)
-	dest = append(dest, &used)
+	dest = append(dest, &used, &t.ReplacedBy, &fam)
 	if err := r.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
-	t.UsedAt = fromMicros(used)
+	t.UsedAt, t.FamilyIssuedAt = fromMicros(used), fromMicros(fam)
 	if err := gs.finish(&t.Grant); err != nil {
 		return nil, err
 	}
@@ -176,6 +185,96 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 	return nil, notFound(op)
 }
 
+// RotateRefreshToken implements [store.RefreshTokens]. The consume is the
+// conditional UPDATE of ConsumeRefreshToken, which also records the
+// successor's hash and requires its family; the successor is inserted in the
+// same statement on PostgreSQL (a data-modifying WITH, one round trip) and
+// in the same transaction on MySQL and SQLite. Only when nothing was
+// consumed does a second query tell this very rotation run before (nil)
+// from reuse, and both from a missing, expired or revoked token.
+//
+// database/sql sends a statement again only on driver.ErrBadConn, which the
+// drivers return only when the statement never reached the server, so no
+// statement here runs twice; a retry that does come (the caller's) finds
+// the successor's hash and answers as the first run did.
+func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *store.RefreshToken, now time.Time) error {
+	const op = "rotate refresh token"
+	switch {
+	case now.IsZero():
+		return fail(op, errZeroNow)
+	case next.ExpiresAt.IsZero():
+		return fail(op, errZeroExpiry)
+	case !s.storable(oldHash):
+		return notFound(op)
+	}
+	args, err := refreshArgs(next)
+	if err != nil {
+		return err
+	}
+	nowMicros := micros(now)
+	usedAt := max(nowMicros, 1) // 0 means unused
+	consume := []any{usedAt, next.Hash, oldHash, next.FamilyID, nowMicros}
+	var n int64
+	if s.d == Postgres {
+		n, err = s.affected(ctx, qRotateRefresh, append(consume, args...)...)
+	} else {
+		n, err = s.rotateTx(ctx, consume, args)
+	}
+	if s.isUniqueViolation(err) {
+		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
+	}
+	if err != nil {
+		return fail(op, err)
+	}
+	if n == 1 {
+		return nil
+	}
+	t, revoked, err := s.inspectRefresh(ctx, oldHash)
+	switch {
+	case err != nil:
+		return fail(op, err)
+	case t == nil || revoked || micros(t.ExpiresAt) <= nowMicros || t.FamilyID != next.FamilyID:
+		return notFound(op)
+	case t.UsedAt.IsZero():
+		// Live now, but not when the UPDATE ran: created in between.
+		return notFound(op)
+	case t.ReplacedBy != "" && t.ReplacedBy == next.Hash:
+		return nil // this very rotation, again
+	}
+	return fmt.Errorf("sqlstore: %s: %w", op, store.ErrTokenReused)
+}
+
+// rotateTx is RotateRefreshToken's consume and create in one transaction,
+// for the dialects without a data-modifying WITH. It returns how many
+// tokens were consumed.
+func (s *Store) rotateTx(ctx context.Context, consume, create []any) (int64, error) {
+	rot, err := s.stmt(ctx, qRotateRefresh)
+	if err != nil {
+		return 0, err
+	}
+	ins, err := s.stmt(ctx, qCreateRefresh)
+	if err != nil {
+		return 0, err
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback() // after Commit, a no-op
+	res, err := tx.StmtContext(ctx, rot).ExecContext(ctx, consume...)
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n != 1 {
+		return 0, err
+	}
+	if _, err := tx.StmtContext(ctx, ins).ExecContext(ctx, create...); err != nil {
+		return 0, err
+	}
+	return 1, tx.Commit()
+}
+
 // inspectRefresh reads a token whatever its state, and whether its family is
 // revoked. A missing token is nil without error.
 func (s *Store) inspectRefresh(ctx context.Context, hash string) (*store.RefreshToken, bool, error) {
@@ -216,7 +315,7 @@ func (s *Store) CreateAccessToken(ctx context.Context, t *store.AccessToken) err
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, qCreateAccess, append([]any{t.Hash, t.ID}, g...)...)
+	_, err = s.exec(ctx, qCreateAccess, append([]any{t.Hash, t.ID, t.FamilyID}, g...)...)
 	if s.isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
 	}
@@ -235,7 +334,7 @@ func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) 
 	var t store.AccessToken
 	err := s.row(ctx, qGetAccess, func(r rowScanner) error {
 		var gs grantScan
-		if err := r.Scan(append([]any{&t.Hash, &t.ID}, gs.dest(&t.Grant)...)...); err != nil {
+		if err := r.Scan(append([]any{&t.Hash, &t.ID, &t.FamilyID}, gs.dest(&t.Grant)...)...); err != nil {
 			return err
 		}
 		return gs.finish(&t.Grant)

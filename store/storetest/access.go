@@ -23,7 +23,7 @@ func newAccess(label string) *store.AccessToken {
 	g.Kind = "client"
 	g.AccountID = ""
 	g.ExpiresAt = at(30 * time.Minute)
-	return &store.AccessToken{Hash: hashOf(label), ID: "jti-" + label, Grant: g}
+	return &store.AccessToken{Hash: hashOf(label), ID: "jti-" + label, FamilyID: "family-" + label, Grant: g}
 }
 
 func getAccess(t *testing.T, s store.Store, hash string, now time.Time, want *store.AccessToken) {

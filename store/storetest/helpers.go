@@ -189,6 +189,8 @@ func checkRefresh(t *testing.T, what string, got, want *store.RefreshToken) {
 	d.str("FamilyID", got.FamilyID, want.FamilyID)
 	d.grant(got.Grant, want.Grant)
 	d.time("UsedAt", got.UsedAt, want.UsedAt)
+	d.str("ReplacedBy", got.ReplacedBy, want.ReplacedBy)
+	d.time("FamilyIssuedAt", got.FamilyIssuedAt, want.FamilyIssuedAt)
 	d.report(t, what)
 }
 
@@ -200,6 +202,7 @@ func checkAccess(t *testing.T, what string, got, want *store.AccessToken) {
 	var d diff
 	d.str("Hash", got.Hash, want.Hash)
 	d.str("ID", got.ID, want.ID)
+	d.str("FamilyID", got.FamilyID, want.FamilyID)
 	d.grant(got.Grant, want.Grant)
 	d.report(t, what)
 }

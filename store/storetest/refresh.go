@@ -21,6 +21,10 @@ func RunRefreshTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
 	run(t, newStore, "ConcurrentConsume", testRefreshConcurrentConsume)
 	run(t, newStore, "ZeroExpiry", testRefreshZeroExpiry)
 	run(t, newStore, "ZeroNow", testRefreshZeroNow)
+	run(t, newStore, "Rotate", testRefreshRotate)
+	run(t, newStore, "RotateRepeated", testRefreshRotateRepeated)
+	run(t, newStore, "RotateRefused", testRefreshRotateRefused)
+	run(t, newStore, "ConcurrentRotate", testRefreshConcurrentRotate)
 }
 
 // newGrant returns a grant with every field set, valid from base for a day.
@@ -40,9 +44,10 @@ func newGrant(subject string) store.Grant {
 
 func newRefresh(label, family string) *store.RefreshToken {
 	return &store.RefreshToken{
-		Hash:     hashOf(label),
-		FamilyID: family,
-		Grant:    newGrant("acct-" + label),
+		Hash:           hashOf(label),
+		FamilyID:       family,
+		Grant:          newGrant("acct-" + label),
+		FamilyIssuedAt: at(-time.Hour),
 	}
 }
 
@@ -283,4 +288,151 @@ func testRefreshZeroNow(t *testing.T, s store.Store) {
 	_, err = s.ConsumeRefreshToken(ctx, hashOf("missing"), time.Time{})
 	wantInvalid(t, err, "ConsumeRefreshToken of a missing token at the zero time")
 	consume(t, s, r.Hash, at(time.Minute), store.ErrTokenReused)
+}
+
+// rotate rotates oldHash to next at now and expects want.
+func rotate(t *testing.T, s store.Store, oldHash string, next *store.RefreshToken, now time.Time, want error) {
+	t.Helper()
+	err := s.RotateRefreshToken(t.Context(), oldHash, next, now)
+	wantErr(t, err, want, "RotateRefreshToken(%.12s… → %.12s…, %s)", oldHash, next.Hash, now.Format(time.RFC3339))
+}
+
+// rotated returns a copy of r consumed at when by a rotation to next.
+func rotated(r *store.RefreshToken, when time.Time, next string) *store.RefreshToken {
+	c := used(r, when)
+	c.ReplacedBy = next
+	return c
+}
+
+func testRefreshRotate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newRefresh("a", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, a), nil, "CreateRefreshToken")
+	b := newRefresh("b", "family-1")
+	b.IssuedAt, b.ExpiresAt = at(time.Minute), at(25*time.Hour)
+	rotate(t, s, a.Hash, b, at(time.Minute), nil)
+	getRefresh(t, s, a.Hash, at(2*time.Minute), rotated(a, at(time.Minute), b.Hash))
+	getRefresh(t, s, b.Hash, at(2*time.Minute), b)
+	// The successor is a token like any other: it expires by its own
+	// ExpiresAt (past its predecessor's), rotates and is consumed.
+	getRefresh(t, s, b.Hash, at(24*time.Hour+time.Minute), b)
+	c := newRefresh("c", "family-1")
+	rotate(t, s, b.Hash, c, at(3*time.Minute), nil)
+	getRefresh(t, s, b.Hash, at(4*time.Minute), rotated(b, at(3*time.Minute), c.Hash))
+	consume(t, s, c.Hash, at(5*time.Minute), nil)
+	// A token consumed without a successor is reused for a rotation.
+	rotate(t, s, c.Hash, newRefresh("d", "family-1"), at(6*time.Minute), store.ErrTokenReused)
+	getRefresh(t, s, hashOf("d"), at(6*time.Minute), nil)
+
+	// A successor stored by a rotation is revoked with its family.
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-1"), nil, "RevokeRefreshFamily")
+	getRefresh(t, s, b.Hash, at(4*time.Minute), nil)
+}
+
+// testRefreshRotateRepeated: the same rotation sent again (a client library
+// re-sending a command whose reply it lost) succeeds again, changes
+// nothing, and is never taken for reuse; another successor then is.
+func testRefreshRotateRepeated(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newRefresh("a", "family-1")
+	wantErr(t, s.CreateRefreshToken(ctx, a), nil, "CreateRefreshToken")
+	b := newRefresh("b", "family-1")
+	rotate(t, s, a.Hash, b, at(time.Minute), nil)
+	rotate(t, s, a.Hash, b, at(time.Minute), nil)
+	rotate(t, s, a.Hash, b, at(2*time.Minute), nil)
+	getRefresh(t, s, a.Hash, at(3*time.Minute), rotated(a, at(time.Minute), b.Hash))
+	getRefresh(t, s, b.Hash, at(3*time.Minute), b)
+
+	other := newRefresh("other", "family-1")
+	rotate(t, s, a.Hash, other, at(4*time.Minute), store.ErrTokenReused)
+	getRefresh(t, s, other.Hash, at(4*time.Minute), nil)
+	got := consume(t, s, a.Hash, at(5*time.Minute), store.ErrTokenReused)
+	checkRefresh(t, "ConsumeRefreshToken of a rotated token", got, rotated(a, at(time.Minute), b.Hash))
+	// The successor is untouched by all that.
+	getRefresh(t, s, b.Hash, at(6*time.Minute), b)
+	// Once the successor is used, the same rotation still answers as it
+	// did: the request id is the old token's record, not the successor's.
+	consume(t, s, b.Hash, at(7*time.Minute), nil)
+	rotate(t, s, a.Hash, b, at(8*time.Minute), nil)
+}
+
+// testRefreshRotateRefused: a rotation that cannot happen stores nothing
+// and leaves the old token as it was.
+func testRefreshRotateRefused(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newRefresh("a", "family-1")
+	a.ExpiresAt = at(time.Hour)
+	taken := newRefresh("taken", "family-2")
+	for _, r := range []*store.RefreshToken{a, taken} {
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+	}
+	next := newRefresh("next", "family-1")
+
+	rotate(t, s, hashOf("missing"), next, base, store.ErrNotFound)
+	for _, k := range oddKeys {
+		rotate(t, s, k, next, base, store.ErrNotFound)
+	}
+	rotate(t, s, a.Hash, next, at(2*time.Hour), store.ErrNotFound) // expired
+	wrongFamily := newRefresh("next", "family-2")
+	rotate(t, s, a.Hash, wrongFamily, base, store.ErrNotFound)
+	dup := newRefresh("taken", "family-1")
+	rotate(t, s, a.Hash, dup, base, store.ErrAlreadyExists)
+	getRefresh(t, s, taken.Hash, base, taken)
+
+	zero := newRefresh("next", "family-1")
+	zero.ExpiresAt = time.Time{}
+	wantInvalid(t, s.RotateRefreshToken(ctx, a.Hash, zero, base), "RotateRefreshToken to a successor without expiry")
+	wantInvalid(t, s.RotateRefreshToken(ctx, a.Hash, next, time.Time{}), "RotateRefreshToken at the zero time")
+	getRefresh(t, s, next.Hash, base, nil)
+	getRefresh(t, s, a.Hash, base, a)
+
+	// None of that consumed a: it rotates now.
+	rotate(t, s, a.Hash, next, base, nil)
+	getRefresh(t, s, next.Hash, base, next)
+
+	// A revoked family rotates nothing.
+	c := newRefresh("c", "family-3")
+	wantErr(t, s.CreateRefreshToken(ctx, c), nil, "CreateRefreshToken")
+	wantErr(t, s.RevokeRefreshFamily(ctx, "family-3"), nil, "RevokeRefreshFamily")
+	d := newRefresh("d", "family-3")
+	rotate(t, s, c.Hash, d, base, store.ErrNotFound)
+	getRefresh(t, s, d.Hash, base, nil)
+	// Its hash was not kept either: a create with it works.
+	wantErr(t, s.CreateRefreshToken(ctx, newRefresh("d", "family-4")), nil, "CreateRefreshToken with the hash of a refused successor")
+}
+
+// testRefreshConcurrentRotate: of concurrent rotations of one token to
+// different successors exactly one wins, and only its successor is stored;
+// the same rotation sent concurrently all succeeds.
+func testRefreshConcurrentRotate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for round := range 4 {
+		fam := fmt.Sprintf("family-%d", round)
+		r := newRefresh(fmt.Sprintf("round-%d", round), fam)
+		wantErr(t, s.CreateRefreshToken(ctx, r), nil, "CreateRefreshToken")
+		nexts := make([]*store.RefreshToken, workers)
+		for i := range nexts {
+			nexts[i] = newRefresh(fmt.Sprintf("round-%d-next-%d", round, i), fam)
+		}
+		errs := race(workers, func(i int) error {
+			return s.RotateRefreshToken(ctx, r.Hash, nexts[i], at(time.Duration(i+1)*time.Second))
+		})
+		w := exactlyOne(t, fmt.Sprintf("round %d: concurrent RotateRefreshToken of one token", round), errs, store.ErrTokenReused)
+		getRefresh(t, s, r.Hash, base, rotated(r, at(time.Duration(w+1)*time.Second), nexts[w].Hash))
+		for i, n := range nexts {
+			if i == w {
+				getRefresh(t, s, n.Hash, base, n)
+			} else {
+				getRefresh(t, s, n.Hash, base, nil)
+			}
+		}
+
+		// The winner's rotation, sent again by many at once: all succeed.
+		errs = race(workers, func(int) error {
+			return s.RotateRefreshToken(ctx, r.Hash, nexts[w], at(time.Minute))
+		})
+		for i, err := range errs {
+			wantErr(t, err, nil, "round %d: goroutine %d repeating the winning rotation", round, i)
+		}
+	}
 }

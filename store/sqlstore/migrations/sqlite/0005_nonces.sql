@@ -1,4 +1,4 @@
--- Portcullis schema, version 4 (SQLite): ids used once (store.Nonces),
+-- Portcullis schema, version 5 (SQLite): ids used once (store.Nonces),
 -- such as the jti of a private_key_jwt client assertion, kept until they
 -- expire. An id is ":" and the caller's id.
 

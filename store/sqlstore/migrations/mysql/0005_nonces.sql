@@ -1,4 +1,4 @@
--- Portcullis schema, version 4 (MySQL): ids used once (store.Nonces), such
+-- Portcullis schema, version 5 (MySQL): ids used once (store.Nonces), such
 -- as the jti of a private_key_jwt client assertion, kept until they
 -- expire. An id is ":" and the caller's id (at most 1 + 512 bytes).
 

@@ -1,0 +1,85 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/portcullis/portcullis/internal/dbtest"
+	"github.com/portcullis/portcullis/store"
+)
+
+// resendHook sends every command twice and keeps the second reply, as
+// go-redis does when the first reply is lost to a read timeout (it re-sends
+// the command, MaxRetries times by default, and the server runs it again).
+type resendHook struct{}
+
+func (resendHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (resendHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if err := next(ctx, cmd); err != nil {
+			return err // NOSCRIPT and the like: go-redis does not re-send those either
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (resendHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestResentRefresh: with every command run twice, a create and a rotation
+// of refresh tokens still succeed once and change nothing more, on a single
+// server (one script) and as on a Cluster (the index claimed first). A bare
+// consume does not survive it, which shows the hook does what a retry does.
+func TestResentRefresh(t *testing.T) {
+	for _, oneServer := range []bool{true, false} {
+		name := "one server"
+		if !oneServer {
+			name = "cluster path"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			opt := dbtest.RedisOptions(t)
+			rdb := newClient(t, opt)
+			rdb.AddHook(resendHook{})
+			s := newStore(t, rdb, dbtest.RedisPrefix(t))
+			s.oneServer = oneServer
+			now := time.Now()
+			exp := now.Add(time.Hour)
+
+			a := refreshToken("a", "fam", exp)
+			if err := s.CreateRefreshToken(ctx, a); err != nil {
+				t.Fatalf("CreateRefreshToken, sent twice: %v", err)
+			}
+			b := refreshToken("b", "fam", exp)
+			if err := s.RotateRefreshToken(ctx, "a", b, now); err != nil {
+				t.Fatalf("RotateRefreshToken, sent twice: %v", err)
+			}
+			old, err := s.GetRefreshToken(ctx, "a", now)
+			if err != nil || old.UsedAt.IsZero() || old.ReplacedBy != "b" {
+				t.Fatalf("rotated token: %+v, %v; want used, replaced by b", old, err)
+			}
+			if got, err := s.GetRefreshToken(ctx, "b", now); err != nil || !got.UsedAt.IsZero() {
+				t.Fatalf("successor: %+v, %v; want it stored and unused", got, err)
+			}
+			// Another successor is still reuse, and stores nothing.
+			c := refreshToken("c", "fam", exp)
+			if err := s.RotateRefreshToken(ctx, "a", c, now); !errors.Is(err, store.ErrTokenReused) {
+				t.Fatalf("RotateRefreshToken to another successor, sent twice: %v, want ErrTokenReused", err)
+			}
+			if n, _ := rdb.Exists(ctx, s.refreshIndexKey("c"), s.refreshTokenKey("fam", "c")).Result(); n != 0 {
+				t.Errorf("a refused rotation left %d keys of its successor", n)
+			}
+			// The consume script is not idempotent: its first use, sent
+			// twice, reads as reuse. Rotation is what the issuer uses.
+			if _, err := s.ConsumeRefreshToken(ctx, "b", now); !errors.Is(err, store.ErrTokenReused) {
+				t.Errorf("ConsumeRefreshToken, sent twice: %v; want ErrTokenReused (is the hook re-sending?)", err)
+			}
+		})
+	}
+}
