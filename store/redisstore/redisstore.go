@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,14 +22,17 @@ const DefaultPrefix = "portcullis:"
 const DefaultClockSkew = 5 * time.Minute
 
 // Store is a [store.Store] over Redis. It is safe for concurrent use; it
-// holds no state besides its configuration, so any number of Stores (one per
-// replica) may share one Redis.
+// holds no state besides its configuration (and the last client record
+// read, see [Store.GetClient]), so any number of Stores (one per replica)
+// may share one Redis.
 type Store struct {
 	rdb      redis.UniversalClient
 	prefix   string
 	skew     time.Duration
 	channel  string
 	eviction EvictionCheck
+
+	lastClient atomic.Pointer[[]byte]
 }
 
 var (
