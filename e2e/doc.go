@@ -3,8 +3,8 @@
 // The tests run real servers (httptest) with the issuer's endpoints and a
 // guarded route, and drive them with golang.org/x/oauth2 as any Go client
 // would, over every store backend: the in-memory store always, PostgreSQL,
-// MySQL/MariaDB and Redis when their PORTCULLIS_TEST_* variable is set (see
-// internal/testenv), and SQLite in a temporary file.
+// MySQL/MariaDB, Redis and a Redis Cluster when their PORTCULLIS_TEST_*
+// variable is set (see internal/testenv), and SQLite in a temporary file.
 //
 // # What they cover
 //
