@@ -9,7 +9,8 @@
 // in the DSN (pgx sends unknown DSN keys to the server as run-time
 // parameters, so every connection of a pool lands in it). MySQL tests get a
 // database of their own, SQLite tests a file in t.TempDir(), Redis tests a
-// key prefix whose keys are deleted afterwards. Handles a test opens after
+// key prefix whose keys are deleted afterwards (from every master of the
+// Redis Cluster that PORTCULLIS_TEST_REDIS_CLUSTER names). Handles a test opens after
 // asking for its DSN are closed first: cleanups run last-in, first-out.
 //
 // # Missing or unreachable servers
