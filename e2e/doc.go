@@ -17,6 +17,9 @@
 //     at the other within the documented delay (Config.StateTTL, or at once
 //     with a store that pushes events); and concurrent first starts, which
 //     must agree on a single signing key;
+//   - equal cost: the token endpoint takes as long to refuse an unknown
+//     client id as a wrong secret, compared over 1,500 interleaved pairs
+//     per backend (skipped under -race; .ci/run runs it without);
 //   - the embedding example of README.md, which must match the code here
 //     and build as a program of its own, in a module that requires this one
 //     through the README's require and replace lines;
