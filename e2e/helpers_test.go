@@ -186,6 +186,7 @@ var backends = []backend{
 	{"postgres", freshPostgres, false},
 	{"postgres-listen", freshPostgresListen, true},
 	{"redis", freshRedis, true},
+	{"redis-cluster", freshRedisCluster, true},
 	{"mysql", freshMySQL, false},
 	{"sqlite", freshSQLite, false},
 }
@@ -258,6 +259,23 @@ func freshRedis(t testing.TB) func() store.Store {
 	prefix := dbtest.RedisPrefix(t)
 	return func() store.Store {
 		rdb := redis.NewClient(opts)
+		t.Cleanup(func() { rdb.Close() })
+		st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+}
+
+// freshRedisCluster is freshRedis on the Redis Cluster of
+// PORTCULLIS_TEST_REDIS_CLUSTER, each handle with a cluster client of its
+// own.
+func freshRedisCluster(t *testing.T) func() store.Store {
+	opts := dbtest.RedisClusterOptions(t)
+	prefix := dbtest.RedisClusterPrefix(t)
+	return func() store.Store {
+		rdb := redis.NewClusterClient(opts)
 		t.Cleanup(func() { rdb.Close() })
 		st, err := redisstore.New(rdb, redisstore.WithPrefix(prefix))
 		if err != nil {

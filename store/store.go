@@ -102,7 +102,11 @@ type Client struct {
 type Clients interface {
 	// CreateClient stores c. ErrAlreadyExists if c.ID is taken.
 	CreateClient(ctx context.Context, c *Client) error
-	// GetClient returns the client with that id, or ErrNotFound.
+	// GetClient returns the client with that id, or ErrNotFound. A miss
+	// should cost what a hit does (the same query, the same decoding), or
+	// the token endpoint's timing tells which client ids exist; the
+	// stores here do, and e2e's TestUnknownClientCostsAsMuchAsWrongSecret
+	// measures it.
 	GetClient(ctx context.Context, id string) (*Client, error)
 	// UpdateClient replaces the stored client c.ID with c, but only if the
 	// stored generation still equals prevGeneration (compare-and-swap), so

@@ -9,7 +9,8 @@
 // in the DSN (pgx sends unknown DSN keys to the server as run-time
 // parameters, so every connection of a pool lands in it). MySQL tests get a
 // database of their own, SQLite tests a file in t.TempDir(), Redis tests a
-// key prefix whose keys are deleted afterwards. Handles a test opens after
+// key prefix whose keys are deleted afterwards (from every master of the
+// Redis Cluster that PORTCULLIS_TEST_REDIS_CLUSTER names). Handles a test opens after
 // asking for its DSN are closed first: cleanups run last-in, first-out.
 //
 // # Missing or unreachable servers
@@ -25,9 +26,14 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -160,19 +166,28 @@ func RedisOptions(tb testing.TB) *redis.Options {
 func RedisPrefix(tb testing.TB) string {
 	tb.Helper()
 	_, rdb := redisAdmin(tb)
+	return redisPrefix(tb, func(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
+		return fn(ctx, rdb)
+	})
+}
+
+// redisPrefix makes a new prefix and deletes its keys on every node that
+// each visits when tb ends.
+func redisPrefix(tb testing.TB, each func(context.Context, func(context.Context, *redis.Client) error) error) string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	prefix := "pctest:" + hex.EncodeToString(b) + ":"
 	tb.Cleanup(func() {
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := rdb.Unlink(ctx, iter.Val()).Err(); err != nil {
-				tb.Errorf("clean up %s: %v", prefix, err)
-				return
+		err := each(context.Background(), func(ctx context.Context, rdb *redis.Client) error {
+			iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				if err := rdb.Unlink(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
 			}
-		}
-		if err := iter.Err(); err != nil {
+			return iter.Err()
+		})
+		if err != nil {
 			tb.Errorf("clean up %s: %v", prefix, err)
 		}
 	})
@@ -187,6 +202,62 @@ func Redis(tb testing.TB) (*redis.Client, string) {
 	rdb := redis.NewClient(RedisOptions(tb))
 	tb.Cleanup(func() { rdb.Close() })
 	return rdb, prefix
+}
+
+// RedisClusterOptions returns options for a client of the Redis Cluster
+// that PORTCULLIS_TEST_REDIS_CLUSTER names (see [ParseClusterAddrs]), once
+// it has answered; a copy of its own that the caller may change.
+func RedisClusterOptions(tb testing.TB) *redis.ClusterOptions {
+	tb.Helper()
+	opt, _ := redisClusterAdmin(tb)
+	return &redis.ClusterOptions{Addrs: slices.Clone(opt.Addrs)}
+}
+
+// RedisClusterPrefix is [RedisPrefix] on the cluster: the keys under the
+// prefix are deleted from every master when tb ends.
+func RedisClusterPrefix(tb testing.TB) string {
+	tb.Helper()
+	_, rdb := redisClusterAdmin(tb)
+	return redisPrefix(tb, func(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
+		return rdb.ForEachMaster(ctx, fn)
+	})
+}
+
+// RedisCluster opens a cluster client of its own, closed when tb ends, and
+// returns it with a fresh key prefix (see [RedisClusterPrefix]).
+func RedisCluster(tb testing.TB) (*redis.ClusterClient, string) {
+	tb.Helper()
+	prefix := RedisClusterPrefix(tb)
+	rdb := redis.NewClusterClient(RedisClusterOptions(tb))
+	tb.Cleanup(func() { rdb.Close() })
+	return rdb, prefix
+}
+
+// ParseClusterAddrs splits PORTCULLIS_TEST_REDIS_CLUSTER's value: host:port
+// pairs separated by commas, where a bare port takes the host of the entry
+// before it ("127.0.0.1:7000,7001,7002").
+func ParseClusterAddrs(v string) ([]string, error) {
+	var addrs []string
+	host := ""
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if h, _, err := net.SplitHostPort(f); err == nil {
+			host = h
+			addrs = append(addrs, f)
+			continue
+		}
+		if _, err := strconv.ParseUint(f, 10, 16); err != nil || host == "" {
+			return nil, fmt.Errorf("%q is neither host:port nor a port after one", f)
+		}
+		addrs = append(addrs, net.JoinHostPort(host, f))
+	}
+	if len(addrs) == 0 {
+		return nil, errors.New("no address")
+	}
+	return addrs, nil
 }
 
 // Name returns a new name for a schema or database: "pc_test_" and 16 hex
@@ -277,6 +348,30 @@ func redisAdmin(tb testing.TB) (string, *redis.Client) {
 	return u, admin(tb, testenv.Redis, func(ctx context.Context) (*redis.Client, error) {
 		rdb := redis.NewClient(opt)
 		if err := rdb.Ping(ctx).Err(); err != nil {
+			rdb.Close()
+			return nil, err
+		}
+		return rdb, nil
+	})
+}
+
+// redisClusterAdmin returns the cluster's options and the administrative
+// client. The cluster must answer with cluster_state:ok.
+func redisClusterAdmin(tb testing.TB) (*redis.ClusterOptions, *redis.ClusterClient) {
+	tb.Helper()
+	v := require(tb, testenv.RedisCluster)
+	addrs, err := ParseClusterAddrs(v)
+	if err != nil {
+		tb.Fatalf("%s: %v", testenv.RedisCluster.EnvVar, err)
+	}
+	opt := &redis.ClusterOptions{Addrs: addrs}
+	return opt, admin(tb, testenv.RedisCluster, func(ctx context.Context) (*redis.ClusterClient, error) {
+		rdb := redis.NewClusterClient(opt)
+		info, err := rdb.ClusterInfo(ctx).Result()
+		if err == nil && !strings.Contains(info, "cluster_state:ok") {
+			err = fmt.Errorf("not a healthy cluster: %q", info)
+		}
+		if err != nil {
 			rdb.Close()
 			return nil, err
 		}

@@ -1,7 +1,9 @@
 // Package testenv tells tests which database servers they may use.
 //
 // Tests reach PostgreSQL, MySQL/MariaDB and Redis only through the variables
-// PORTCULLIS_TEST_POSTGRES, PORTCULLIS_TEST_MYSQL and PORTCULLIS_TEST_REDIS.
+// PORTCULLIS_TEST_POSTGRES, PORTCULLIS_TEST_MYSQL and PORTCULLIS_TEST_REDIS,
+// and a Redis Cluster through PORTCULLIS_TEST_REDIS_CLUSTER (the addresses
+// of its masters, comma-separated; .ci/redis-cluster starts one).
 // Without a variable, that backend's tests skip with a message that says how
 // to enable them, except under CI=true, where a missing variable or an
 // unreachable server fails the run: a skipped backend must never look green.
@@ -29,7 +31,7 @@ import (
 
 // Backend names a server the tests can use.
 type Backend struct {
-	Name    string // "postgres", "mysql", "redis"
+	Name    string // "postgres", "mysql", "redis", "redis-cluster"
 	EnvVar  string
 	Example string // a value that works on a default local install
 }
@@ -38,6 +40,10 @@ var (
 	Postgres = Backend{"postgres", "PORTCULLIS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"}
 	MySQL    = Backend{"mysql", "PORTCULLIS_TEST_MYSQL", "root@tcp(127.0.0.1:3306)/test"}
 	Redis    = Backend{"redis", "PORTCULLIS_TEST_REDIS", "redis://127.0.0.1:6379/0"}
+	// RedisCluster lists a Redis Cluster's masters: host:port pairs
+	// separated by commas. `eval "$(.ci/redis-cluster start)"` starts a
+	// local one and sets the variable.
+	RedisCluster = Backend{"redis-cluster", "PORTCULLIS_TEST_REDIS_CLUSTER", "127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002"}
 )
 
 // InCI reports whether the tests run under CI=true.
@@ -127,7 +133,7 @@ func notice(pkg string, why map[string]string) string {
 		return ""
 	}
 	var names, reasons []string
-	for _, b := range []Backend{Postgres, MySQL, Redis} { // a stable order
+	for _, b := range []Backend{Postgres, MySQL, Redis, RedisCluster} { // a stable order
 		if r, ok := why[b.Name]; ok {
 			names = append(names, b.Name)
 			reasons = append(reasons, r)

@@ -47,6 +47,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/store"
@@ -97,6 +98,9 @@ type Store struct {
 
 	wmu      sync.Mutex // guards watchers; taken inside mu, never around it
 	watchers map[*watcher]struct{}
+
+	// lastClient is the last client GetClient found, which a miss copies.
+	lastClient atomic.Pointer[store.Client]
 }
 
 // New returns an empty store.
@@ -172,13 +176,21 @@ func (s *Store) disown(c *store.Client) {
 }
 
 // GetClient implements [store.Clients].
+//
+// An unknown id costs what a known one does, so that the time the issuer
+// takes to refuse it does not tell which ids exist: a miss copies the last
+// client found, as a hit copies its own.
 func (s *Store) GetClient(_ context.Context, id string) (*store.Client, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c, ok := s.clients[id]
 	if !ok {
+		if like := s.lastClient.Load(); like != nil {
+			cloneClient(like)
+		}
 		return nil, store.ErrNotFound
 	}
+	s.lastClient.Store(c) // records are replaced, never changed in place
 	return cloneClient(c), nil
 }
 

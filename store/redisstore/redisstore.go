@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,8 +24,9 @@ const DefaultPrefix = "portcullis:"
 const DefaultClockSkew = 5 * time.Minute
 
 // Store is a [store.Store] over Redis. It is safe for concurrent use; it
-// holds no state besides its configuration, so any number of Stores (one per
-// replica) may share one Redis.
+// holds no state besides its configuration (and the last client record
+// read, see [Store.GetClient]), so any number of Stores (one per replica)
+// may share one Redis.
 type Store struct {
 	rdb      redis.UniversalClient
 	prefix   string
@@ -34,6 +36,8 @@ type Store struct {
 	// oneServer: every key is on one server (not a Cluster or Ring), so
 	// a script may touch keys of different slots.
 	oneServer bool
+
+	lastClient atomic.Pointer[[]byte]
 }
 
 var (

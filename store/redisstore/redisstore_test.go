@@ -26,7 +26,7 @@ func newClient(t testing.TB, opt *redis.Options) *redis.Client {
 
 // newStore builds a store on rdb under prefix, which should come from
 // dbtest.RedisPrefix: that deletes the prefix's keys when t ends.
-func newStore(t testing.TB, rdb *redis.Client, prefix string) *Store {
+func newStore(t testing.TB, rdb redis.UniversalClient, prefix string) *Store {
 	t.Helper()
 	s, err := New(rdb, WithPrefix(prefix))
 	if err != nil {
@@ -42,13 +42,52 @@ func fresh(t testing.TB) (*Store, *redis.Client) {
 	return newStore(t, rdb, prefix), rdb
 }
 
-func TestStore(t *testing.T) {
-	t.Run("redis", func(t *testing.T) {
+// A deployment opens stores on clients of one kind: a redis.Client on one
+// server, or a redis.ClusterClient on a Redis Cluster.
+type deployment struct {
+	name string
+	// open returns a func that opens a new client, closed when t ends,
+	// and one that makes a fresh prefix, whose keys go when t ends.
+	open func(t *testing.T) (client func() redis.UniversalClient, prefix func() string)
+}
+
+var deployments = []deployment{
+	{"redis", func(t *testing.T) (func() redis.UniversalClient, func() string) {
 		opt := dbtest.RedisOptions(t)
-		storetest.Run(t, func(t *testing.T) store.Store {
-			return newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
+		return func() redis.UniversalClient { return newClient(t, opt) },
+			func() string { return dbtest.RedisPrefix(t) }
+	}},
+	// PORTCULLIS_TEST_REDIS_CLUSTER; .ci/redis-cluster starts one.
+	{"redis-cluster", func(t *testing.T) (func() redis.UniversalClient, func() string) {
+		opt := dbtest.RedisClusterOptions(t)
+		return func() redis.UniversalClient {
+				c := redis.NewClusterClient(opt)
+				t.Cleanup(func() { _ = c.Close() })
+				return c
+			},
+			func() string { return dbtest.RedisClusterPrefix(t) }
+	}},
+}
+
+// forEachDeployment runs f as a subtest per deployment.
+func forEachDeployment(t *testing.T, f func(t *testing.T, client func() redis.UniversalClient, prefix func() string)) {
+	for _, d := range deployments {
+		t.Run(d.name, func(t *testing.T) {
+			client, prefix := d.open(t)
+			f(t, client, prefix)
 		})
-	})
+	}
+}
+
+func TestStore(t *testing.T) {
+	for _, d := range deployments {
+		t.Run(d.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store {
+				client, prefix := d.open(t)
+				return newStore(t, client(), prefix())
+			})
+		})
+	}
 	// What a Cluster client runs, where a script may not reach a new
 	// refresh token's index (another slot), on one server.
 	t.Run("cluster path", func(t *testing.T) {
@@ -342,11 +381,14 @@ func watch(t *testing.T, s *Store) <-chan store.Event {
 // own client) both hear every change; a Store with another prefix on the
 // same server hears none; a rejected change is not announced.
 func TestWatchReplicas(t *testing.T) {
-	opt := dbtest.RedisOptions(t)
-	prefix := dbtest.RedisPrefix(t)
-	a := newStore(t, newClient(t, opt), prefix)
-	b := newStore(t, newClient(t, opt), prefix)
-	other := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
+	forEachDeployment(t, testWatchReplicas)
+}
+
+func testWatchReplicas(t *testing.T, client func() redis.UniversalClient, newPrefix func() string) {
+	prefix := newPrefix()
+	a := newStore(t, client(), prefix)
+	b := newStore(t, client(), prefix)
+	other := newStore(t, client(), newPrefix())
 	chA, chB, chOther := watch(t, a), watch(t, b), watch(t, other)
 	ctx := t.Context()
 

@@ -76,7 +76,12 @@ func queryText(d Dialect) [numQueries]string {
 	var q [numQueries]string
 
 	q[qCreateClient] = "INSERT INTO {p}clients (" + clientCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	q[qGetClient] = "SELECT " + clientCols + " FROM {p}clients WHERE id = ?"
+	// One row whether or not the client exists, the same columns filled
+	// (see Store.GetClient): a miss costs what a hit does.
+	q[qGetClient] = "SELECT COALESCE(c.id, ?), c.secret_hash, COALESCE(c.name, ?), COALESCE(c.owner_account, ''), " +
+		"COALESCE(c.scopes, ?), COALESCE(c.audiences, ?), COALESCE(c.generation, 0), COALESCE(c.disabled, FALSE), " +
+		"COALESCE(c.created_at, 0), COALESCE(c.updated_at, 0), COALESCE(c.metadata, ?) " +
+		"FROM (SELECT 1 AS one) probe LEFT JOIN {p}clients c ON c.id = ?"
 	q[qUpdateClient] = "UPDATE {p}clients SET secret_hash = ?, name = ?, owner_account = ?, scopes = ?, audiences = ?, " +
 		"generation = ?, disabled = ?, created_at = ?, updated_at = ?, metadata = ? WHERE id = ? AND generation = ?"
 	q[qClientGeneration] = "SELECT generation FROM {p}clients WHERE id = ?"

@@ -119,6 +119,10 @@ type Store struct {
 	text  [numQueries]string
 	stmts [numQueries]atomic.Pointer[sql.Stmt]
 	mu    sync.Mutex // serialises the first preparation of each statement
+
+	// lastClient is the text of the last client GetClient found, which
+	// a miss decodes in its place.
+	lastClient atomic.Pointer[clientText]
 }
 
 var (
