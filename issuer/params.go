@@ -68,6 +68,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(errorBody{Error: ErrServerError.Code})
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes answers status with the JSON document b.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
