@@ -50,13 +50,14 @@ type Config struct {
 	// this issuer's own [Issuer.Verifier] can check such tokens.
 	//
 	// Which to pick: ES256 for interoperability (every JOSE library and
-	// API gateway verifies it; signatures are deterministic, RFC 6979);
-	// EdDSA for throughput with published keys (the token endpoint serves
-	// about 1.4 times ES256's requests, and first-sight verification is
-	// faster too), when every verifier supports Ed25519 JWKs (RFC 8037);
-	// HS256 for the most throughput when only this issuer's own verifiers
-	// check the tokens (about 2 times ES256); RS256 only for verifiers that
-	// know nothing else (signing is about 20 times ES256's CPU). Changing
+	// API gateway verifies it; signatures are deterministic, RFC 6979).
+	// HS256 for throughput, when only this issuer's own verifiers check
+	// the tokens: its token endpoint costs about half ES256's CPU per
+	// request (bench/README.md). EdDSA for a little more throughput than
+	// ES256 with published keys (about 1.1 times), and faster first-sight
+	// verification, when every verifier supports Ed25519 JWKs (RFC 8037).
+	// RS256 only for verifiers that know nothing else: a 2048-bit RSA
+	// signature costs tens of times an ES256 one. Changing
 	// it on a store that has keys rotates as KeyRotation does: the new key
 	// is published 10 minutes before it signs and the old one stays
 	// published until its tokens have expired.
