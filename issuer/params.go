@@ -146,7 +146,8 @@ func parseFormParams(body []byte) (map[string]string, error) {
 	// repeated name, as when the whole body was parsed first.
 	p := make(map[string]string, 4)
 	var malformed error
-	repeated, empty := "", false
+	var repeated string
+	dup, empty := false, false
 	for rest := string(body); rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
@@ -166,8 +167,8 @@ func parseFormParams(body []byte) (map[string]string, error) {
 			malformed = cmp.Or(malformed, err)
 			continue
 		}
-		if _, dup := p[k]; dup && repeated == "" {
-			repeated = k
+		if _, seen := p[k]; seen && !dup {
+			dup, repeated = true, k
 		}
 		p[k] = v
 		empty = empty || v == ""
@@ -175,7 +176,7 @@ func parseFormParams(body []byte) (map[string]string, error) {
 	switch {
 	case malformed != nil:
 		return nil, ErrInvalidRequest.WithDescription("malformed form body").WithCause(malformed)
-	case repeated != "":
+	case dup:
 		return nil, ErrInvalidRequest.WithDescription("repeated parameter " + safeName(repeated))
 	}
 	if empty {
