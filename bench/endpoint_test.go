@@ -7,13 +7,16 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/bench/internal/endpoints"
+	"github.com/portcullis/portcullis/internal/cputime"
 )
 
 // BenchmarkEndpoint times client_credentials at each token endpoint in
 // process, on every core (RunParallel): request in, JSON token out, through
 // an httptest recorder. The setups are described in package endpoints.
 // ns/op is wall time per request across all cores, so 1e9/(ns/op) is the
-// endpoint's requests per second without a network; the loopback figures
+// endpoint's requests per second without a network, and cpu-ns/op the
+// CPU time of the whole process per request (what a loaded machine does not
+// inflate; its inverse times the cores is the ceiling); the loopback figures
 // come from cmd/endpoint-server and wrk (run.sh).
 //
 // run.sh runs each setup in a process of its own: go-oauth2's memory token
@@ -29,6 +32,7 @@ func BenchmarkEndpoint(b *testing.B) {
 			checkEndpoint(b, e)
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := cputime.Start()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					w := httptest.NewRecorder()
@@ -39,6 +43,7 @@ func BenchmarkEndpoint(b *testing.B) {
 					}
 				}
 			})
+			cpu.Report(b)
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}

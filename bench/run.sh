@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Runs the bench: the Go benchmarks (token verification and token endpoint,
-# in process), summarised with benchstat when it can be fetched, and, when
-# wrk is installed, each token endpoint under load over loopback.
+# Runs the bench: the Go benchmarks (token verification, token endpoint,
+# HTTP routes plain vs guarded, token endpoint per store, in process),
+# summarised with benchstat when it can be fetched, and, when wrk is
+# installed, each token endpoint and each route under load over loopback.
+# The store benchmarks use PORTCULLIS_TEST_POSTGRES, _MYSQL and _REDIS
+# (see ../README.md) and skip a backend whose variable is unset.
 #
 #   ./run.sh                  # everything, COUNT=6 runs of each benchmark
 #   COUNT=1 ./run.sh          # one run (what README.md's table is)
 #   BENCH=Verify/Bare ./run.sh  # only benchmarks matching this regexp
 #   WRK=0 ./run.sh            # skip the loopback load even if wrk is there
+#   WRK_ONLY=http ./run.sh    # only the loopback load of the routes (or =endpoint)
 #
 # Results go to $OUT (default ./results, which git ignores).
 set -euo pipefail
@@ -17,6 +21,7 @@ BENCH=${BENCH:-}
 BENCHTIME=${BENCHTIME:-1s}
 OUT=${OUT:-results}
 WRK=${WRK:-1}
+WRK_ONLY=${WRK_ONLY:-}
 PORT=${PORT:-18181}
 mkdir -p "$OUT"
 : >"$OUT/bench.txt"
@@ -31,14 +36,18 @@ cleanup() {
 }
 trap cleanup EXIT
 go build -o "$bin/endpoint-server" ./cmd/endpoint-server
+go build -o "$bin/http-server" ./cmd/http-server
 impls=$("$bin/endpoint-server" -list)
+routes=$("$bin/http-server" -list)
 
 gobench() {
 	echo "== go test -bench '$1' -count $COUNT -benchtime $BENCHTIME ($(nproc) cores)"
 	go test -run '^$' -bench "$1" -count "$COUNT" -benchtime "$BENCHTIME" . | tee -a "$OUT/bench.txt"
 }
 
-if [ -n "$BENCH" ]; then
+if [ -n "$WRK_ONLY" ]; then
+	:
+elif [ -n "$BENCH" ]; then
 	gobench "$BENCH"
 else
 	# One process for verification and one per endpoint setup: go-oauth2's
@@ -48,9 +57,11 @@ else
 	for impl in $impls; do
 		gobench "^BenchmarkEndpoint\$/^$impl\$"
 	done
+	gobench '^BenchmarkHTTP$'
+	gobench '^BenchmarkEndpointStore$'
 fi
 
-if [ "$COUNT" -gt 1 ]; then
+if [ "$COUNT" -gt 1 ] && [ -z "$WRK_ONLY" ]; then
 	echo "== benchstat"
 	if ! go run golang.org/x/perf/cmd/benchstat@latest "$OUT/bench.txt" | tee "$OUT/benchstat.txt"; then
 		echo "benchstat unavailable; raw figures are in $OUT/bench.txt"
@@ -62,16 +73,22 @@ if [ "$WRK" = 0 ] || ! command -v wrk >/dev/null; then
 	exit 0
 fi
 
+# wait_ready FILE: waits for a server's "ready" line in FILE.
+wait_ready() {
+	for _ in $(seq 100); do
+		grep -q '^ready ' "$1" && return
+		sleep 0.1
+	done
+}
+
+if [ "$WRK_ONLY" != http ]; then
 : >"$OUT/wrk.txt"
 for impl in $impls; do
 	# Bounded: two threads, 32 connections, ten seconds, loopback only; the
 	# server exits by itself after two minutes if this script dies.
 	"$bin/endpoint-server" -impl "$impl" -port "$PORT" -lifetime 2m >"$bin/ready" &
 	server=$!
-	for _ in $(seq 100); do
-		grep -q '^ready ' "$bin/ready" && break
-		sleep 0.1
-	done
+	wait_ready "$bin/ready"
 	read -r _ name url auth <"$bin/ready" || { echo "$impl did not start"; exit 1; }
 	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
 	cat >"$bin/post.lua" <<EOF
@@ -85,8 +102,41 @@ EOF
 	kill "$server"
 	wait "$server" 2>/dev/null || true
 	server=
+	grep '^served ' "$bin/ready" | tee -a "$OUT/wrk.txt" || true
 done
 
 echo "== requests/second over loopback"
-awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2; order[++n]=name}
-	END {for (i=1;i<=n;i++) {k=order[i]; printf "%-18s %10s req/s%s\n", k, rps[k], (k in bad ? "  (" bad[k] " non-2xx!)" : "")}}' "$OUT/wrk.txt"
+awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2; order[++n]=name} /^served / {cpu[name]=$6}
+	END {for (i=1;i<=n;i++) {k=order[i]; printf "%-18s %10s req/s %8s server cpu-ns/req%s\n", k, rps[k], cpu[k], (k in bad ? "  (" bad[k] " non-2xx!)" : "")}}' "$OUT/wrk.txt"
+fi
+
+[ "$WRK_ONLY" = endpoint ] && exit 0
+# The routes, plain and guarded, one server each, wrk with the same bearer
+# token on every request (cached by the guard after the first). The
+# server prints its own CPU time per request when it stops.
+: >"$OUT/wrk-http.txt"
+for setup in $routes; do
+	fw=${setup%/*}
+	guarded=
+	[ "${setup#*/}" = guarded ] && guarded=-guarded
+	"$bin/http-server" -framework "$fw" $guarded -port "$PORT" -lifetime 2m >"$bin/ready" &
+	server=$!
+	wait_ready "$bin/ready"
+	read -r _ name url auth <"$bin/ready" || { echo "$setup did not start"; exit 1; }
+	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
+	echo "== wrk $name ($url)" | tee -a "$OUT/wrk-http.txt"
+	wrk -t2 -c32 -d10s --timeout 30s -H "Authorization: $auth" "$url" | tee -a "$OUT/wrk-http.txt"
+	kill "$server"
+	wait "$server" 2>/dev/null || true
+	server=
+	grep '^served ' "$bin/ready" | tee -a "$OUT/wrk-http.txt" || true
+done
+
+echo "== routes over loopback: guarded ÷ plain (req/s; server CPU per request)"
+awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2} /^served / {cpu[name]=$6}
+	END {split("nethttp chi gin", fws, " ");
+		for (i=1;i<=3;i++) {f=fws[i]; p=f "/plain"; g=f "/guarded";
+			if (!(p in rps) || !(g in rps)) continue;
+			printf "%-8s plain %10s req/s %7s cpu-ns/req   guarded %10s req/s %7s cpu-ns/req   ratio %.3f req/s, %.3f cpu%s\n",
+				f, rps[p], cpu[p], rps[g], cpu[g], rps[g]/rps[p], (cpu[g] > 0 ? cpu[p]/cpu[g] : 0),
+				((p in bad) || (g in bad) ? "  (non-2xx!)" : "")}}' "$OUT/wrk-http.txt"

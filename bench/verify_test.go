@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/golang-jwt/jwt/v5"
 	jwxjwt "github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/portcullis/portcullis/internal/cputime"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/middleware"
 	"github.com/portcullis/portcullis/store"
@@ -163,6 +164,8 @@ func serve(b *testing.B, f *verifyFixture, h http.Handler, same bool) {
 	b.Helper()
 	w := &sink{h: http.Header{}}
 	b.ReportAllocs()
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for i := 0; b.Loop(); i++ {
 		r := f.reqs[0]
 		if !same {
@@ -213,6 +216,8 @@ func benchBare(b *testing.B, f *verifyFixture) {
 	)
 	keyfunc := func(*jwt.Token) (any, error) { return f.key, nil }
 	b.ReportAllocs()
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for i := 0; b.Loop(); i++ {
 		var c token.Claims
 		if _, err := p.ParseWithClaims(f.pool[i%poolSize], &c, keyfunc); err != nil {

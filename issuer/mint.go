@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
 )
@@ -89,6 +88,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family 
 	g.IssuedAt = now
 	g.ExpiresAt = now.Add(k.TTL)
 	jti := newID()
+	scope := token.JoinScope(g.Scopes)
 	var raw string
 	bound := false
 	if k.RequireDPoP && dpopKeyFrom(ctx) == "" {
@@ -116,19 +116,17 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family 
 		if err != nil {
 			return "", i.unavailable(ctx, "signing keys", err)
 		}
-		claims := &token.Claims{
-			RegisteredClaims: jwt.RegisteredClaims{
-				Issuer:    i.cfg.Issuer,
-				Subject:   g.Subject,
-				Audience:  jwt.ClaimStrings(g.Audience),
-				ExpiresAt: jwt.NewNumericDate(g.ExpiresAt),
-				NotBefore: jwt.NewNumericDate(now),
-				IssuedAt:  jwt.NewNumericDate(now),
-				ID:        jti,
-			},
+		claims := &token.Minted{
+			Issuer:     i.cfg.Issuer,
+			Subject:    g.Subject,
+			Audience:   g.Audience,
+			ExpiresAt:  g.ExpiresAt.Unix(),
+			NotBefore:  now.Unix(),
+			IssuedAt:   now.Unix(),
+			ID:         jti,
 			ClientID:   g.ClientID,
 			AccountID:  g.AccountID,
-			Scope:      token.JoinScope(g.Scopes),
+			Scope:      scope,
 			Kind:       g.Kind,
 			Generation: g.Generation,
 			Family:     family,
@@ -137,7 +135,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family 
 			claims.Confirmation = &token.Confirmation{JKT: jkt}
 			bound = true
 		}
-		if raw, err = ks.Sign(claims); err != nil {
+		if raw, err = ks.SignAccess(claims); err != nil {
 			i.log.ErrorContext(ctx, "issuer: signing failed", "err", err)
 			return "", ErrServerError.WithCause(err)
 		}
@@ -149,7 +147,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family 
 	}
 	resp.ExpiresIn = int64(k.TTL / time.Second)
 	resp.ExpiresAt = g.ExpiresAt
-	resp.Scope = token.JoinScope(g.Scopes)
+	resp.Scope = scope
 	return jti, nil
 }
 

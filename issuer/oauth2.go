@@ -3,6 +3,8 @@ package issuer
 import (
 	"net/http"
 	"strconv"
+
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 // OAuth2 is the RFC 6749 dialect: the request body is
@@ -38,15 +40,27 @@ func (d OAuth2) DecodeTokenRequest(r *http.Request) (*TokenRequest, error) {
 	}, nil
 }
 
-// WriteTokenResponse implements [Dialect].
+// WriteTokenResponse implements [Dialect]: access_token, token_type,
+// expires_in, and refresh_token and scope when set (RFC 6749 §5.1). The
+// JSON is appended by hand, with encoding/json's escaping: this runs once
+// per token issued.
 func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp *TokenResponse) {
-	WriteJSON(w, http.StatusOK, oauth2Token{
-		AccessToken:  resp.AccessToken,
-		TokenType:    resp.TokenType,
-		ExpiresIn:    resp.ExpiresIn,
-		RefreshToken: resp.RefreshToken,
-		Scope:        resp.Scope,
-	})
+	b := make([]byte, 0, 112+len(resp.AccessToken)+len(resp.TokenType)+len(resp.RefreshToken)+len(resp.Scope))
+	b = append(b, `{"access_token":`...)
+	b = token.AppendJSONString(b, resp.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = token.AppendJSONString(b, resp.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, resp.ExpiresIn, 10)
+	if resp.RefreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = token.AppendJSONString(b, resp.RefreshToken)
+	}
+	if resp.Scope != "" {
+		b = append(b, `,"scope":`...)
+		b = token.AppendJSONString(b, resp.Scope)
+	}
+	writeJSONBytes(w, http.StatusOK, append(b, '}'))
 }
 
 // WriteError implements [Dialect]: the §5.2 JSON body, with
@@ -63,12 +77,4 @@ func (d OAuth2) WriteError(w http.ResponseWriter, r *http.Request, err *Error) {
 		w.Header().Set("WWW-Authenticate", "Basic realm="+strconv.Quote(realm))
 	}
 	WriteError(w, err)
-}
-
-type oauth2Token struct {
-	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"`
-	ExpiresIn    int64  `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	Scope        string `json:"scope,omitempty"`
 }

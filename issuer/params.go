@@ -2,6 +2,7 @@ package issuer
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -86,6 +87,11 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		b, _ = json.Marshal(errorBody{Error: ErrServerError.Code})
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes answers status with the JSON document b.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
@@ -94,6 +100,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 }
 
 var errTooLarge = ErrInvalidRequest.WithDescription("request body too large")
+
+// The media types of a token request body.
+const (
+	formType = "application/x-www-form-urlencoded"
+	jsonType = "application/json"
+)
 
 // ReadParams reads the parameters of a POST body strictly, as RFC 6749
 // asks: application/x-www-form-urlencoded or application/json (an object
@@ -107,17 +119,23 @@ func ReadParams(r *http.Request) (map[string]string, error) {
 	if ct == "" {
 		return nil, ErrInvalidRequest.WithDescription("missing Content-Type")
 	}
-	mt, mparams, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return nil, ErrInvalidRequest.WithDescription("malformed Content-Type").WithCause(err)
-	}
-	if cs, ok := mparams["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-		return nil, ErrInvalidRequest.WithDescription("unsupported charset")
+	mt := ct
+	if ct != formType && ct != jsonType {
+		// Parameters, odd case or spacing: the full parse (the two plain
+		// spellings above are what nearly every client sends).
+		var mparams map[string]string
+		var err error
+		if mt, mparams, err = mime.ParseMediaType(ct); err != nil {
+			return nil, ErrInvalidRequest.WithDescription("malformed Content-Type").WithCause(err)
+		}
+		if cs, ok := mparams["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return nil, ErrInvalidRequest.WithDescription("unsupported charset")
+		}
 	}
 	isJSON := false
 	switch mt {
-	case "application/x-www-form-urlencoded":
-	case "application/json":
+	case formType:
+	case jsonType:
 		isJSON = true
 	default:
 		return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded or application/json")
@@ -140,17 +158,50 @@ func ReadParams(r *http.Request) (map[string]string, error) {
 }
 
 func parseFormParams(body []byte) (map[string]string, error) {
-	vals, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, ErrInvalidRequest.WithDescription("malformed form body").WithCause(err)
-	}
-	p := make(map[string]string, len(vals))
-	for k, vs := range vals {
-		if len(vs) > 1 {
-			return nil, ErrInvalidRequest.WithDescription("repeated parameter " + safeName(k))
+	// url.ParseQuery's rules (pairs split on '&', a ';' refused, empty
+	// pairs skipped, a missing '=' an empty value), straight into the one
+	// map: no []string per value. An error from any pair wins over a
+	// repeated name, as when the whole body was parsed first.
+	p := make(map[string]string, 4)
+	var malformed error
+	var repeated string
+	dup, empty := false, false
+	for rest := string(body); rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if strings.Contains(pair, ";") {
+			malformed = cmp.Or(malformed, errors.New("invalid semicolon separator in query"))
+			continue
 		}
-		if vs[0] != "" {
-			p[k] = vs[0]
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		k, err := url.QueryUnescape(k)
+		if err == nil {
+			v, err = url.QueryUnescape(v)
+		}
+		if err != nil {
+			malformed = cmp.Or(malformed, err)
+			continue
+		}
+		if _, seen := p[k]; seen && !dup {
+			dup, repeated = true, k
+		}
+		p[k] = v
+		empty = empty || v == ""
+	}
+	switch {
+	case malformed != nil:
+		return nil, ErrInvalidRequest.WithDescription("malformed form body").WithCause(malformed)
+	case dup:
+		return nil, ErrInvalidRequest.WithDescription("repeated parameter " + safeName(repeated))
+	}
+	if empty {
+		for k, v := range p {
+			if v == "" {
+				delete(p, k) // RFC 6749 §3.1: an empty value is an omitted one
+			}
 		}
 	}
 	return p, nil

@@ -16,11 +16,13 @@
 //
 // # The principal
 //
-// A handler behind the middleware finds who called with [Principal]
-// (from the gin context) or with [middleware.PrincipalFrom] on
-// c.Request.Context(), so that code written for net/http works unchanged.
-// The principal may be shared by every request that presents the same
-// token: read it, never modify it.
+// A handler behind the middleware finds who called with [Principal], or
+// with [middleware.PrincipalFrom] on c.Request.Context(), so that code
+// written for net/http works unchanged: the principal is kept in the
+// request's context only, not also in the gin context's Keys, whose map
+// gin would allocate afresh for every request. The principal may be
+// shared by every request that presents the same token: read it, never
+// modify it.
 //
 // # Refusals
 //
@@ -37,23 +39,21 @@ import (
 	"github.com/portcullis/portcullis/middleware"
 )
 
-// PrincipalKey is the key under which the middleware stores the
-// *middleware.Principal in the gin context (c.Get(PrincipalKey)).
-const PrincipalKey = "portcullis/principal"
-
 // Middleware returns a gin handler that lets a request through only with a
 // token that g accepts, and aborts it with the guard's error response
-// otherwise.
+// otherwise. It does per request what [middleware.Guard.Wrap] does for
+// net/http, and nothing more: Authenticate, then one request copy that
+// carries the principal in its context.
 func Middleware(g *middleware.Guard) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, err := g.Authenticate(c.Request)
+		r := c.Request
+		p, err := g.Authenticate(r)
 		if err != nil {
-			g.Fail(c.Writer, c.Request, err)
+			g.Fail(c.Writer, r, err)
 			c.Abort()
 			return
 		}
-		c.Set(PrincipalKey, p)
-		c.Request = c.Request.WithContext(middleware.WithPrincipal(c.Request.Context(), p))
+		c.Request = r.WithContext(middleware.WithPrincipal(r.Context(), p))
 		c.Next()
 	}
 }
@@ -66,19 +66,11 @@ func Require(g *middleware.Guard, scopes ...string) gin.HandlerFunc {
 	return Middleware(g.Require(scopes...))
 }
 
-// Principal returns the principal the middleware accepted for this request.
-// ok is false on a route that is not guarded.
+// Principal returns the principal the middleware accepted for this request
+// (or that any middleware.Guard put in c.Request's context). ok is false on
+// a route that is not guarded.
 func Principal(c *gin.Context) (p *middleware.Principal, ok bool) {
-	v, found := c.Get(PrincipalKey)
-	if found {
-		p, ok = v.(*middleware.Principal)
-	}
-	if !ok || p == nil {
-		// Guarded by something that set only the request context (a
-		// net/http middleware wrapped around the engine, say).
-		return middleware.PrincipalFrom(c.Request.Context())
-	}
-	return p, true
+	return middleware.PrincipalFrom(c.Request.Context())
 }
 
 // Mount serves the issuer's endpoints on r at the paths of iss.Paths():

@@ -42,6 +42,10 @@ type Key struct {
 	Seq       int64
 	// kekID is the KEK the stored key is sealed with; "" in the clear.
 	kekID string
+	// signHeader is the base64url header of the tokens the key signs,
+	// and pads its HMAC pads (HS256): see SignAccess.
+	signHeader string
+	pads       *hmacPads
 }
 
 // Symmetric reports whether the key is an HMAC secret, which is never
@@ -117,7 +121,8 @@ func ParseKey(sk *store.SigningKey) (*Key, error) {
 		}
 		secret := append([]byte(nil), sk.Private...)
 		k.private, k.public = secret, secret
-		return k, nil
+		k.pads = newHMACPads(secret)
+		return k, k.prepareSigning()
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(sk.Private)
 	if err != nil {
@@ -142,7 +147,13 @@ func ParseKey(sk *store.SigningKey) (*Key, error) {
 	default:
 		return nil, fmt.Errorf("token: key %q has an unsupported type %T", sk.ID, priv)
 	}
-	return k, nil
+	return k, k.prepareSigning()
+}
+
+// prepareSigning encodes the header of the tokens k signs, once.
+func (k *Key) prepareSigning() (err error) {
+	k.signHeader, err = signHeader(k)
+	return err
 }
 
 // NewPublicKey makes a verification-only Key from a public key (or an HMAC

@@ -44,6 +44,7 @@ import (
 	fstorage "github.com/ory/fosite/storage"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/issuer"
+	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/memory"
 )
 
@@ -96,11 +97,19 @@ func New(name string) (*Endpoint, error) {
 	return nil, fmt.Errorf("endpoints: unknown setup %q (want one of %s)", name, strings.Join(Names, ", "))
 }
 
-// Portcullis is the issuer's token endpoint signing JWTs with alg.
+// Portcullis is the issuer's token endpoint signing JWTs with alg, over the
+// memory store.
 func Portcullis(alg string) (*Endpoint, error) {
+	return PortcullisOn("portcullis-"+strings.ToLower(alg), memory.New(), alg)
+}
+
+// PortcullisOn is the issuer's token endpoint over st, signing JWTs with
+// alg, under the given name: the store comparison (store_test.go) runs it
+// on every backend.
+func PortcullisOn(name string, st store.Store, alg string) (*Endpoint, error) {
 	iss, err := issuer.New(issuer.Config{
 		Issuer:    "http://127.0.0.1",
-		Store:     memory.New(),
+		Store:     st,
 		Algorithm: alg,
 		Scopes:    []string{"read", "write"},
 		// Only refusals and store failures are logged; the bench makes
@@ -115,7 +124,7 @@ func Portcullis(alg string) (*Endpoint, error) {
 		return nil, err
 	}
 	return &Endpoint{
-		Name: "portcullis-" + strings.ToLower(alg), Path: iss.Paths().Token,
+		Name: name, Path: iss.Paths().Token,
 		Handler: iss.Handler(), ClientID: c.ID, Secret: secret,
 	}, nil
 }
