@@ -35,6 +35,10 @@ type Minted struct {
 	AccountID string
 	// Generation of the client (or account) when the token was issued.
 	Generation int64
+	// Family is the refresh token family, if any (the fam claim).
+	Family string
+	// Confirmation binds the token to a DPoP key (the cnf claim).
+	Confirmation *Confirmation
 }
 
 // AppendJSON appends the claims as the JSON object that golang-jwt writes
@@ -88,6 +92,13 @@ func (c *Minted) AppendJSON(b []byte) []byte {
 	str("account_id", c.AccountID)
 	name("gen")
 	b = strconv.AppendInt(b, c.Generation, 10)
+	str("fam", c.Family)
+	if c.Confirmation != nil {
+		name("cnf")
+		b = append(b, `{"jkt":`...)
+		b = AppendJSONString(b, c.Confirmation.JKT)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 

@@ -20,6 +20,10 @@ var mintedCases = []token.Minted{
 		NotBefore: 1893549845, IssuedAt: 1893549845, ID: "jti-1", ClientID: "c1", Scope: "read write",
 		Kind: token.KindClient, AccountID: "acc_1", Generation: 7,
 	},
+	{
+		Issuer: testIssuer, Subject: "c2", ExpiresAt: 1893553445, ID: "jti-2", Kind: token.KindClient,
+		Generation: 8, Family: "fam<1>", Confirmation: &token.Confirmation{JKT: "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"},
+	},
 	{Kind: token.KindAccount}, // everything optional left out, gen 0 still written
 	{
 		Issuer: "https://a.test/<x>&y", Subject: "quote\" back\\slash", Audience: []string{"a", "b\u2028c", "é"},
@@ -41,6 +45,7 @@ func equivalent(c token.Minted) *token.Claims {
 			NotBefore: date(c.NotBefore), IssuedAt: date(c.IssuedAt), ID: c.ID,
 		},
 		ClientID: c.ClientID, Scope: c.Scope, Kind: c.Kind, AccountID: c.AccountID, Generation: c.Generation,
+		Family: c.Family, Confirmation: c.Confirmation,
 	}
 }
 
