@@ -17,6 +17,10 @@
 //     at the other within the documented delay (Config.StateTTL, or at once
 //     with a store that pushes events); and concurrent first starts, which
 //     must agree on a single signing key;
+//   - faults (faults_test.go): two replicas under a mixed load while a
+//     fault proxy between them and PostgreSQL or Redis pauses, delays and
+//     cuts the connections, counting the invariants of internal/faultload
+//     and the goroutines left;
 //   - the embedding example of README.md, which must match the code here
 //     and build as a program of its own, in a module that requires this one
 //     through the README's require and replace lines;

@@ -28,6 +28,7 @@
 package faultload
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -513,6 +514,7 @@ type worker struct {
 	rng *rand.Rand
 
 	id, secret string          // "" when lost: a new client is made
+	rotation   string          // the last failed rotation's answer, if any
 	live       []*accessToken  // tokens that must be accepted
 	dead       []*accessToken  // tokens refused from deadAt + StateTTL
 	refresh    []*refreshToken // the newest of each family held
@@ -527,6 +529,11 @@ type accessToken struct {
 type refreshToken struct {
 	raw       string
 	presented bool // sent before, with no answer that settled it
+	// retried: an earlier token of the family was sent again after an
+	// answer that settled nothing, and the server took the retry (200).
+	// Such a family is still the server's to keep; the flag only says
+	// which case a violation is.
+	retried bool
 }
 
 func (w *worker) replica() *replica { return w.r.replicas[w.rng.IntN(2)] }
@@ -596,11 +603,13 @@ func (w *worker) took(a answer, old *refreshToken) {
 		}
 	}
 	rt, _ := a.body["refresh_token"].(string)
+	retried := false
 	if old != nil {
+		retried = old.retried || old.presented
 		w.dropRefresh(old)
 	}
 	if rt != "" {
-		w.refresh = append(w.refresh, &refreshToken{raw: rt})
+		w.refresh = append(w.refresh, &refreshToken{raw: rt, retried: retried})
 		if len(w.refresh) > maxFamiles {
 			w.refresh = w.refresh[1:]
 		}
@@ -629,8 +638,9 @@ func (w *worker) kill(t *accessToken, at time.Time, why string) {
 // since only this worker rotates its client, the server committed a
 // rotation it answered as a failure (or committed it after answering).
 func (w *worker) secretRefused(op string, a answer) {
-	w.r.violate(RotationAnswered, "%s: the secret of client %s, which no rotation answered 200 changed, was refused: %s", op, w.id, a)
-	w.id, w.secret = "", ""
+	w.r.violate(RotationAnswered, "%s: the secret of client %s, which no rotation answered 200 changed, was refused: %s (last failed rotation: %s)",
+		op, w.id, a, cmp.Or(w.rotation, "none"))
+	w.id, w.secret, w.rotation = "", "", ""
 }
 
 func (w *worker) clientCredentials() {
@@ -646,7 +656,6 @@ func (w *worker) clientCredentials() {
 
 func (w *worker) refreshGrant(rt *refreshToken) {
 	before := rt.presented
-	rt.presented = true
 	a := w.tokenRequest("refresh_token", w.r.replicas[0].iss.Paths().Token,
 		url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt.raw}}, w.secret)
 	switch {
@@ -656,12 +665,17 @@ func (w *worker) refreshGrant(rt *refreshToken) {
 		w.secretRefused("refresh_token", a)
 	case a.code == "invalid_grant":
 		if !before {
-			w.r.violate(RefreshKept, "refresh token of client %s refused at its first use: %s", w.id, a)
+			how := "no token of its family was ever sent twice"
+			if rt.retried {
+				how = "an earlier token of its family was sent again after an unsettled answer, and the retry was answered 200"
+			}
+			w.r.violate(RefreshKept, "refresh token of client %s refused at its first use (%s): %s", w.id, how, a)
 		}
 		w.dropRefresh(rt)
 	case a.unavailable():
 		// Keep it: a client would try again, and if the server did
 		// consume it, the retry is a reuse that may be refused.
+		rt.presented = true
 	default:
 		w.r.note("refresh " + a.String())
 		w.dropRefresh(rt)
@@ -702,13 +716,14 @@ func (w *worker) rotate(t *accessToken) {
 			w.kill(l, now, "rotation")
 		}
 		w.refresh = nil // dead too, by the test's own action
-		w.secret = secret
+		w.secret, w.rotation = secret, ""
 		return
 	}
 	if a.status == http.StatusUnauthorized {
 		w.r.note("live token refused")
 		w.dropLive(t)
 	}
+	w.rotation = fmt.Sprintf("%s at %v", a, a.sentAt.Sub(w.r.began).Round(time.Millisecond))
 	w.checkSecret("after rotation")
 }
 
