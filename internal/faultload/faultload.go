@@ -7,9 +7,11 @@
 //   - no refresh token that the server acknowledged (handed out in a 200)
 //     is refused when first presented, unless the test itself revoked its
 //     family (RFC 7009 revocation, or rotating the client);
-//   - no rotation is committed but answered as a failure: after a failed
-//     rotation answer the old secret still works, and the secret a client
-//     holds is never refused;
+//   - no rotation is committed but answered as a failure: a client that
+//     repeats a rotation answered 503 (or not at all) with the same
+//     Idempotency-Key, until an answer settles it, either gets the new
+//     secret or keeps the old one working; and the secret a client holds is
+//     never refused;
 //   - no token is accepted after its rotation or revocation was answered
 //     200, beyond the documented delay (Config.StateTTL);
 //   - no request outlives its client's timeout: the server answers, if only
@@ -335,10 +337,12 @@ const guardedPath = "/v1/whoami"
 
 func newReplica(cfg Config, st store.Store) (*replica, error) {
 	icfg := issuer.Config{
-		Issuer:   "https://auth.faults.example",
-		Store:    st,
-		Scopes:   []string{"read", "write"},
-		Refresh:  issuer.RefreshConfig{Enabled: true},
+		Issuer:  "https://auth.faults.example",
+		Store:   st,
+		Scopes:  []string{"read", "write"},
+		Refresh: issuer.RefreshConfig{Enabled: true},
+		// Self-rotation, which the workers use.
+		Paths:    issuer.Paths{Credentials: "/oauth/credentials"},
 		StateTTL: cfg.StateTTL,
 		Logger:   cfg.Logger,
 	}
@@ -697,14 +701,33 @@ func (w *worker) call(t *accessToken, rep *replica) {
 	}
 }
 
-// rotate rotates the worker's secret at the credentials endpoint with t.
-// Any answer but 200 means the rotation did not happen: the old secret
-// must still work.
+// rotate rotates the worker's secret at the credentials endpoint with t,
+// as a retry-safe client does: an answer that settles nothing (503, a
+// timeout) is followed by the same request, with the same Idempotency-Key,
+// until one does. A 200 gives the new secret (the first or a replayed
+// one); any other answer means that no rotation happened, so the old
+// secret must still work.
 func (w *worker) rotate(t *accessToken) {
-	rep := w.replica()
-	req, _ := http.NewRequest(http.MethodPost, rep.srv.URL+rep.iss.Paths().Credentials, nil)
-	req.Header.Set("Authorization", "Bearer "+t.raw)
-	a := w.r.do("rotate", req)
+	key := fmt.Sprintf("%016x%016x", w.rng.Uint64(), w.rng.Uint64())
+	var a, first answer
+	for tries := 0; ; tries++ {
+		rep := w.replica()
+		req, _ := http.NewRequest(http.MethodPost, rep.srv.URL+rep.iss.Paths().Credentials, nil)
+		req.Header.Set("Authorization", "Bearer "+t.raw)
+		req.Header.Set("Idempotency-Key", key)
+		op := "rotate"
+		if tries > 0 {
+			op = "rotate again"
+		}
+		a = w.r.do(op, req)
+		if tries == 0 {
+			first = a
+		}
+		if !a.unavailable() || !time.Now().Before(w.r.hardStop) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	if a.ok() {
 		secret, _ := a.body["client_secret"].(string)
 		if secret == "" {
@@ -719,11 +742,11 @@ func (w *worker) rotate(t *accessToken) {
 		w.secret, w.rotation = secret, ""
 		return
 	}
-	if a.status == http.StatusUnauthorized {
+	if a.status == http.StatusUnauthorized && first.status == http.StatusUnauthorized {
 		w.r.note("live token refused")
-		w.dropLive(t)
 	}
-	w.rotation = fmt.Sprintf("%s at %v", a, a.sentAt.Sub(w.r.began).Round(time.Millisecond))
+	w.dropLive(t) // refused, or perhaps dead: it proves nothing from now on
+	w.rotation = fmt.Sprintf("%s at %v, then %s", first, first.sentAt.Sub(w.r.began).Round(time.Millisecond), a)
 	w.checkSecret("after rotation")
 }
 
