@@ -33,14 +33,14 @@ var pendingFixes = map[string]map[faultload.Invariant]string{
 		faultload.WithinDeadline: "issue 9 item 2 (branch deadlines): per-call store deadlines, 503 on expiry",
 		// A rotation whose client timed out commits when the pause ends;
 		// an UPDATE whose reply a cut lost committed all the same.
-		faultload.RotationAnswered: "issue 9 items 1, 2 and 9 (deadlines; a request id read back, or a retry-safe rotation): no rotation committed but answered as a failure",
+		faultload.RotationAnswered: "issue 9 items 2 and 9 (branch deadlines): store deadlines, a retry-safe rotation",
 	},
 	"redis": {
 		// Likewise, and go-redis retries a timed-out command three times.
 		faultload.WithinDeadline: "issue 9 item 2 (branch deadlines): per-call store deadlines, 503 on expiry",
 		// A timed-out compare-and-swap still runs (or runs again, sent
 		// anew by go-redis) when the pause ends: committed, answered 503.
-		faultload.RotationAnswered: "issue 9 items 1 and 2 (branches refresh, deadlines): idempotent writes, and no commit after the answer",
+		faultload.RotationAnswered: "issue 9 items 1, 2 and 9 (branches refresh, deadlines): idempotent writes, a retry-safe rotation",
 		// A timed-out consume runs again (go-redis) or late, finds its
 		// token used and revokes the family: the soak saw 5 in 5 min.
 		faultload.RefreshKept: "issue 9 item 1 (branch refresh): idempotent one-round-trip refresh rotation",
