@@ -20,6 +20,10 @@
 //   - equal cost: the token endpoint takes as long to refuse an unknown
 //     client id as a wrong secret, compared over 1,500 interleaved pairs
 //     per backend (skipped under -race; .ci/run runs it without);
+//   - faults (faults_test.go): two replicas under a mixed load while a
+//     fault proxy between them and PostgreSQL or Redis pauses, delays and
+//     cuts the connections, counting the invariants of internal/faultload
+//     and the goroutines left;
 //   - the embedding example of README.md, which must match the code here
 //     and build as a program of its own, in a module that requires this one
 //     through the README's require and replace lines;

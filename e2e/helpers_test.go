@@ -271,7 +271,7 @@ func freshRedis(t testing.TB) func() store.Store {
 // freshRedisCluster is freshRedis on the Redis Cluster of
 // PORTCULLIS_TEST_REDIS_CLUSTER, each handle with a cluster client of its
 // own.
-func freshRedisCluster(t *testing.T) func() store.Store {
+func freshRedisCluster(t testing.TB) func() store.Store {
 	opts := dbtest.RedisClusterOptions(t)
 	prefix := dbtest.RedisClusterPrefix(t)
 	return func() store.Store {

@@ -111,6 +111,9 @@ func Open(ctx context.Context, spec string, opt Options) (*Opened, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store redis://…: %w", err)
 		}
+		// The issuer's per-call deadline (Config.StoreTimeout) then cuts a
+		// stalled read short, not only go-redis' own ReadTimeout.
+		opts.ContextTimeoutEnabled = true
 		rdb := redis.NewClient(opts)
 		st, err := redisstore.New(rdb, redisstore.WithPrefix(opt.RedisPrefix))
 		if err == nil {
