@@ -97,7 +97,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// POST /v1/oauth2/token, and none of the other OAuth 2.0 endpoints,
 		// which the API does not have.
 		Paths: issuer.Paths{
-			Token:      "/v1/oauth2/token",
+			Token: "/v1/oauth2/token",
+			// The OpenAPI description of these endpoints (openapi.json).
+			OpenAPI:    "/openapi.json",
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
 		},
 		Logger: log,

@@ -165,7 +165,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		log.Warn("signing keys are stored in the clear: whoever can read the store can forge tokens; set -kek or " + kekEnv)
 	}
 
-	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks()})
+	iss, err := issuer.New(issuer.Config{Issuer: base, Store: st, Scopes: demoScopes, Logger: log, KeyEncryption: keyEnc, Hooks: obs.hooks(),
+		// The OpenAPI description of the endpoints (openapi.json).
+		Paths: issuer.Paths{OpenAPI: "/openapi.json"}})
 	if err != nil {
 		return err
 	}
