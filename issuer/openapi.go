@@ -619,10 +619,15 @@ func (b *apiBuilder) login(path string) {
 		Description: "An account's username or email, and its password, as RFC 7617 sends them (not form-encoded).",
 	}
 	unauthorized := b.dialectErrorResponse("invalid_client: the login failed (unknown login, wrong password, disabled account, no credentials: one answer).")
-	unauthorized.Headers = map[string]*apiHeader{"WWW-Authenticate": {
-		Required: true,
-		Schema:   &apiSchema{Type: "string", Const: `Basic realm="login", charset="UTF-8"`},
-	}}
+	// A dialect that takes HTTP Basic writes its own challenge over the
+	// login's.
+	challenge := &apiHeader{Required: true, Schema: &apiSchema{Type: "string", Const: `Basic realm="login", charset="UTF-8"`}}
+	if b.spec.Basic {
+		challenge = basicChallenge(b.spec.Realm)
+	}
+	if b.declared {
+		unauthorized.Headers = map[string]*apiHeader{"WWW-Authenticate": challenge}
+	}
 	op := &apiOperation{
 		OperationID: "login",
 		Summary:     "Log an account in",
