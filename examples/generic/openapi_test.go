@@ -15,6 +15,6 @@ func TestOpenAPI(t *testing.T) {
 	tokenURL := s.URL + "/token"
 	want(t, "token", c.Do(demotest.Req("POST", tokenURL, pageBody)), 200)
 	want(t, "wrong secret", c.Do(demotest.Req("POST", tokenURL, `{"clientId":"`+pageID+`","secret":"wrong"}`)), 401)
-	want(t, "no secret", c.Nonconforming(demotest.Req("POST", tokenURL, `{"clientId":"`+pageID+`"}`)), 400)
-	want(t, "HTTP Basic only", c.Nonconforming(demotest.Req("POST", tokenURL, `{}`, "Authorization", "Basic dGVzdENsaWVudDpzdXBlclNlY3JldA==")), 400)
+	want(t, "no secret", c.Nonconforming(demotest.Req("POST", tokenURL, `{"clientId":"`+pageID+`"}`)), 401)
+	want(t, "HTTP Basic only", c.Nonconforming(demotest.Req("POST", tokenURL, `{}`, "Authorization", "Basic dGVzdENsaWVudDpzdXBlclNlY3JldA==")), 401)
 }

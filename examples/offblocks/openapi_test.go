@@ -19,7 +19,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 	tok := token(demoKey, demoSecret)
 	want(t, "wrong secret", c.Do(demotest.Req("POST", tokenURL, body(demoKey, "wrong"))), 401)
-	want(t, "no secret", c.Nonconforming(demotest.Req("POST", tokenURL, `{"apiKey":"`+demoKey+`"}`)), 400)
+	want(t, "no secret", c.Nonconforming(demotest.Req("POST", tokenURL, `{"apiKey":"`+demoKey+`"}`)), 401)
 	want(t, "a form", c.Nonconforming(demotest.Req("POST", tokenURL, "apiKey=a&apiSecret=b",
 		"Content-Type", "application/x-www-form-urlencoded")), 400)
 	want(t, "PUT without a token", c.Nonconforming(demotest.Req("PUT", credsURL, body("k2", newSecret))), 401)
