@@ -239,6 +239,10 @@ type Paths struct {
 	// ones it chose, DELETE deletes them (see the OffBlocks dialect).
 	// Default "-": off, since it lets a token holder choose the secret.
 	OwnCredentials string
+	// OpenAPI serves the OpenAPI 3.1 description of the enabled endpoints
+	// (see [Issuer.OpenAPI]), e.g. "/openapi.json". Default "-": off, so
+	// that it takes no path an application may already serve.
+	OpenAPI string
 }
 
 // RateLimit limits failed client authentications per client id and per

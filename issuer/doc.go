@@ -62,6 +62,9 @@
 //     lists them without secrets, DELETE /account/keys/{id} deletes one
 //     (204). Another account's key answers exactly like an unknown one
 //     (404), and a client token never gets in.
+//   - OpenAPI (GET, off unless [Paths].OpenAPI is set, e.g.
+//     "/openapi.json"): the OpenAPI 3.1 description of the enabled
+//     endpoints, which [Issuer.OpenAPI] also returns.
 //
 // Errors are RFC 6749 §5.2 JSON bodies ([Error]); the bearer-token
 // endpoints (credentials, account keys) answer as a guard does (RFC 6750).
@@ -151,5 +154,18 @@
 // own-credentials endpoints, and its [KeyFormat] (DialectSpec.Keys)
 // declares the account-keys endpoint's answers: the status and members of
 // a created key, the members of a listed one, an object or a top-level
-// array for the listing, and "pcs_…" or hex secrets.
+// array for the listing, and "pcs_…" or hex secrets.//
+// # OpenAPI
+//
+// [Issuer.OpenAPI] describes the enabled endpoints as an OpenAPI 3.1
+// document generated from the configuration, so that it cannot drift from
+// what the handlers do: the paths, the grants and their wire values, the
+// token kinds' lifetimes and formats, the scopes, and the dialect's fields,
+// bodies (JSON, form), client authentication (HTTP Basic as the security
+// scheme "clientBasic", client_secret_post as body members, since OpenAPI
+// has no scheme for credentials in a body), token response, error shape and
+// client-key answers. Each operation lists its error responses with their
+// shape and headers (WWW-Authenticate, Retry-After). Serve it with
+// [Paths].OpenAPI. The examples commit theirs as openapi.json, and their
+// tests check every exchange of their flows against it.
 package issuer

@@ -20,6 +20,7 @@ var endpoints = []*endpoint{
 	&metadataEndpoint,
 	&loginEndpoint,
 	&accountKeysEndpoint,
+	&openAPIEndpoint,
 }
 
 // endpoint declares one HTTP endpoint of the issuer.

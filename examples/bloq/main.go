@@ -116,6 +116,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			Token:       "/auth/token",
 			Login:       "/auth/login",
 			AccountKeys: "/users/me/client-keys",
+			// The OpenAPI description of these endpoints (openapi.json).
+			OpenAPI: "/openapi.json",
 			// None of the OAuth 2.0 endpoints, which the API does not have.
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
 		},

@@ -110,7 +110,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// which the API does not have; the account login and keys
 		// (/account/login, /account/keys) that the credentials page calls.
 		Paths: issuer.Paths{
-			Token:      "/v1/oauth2/token",
+			Token: "/v1/oauth2/token",
+			// The OpenAPI description of these endpoints (openapi.json).
+			OpenAPI:    "/openapi.json",
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
 		},
 		Logger: log,

@@ -85,7 +85,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Kinds: []issuer.Kind{{Name: issuer.KindClient, Format: issuer.FormatUUID, TTL: 30 * time.Minute}},
 		// POST /token, and none of the OAuth 2.0 endpoints the API lacks.
 		Paths: issuer.Paths{
-			Token:      "/token",
+			Token: "/token",
+			// The OpenAPI description of these endpoints (openapi.json).
+			OpenAPI:    "/openapi.json",
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
 		},
 		Logger: log,

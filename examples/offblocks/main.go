@@ -96,6 +96,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			// PUT and DELETE with the client's token. Off by default: it
 			// lets whoever holds a token choose the credentials.
 			OwnCredentials: "/v1/auth/credentials",
+			// The OpenAPI description of these endpoints (openapi.json).
+			OpenAPI: "/openapi.json",
 			// None of the OAuth 2.0 endpoints, which the API does not have.
 			Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
 		},

@@ -176,7 +176,9 @@ func runServer(ctx context.Context, args []string, stdout io.Writer, adjust func
 		// authenticate with signed assertions instead of secrets, and a
 		// token request with a DPoP proof gets a token bound to its key.
 		PrivateKeyJWT: issuer.PrivateKeyJWTConfig{Enabled: true},
-		DPoP:          issuer.DPoPConfig{Enabled: true}})
+		DPoP:          issuer.DPoPConfig{Enabled: true},
+		// The OpenAPI description of the endpoints (openapi.json).
+		Paths: issuer.Paths{OpenAPI: "/openapi.json"}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,910 @@
+package issuer
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+var openAPIEndpoint = endpoint{
+	name:        "openapi",
+	path:        func(p *Paths) *string { return &p.OpenAPI },
+	defaultPath: pathDisabled,
+	serve: func(i *Issuer) http.HandlerFunc {
+		// Built on the first request, when every route is known.
+		doc := sync.OnceValue(i.buildOpenAPI)
+		return func(w http.ResponseWriter, r *http.Request) {
+			if getOrHead(w, r) {
+				writeDocument(w, r, doc(), "public, max-age=3600")
+			}
+		}
+	},
+	describe: func(_ *Issuer, m *document, url string) { m.add("portcullis_openapi_uri", url) },
+}
+
+// OpenAPI returns the OpenAPI 3.1 description of the issuer's enabled
+// endpoints, as indented JSON ending in a newline: the document served at
+// [Paths].OpenAPI when that is set, and the same whether it is or not.
+//
+// It is generated from the configuration, never written by hand: the
+// paths, the grants the token endpoint serves, the token kinds' lifetimes
+// and formats, the scopes, and the dialect's wire format (the request
+// members and their grant type values, JSON or form bodies, HTTP Basic,
+// the members of the token response, of errors and of client keys). Each
+// operation lists the errors it answers with, in the shape that endpoint
+// writes: the dialect's at the token, login, own-credentials and
+// account-keys endpoints, RFC 6749 §5.2's at revocation and introspection,
+// RFC 6750's for a refused bearer token. The server is [Config].Issuer.
+//
+// A [Dialect] that is neither [OAuth2] nor a [DialectSpec] has a wire format
+// the issuer cannot know: its token endpoint is described as taking and
+// answering any body, and its errors without a schema.
+//
+// OpenAPI has no security scheme for credentials in a request body:
+// client_secret_post appears as the members of the request body, beside
+// the HTTP Basic scheme ("clientBasic") where the endpoint takes both.
+func (i *Issuer) OpenAPI() []byte { return i.buildOpenAPI() }
+
+// openAPIVersion is the version of the OpenAPI specification the document
+// follows.
+const openAPIVersion = "3.1.1"
+
+// apiOperations describes each endpoint of the registry, by name, for the
+// OpenAPI document: the operations it adds at its path.
+var apiOperations = map[string]func(b *apiBuilder, path string){
+	"token":           (*apiBuilder).token,
+	"revocation":      (*apiBuilder).revocation,
+	"introspection":   (*apiBuilder).introspection,
+	"credentials":     (*apiBuilder).credentials,
+	"own_credentials": (*apiBuilder).ownCredentials,
+	"jwks":            (*apiBuilder).jwks,
+	"metadata":        (*apiBuilder).metadata,
+	"login":           (*apiBuilder).login,
+	"account_keys":    (*apiBuilder).accountKeys,
+	"openapi":         (*apiBuilder).openAPI,
+}
+
+// apiBuilder builds the OpenAPI document of one issuer.
+type apiBuilder struct {
+	i *Issuer
+	// spec is the token endpoint's wire format; declared is false when the
+	// dialect is neither OAuth2 nor a DialectSpec, and spec is then empty.
+	spec     DialectSpec
+	declared bool
+	doc      apiDocument
+}
+
+func (i *Issuer) buildOpenAPI() []byte {
+	b := &apiBuilder{i: i}
+	b.spec, b.declared = declaredDialect(i.cfg.Dialect)
+	b.doc = apiDocument{
+		OpenAPI: openAPIVersion,
+		Info: apiInfo{
+			Title:       "Portcullis authorization server",
+			Description: b.summary(),
+			Version:     "1",
+		},
+		Servers: []apiServer{{URL: i.cfg.Issuer}},
+		Paths:   map[string]*apiPathItem{},
+		Components: apiComponents{
+			Schemas:         map[string]*apiSchema{},
+			SecuritySchemes: map[string]*apiSecurityScheme{},
+		},
+	}
+	for _, rt := range i.routes {
+		if describe := apiOperations[rt.Name]; describe != nil {
+			describe(b, rt.Path)
+		}
+	}
+	// Our own values only: encoding cannot fail.
+	out, _ := json.MarshalIndent(b.doc, "", "  ")
+	return append(out, '\n')
+}
+
+// declaredDialect returns the wire format of d as a declaration: OAuth2's
+// is written out here, a DialectSpec is its own; other dialects have none.
+func declaredDialect(d Dialect) (DialectSpec, bool) {
+	var o OAuth2
+	switch v := d.(type) {
+	case OAuth2:
+		o = v
+	case *OAuth2:
+		if v == nil {
+			return DialectSpec{}, false
+		}
+		o = *v
+	default:
+		return asSpec(d)
+	}
+	return DialectSpec{
+		Name: "OAuth 2.0",
+		Request: RequestFields{
+			GrantType: "grant_type", ClientID: "client_id", ClientSecret: "client_secret",
+			RefreshToken: "refresh_token", Scope: "scope",
+		},
+		Form:  true,
+		Basic: true,
+		Realm: o.Realm,
+		Response: []Member{
+			{"access_token", FieldAccessToken},
+			{"token_type", FieldTokenType},
+			{"expires_in", FieldExpiresIn},
+			{"refresh_token", FieldRefreshToken},
+			{"scope", FieldScope},
+		},
+	}, true
+}
+
+// summary is the document's description: what the configuration decides.
+func (b *apiBuilder) summary() string {
+	i := b.i
+	var s strings.Builder
+	s.WriteString("Generated by Portcullis from the issuer's configuration. ")
+	if b.declared {
+		name := b.spec.Name
+		if name == "" {
+			name = "a declared"
+		}
+		fmt.Fprintf(&s, "The token endpoint speaks the %s wire format. ", name)
+	} else {
+		s.WriteString("The token endpoint speaks a wire format of its own, which this document does not describe. ")
+	}
+	fmt.Fprintf(&s, "Client tokens are %s; account tokens are %s. ", kindSummary(i.kinds[KindClient]), kindSummary(i.kinds[KindAccount]))
+	switch {
+	case !i.grantEnabled(GrantRefreshToken):
+		s.WriteString("No refresh tokens are issued.")
+	case i.cfg.Refresh.AllowPublic:
+		fmt.Fprintf(&s, "Refresh tokens live %s, are single use, and may be used without client authentication.", duration(i.cfg.Refresh.TTL))
+	default:
+		fmt.Fprintf(&s, "Refresh tokens live %s, are single use, and need the client's authentication.", duration(i.cfg.Refresh.TTL))
+	}
+	return s.String()
+}
+
+// kindSummary says what a kind's access tokens are.
+func kindSummary(k *Kind) string {
+	switch k.Format {
+	case FormatOpaque:
+		return "opaque (pca_…) and live " + duration(k.TTL)
+	case FormatUUID:
+		return "opaque in UUID v4 form and live " + duration(k.TTL)
+	}
+	return "JWTs (RFC 9068) that live " + duration(k.TTL)
+}
+
+// bearerFormat is a kind's token format as a bearer scheme names it.
+func bearerFormat(k *Kind) string {
+	switch k.Format {
+	case FormatOpaque:
+		return "opaque"
+	case FormatUUID:
+		return "UUID"
+	}
+	return "JWT"
+}
+
+// duration writes d in the largest whole unit: "1 h", "30 min", "90 s".
+func duration(d time.Duration) string {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + " days"
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + " h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + " min"
+	}
+	return strconv.FormatInt(int64(d/time.Second), 10) + " s"
+}
+
+// The endpoints' operations, in registry order.
+
+func (b *apiBuilder) token(path string) {
+	op := &apiOperation{
+		OperationID: "token",
+		Summary:     "Get an access token",
+		Description: "Client tokens are " + kindSummary(b.i.kinds[KindClient]) + ".",
+	}
+	b.pathItem(path).Post = op
+	if !b.declared {
+		op.RequestBody = &apiRequestBody{Required: true, Content: map[string]apiMedia{"*/*": {Schema: &apiSchema{}}}}
+		op.Responses = map[string]*apiResponse{
+			"200":     {Description: "The token response, in the dialect's shape.", Content: map[string]apiMedia{"*/*": {Schema: &apiSchema{}}}},
+			"default": {Description: "An error, in the dialect's shape."},
+		}
+		return
+	}
+	var requests []*apiSchema
+	if s := b.clientCredentialsRequest(); s != nil {
+		requests = append(requests, s)
+	}
+	if s := b.refreshRequest(); s != nil {
+		requests = append(requests, s)
+	}
+	var body *apiSchema
+	switch len(requests) {
+	case 0: // the dialect maps no wire value to a grant the issuer serves
+		body = &apiSchema{Type: "object", Description: "No grant the issuer serves can be asked for in this dialect."}
+	case 1:
+		body = requests[0]
+	default:
+		body = &apiSchema{OneOf: requests}
+	}
+	op.RequestBody = &apiRequestBody{Required: true, Content: b.paramsContent(b.spec.Form, body)}
+	if b.spec.Basic {
+		op.Security = []apiRequirement{b.clientBasic(), {}}
+		op.Description += " The client authenticates with HTTP Basic (client_secret_basic) or with its id and secret in the body (client_secret_post), never both."
+	} else {
+		op.Description += " The client authenticates with its id and secret in the body (client_secret_post); the Authorization header is not read."
+	}
+	f := b.spec.Request
+	codes := []string{"invalid_request: the body is malformed or a member is missing or repeated"}
+	if f.GrantType != "" {
+		codes = append(codes, "unsupported_grant_type")
+	}
+	if b.refreshRequest() != nil {
+		codes = append(codes, "invalid_grant: the refresh token is invalid, expired, used or revoked")
+	}
+	codes = append(codes, "unauthorized_client: the client may not use this grant type")
+	if f.Scope != "" {
+		codes = append(codes, "invalid_scope")
+	}
+	invalidClient := b.dialectErrorResponse("invalid_client: client authentication failed (unknown client, wrong secret, disabled client: one answer).")
+	if b.spec.Basic {
+		invalidClient.Headers = map[string]*apiHeader{"WWW-Authenticate": basicChallenge(b.spec.Realm)}
+	}
+	op.Responses = map[string]*apiResponse{
+		"200": b.tokenResponse("The access token."),
+		"400": b.dialectErrorResponse(strings.Join(codes, "; ") + "."),
+		"401": invalidClient,
+		"500": b.dialectErrorResponse("server_error: the token could not be signed."),
+		"503": b.dialectErrorResponse("temporarily_unavailable: the store cannot answer."),
+	}
+	b.rateLimited(op, b.dialectErrorResponse, false)
+}
+
+// clientCredentialsRequest is the body of a client_credentials request,
+// or nil when the dialect gives the grant no wire value.
+func (b *apiBuilder) clientCredentialsRequest() *apiSchema {
+	f := b.spec.Request
+	s := &apiSchema{
+		Type:                 "object",
+		Description:          "A client_credentials request (RFC 6749 §4.4.2). Members not listed are ignored; every value is a string, and an empty one counts as absent.",
+		Properties:           map[string]*apiSchema{},
+		AdditionalProperties: &apiSchema{Type: "string"},
+	}
+	if f.GrantType != "" {
+		v := b.grantValue(GrantClientCredentials)
+		if v == nil {
+			return nil
+		}
+		s.Properties[f.GrantType] = v
+		s.Required = append(s.Required, f.GrantType)
+	}
+	b.clientMembers(s, b.spec.Basic)
+	if f.Scope != "" {
+		s.Properties[f.Scope] = b.scopeSchema("Absent: every scope the client is allowed.")
+	}
+	return b.schema("ClientCredentialsRequest", s)
+}
+
+// refreshRequest is the body of a refresh_token request, or nil when the
+// token endpoint serves no such grant or the dialect cannot ask for it.
+func (b *apiBuilder) refreshRequest() *apiSchema {
+	f := b.spec.Request
+	if !b.i.grantEnabled(GrantRefreshToken) || f.GrantType == "" || f.RefreshToken == "" {
+		return nil
+	}
+	v := b.grantValue(GrantRefreshToken)
+	if v == nil {
+		return nil
+	}
+	s := &apiSchema{
+		Type:                 "object",
+		Description:          "A refresh_token request (RFC 6749 §6). Members not listed are ignored; every value is a string, and an empty one counts as absent.",
+		Properties:           map[string]*apiSchema{f.GrantType: v},
+		Required:             []string{f.GrantType, f.RefreshToken},
+		AdditionalProperties: &apiSchema{Type: "string"},
+	}
+	s.Properties[f.RefreshToken] = &apiSchema{Type: "string", MinLength: 1,
+		Description: "The refresh token (pcr_…). It is spent by this request: sent again, it revokes every refresh token of its family."}
+	public := b.i.cfg.Refresh.AllowPublic
+	b.clientMembers(s, b.spec.Basic || public)
+	if public {
+		s.Description += " The client need not authenticate; an id sent alone must be the token's client's."
+	}
+	if f.Scope != "" {
+		s.Properties[f.Scope] = b.scopeSchema("Narrows the new access token's scope; absent: the scope first granted.")
+	}
+	return b.schema("RefreshTokenRequest", s)
+}
+
+// clientMembers adds the client id and secret members to a request body,
+// required unless the client may authenticate otherwise.
+func (b *apiBuilder) clientMembers(s *apiSchema, optional bool) {
+	f := b.spec.Request
+	if f.ClientID == "" {
+		return
+	}
+	s.Properties[f.ClientID] = &apiSchema{Type: "string", Description: "The client id."}
+	s.Properties[f.ClientSecret] = &apiSchema{Type: "string", Description: "The client secret (client_secret_post)."}
+	if !optional {
+		s.Required = append(s.Required, f.ClientID, f.ClientSecret)
+		s.Properties[f.ClientID].MinLength = 1
+		s.Properties[f.ClientSecret].MinLength = 1
+	}
+}
+
+// grantValue is the grant type member's schema for grant g: its value on
+// the wire, or nil when it has none.
+func (b *apiBuilder) grantValue(g string) *apiSchema {
+	if b.spec.GrantTypes == nil {
+		return &apiSchema{Type: "string", Const: g}
+	}
+	var wire []string
+	for w, to := range b.spec.GrantTypes {
+		if to == g {
+			wire = append(wire, w)
+		}
+	}
+	switch len(wire) {
+	case 0:
+		return nil
+	case 1:
+		return &apiSchema{Type: "string", Const: wire[0], Description: "The " + g + " grant."}
+	}
+	slices.Sort(wire)
+	return &apiSchema{Type: "string", Enum: wire, Description: "The " + g + " grant."}
+}
+
+func (b *apiBuilder) scopeSchema(absent string) *apiSchema {
+	desc := "Space-separated scopes (RFC 6749 §3.3). "
+	if len(b.i.cfg.Scopes) > 0 {
+		desc += "The server knows " + strings.Join(b.i.cfg.Scopes, ", ") + ". "
+	}
+	return &apiSchema{Type: "string", Description: desc + absent}
+}
+
+// tokenResponse is the dialect's token response.
+func (b *apiBuilder) tokenResponse(desc string) *apiResponse {
+	s := &apiSchema{Type: "object", Properties: map[string]*apiSchema{}, AdditionalProperties: false}
+	for _, m := range b.spec.Response {
+		var p *apiSchema
+		required := true
+		switch m.Field {
+		case FieldAccessToken:
+			p = &apiSchema{Type: "string", Description: "The access token."}
+		case FieldTokenType:
+			p = &apiSchema{Type: "string", Const: "Bearer"}
+		case FieldExpiresIn:
+			p = &apiSchema{Type: "integer", Minimum: ptr(int64(1)), Description: "The access token's lifetime in seconds."}
+		case FieldExpiresAt:
+			p = &apiSchema{Type: "integer", Description: "When the access token expires, in Unix seconds; a JWT's exp."}
+		case FieldRefreshToken:
+			if !b.i.grantEnabled(GrantRefreshToken) {
+				continue
+			}
+			p = &apiSchema{Type: "string", Description: "A refresh token (pcr_…), single use; absent when none is issued."}
+			required = false
+		case FieldScope:
+			p = &apiSchema{Type: "string", Description: "The granted scope, space-separated; absent when empty."}
+			required = false
+		}
+		s.Properties[m.Name] = p
+		if required {
+			s.Required = append(s.Required, m.Name)
+		}
+	}
+	return &apiResponse{Description: desc, Content: jsonContent(b.schema("TokenResponse", s))}
+}
+
+func (b *apiBuilder) revocation(path string) {
+	op := &apiOperation{
+		OperationID: "revoke",
+		Summary:     "Revoke a token (RFC 7009)",
+		Description: "The client may revoke only its own tokens; a refresh token revokes its whole family. Whatever the token (unknown, expired, another client's), the answer is the same 200.",
+		Security:    []apiRequirement{b.clientBasic(), {}},
+		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("RevocationRequest", "The token to revoke."))},
+		Responses: map[string]*apiResponse{
+			"200": {Description: "Revoked, or nothing to revoke."},
+		},
+	}
+	b.oauthErrors(op)
+	b.pathItem(path).Post = op
+}
+
+func (b *apiBuilder) introspection(path string) {
+	s := &apiSchema{
+		Type:        "object",
+		Description: "An RFC 7662 §2.2 answer. An inactive token (unknown, expired, revoked, another client's) is exactly {\"active\":false}.",
+		Properties: map[string]*apiSchema{
+			"active":     {Type: "boolean"},
+			"scope":      {Type: "string"},
+			"client_id":  {Type: "string"},
+			"sub":        {Type: "string"},
+			"exp":        {Type: "integer"},
+			"iat":        {Type: "integer"},
+			"aud":        {Type: "array", Items: &apiSchema{Type: "string"}},
+			"iss":        {Type: "string"},
+			"jti":        {Type: "string"},
+			"token_type": {Type: "string", Enum: []string{"Bearer", "refresh_token"}},
+			"kind":       {Type: "string", Description: "The Portcullis token kind.", Enum: b.i.Kinds()},
+			"account_id": {Type: "string"},
+		},
+		Required:             []string{"active"},
+		AdditionalProperties: false,
+	}
+	op := &apiOperation{
+		OperationID: "introspect",
+		Summary:     "Introspect a token (RFC 7662)",
+		Description: "A client may introspect only its own tokens, unless it was made to introspect any (a resource server).",
+		Security:    []apiRequirement{b.clientBasic(), {}},
+		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("IntrospectionRequest", "The token to introspect."))},
+		Responses: map[string]*apiResponse{
+			"200": {Description: "What the token is.", Content: jsonContent(b.schema("Introspection", s))},
+		},
+	}
+	b.oauthErrors(op)
+	b.pathItem(path).Post = op
+}
+
+// tokenParams is the body of a revocation or introspection request.
+func (b *apiBuilder) tokenParams(name, token string) *apiSchema {
+	return b.schema(name, &apiSchema{
+		Type:        "object",
+		Description: "Members not listed are ignored; every value is a string, and an empty one counts as absent.",
+		Properties: map[string]*apiSchema{
+			"token":           {Type: "string", MinLength: 1, Description: token},
+			"token_type_hint": {Type: "string", Description: "Accepted and not needed: the tokens say what they are."},
+			"client_id":       {Type: "string", Description: "The client id, with client_secret or beside HTTP Basic."},
+			"client_secret":   {Type: "string", Description: "The client secret (client_secret_post)."},
+		},
+		Required:             []string{"token"},
+		AdditionalProperties: &apiSchema{Type: "string"},
+	})
+}
+
+// oauthErrors adds the errors of revocation and introspection, which speak
+// plain OAuth 2.0 whatever the dialect.
+func (b *apiBuilder) oauthErrors(op *apiOperation) {
+	realm := "oauth2"
+	if d, ok := b.i.cfg.Dialect.(OAuth2); ok {
+		realm = d.Realm
+	}
+	unauthorized := b.oauthErrorResponse("invalid_client: client authentication failed.")
+	unauthorized.Headers = map[string]*apiHeader{"WWW-Authenticate": basicChallenge(realm)}
+	op.Responses["400"] = b.oauthErrorResponse("invalid_request: the body is malformed, a member is repeated, or the token is missing.")
+	op.Responses["401"] = unauthorized
+	op.Responses["503"] = b.oauthErrorResponse("temporarily_unavailable: the store cannot answer.")
+	b.rateLimited(op, b.oauthErrorResponse, true)
+}
+
+func (b *apiBuilder) credentials(path string) {
+	s := &apiSchema{
+		Type: "object",
+		Properties: map[string]*apiSchema{
+			"client_id":     {Type: "string"},
+			"client_secret": {Type: "string", Description: "The new secret, shown this once."},
+		},
+		Required:             []string{"client_id", "client_secret"},
+		AdditionalProperties: false,
+	}
+	op := &apiOperation{
+		OperationID: "rotateCredentials",
+		Summary:     "Rotate the calling client's secret",
+		Description: "Every token issued to the client before, the presented one included, is refused from then on.",
+		Security:    []apiRequirement{b.bearer("clientToken", KindClient)},
+		Responses: map[string]*apiResponse{
+			"200": {Description: "The new credentials.", Content: jsonContent(b.schema("NewCredentials", s))},
+			"400": b.bearerError("400"),
+			"401": b.bearerError("401"),
+			"503": b.oauthErrorResponse("temporarily_unavailable: the store cannot answer."),
+		},
+	}
+	b.pathItem(path).Post = op
+}
+
+func (b *apiBuilder) ownCredentials(path string) {
+	id, secret, form := b.i.ownFields()
+	s := &apiSchema{
+		Type:        "object",
+		Description: "The client's new id and secret. Members not listed are ignored; every value is a string.",
+		Properties: map[string]*apiSchema{
+			id: {Type: "string", MinLength: 1, MaxLength: maxClientIDLen,
+				Description: "The new client id: printable ASCII without spaces. Another client's is 409."},
+			secret: {Type: "string", MinLength: b.i.cfg.MinSecretLength, MaxLength: maxSecretLen,
+				Description: "The new secret: no control characters."},
+		},
+		Required:             []string{id, secret},
+		AdditionalProperties: &apiSchema{Type: "string"},
+	}
+	security := []apiRequirement{b.bearer("clientToken", KindClient)}
+	item := b.pathItem(path)
+	item.Put = &apiOperation{
+		OperationID: "replaceOwnCredentials",
+		Summary:     "Replace the calling client's id and secret",
+		Description: "Every earlier token, the presented one included, and the old id and secret die at once. A new id keeps the identity (sub) of the client's tokens.",
+		Security:    security,
+		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(form, b.schema("OwnCredentials", s))},
+		Responses: map[string]*apiResponse{
+			"204": {Description: "Replaced."},
+			"400": b.eitherError("invalid_request: the body is malformed, a member is missing, or the secret is weak; or the Authorization header is malformed (RFC 6750)."),
+			"401": b.bearerError("401"),
+			"409": b.dialectErrorResponse("invalid_request: another client has that id."),
+			"503": b.eitherError("temporarily_unavailable: the store cannot answer."),
+		},
+	}
+	item.Delete = &apiOperation{
+		OperationID: "deleteOwnCredentials",
+		Summary:     "Delete the calling client",
+		Description: "Its id and secret and every token of theirs die at once.",
+		Security:    security,
+		Responses: map[string]*apiResponse{
+			"204": {Description: "Deleted."},
+			"400": b.eitherError("invalid_request: a URL query, or a malformed Authorization header (RFC 6750)."),
+			"401": b.bearerError("401"),
+			"503": b.eitherError("temporarily_unavailable: the store cannot answer."),
+		},
+	}
+}
+
+func (b *apiBuilder) jwks(path string) {
+	key := &apiSchema{
+		Type:        "object",
+		Description: "A public key (RFC 7517 §4).",
+		Properties: map[string]*apiSchema{
+			"kty": {Type: "string"},
+			"kid": {Type: "string"},
+			"use": {Type: "string"},
+			"alg": {Type: "string"},
+		},
+		Required: []string{"kty", "kid"},
+	}
+	s := &apiSchema{
+		Type:        "object",
+		Description: "A JWK Set (RFC 7517 §5): the public keys that sign and have signed live JWTs; HS256 keys are never published.",
+		Properties:  map[string]*apiSchema{"keys": {Type: "array", Items: key}},
+		Required:    []string{"keys"},
+	}
+	b.document(path, "JWKS", "The JSON Web Key Set", b.schema("JWKSet", s),
+		b.oauthErrorResponse("temporarily_unavailable: the store cannot answer."))
+}
+
+func (b *apiBuilder) metadata(path string) {
+	s := &apiSchema{
+		Type:        "object",
+		Description: "RFC 8414 authorization server metadata: the issuer and the URL of each enabled endpoint.",
+		Properties: map[string]*apiSchema{
+			"issuer":                   {Type: "string", Const: b.i.cfg.Issuer},
+			"response_types_supported": {Type: "array", Items: &apiSchema{Type: "string"}},
+		},
+		Required: []string{"issuer", "response_types_supported"},
+	}
+	b.document(path, "Metadata", "The authorization server metadata (RFC 8414)", b.schema("Metadata", s), nil)
+}
+
+func (b *apiBuilder) openAPI(path string) {
+	s := &apiSchema{Type: "object", Description: "An OpenAPI 3.1 document."}
+	b.document(path, "OpenAPI", "This OpenAPI description", s, nil)
+}
+
+// document adds GET and HEAD of a JSON document; unavailable is its 503,
+// nil when it has none.
+func (b *apiBuilder) document(path, name, summary string, s *apiSchema, unavailable *apiResponse) {
+	get := &apiOperation{
+		OperationID: "get" + name,
+		Summary:     summary,
+		Responses:   map[string]*apiResponse{"200": {Description: summary + ".", Content: jsonContent(s)}},
+	}
+	head := &apiOperation{
+		OperationID: "head" + name,
+		Summary:     summary + ", headers only",
+		Responses:   map[string]*apiResponse{"200": {Description: "The headers of GET."}},
+	}
+	if unavailable != nil {
+		get.Responses["503"] = unavailable
+		head.Responses["503"] = &apiResponse{Description: unavailable.Description}
+	}
+	item := b.pathItem(path)
+	item.Get, item.Head = get, head
+}
+
+func (b *apiBuilder) login(path string) {
+	scheme := &apiSecurityScheme{
+		Type: "http", Scheme: "basic",
+		Description: "An account's username or email, and its password, as RFC 7617 sends them (not form-encoded).",
+	}
+	unauthorized := b.dialectErrorResponse("invalid_client: the login failed (unknown login, wrong password, disabled account, no credentials: one answer).")
+	// A dialect that takes HTTP Basic writes its own challenge over the
+	// login's.
+	challenge := &apiHeader{Required: true, Schema: &apiSchema{Type: "string", Const: `Basic realm="login", charset="UTF-8"`}}
+	if b.spec.Basic {
+		challenge = basicChallenge(b.spec.Realm)
+	}
+	if b.declared {
+		unauthorized.Headers = map[string]*apiHeader{"WWW-Authenticate": challenge}
+	}
+	op := &apiOperation{
+		OperationID: "login",
+		Summary:     "Log an account in",
+		Description: "Account tokens are " + kindSummary(b.i.kinds[KindAccount]) + ". The body is ignored.",
+		Security:    []apiRequirement{b.securityScheme("accountLogin", scheme)},
+		Responses: map[string]*apiResponse{
+			"200": b.tokenResponse("An account token."),
+			"400": b.dialectErrorResponse("invalid_request: a URL query, or a malformed Authorization header."),
+			"401": unauthorized,
+			"500": b.dialectErrorResponse("server_error: the token could not be signed."),
+			"503": b.dialectErrorResponse("temporarily_unavailable: the store cannot answer."),
+		},
+	}
+	b.rateLimited(op, b.dialectErrorResponse, false)
+	b.pathItem(path).Post = op
+}
+
+func (b *apiBuilder) accountKeys(path string) {
+	f := b.i.keyFmt
+	idName := "id"
+	for _, m := range f.Listed {
+		if m.Field == KeyClientID {
+			idName = m.Name
+		}
+	}
+	key := func(ms []KeyMember) *apiSchema {
+		s := &apiSchema{Type: "object", Properties: map[string]*apiSchema{}, AdditionalProperties: false}
+		for _, m := range ms {
+			required := true
+			switch m.Field {
+			case KeyClientID:
+				s.Properties[m.Name] = &apiSchema{Type: "string", Description: "The key's client id."}
+			case KeyClientSecret:
+				secret := "pcs_… (256 random bits in base62 and a checksum)"
+				if f.Secret == SecretHex {
+					secret = "256 random bits in lowercase hex"
+				}
+				s.Properties[m.Name] = &apiSchema{Type: "string", Description: "The key's secret, shown this once: " + secret + "."}
+			case KeyName:
+				s.Properties[m.Name] = &apiSchema{Type: "string", Description: "The name given when it was made; absent when none."}
+				required = false
+			case KeyCreatedAt:
+				s.Properties[m.Name] = &apiSchema{Type: "string", Format: "date-time", Description: "When it was made (RFC 3339)."}
+			}
+			if required {
+				s.Required = append(s.Required, m.Name)
+			}
+		}
+		return s
+	}
+	list := &apiSchema{Type: "array", Items: b.schema("ClientKey", key(f.Listed)), Description: "The account's keys, oldest first, never a secret."}
+	if !f.Array {
+		list = &apiSchema{
+			Type:                 "object",
+			Properties:           map[string]*apiSchema{f.List: list},
+			Required:             []string{f.List},
+			AdditionalProperties: false,
+		}
+	}
+	name := &apiSchema{
+		Type:        "object",
+		Description: "Members not listed are ignored; every value is a string.",
+		Properties: map[string]*apiSchema{
+			"name": {Type: "string", MaxLength: maxKeyNameLen, Description: "A name for the key: printable text."},
+		},
+		AdditionalProperties: &apiSchema{Type: "string"},
+	}
+	security := []apiRequirement{b.bearer("accountToken", KindAccount)}
+	unavailable := b.eitherError("temporarily_unavailable: the store cannot answer.")
+	badRequest := b.eitherError("invalid_request: a URL query or a malformed body; or a malformed Authorization header (RFC 6750).")
+	item := b.pathItem(path)
+	item.Get = &apiOperation{
+		OperationID: "listAccountKeys",
+		Summary:     "List the account's client keys",
+		Security:    security,
+		Responses: map[string]*apiResponse{
+			"200": {Description: "The keys.", Content: jsonContent(b.schema("ClientKeys", list))},
+			"400": badRequest,
+			"401": b.bearerError("401"),
+			"503": unavailable,
+		},
+	}
+	created := &apiResponse{Description: "The new key, with its secret.", Content: jsonContent(b.schema("CreatedClientKey", key(f.Created)))}
+	item.Post = &apiOperation{
+		OperationID: "createAccountKey",
+		Summary:     "Make a client key for the account",
+		Description: fmt.Sprintf("An account holds at most %d keys. The key's tokens are client tokens.", MaxAccountKeys),
+		Security:    security,
+		RequestBody: &apiRequestBody{Content: b.paramsContent(true, b.schema("NewClientKey", name))},
+		Responses: map[string]*apiResponse{
+			"400": badRequest,
+			"401": b.bearerError("401"),
+			"409": b.dialectErrorResponse("invalid_request: the account holds the most keys it may."),
+			"503": unavailable,
+		},
+	}
+	item.Post.Responses[strconv.Itoa(f.CreatedStatus)] = created
+	b.pathItem(path + "/{" + idName + "}").Delete = &apiOperation{
+		OperationID: "deleteAccountKey",
+		Summary:     "Delete one of the account's client keys",
+		Description: "Every token of the key dies at once.",
+		Security:    security,
+		Responses: map[string]*apiResponse{
+			"204": {Description: "Deleted."},
+			"400": badRequest,
+			"401": b.bearerError("401"),
+			"404": b.dialectErrorResponse("not_found: no such key, or another account's."),
+			"503": unavailable,
+		},
+	}
+	b.pathItem(path + "/{" + idName + "}").Parameters = []*apiParameter{{
+		Name: idName, In: "path", Required: true,
+		Description: "The key's client id.",
+		Schema:      &apiSchema{Type: "string", MinLength: 1},
+	}}
+}
+
+// Errors.
+
+// oauthError is RFC 6749 §5.2's error body, which RFC 6750's bearer errors
+// share.
+func (b *apiBuilder) oauthError() *apiSchema {
+	return b.schema("OAuthError", errorSchema(oauth2Errors, "An OAuth 2.0 error (RFC 6749 §5.2, RFC 6750 §3.1)."))
+}
+
+func errorSchema(names ErrorFields, desc string) *apiSchema {
+	s := &apiSchema{Type: "object", Description: desc, Properties: map[string]*apiSchema{},
+		Required: []string{names.Code}, AdditionalProperties: false}
+	s.Properties[names.Code] = &apiSchema{Type: "string", Description: "The error code."}
+	if names.Description != "" {
+		s.Properties[names.Description] = &apiSchema{Type: "string", Description: "What went wrong, for the developer."}
+	}
+	if names.URI != "" {
+		s.Properties[names.URI] = &apiSchema{Type: "string"}
+	}
+	return s
+}
+
+// dialectError is the dialect's error body, or nil when it is not
+// declared.
+func (b *apiBuilder) dialectError() *apiSchema {
+	if !b.declared {
+		return nil
+	}
+	names := b.spec.Error
+	if names == (ErrorFields{}) || names == oauth2Errors {
+		return b.oauthError()
+	}
+	return b.schema("Error", errorSchema(names, "An error, in the dialect's shape, with RFC 6749's codes."))
+}
+
+func (b *apiBuilder) oauthErrorResponse(desc string) *apiResponse {
+	return &apiResponse{Description: desc, Content: jsonContent(b.oauthError())}
+}
+
+func (b *apiBuilder) dialectErrorResponse(desc string) *apiResponse {
+	r := &apiResponse{Description: desc}
+	if s := b.dialectError(); s != nil {
+		r.Content = jsonContent(s)
+	}
+	return r
+}
+
+// eitherError is the error of an endpoint that authorizes a bearer token
+// and answers its other errors in the dialect's shape.
+func (b *apiBuilder) eitherError(desc string) *apiResponse {
+	d, o := b.dialectError(), b.oauthError()
+	switch {
+	case d == nil:
+		return &apiResponse{Description: desc}
+	case d.Ref == o.Ref:
+		return &apiResponse{Description: desc, Content: jsonContent(o)}
+	}
+	return &apiResponse{Description: desc, Content: jsonContent(&apiSchema{AnyOf: []*apiSchema{d, o}})}
+}
+
+// bearerError is a refused bearer token, answered as a guard does (RFC
+// 6750 §3): 400 for a malformed request, 401 with no body when no token
+// was sent.
+func (b *apiBuilder) bearerError(status string) *apiResponse {
+	r := b.oauthErrorResponse("invalid_request: a malformed Authorization header (RFC 6750).")
+	if status == "401" {
+		r.Description = "No token (no body), or invalid_token: the token is invalid, expired, revoked or of another kind."
+	}
+	r.Headers = map[string]*apiHeader{"WWW-Authenticate": {
+		Required:    true,
+		Description: "An RFC 6750 Bearer challenge.",
+		Schema:      &apiSchema{Type: "string", Pattern: "^Bearer( |$)"},
+	}}
+	return r
+}
+
+// rateLimited adds the 429 of an endpoint whose failed authentications
+// are rate limited, and whose calls are too when calls is set.
+func (b *apiBuilder) rateLimited(op *apiOperation, errResp func(string) *apiResponse, calls bool) {
+	rl := b.i.cfg.RateLimit
+	window := duration(rl.Window)
+	var why []string
+	if rl.PerClient > 0 {
+		why = append(why, fmt.Sprintf("more than %d failed authentications for one id per %s", rl.PerClient, window))
+	}
+	if rl.PerAddress > 0 {
+		why = append(why, fmt.Sprintf("more than %d from one address per %s", rl.PerAddress, window))
+	}
+	if calls && rl.PerClientCalls > 0 {
+		why = append(why, fmt.Sprintf("more than %d revocation and introspection requests of one client per %s", rl.PerClientCalls, window))
+	}
+	if len(why) == 0 {
+		return
+	}
+	r := errResp("temporarily_unavailable: " + strings.Join(why, ", or ") + "; retry after Retry-After.")
+	r.Headers = map[string]*apiHeader{"Retry-After": {
+		Required:    true,
+		Description: "Seconds to wait.",
+		Schema:      &apiSchema{Type: "integer", Minimum: ptr(int64(1))},
+	}}
+	op.Responses["429"] = r
+}
+
+func basicChallenge(realm string) *apiHeader {
+	if realm == "" {
+		realm = "oauth2"
+	}
+	return &apiHeader{Required: true, Schema: &apiSchema{Type: "string", Const: "Basic realm=" + strconv.Quote(realm)}}
+}
+
+// Security schemes.
+
+func (b *apiBuilder) clientBasic() apiRequirement {
+	return b.securityScheme("clientBasic", &apiSecurityScheme{
+		Type: "http", Scheme: "basic",
+		Description: "client_secret_basic: the client id and secret, each form-encoded (RFC 6749 §2.3.1), then HTTP Basic.",
+	})
+}
+
+func (b *apiBuilder) bearer(name, kind string) apiRequirement {
+	k := b.i.kinds[kind]
+	return b.securityScheme(name, &apiSecurityScheme{
+		Type: "http", Scheme: "bearer", BearerFormat: bearerFormat(k),
+		Description: "A " + kind + " token: " + kindSummary(k) + ".",
+	})
+}
+
+func (b *apiBuilder) securityScheme(name string, s *apiSecurityScheme) apiRequirement {
+	b.doc.Components.SecuritySchemes[name] = s
+	return apiRequirement{name: []string{}}
+}
+
+// Helpers.
+
+func (b *apiBuilder) pathItem(path string) *apiPathItem {
+	item := b.doc.Paths[path]
+	if item == nil {
+		item = &apiPathItem{}
+		b.doc.Paths[path] = item
+	}
+	return item
+}
+
+// schema registers s as a named component and returns a reference to it.
+func (b *apiBuilder) schema(name string, s *apiSchema) *apiSchema {
+	b.doc.Components.Schemas[name] = s
+	return &apiSchema{Ref: "#/components/schemas/" + name}
+}
+
+func jsonContent(s *apiSchema) map[string]apiMedia {
+	return map[string]apiMedia{"application/json": {Schema: s}}
+}
+
+// paramsContent is a body that [ReadParams] reads: JSON, and a form when
+// form is set.
+func (b *apiBuilder) paramsContent(form bool, s *apiSchema) map[string]apiMedia {
+	c := jsonContent(s)
+	if form {
+		c["application/x-www-form-urlencoded"] = apiMedia{Schema: s}
+	}
+	return c
+}
+
+func ptr[T any](v T) *T { return &v }
