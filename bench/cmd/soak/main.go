@@ -37,6 +37,7 @@ import (
 
 	"github.com/portcullis/portcullis/internal/faultload"
 	"github.com/portcullis/portcullis/internal/faultproxy"
+	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/redisstore"
 	"github.com/portcullis/portcullis/store/sqlstore/pgwatch"
@@ -48,6 +49,7 @@ func main() {
 	workers := flag.Int("workers", 16, "concurrent clients")
 	stateTTL := flag.Duration("state-ttl", time.Second, "the replicas' StateTTL")
 	timeout := flag.Duration("client-timeout", faultload.DefaultClientTimeout, "every request's timeout")
+	storeTimeout := flag.Duration("store-timeout", time.Second, "the replicas' per-call store deadline (issuer.Config.StoreTimeout); below -client-timeout")
 	pg := flag.String("postgres", envOr("PORTCULLIS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL")
 	rd := flag.String("redis", envOr("PORTCULLIS_TEST_REDIS", "redis://127.0.0.1:6379/0"), "Redis URL")
 	verbose := flag.Bool("v", false, "print each violation as it happens")
@@ -61,6 +63,7 @@ func main() {
 		Duration:      *d,
 		StateTTL:      *stateTTL,
 		ClientTimeout: *timeout,
+		Issuer:        func(cfg *issuer.Config) { cfg.StoreTimeout = *storeTimeout },
 		Logf: func(format string, args ...any) {
 			if *verbose {
 				log.Printf(format, args...)
