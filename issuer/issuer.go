@@ -178,7 +178,9 @@ func (i *Issuer) Verifier() *middleware.LocalVerifier { return i.verifier }
 // events. The subscription lasts until ctx is done; call it once, at
 // start-up, with the server's lifetime context.
 func (i *Issuer) Watch(ctx context.Context) (bool, error) {
-	w, ok := i.store.(store.Watcher)
+	// Config.Store, not i.store: the per-call deadline wrapper hides the
+	// optional capabilities.
+	w, ok := i.cfg.Store.(store.Watcher)
 	if !ok {
 		return false, nil
 	}
