@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"net/url"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -19,10 +20,32 @@ import (
 	"github.com/portcullis/portcullis/store/sqlstore/pgwatch"
 )
 
-// faultsDuration is how long TestFaults loads each backend: one cycle of
-// faultload.DefaultSchedule (two pauses, a delay, a cut). bench/cmd/soak
-// runs the same load for minutes.
-const faultsDuration = 12 * time.Second
+// TestFaults runs in go test -race beside every other package on a
+// 2-core machine, where CPU starvation alone can hold a request for
+// seconds: it gives clients twice the soak's timeout (faultsClientTimeout),
+// a store deadline of a tenth of that, and stretches the schedule's long
+// pause past the client timeout, so that it still fails a server that does
+// not bound its store calls. bench/cmd/soak runs faultload.DefaultSchedule
+// with the 5 s default for minutes.
+const (
+	faultsClientTimeout = 10 * time.Second
+	faultsStoreTimeout  = time.Second
+)
+
+// faultsSchedule is faultload.DefaultSchedule with its long pause 400 ms
+// past faultsClientTimeout; faultsDuration is one cycle of it plus slack,
+// so that every fault runs even when the timers run late.
+var faultsSchedule, faultsDuration = func() ([]faultload.Step, time.Duration) {
+	s := slices.Clone(faultload.DefaultSchedule)
+	var d time.Duration
+	for i := range s {
+		if s[i].Fault == faultload.Pause && s[i].For > faultload.DefaultClientTimeout {
+			s[i].For = faultsClientTimeout + 400*time.Millisecond
+		}
+		d += s[i].For
+	}
+	return s, d + 800*time.Millisecond
+}()
 
 // pendingFixes names, per backend, the invariants that still fail for a
 // known cause outside this test; a violation of one is logged, not failed.
@@ -32,10 +55,9 @@ var pendingFixes = map[string]map[faultload.Invariant]string{}
 // withStoreDeadline gives each replica a per-call store deadline short
 // enough that a request's few store calls (rate-limit counts, the client,
 // a refresh token: at most five) all stalled still end within the client's
-// timeout (faultload.DefaultClientTimeout, 5 s), so that a stalled store
-// is answered 503 in time. Config.StoreTimeout's 5 s default bounds one
+// timeout, so that a stalled store is answered 503 in time. Config.StoreTimeout's 5 s default bounds one
 // call, not a request: README's "Deadlines" says how to choose it.
-func withStoreDeadline(cfg *issuer.Config) { cfg.StoreTimeout = 500 * time.Millisecond }
+func withStoreDeadline(cfg *issuer.Config) { cfg.StoreTimeout = faultsStoreTimeout }
 
 // TestFaults runs two replicas, each with its own handle on a PostgreSQL or
 // Redis store reached through a fault proxy, under a mixed load of
@@ -75,10 +97,12 @@ func TestFaults(t *testing.T) {
 				return proxy.Addr()
 			})
 			rep, err := faultload.Run(t.Context(), faultload.Config{
-				Stores:   stores,
-				Proxy:    proxy,
-				Duration: faultsDuration,
-				Issuer:   withStoreDeadline,
+				Stores:        stores,
+				Proxy:         proxy,
+				Duration:      faultsDuration,
+				Schedule:      faultsSchedule,
+				ClientTimeout: faultsClientTimeout,
+				Issuer:        withStoreDeadline,
 			})
 			if err != nil {
 				t.Fatal(err)

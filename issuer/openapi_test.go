@@ -24,7 +24,7 @@ func newAPIFlow(t *testing.T, withFaults bool, mod func(*issuer.Config)) *apiFlo
 	e := newEnv(t, withFaults, func(c *issuer.Config) {
 		c.Scopes = []string{"read", "write"}
 		c.Refresh = issuer.RefreshConfig{Enabled: true}
-		c.Paths = issuer.Paths{OwnCredentials: "/oauth/own", OpenAPI: "/openapi.json"}
+		c.Paths = issuer.Paths{OwnCredentials: "/oauth/own", OpenAPI: "/openapi.json", Credentials: issuer.DefaultCredentialsPath}
 		c.Passwords = fastPasswords
 		if mod != nil {
 			mod(c)
@@ -108,6 +108,11 @@ func TestOpenAPIFlows(t *testing.T) {
 		form("grant_type", "client_credentials", "scope", "admin"), "Authorization", basic(id, secret))), 400)
 	want(t, "refresh token reused", c.Do(request("POST", "/oauth/token", formCT,
 		form("grant_type", "refresh_token", "refresh_token", refresh), "Authorization", basic(id, secret))), 400)
+	// The reuse revoked the family's access tokens too (RFC 9700
+	// §4.14.2): go on with a token of a new family.
+	fresh := c.Do(request("POST", "/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret)))
+	want(t, "token after the reuse", fresh, 200)
+	access = member(t, fresh, "access_token")
 	want(t, "two authentications", c.Do(request("POST", "/oauth/token", formCT,
 		form("grant_type", "client_credentials", "client_secret", secret), "Authorization", basic(id, secret))), 400)
 	want(t, "unknown grant type", c.Nonconforming(request("POST", "/oauth/token", formCT,
@@ -181,7 +186,10 @@ func TestOpenAPIFlows(t *testing.T) {
 // TestOpenAPILimits checks the answers of the rate limits and of a store
 // that fails against the document.
 func TestOpenAPILimits(t *testing.T) {
-	f := newAPIFlow(t, true, func(c *issuer.Config) { c.RateLimit = issuer.RateLimit{PerClient: 1, PerClientCalls: 1} })
+	f := newAPIFlow(t, true, func(c *issuer.Config) {
+		c.RateLimit = issuer.RateLimit{PerClient: 1, PerClientCalls: 1}
+		c.ClientCacheTTL = -1 // "store down" must reach the store
+	})
 	c := f.c
 	id, secret := f.client(issuer.ClientSpec{})
 	wrong := request("POST", "/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, "wrong"))
@@ -233,6 +241,7 @@ func TestOpenAPIDocuments(t *testing.T) {
 		{"generic", func(c *issuer.Config) {
 			c.Dialect = issuer.Generic()
 			c.Kinds = []issuer.Kind{{Name: issuer.KindClient, Format: issuer.FormatUUID, TTL: 30 * time.Minute}}
+			selfRotation(c) // an endpoint that takes client tokens
 		}, []string{`"bearerFormat": "UUID"`, `live 30 min`, `"expiresIn"`}, nil},
 		{"custom", func(c *issuer.Config) { c.Dialect = custom; c.Refresh.Enabled = true },
 			[]string{`"cc"`, `"ccAlias"`, `"err"`, `"items"`}, nil},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -76,7 +77,22 @@ func (s *Store) runStatus(ctx context.Context, sc *redis.Script, keys []string, 
 // It runs even when ctx is cancelled, a common reason to be there, and its
 // error changes nothing the caller could act on.
 func cleanup(ctx context.Context, f func(context.Context) error) {
-	_ = f(context.WithoutCancel(ctx))
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	_ = f(ctx)
+}
+
+// cleanupTimeout bounds a best-effort step run after the caller's context
+// ended: a stalled server must not hold the request for go-redis' read
+// timeout times its retries (12 s by default). With ContextTimeoutEnabled
+// the read is cut at this deadline; without it, go-redis' ReadTimeout cuts
+// it, and no retry follows a passed deadline.
+const cleanupTimeout = time.Second
+
+// detached is ctx without its cancellation and deadline, bounded by
+// cleanupTimeout instead.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
 // CreateClient stores c; ErrAlreadyExists if the id is taken.

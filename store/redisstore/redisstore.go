@@ -246,10 +246,12 @@ func (s *Store) claimIndex(ctx context.Context, op, hash, family string, atMS in
 }
 
 // releaseIndex gives up a claim on a hash whose token could not be stored,
-// so that a retry is not refused. WithoutCancel: a cancelled ctx is a
-// common reason to be here.
+// so that a retry is not refused. Detached: a cancelled ctx is a common
+// reason to be here.
 func (s *Store) releaseIndex(ctx context.Context, hash, family string) {
-	deleteIfEqualScript.Run(context.WithoutCancel(ctx), s.rdb, []string{s.refreshIndexKey(hash)}, family)
+	ctx, cancel := detached(ctx)
+	defer cancel()
+	deleteIfEqualScript.Run(ctx, s.rdb, []string{s.refreshIndexKey(hash)}, family)
 }
 
 // family follows a refresh token's index to its family.

@@ -49,7 +49,7 @@ func main() {
 	workers := flag.Int("workers", 16, "concurrent clients")
 	stateTTL := flag.Duration("state-ttl", time.Second, "the replicas' StateTTL")
 	timeout := flag.Duration("client-timeout", faultload.DefaultClientTimeout, "every request's timeout")
-	storeTimeout := flag.Duration("store-timeout", 500*time.Millisecond, "the replicas' per-call store deadline (issuer.Config.StoreTimeout); a request makes up to five store calls, so at most a fifth of -client-timeout")
+	storeTimeout := flag.Duration("store-timeout", time.Second, "the replicas' per-call store deadline (issuer.Config.StoreTimeout); a request makes up to five store calls, so at most a fifth of -client-timeout")
 	pg := flag.String("postgres", envOr("PORTCULLIS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL")
 	rd := flag.String("redis", envOr("PORTCULLIS_TEST_REDIS", "redis://127.0.0.1:6379/0"), "Redis URL")
 	verbose := flag.Bool("v", false, "print each violation as it happens")
