@@ -97,8 +97,7 @@ func (i *Issuer) bindDPoP(r *http.Request) (*http.Request, *Error) {
 		return nil, ErrInvalidDPoPProof.WithDescription("the DPoP proof is invalid").WithCause(err)
 	}
 	ctx := r.Context()
-	err = i.nonces.UseNonce(ctx, "dpop:"+proof.JKT+":"+proof.ID,
-		proof.IssuedAt.Add(i.cfg.DPoP.MaxProofAge+2*leeway+time.Second), now)
+	err = i.nonces.UseNonce(ctx, proof.ReplayID, proof.RememberUntil, now)
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return nil, ErrInvalidDPoPProof.WithDescription("the DPoP proof was used before")
 	}

@@ -114,7 +114,7 @@ func (g *Guard) checkDPoP(r *http.Request, raw string, p *Principal, scheme bool
 	if proof.JKT != p.DPoPKey {
 		return g.reject(ctx, r, ErrInvalidDPoPProof, errors.New("the proof's key is not the one the token is bound to"))
 	}
-	err = c.Nonces.UseNonce(ctx, "dpop:"+proof.JKT+":"+proof.ID, proof.IssuedAt.Add(c.MaxProofAge+2*c.Leeway+time.Second), now)
+	err = c.Nonces.UseNonce(ctx, proof.ReplayID, proof.RememberUntil, now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists):
 		return g.reject(ctx, r, ErrInvalidDPoPProof, errors.New("the proof was used before"))
@@ -130,8 +130,6 @@ type replayMemory struct {
 	max  int
 	seen map[string]time.Time
 }
-
-var errReplayFull = errors.New("too many DPoP proofs to remember; refusing until some expire")
 
 func (m *replayMemory) UseNonce(_ context.Context, id string, expiresAt, now time.Time) error {
 	if err := store.CheckNonce(id, expiresAt, now); err != nil {

@@ -63,6 +63,11 @@ type DPoPProof struct {
 	ID string
 	// IssuedAt is its iat.
 	IssuedAt time.Time
+	// ReplayID and RememberUntil are what a verifier gives
+	// store.Nonces.UseNonce so that the proof is accepted once: its jti
+	// under its key, kept until its iat can no longer pass the check.
+	ReplayID      string
+	RememberUntil time.Time
 }
 
 // VerifyDPoPProof checks a DPoP proof (RFC 9449 §4.3): a JWT with typ
@@ -131,7 +136,8 @@ func VerifyDPoPProof(proof string, c DPoPCheck) (*DPoPProof, error) {
 	if c.Nonce != "" && str("nonce") != c.Nonce {
 		return nil, bad("nonce missing or stale")
 	}
-	return &DPoPProof{JKT: jkt, ID: jti, IssuedAt: iat.Time}, nil
+	return &DPoPProof{JKT: jkt, ID: jti, IssuedAt: iat.Time,
+		ReplayID: "dpop:" + jkt + ":" + jti, RememberUntil: iat.Time.Add(c.MaxAge + 2*c.Leeway + time.Second)}, nil
 }
 
 // sameHTU compares a proof's htu with the request URL, ignoring query and
