@@ -139,6 +139,9 @@ func (d *discard) WriteHeader(code int)        { d.status = code }
 // stored in the gin context's Keys, a map gin would allocate for every
 // request. The token is cached, as on any request after a client's first.
 func TestMiddlewareAllocsLikeWrap(t *testing.T) {
+	if raceDetector {
+		t.Skip("allocation counts vary under -race (sync.Pool drops entries); .ci/run runs this test without it")
+	}
 	f := adaptertest.NewFixture(t)
 	g := f.Guard(t, f.Verifier)
 	h := func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ginauth_test
+
+const raceDetector = false
