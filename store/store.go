@@ -38,8 +38,9 @@
 //
 // # Optional capabilities
 //
-// A backend may also implement [Sweeper], [Pinger], [Watcher],
-// [RateLimiter] or [Lister]; consumers discover them by type assertion.
+// A backend may also implement [Sweeper], [Pinger], [Watcher], [ChangeLog],
+// [RateLimiter], [Nonces], [StartChecker] or [Lister]; consumers discover
+// them by type assertion.
 package store
 
 import (
@@ -424,6 +425,48 @@ type Watcher interface {
 	// subscription is established (or failed); fn runs on another goroutine
 	// and must not block for long.
 	Watch(ctx context.Context, fn func(Event)) error
+}
+
+// Change is one entry of a [ChangeLog]: an [Event] of kind
+// [EventRevoked], [EventClientChanged] or [EventAccountChanged] (never
+// [EventResync]) at its place in the log.
+type Change struct {
+	// Seq is the change's position in the log: positive, strictly
+	// increasing in the order the changes were committed, never reused.
+	Seq int64
+	Event
+	// ExpiresAt is, for a revocation, when the revocation itself ends (the
+	// revoked token could no longer be presented); zero for the others.
+	ExpiresAt time.Time
+	// At is when the backend recorded the change, by the backend's own
+	// clock; it serves only [ChangeLog.TrimChanges].
+	At time.Time
+}
+
+// ChangeLog is an optional capability: the changes a [Watcher] pushes,
+// kept in a durable log that is read by position, so that a process that
+// shares nothing with the store (a resource server that verifies tokens
+// through the JWKS) can follow rotations and revocations by polling the
+// issuer, and can tell when it has fallen too far behind.
+//
+// A backend that implements it appends a [Change] for every Revoke,
+// UpdateClient, DeleteClient, UpdateAccount and DeleteAccount that changed
+// something, atomically with that change (in the same transaction, lock or
+// script) wherever the backend allows it, and documents where it does not.
+// The log is in commit order: once a reader has seen the change at Seq n,
+// no change with a Seq at or below n can appear later. A reader therefore
+// needs only the last Seq it has seen as its cursor.
+type ChangeLog interface {
+	// Changes returns at most limit changes with Seq above after, in Seq
+	// order. trimmed is the highest Seq that TrimChanges has ever removed
+	// (0 if none): a reader whose after is below trimmed has missed
+	// changes and must drop what it derived from the log before reading on.
+	// limit must be positive.
+	Changes(ctx context.Context, after int64, limit int) (changes []Change, trimmed int64, err error)
+	// TrimChanges removes the changes recorded more than olderThan ago (by
+	// the backend's clock, the one that stamps Change.At) and reports how
+	// many went. olderThan must be positive.
+	TrimChanges(ctx context.Context, olderThan time.Duration) (int64, error)
 }
 
 // StartChecker is an optional capability: a check of the backend's own

@@ -59,6 +59,7 @@ var (
 	_ store.Sweeper     = (*Store)(nil)
 	_ store.Pinger      = (*Store)(nil)
 	_ store.Watcher     = (*Store)(nil)
+	_ store.ChangeLog   = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
 )
 
@@ -70,6 +71,8 @@ var (
 	errWindow     = errors.New("memory: rate-limit window must be positive")
 	errNilFunc    = errors.New("memory: nil watch func")
 	errNoOwner    = errors.New("memory: list clients of an empty owner")
+	errBadLimit   = errors.New("memory: change log limit must be positive")
+	errBadAge     = errors.New("memory: change log trim age must be positive")
 	errListLimit  = fmt.Errorf("memory: list limit must be from 1 to %d", store.MaxListLimit)
 )
 
@@ -98,6 +101,12 @@ type Store struct {
 
 	wmu      sync.Mutex // guards watchers; taken inside mu, never around it
 	watchers map[*watcher]struct{}
+
+	// changes is the change log (store.ChangeLog), oldest first; lastSeq
+	// is the Seq of the latest change ever appended, trimmed the highest
+	// Seq trimmed away.
+	changes          []store.Change
+	lastSeq, trimmed int64
 
 	// lastClient is the last client GetClient found, which a miss copies.
 	lastClient atomic.Pointer[store.Client]
@@ -213,7 +222,7 @@ func (s *Store) UpdateClient(_ context.Context, c *store.Client, prevGeneration 
 	s.disown(cur)
 	s.clients[c.ID] = c
 	s.own(c)
-	s.publish(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation})
+	s.changed(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation}, time.Time{})
 	return nil
 }
 
@@ -228,7 +237,7 @@ func (s *Store) DeleteClient(_ context.Context, id string) error {
 	}
 	s.disown(cur)
 	delete(s.clients, id)
-	s.publish(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
+	s.changed(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1}, time.Time{})
 	return nil
 }
 
@@ -404,7 +413,7 @@ func (s *Store) UpdateAccount(_ context.Context, a *store.Account, prevGeneratio
 	s.unindex(cur)
 	s.accounts[a.ID] = a
 	s.index(a)
-	s.publish(store.Event{Kind: store.EventAccountChanged, ID: a.ID, Generation: a.Generation})
+	s.changed(store.Event{Kind: store.EventAccountChanged, ID: a.ID, Generation: a.Generation}, time.Time{})
 	return nil
 }
 
@@ -419,7 +428,7 @@ func (s *Store) DeleteAccount(_ context.Context, id string) error {
 	}
 	s.unindex(cur)
 	delete(s.accounts, id)
-	s.publish(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
+	s.changed(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1}, time.Time{})
 	return nil
 }
 
@@ -604,7 +613,7 @@ func (s *Store) Revoke(_ context.Context, tokenID string, expiresAt time.Time) e
 		return nil // already revoked at least as long
 	}
 	s.revoked[tokenID] = expiresAt
-	s.publish(store.Event{Kind: store.EventRevoked, ID: tokenID})
+	s.changed(store.Event{Kind: store.EventRevoked, ID: tokenID}, expiresAt)
 	return nil
 }
 
@@ -876,6 +885,50 @@ func (s *Store) deliver(ctx context.Context, w *watcher) {
 		}
 		clear(batch) // drop the ids the next swap would keep alive
 	}
+}
+
+// changed records e in the change log and publishes it to the watchers.
+// Callers hold s.mu for writing, which orders the log by commit.
+func (s *Store) changed(e store.Event, expiresAt time.Time) {
+	s.lastSeq++
+	s.changes = append(s.changes, store.Change{Seq: s.lastSeq, Event: e, ExpiresAt: expiresAt, At: time.Now()})
+	s.publish(e)
+}
+
+// Changes implements [store.ChangeLog].
+func (s *Store) Changes(_ context.Context, after int64, limit int) ([]store.Change, int64, error) {
+	if limit <= 0 {
+		return nil, 0, errBadLimit
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// Seqs are consecutive from the first change kept.
+	start := 0
+	if len(s.changes) > 0 {
+		start = int(max(0, min(after-s.changes[0].Seq+1, int64(len(s.changes)))))
+	}
+	page := s.changes[start:min(len(s.changes), start+limit)]
+	return slices.Clone(page), s.trimmed, nil
+}
+
+// TrimChanges implements [store.ChangeLog].
+func (s *Store) TrimChanges(_ context.Context, olderThan time.Duration) (int64, error) {
+	if olderThan <= 0 {
+		return 0, errBadAge
+	}
+	cutoff := time.Now().Add(-olderThan)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for n < len(s.changes) && s.changes[n].At.Before(cutoff) {
+		n++
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	s.trimmed = s.changes[n-1].Seq
+	s.changes = slices.Delete(s.changes, 0, n)
+	return int64(n), nil
 }
 
 // publish queues e for every watcher. Callers hold s.mu for writing, so

@@ -58,15 +58,17 @@
 // # Optional capabilities
 //
 // [Run] first builds one store to find which of [store.Sweeper],
-// [store.RateLimiter], [store.Watcher], [store.Pinger], [store.Lister] and
-// [store.Nonces] it implements, logs them, and runs [RunSweeper],
-// [RunRateLimiter], [RunWatcher], [RunLister] and [RunNonces] only for those, and calls Ping
-// ("Pinger/Ping") if the store is a Pinger. Called
-// directly, those runners fail when the store lacks the capability.
+// [store.RateLimiter], [store.Watcher], [store.Pinger], [store.Lister],
+// [store.Nonces] and [store.ChangeLog] it implements, logs them, and runs
+// [RunSweeper], [RunRateLimiter], [RunWatcher], [RunLister], [RunNonces]
+// and [RunChangeLog] only for those, and calls Ping ("Pinger/Ping") if the
+// store is a Pinger. Called directly, those runners fail when the store
+// lacks the capability.
 //
 // Time is passed as an argument everywhere; nothing sleeps. The one wait is
 // the watcher's: an event must arrive within [WatchTimeout], a liveness bound
-// rather than a timing assertion.
+// rather than a timing assertion. (RunChangeLog's trim case also waits a few
+// milliseconds, because TrimChanges reads the backend's own clock.)
 package storetest
 
 import (
@@ -118,10 +120,13 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if caps.nonces {
 		t.Run("Nonces", func(t *testing.T) { RunNonces(t, newStore) })
 	}
+	if caps.changeLog {
+		t.Run("ChangeLog", func(t *testing.T) { RunChangeLog(t, newStore) })
+	}
 }
 
 type capabilities struct {
-	sweeper, rateLimiter, watcher, pinger, lister, nonces bool
+	sweeper, rateLimiter, watcher, pinger, lister, nonces, changeLog bool
 }
 
 func probe(s store.Store) capabilities {
@@ -132,6 +137,7 @@ func probe(s store.Store) capabilities {
 	_, c.pinger = s.(store.Pinger)
 	_, c.lister = s.(store.Lister)
 	_, c.nonces = s.(store.Nonces)
+	_, c.changeLog = s.(store.ChangeLog)
 	return c
 }
 
@@ -140,7 +146,7 @@ func (c capabilities) String() string {
 	for _, n := range []struct {
 		ok   bool
 		name string
-	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}, {c.nonces, "Nonces"}} {
+	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}, {c.nonces, "Nonces"}, {c.changeLog, "ChangeLog"}} {
 		if n.ok {
 			names = append(names, n.name)
 		}
