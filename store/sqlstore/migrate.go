@@ -56,8 +56,10 @@ func (s *Store) migrations() ([]migration, error) {
 }
 
 // splitStatements drops "--" comment lines and splits on ";" outside
-// dollar-quoted bodies ($$ … $$, PostgreSQL's function bodies). The
-// embedded files are ours and keep semicolons out of literals and comments.
+// dollar-quoted bodies ($$ … $$, PostgreSQL's function bodies) and, on
+// SQLite, inside a CREATE TRIGGER until the ";" after its END (a trigger
+// body is statements between BEGIN and END). The embedded files are ours
+// and keep semicolons out of literals and comments.
 func (s *Store) splitStatements(text string) []string {
 	var b strings.Builder
 	for line := range strings.Lines(text) {
@@ -79,12 +81,22 @@ func (s *Store) splitStatements(text string) []string {
 			quoted = !quoted
 			i++
 		case text[i] == ';' && !quoted:
+			if s.d == SQLite && inTriggerBody(text[start:i]) {
+				continue
+			}
 			add(text[start:i])
 			start = i + 1
 		}
 	}
 	add(text[start:])
 	return stmts
+}
+
+// inTriggerBody reports whether stmt, a statement's text up to a ";", is
+// a CREATE TRIGGER whose body has not reached its END yet.
+func inTriggerBody(stmt string) bool {
+	stmt = strings.ToUpper(strings.TrimSpace(stmt))
+	return strings.HasPrefix(stmt, "CREATE TRIGGER") && !strings.HasSuffix(stmt, "END")
 }
 
 // Migrate creates or upgrades the Store's tables to the schema this version

@@ -276,6 +276,19 @@ func TestSplitStatements(t *testing.T) {
 	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
 		t.Errorf("splitStatements:\n got %q\nwant %q", got, want)
 	}
+
+	// SQLite: a trigger's body runs to its END;.
+	s.d = SQLite
+	text = "CREATE TRIGGER {p}g AFTER INSERT ON {p}t\nBEGIN\n\tUPDATE {p}c SET n = n + 1;\n\tINSERT INTO {p}l SELECT n FROM {p}c;\nEND;\n" +
+		"CREATE TABLE {p}u (a INT);\n"
+	got = s.splitStatements(text)
+	want = []string{
+		"CREATE TRIGGER x_g AFTER INSERT ON x_t\nBEGIN\n\tUPDATE x_c SET n = n + 1;\n\tINSERT INTO x_l SELECT n FROM x_c;\nEND",
+		"CREATE TABLE x_u (a INT)",
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("splitStatements on SQLite:\n got %q\nwant %q", got, want)
+	}
 }
 
 // TestMigrateRefreshColumns: tokens written before migration 4 read back

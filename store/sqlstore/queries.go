@@ -46,6 +46,14 @@ const (
 	qListClients
 	qListAccounts
 
+	qChanges
+	qBumpChanges
+	qAppendChange
+	qTrimLock
+	qTrimRead
+	qTrimDelete
+	qTrimMark
+
 	qSweepRefresh
 	qSweepFamilies
 	qSweepAccess
@@ -213,6 +221,24 @@ func queryText(d Dialect) [numQueries]string {
 		q[qListAccounts] = "SELECT " + accountCols + ` FROM {p}accounts WHERE id COLLATE "C" > ? ORDER BY id COLLATE "C" LIMIT ?`
 	}
 
+	// The change log (migration 6; see changes.go). A page and the
+	// watermark come from one statement, so they agree: the counter's one
+	// row, joined with the page (a row of NULLs when the page is empty).
+	q[qChanges] = "SELECT c.trimmed, l.seq, l.kind, l.id, l.generation, l.expires_at, l.at FROM {p}change_counter c " +
+		"LEFT JOIN (SELECT seq, kind, id, generation, expires_at, at FROM {p}changes WHERE seq > ? ORDER BY seq LIMIT ?) l " +
+		"ON 1 = 1 ORDER BY l.seq"
+	// MySQL's append, in the change's transaction (PostgreSQL's and
+	// SQLite's triggers do the same): LAST_INSERT_ID(expr) hands the new
+	// count back in the OK packet, and the row lock is held to commit.
+	q[qBumpChanges] = "UPDATE {p}change_counter SET n = LAST_INSERT_ID(n + 1)"
+	q[qAppendChange] = "INSERT INTO {p}changes (seq, kind, id, generation, expires_at, at) VALUES (?, ?, ?, ?, ?, " + dbNowMicros(d) + ")"
+	// Trimming: a write first, so that the transaction takes the counter's
+	// lock (and, on SQLite, the write lock) before it reads, as appends do.
+	q[qTrimLock] = "UPDATE {p}change_counter SET trimmed = trimmed"
+	q[qTrimRead] = "SELECT seq, at, " + dbNowMicros(d) + " FROM {p}changes ORDER BY seq LIMIT ?"
+	q[qTrimDelete] = "DELETE FROM {p}changes WHERE seq <= ?"
+	q[qTrimMark] = "UPDATE {p}change_counter SET trimmed = ? WHERE trimmed < ?"
+
 	q[qSweepRefresh] = "DELETE FROM {p}refresh_tokens WHERE expires_at <= ?"
 	// A revoked family whose tokens have all expired and been swept can
 	// never yield another token: new ones are only minted from a live one.
@@ -224,4 +250,17 @@ func queryText(d Dialect) [numQueries]string {
 	q[qSweepRateLimits] = "DELETE FROM {p}rate_limits WHERE expires_at <= ?"
 	q[qSweepNonces] = "DELETE FROM {p}nonces WHERE expires_at <= ?"
 	return q
+}
+
+// dbNowMicros is the database's clock in unix µs, which stamps the change
+// log (migration 6 uses the same expressions) and which TrimChanges reads.
+func dbNowMicros(d Dialect) string {
+	switch d {
+	case Postgres:
+		return "(extract(epoch FROM clock_timestamp()) * 1000000)::bigint"
+	case MySQL:
+		// UTC on both sides: no session time zone, no DST fold.
+		return "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))"
+	}
+	return "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 }

@@ -126,7 +126,8 @@ func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneratio
 	if err != nil {
 		return err
 	}
-	n, err := s.affected(ctx, qUpdateClient, c.SecretHash, c.Name, c.OwnerAccount, scopes, auds,
+	logAs := store.Change{Event: store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation}}
+	n, err := s.logged(ctx, qUpdateClient, logAs, c.SecretHash, c.Name, c.OwnerAccount, scopes, auds,
 		c.Generation, c.Disabled, micros(c.CreatedAt), micros(c.UpdatedAt), meta, c.ID, prevGeneration)
 	if err != nil {
 		return fail(op, err)
@@ -158,7 +159,7 @@ func (s *Store) casMiss(ctx context.Context, op string, id queryID, key string, 
 
 // DeleteClient implements [store.Clients].
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.deleteOne(ctx, "delete client", qDeleteClient, id)
+	return s.deleteOne(ctx, "delete client", qDeleteClient, id, store.EventClientChanged)
 }
 
 // The listing arguments the store contract refuses: an empty owner would
@@ -200,12 +201,21 @@ func (s *Store) ListClientsByOwner(ctx context.Context, owner string, limit int)
 }
 
 // deleteOne runs a DELETE by key and reports ErrNotFound when it removed
-// nothing (DELETE counts are exact on every dialect).
-func (s *Store) deleteOne(ctx context.Context, op string, id queryID, key string) error {
+// nothing (DELETE counts are exact on every dialect). A deletion of kind
+// logAs (none when empty) goes to the change log, as generation -1.
+func (s *Store) deleteOne(ctx context.Context, op string, id queryID, key string, logAs store.EventKind) error {
 	if !s.storable(key) {
 		return notFound(op)
 	}
-	n, err := s.affected(ctx, id, key)
+	var (
+		n   int64
+		err error
+	)
+	if logAs == "" {
+		n, err = s.affected(ctx, id, key)
+	} else {
+		n, err = s.logged(ctx, id, store.Change{Event: store.Event{Kind: logAs, ID: key, Generation: -1}}, key)
+	}
 	if err != nil {
 		return fail(op, err)
 	}
@@ -292,7 +302,8 @@ func (s *Store) UpdateAccount(ctx context.Context, a *store.Account, prevGenerat
 	if err != nil {
 		return err
 	}
-	n, err := s.affected(ctx, qUpdateAccount, nullable(a.Username), nullable(a.Email), a.PasswordHash, roles,
+	logAs := store.Change{Event: store.Event{Kind: store.EventAccountChanged, ID: a.ID, Generation: a.Generation}}
+	n, err := s.logged(ctx, qUpdateAccount, logAs, nullable(a.Username), nullable(a.Email), a.PasswordHash, roles,
 		a.Generation, a.Disabled, micros(a.CreatedAt), micros(a.UpdatedAt), a.ID, prevGeneration)
 	if s.isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
@@ -308,7 +319,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *store.Account, prevGenerat
 
 // DeleteAccount implements [store.Accounts].
 func (s *Store) DeleteAccount(ctx context.Context, id string) error {
-	return s.deleteOne(ctx, "delete account", qDeleteAccount, id)
+	return s.deleteOne(ctx, "delete account", qDeleteAccount, id, store.EventAccountChanged)
 }
 
 // CreateKey implements [store.Keys]. The primary key on id and the unique
@@ -376,5 +387,5 @@ func (s *Store) UpdateKeyExpiry(ctx context.Context, id string, expiresAt time.T
 
 // DeleteKey implements [store.Keys].
 func (s *Store) DeleteKey(ctx context.Context, id string) error {
-	return s.deleteOne(ctx, "delete key", qDeleteKey, id)
+	return s.deleteOne(ctx, "delete key", qDeleteKey, id, "")
 }

@@ -369,7 +369,8 @@ func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time)
 	if s.d == MySQL {
 		args = append(args, micros(expiresAt))
 	}
-	if _, err := s.exec(ctx, qRevoke, args...); err != nil {
+	logAs := store.Change{Event: store.Event{Kind: store.EventRevoked, ID: tokenID}, ExpiresAt: expiresAt}
+	if _, err := s.logged(ctx, qRevoke, logAs, args...); err != nil {
 		return fail("revoke", err)
 	}
 	return nil

@@ -38,6 +38,7 @@ var (
 	_ store.Sweeper     = (*Store)(nil)
 	_ store.Pinger      = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
+	_ store.ChangeLog   = (*Store)(nil)
 )
 
 // The listener's default timing.
