@@ -16,7 +16,7 @@ import (
 // the index behind ListClientsByOwner, 3 PostgreSQL's change notifications
 // (nothing elsewhere), 4 the columns of refresh rotation and families,
 // 5 the nonces of store.Nonces.
-const schemaVersions = 5
+const schemaVersions = 6
 
 func TestMigrateIdempotent(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {
