@@ -330,24 +330,25 @@ func (s *Store) UpdateAccount(ctx context.Context, a *store.Account, prevGenerat
 		return fail(op, err)
 	}
 	ev := encodeEvent(store.Event{Kind: store.EventAccountChanged, ID: a.ID, Generation: a.Generation})
+	change := changeOf(store.EventAccountChanged, a.ID, a.Generation, time.Time{})
 	for range maxStaleRetries {
-		n, r, err := s.runStatus(ctx, updateAccountScript, []string{s.accountKey(a.ID)},
-			prevGeneration, a.Generation, j, a.Username, a.Email, newState(), s.channel, ev)
+		n, r, err := s.runStatus(ctx, updateAccountScript, s.logged(s.accountKey(a.ID)),
+			prevGeneration, a.Generation, j, a.Username, a.Email, newState(), s.channel, ev, change)
 		if err != nil {
 			return fail(op, err)
 		}
 		if n != stStale {
-			return casResult(op, n)
+			return s.changed(ctx, op, n, change)
 		}
 		if len(r) != 5 {
 			return fail(op, fmt.Errorf("unexpected script reply of %d parts", len(r)))
 		}
-		n, err = s.renameAccount(ctx, a, j, ev, prevGeneration, r[0], r[1], r[2], r[3], r[4])
+		n, err = s.renameAccount(ctx, a, j, ev, change, prevGeneration, r[0], r[1], r[2], r[3], r[4])
 		if err != nil {
 			return fail(op, err)
 		}
 		if n != stStale {
-			return casResult(op, n)
+			return s.changed(ctx, op, n, change)
 		}
 	}
 	return sentinel(op, store.ErrConflict)
@@ -356,7 +357,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *store.Account, prevGenerat
 // renameAccount is one attempt to update an account whose username or email
 // changes, from the record state required, which held the names u, e
 // through the reservations ru, re.
-func (s *Store) renameAccount(ctx context.Context, a *store.Account, j, ev []byte, prevGeneration int64,
+func (s *Store) renameAccount(ctx context.Context, a *store.Account, j, ev []byte, change string, prevGeneration int64,
 	required, u, e, ru, re string) (int64, error) {
 	state := newState()
 	r := reservation{state: state, required: required, at: time.Now().UnixMilli(), id: a.ID}.String()
@@ -380,8 +381,8 @@ func (s *Store) renameAccount(ctx context.Context, a *store.Account, j, ev []byt
 	if !ok {
 		return stTaken, nil
 	}
-	n, old, err := s.runStatus(ctx, swapScript, []string{s.accountKey(a.ID)},
-		prevGeneration, required, state, s.channel, ev, 4,
+	n, old, err := s.runStatus(ctx, swapScript, s.logged(s.accountKey(a.ID)),
+		prevGeneration, required, state, s.channel, ev, change, 4,
 		"u", a.Username, "e", a.Email, "ru", ru, "re", re, "g", a.Generation, "j", j)
 	if err != nil {
 		return 0, err // the new reservations are held, or pending until the next write
@@ -410,13 +411,15 @@ func (s *Store) renameAccount(ctx context.Context, a *store.Account, j, ev []byt
 func (s *Store) DeleteAccount(ctx context.Context, id string) error {
 	const op = "delete account"
 	ev := encodeEvent(store.Event{Kind: store.EventAccountChanged, ID: id, Generation: -1})
-	n, old, err := s.runStatus(ctx, deleteRecordScript, []string{s.accountKey(id)}, s.channel, ev, "u", "e", "ru", "re")
+	change := changeOf(store.EventAccountChanged, id, -1, time.Time{})
+	n, old, err := s.runStatus(ctx, deleteRecordScript, s.logged(s.accountKey(id)), s.channel, ev, change, "u", "e", "ru", "re")
 	if err != nil {
 		return fail(op, err)
 	}
 	if n != stOK {
 		return casResult(op, n)
 	}
+	_ = s.appendChange(ctx, change) // see changed
 	if len(old) == 4 {
 		var kv [][2]string
 		if old[0] != "" {

@@ -63,6 +63,20 @@ func statusReply(r []any) (int64, []string, error) {
 	return n, rest, nil
 }
 
+// changed is the outcome of a client or account write whose script
+// answered n: on a Cluster, a write that succeeded (now, or by an earlier
+// send) is then appended to the change log. A failure of that append does
+// not fail the write, which is made: a caller that saw an error would take
+// a rotation for undone, and its retry would meet ErrConflict while the
+// new secret it never returned is stored. The entry is then lost, as
+// documented for the Cluster path.
+func (s *Store) changed(ctx context.Context, op string, n int64, change string) error {
+	if n == stOK {
+		_ = s.appendChange(ctx, change)
+	}
+	return casResult(op, n)
+}
+
 // runStatus runs a script whose reply is {status, strings…}.
 func (s *Store) runStatus(ctx context.Context, sc *redis.Script, keys []string, args ...any) (int64, []string, error) {
 	r, err := sc.Run(ctx, s.rdb, keys, args...).Slice()
@@ -197,29 +211,30 @@ func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneratio
 		return fail(op, err)
 	}
 	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: c.ID, Generation: c.Generation})
+	change := changeOf(store.EventClientChanged, c.ID, c.Generation, time.Time{})
 	key := s.clientKey(c.ID)
 	var sk string
 	if c.OwnerAccount != "" {
 		sk = sortKey(c)
 	}
 	for range maxStaleRetries {
-		n, r, err := s.runStatus(ctx, updateClientScript, []string{key},
-			prevGeneration, c.Generation, j, c.OwnerAccount, sk, newState(), s.channel, ev)
+		n, r, err := s.runStatus(ctx, updateClientScript, s.logged(key),
+			prevGeneration, c.Generation, j, c.OwnerAccount, sk, newState(), s.channel, ev, change)
 		if err != nil {
 			return fail(op, err)
 		}
 		if n != stStale {
-			return casResult(op, n)
+			return s.changed(ctx, op, n, change)
 		}
 		if len(r) != 1 {
 			return fail(op, fmt.Errorf("unexpected script reply of %d parts", len(r)))
 		}
-		n, err = s.moveClient(ctx, c, j, ev, prevGeneration, sk, r[0])
+		n, err = s.moveClient(ctx, c, j, ev, change, prevGeneration, sk, r[0])
 		if err != nil {
 			return fail(op, err)
 		}
 		if n != stStale {
-			return casResult(op, n)
+			return s.changed(ctx, op, n, change)
 		}
 	}
 	return sentinel(op, store.ErrConflict)
@@ -227,7 +242,7 @@ func (s *Store) UpdateClient(ctx context.Context, c *store.Client, prevGeneratio
 
 // moveClient is one attempt to update a client whose index entry changes,
 // from the record state required.
-func (s *Store) moveClient(ctx context.Context, c *store.Client, j, ev []byte, prevGeneration int64, sk, required string) (int64, error) {
+func (s *Store) moveClient(ctx context.Context, c *store.Client, j, ev []byte, change string, prevGeneration int64, sk, required string) (int64, error) {
 	state := newState()
 	var index, member string
 	if c.OwnerAccount != "" {
@@ -236,8 +251,8 @@ func (s *Store) moveClient(ctx context.Context, c *store.Client, j, ev []byte, p
 			return 0, err // an entry that went in stays pending until the record's next write
 		}
 	}
-	n, old, err := s.runStatus(ctx, swapScript, []string{s.clientKey(c.ID)},
-		prevGeneration, required, state, s.channel, ev, 2,
+	n, old, err := s.runStatus(ctx, swapScript, s.logged(s.clientKey(c.ID)),
+		prevGeneration, required, state, s.channel, ev, change, 2,
 		"o", c.OwnerAccount, "m", member, "g", c.Generation, "j", j)
 	if err != nil {
 		return 0, err // committed or not, the new entry is right
@@ -261,13 +276,15 @@ func (s *Store) moveClient(ctx context.Context, c *store.Client, j, ev []byte, p
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
 	const op = "delete client"
 	ev := encodeEvent(store.Event{Kind: store.EventClientChanged, ID: id, Generation: -1})
-	n, old, err := s.runStatus(ctx, deleteRecordScript, []string{s.clientKey(id)}, s.channel, ev, "o", "m")
+	change := changeOf(store.EventClientChanged, id, -1, time.Time{})
+	n, old, err := s.runStatus(ctx, deleteRecordScript, s.logged(s.clientKey(id)), s.channel, ev, change, "o", "m")
 	if err != nil {
 		return fail(op, err)
 	}
 	if n != stOK {
 		return casResult(op, n)
 	}
+	_ = s.appendChange(ctx, change) // see changed
 	if len(old) == 2 && old[0] != "" && old[1] != "" {
 		cleanup(ctx, func(ctx context.Context) error { return s.rdb.ZRem(ctx, s.ownerKey(old[0]), old[1]).Err() })
 	}

@@ -47,6 +47,7 @@ var (
 	_ store.Watcher      = (*Store)(nil)
 	_ store.RateLimiter  = (*Store)(nil)
 	_ store.StartChecker = (*Store)(nil)
+	_ store.ChangeLog    = (*Store)(nil)
 )
 
 // Option configures [New]. Only this package can make one.
@@ -477,15 +478,25 @@ func (s *Store) DeleteAccessToken(ctx context.Context, hash string) error {
 // Revocations
 
 // Revoke records the token id as revoked until expiresAt (the later expiry
-// wins) and announces it to watchers when that changed anything. A zero
-// expiresAt is an error.
+// wins) and, when that changed anything, announces it to watchers and
+// appends it to the change log. A zero expiresAt is an error.
+//
+// On a Cluster the append is a second step (see appendChange), taken also
+// when the very same expiry was recorded already: the script cannot tell
+// another call's revocation from an earlier send of its own whose reply was
+// lost, and a duplicate entry is true where a missing one is not. If that
+// step fails, Revoke fails, and calling it again appends the entry.
 func (s *Store) Revoke(ctx context.Context, tokenID string, expiresAt time.Time) error {
 	if expiresAt.IsZero() {
 		return fail("revoke", errZeroExpiry)
 	}
 	ev := encodeEvent(store.Event{Kind: store.EventRevoked, ID: tokenID})
-	_, err := s.runInt(ctx, revokeScript, []string{s.revokedKey(tokenID)},
-		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), s.channel, ev)
+	change := changeOf(store.EventRevoked, tokenID, 0, expiresAt)
+	n, err := s.runInt(ctx, revokeScript, s.logged(s.revokedKey(tokenID)),
+		expiresAt.UnixMicro(), s.expireAtMS(expiresAt), s.channel, ev, change)
+	if err == nil && n != 0 {
+		err = s.appendChange(ctx, change)
+	}
 	if err != nil {
 		return fail("revoke", err)
 	}

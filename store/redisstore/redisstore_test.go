@@ -89,14 +89,18 @@ func TestStore(t *testing.T) {
 		})
 	}
 	// What a Cluster client runs, where a script may not reach a new
-	// refresh token's index (another slot), on one server.
+	// refresh token's index or the change log (other slots), on one
+	// server.
 	t.Run("cluster path", func(t *testing.T) {
 		opt := dbtest.RedisOptions(t)
-		storetest.RunRefreshTokens(t, func(t *testing.T) store.Store {
+		newStore := func(t *testing.T) store.Store {
 			s := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 			s.oneServer = false
 			return s
-		})
+		}
+		storetest.RunRefreshTokens(t, newStore)
+		// Changes are appended by a second script.
+		storetest.RunChangeLog(t, newStore)
 	})
 }
 
@@ -207,6 +211,10 @@ func TestSlots(t *testing.T) {
 			distinct("revoked", id, s.revokedKey(id))
 		}
 		same("signing keys", s.signingKeys()...)
+		same("change log", s.changeLogKey(), s.changeSeqKey(), s.changeTrimmedKey(), s.changeReqKey("0123abcd"))
+		for _, k := range []string{s.changeLogKey(), s.changeSeqKey(), s.changeTrimmedKey(), s.changeReqKey("0123abcd")} {
+			distinct("change log", k, k)
+		}
 		for _, k := range append(s.signingKeys(), s.accountKey("a"), s.familyKey("f"), s.clientKey("c"), s.ownerKey("o"),
 			s.usernameKey("u"), s.emailKey("e"), s.accessKey("h"), s.revokedKey("j"), s.refreshIndexKey("h")) {
 			if !strings.HasPrefix(k, prefix) {

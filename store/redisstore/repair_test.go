@@ -244,14 +244,14 @@ func TestResentScripts(t *testing.T) {
 	j, _ := encodeClient(c)
 	st := newState()
 	for i := range 2 {
-		n, _, err := s.runStatus(ctx, updateClientScript, []string{s.clientKey("c")}, 1, 2, j, "", "", st, s.channel, "{}")
+		n, _, err := s.runStatus(ctx, updateClientScript, s.logged(s.clientKey("c")), 1, 2, j, "", "", st, s.channel, "{}", "client 2 0 c")
 		if err != nil || n != stOK {
 			t.Fatalf("rotation, send %d: %d, %v", i+1, n, err)
 		}
 	}
 	required, next := st, newState()
 	for i, want := range []int{3, 1} { // {1, o, m} then {1}
-		r, err := swapScript.Run(ctx, s.rdb, []string{s.clientKey("c")}, 2, required, next, s.channel, "{}", 2,
+		r, err := swapScript.Run(ctx, s.rdb, s.logged(s.clientKey("c")), 2, required, next, s.channel, "{}", "client 3 0 c", 2,
 			"o", "acct-x", "m", "member", "g", 3, "j", j).Slice()
 		if err != nil || len(r) != want || r[0] != int64(stOK) {
 			t.Fatalf("swap, send %d: %v, %v", i+1, r, err)
@@ -259,6 +259,10 @@ func TestResentScripts(t *testing.T) {
 	}
 	if g, _ := rdb.HGet(ctx, s.clientKey("c"), "g").Result(); g != "3" {
 		t.Errorf("generation %q after the swap, want 3", g)
+	}
+	// Each write, sent twice, is logged once.
+	if log, _, err := s.Changes(ctx, 0, 10); err != nil || len(log) != 2 || log[0].Generation != 2 || log[1].Generation != 3 {
+		t.Errorf("change log after two writes sent twice each: %+v, %v; want generations 2 and 3", log, err)
 	}
 	for i := range 2 {
 		n, err := s.runInt(ctx, createScript, []string{s.clientKey("d")}, "", st, "g", 1, "j", j, "o", "", "m", "")

@@ -83,3 +83,43 @@ func TestResentRefresh(t *testing.T) {
 		})
 	}
 }
+
+// TestResentChangeLog: with every command run twice, a revocation and a
+// rotation are each logged once, on a single server (one script appends
+// with the change) and as on a Cluster (a second script appends, guarded
+// by its request marker).
+func TestResentChangeLog(t *testing.T) {
+	for _, oneServer := range []bool{true, false} {
+		name := "one server"
+		if !oneServer {
+			name = "cluster path"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			rdb := newClient(t, dbtest.RedisOptions(t))
+			rdb.AddHook(resendHook{})
+			s := newStore(t, rdb, dbtest.RedisPrefix(t))
+			s.oneServer = oneServer
+			exp := time.Now().Add(time.Hour)
+			if err := s.Revoke(ctx, "jti-1", exp); err != nil {
+				t.Fatalf("Revoke, sent twice: %v", err)
+			}
+			c := &store.Client{ID: "c", SecretHash: []byte("h"), Generation: 1}
+			if err := s.CreateClient(ctx, c); err != nil {
+				t.Fatalf("CreateClient, sent twice: %v", err)
+			}
+			rot := *c
+			rot.Generation = 2
+			if err := s.UpdateClient(ctx, &rot, 1); err != nil {
+				t.Fatalf("UpdateClient, sent twice: %v", err)
+			}
+			log, _, err := s.Changes(ctx, 0, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(log) != 2 || log[0].ID != "jti-1" || log[1].ID != "c" || log[1].Generation != 2 || log[1].Seq != log[0].Seq+1 {
+				t.Errorf("change log = %+v; want jti-1 then c at generation 2, once each", log)
+			}
+		})
+	}
+}

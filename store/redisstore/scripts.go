@@ -61,34 +61,57 @@ redis.call('PERSIST', KEYS[1])
 return 1
 `)
 
-// KEYS[1] record. ARGV: previous generation, required state, new state,
-// channel, event, n, then field, value pairs ('g' and 'j' among them).
+// logChange appends a change to the change log (store.ChangeLog) whose
+// sorted set is KEYS[l] and counter KEYS[l + 1], if those keys were given:
+// on one server the scripts that make a change are given them and append
+// in the same script, so the change and its entry happen together or not
+// at all; on a Cluster they lie in another slot ({changes}), and the
+// caller appends with appendChangeScript after the change (see
+// changelog.go). change is "<kind> <generation> <expiry µs> <id>"; the
+// entry, scored by its seq, is "<seq> <at µs> " and change, at by the
+// server's clock (TIME), so a script appends only where it changes
+// something, and a re-sent script that finds its own earlier write appends
+// nothing.
+const logChange = `
+local function logChange(l, change)
+  if not KEYS[l] then return end
+  local seq = redis.call('INCR', KEYS[l + 1])
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[l], seq, seq .. ' ' .. t[1] .. string.format('%06d', tonumber(t[2])) .. ' ' .. change)
+end
+`
+
+// KEYS[1] record, and on one server the change log and its counter. ARGV:
+// previous generation, required state, new state, channel, event, change
+// (see logChange), n, then field, value pairs ('g' and 'j' among them).
 // The compare-and-swap of a write that moves index entries: it needs the
 // generation and the state the caller read before it added its new entries.
 // Reply {1, the old values of the first n fields set}, {1} when an earlier
 // send of this same call did the write, {0}, {-1} or {-3}.
-var swapScript = redis.NewScript(`
+var swapScript = redis.NewScript(logChange + `
 local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'w')
 if not cur[2] then return {0} end
 if cur[3] == ARGV[3] then return {1} end
 if cur[1] ~= ARGV[1] then return {-1} end
 if cur[3] ~= ARGV[2] then return {-3} end
 local old = {1}
-for i = 7, 5 + 2 * tonumber(ARGV[6]), 2 do
+for i = 8, 6 + 2 * tonumber(ARGV[7]), 2 do
   old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or ''
 end
-redis.call('HSET', KEYS[1], 'w', ARGV[3], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'w', ARGV[3], unpack(ARGV, 8))
 redis.call('PUBLISH', ARGV[4], ARGV[5])
+logChange(2, ARGV[6])
 return old
 `)
 
-// KEYS[1] client. ARGV: previous generation, generation, JSON, owner, sort
-// key (see state.go; empty without owner), new state, channel, event.
+// KEYS[1] client, and on one server the change log and its counter. ARGV:
+// previous generation, generation, JSON, owner, sort key (see state.go;
+// empty without owner), new state, channel, event, change.
 // The update that keeps the owner and CreatedAt (a rotation) in one round
 // trip. Reply {1}, {0}, {-1}, or {-3, state} when the index entry must move:
 // the caller adds the new entry and then runs swapScript with that state.
 // string.sub(m, 1, -33) is the member without its two states: its sort key.
-var updateClientScript = redis.NewScript(`
+var updateClientScript = redis.NewScript(logChange + `
 local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'o', 'm', 'w')
 if not cur[2] then return {0} end
 if cur[5] == ARGV[6] then return {1} end
@@ -99,16 +122,18 @@ if o ~= ARGV[4] or (o ~= '' and string.sub(m, 1, -33) ~= ARGV[5]) then
 end
 redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'w', ARGV[6])
 redis.call('PUBLISH', ARGV[7], ARGV[8])
+logChange(2, ARGV[9])
 return {1}
 `)
 
-// KEYS[1] account. ARGV: previous generation, generation, JSON, username,
-// email, new state, channel, event.
+// KEYS[1] account, and on one server the change log and its counter.
+// ARGV: previous generation, generation, JSON, username, email, new state,
+// channel, event, change.
 // The update that keeps both names, in one round trip. Reply {1}, {0},
 // {-1}, or {-3, state, username, email, username reservation, email
 // reservation} when a name changes: the caller claims the new names and
 // then runs swapScript with that state.
-var updateAccountScript = redis.NewScript(`
+var updateAccountScript = redis.NewScript(logChange + `
 local cur = redis.call('HMGET', KEYS[1], 'g', 'j', 'u', 'e', 'w', 'ru', 're')
 if not cur[2] then return {0} end
 if cur[5] == ARGV[6] then return {1} end
@@ -118,19 +143,21 @@ if cur[3] ~= ARGV[4] or cur[4] ~= ARGV[5] then
 end
 redis.call('HSET', KEYS[1], 'g', ARGV[2], 'j', ARGV[3], 'w', ARGV[6])
 redis.call('PUBLISH', ARGV[7], ARGV[8])
+logChange(2, ARGV[9])
 return {1}
 `)
 
-// KEYS[1] record. ARGV: channel, event, then the fields whose values to
-// return. Reply {1, values…} or {0} when there is no such record (a stub
+// KEYS[1] record, and on one server the change log and its counter. ARGV:
+// channel, event, change, then the fields whose values to return. Reply {1, values…} or {0} when there is no such record (a stub
 // included, which is left alone).
-var deleteRecordScript = redis.NewScript(`
+var deleteRecordScript = redis.NewScript(logChange + `
 local cur = redis.call('HGET', KEYS[1], 'j')
 if not cur then return {0} end
 local old = {1}
-for i = 3, #ARGV do old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or '' end
+for i = 4, #ARGV do old[#old + 1] = redis.call('HGET', KEYS[1], ARGV[i]) or '' end
 redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[1], ARGV[2])
+logChange(2, ARGV[3])
 return old
 `)
 
@@ -262,15 +289,59 @@ storeRefresh(3, 3)
 return 1
 `)
 
-// KEYS[1] revocation. ARGV: expiry µs, PEXPIREAT ms, channel, event.
+// KEYS[1] revocation, and on one server the change log and its counter.
+// ARGV: expiry µs, PEXPIREAT ms, channel, event, change.
 // The later expiry wins; an earlier or equal one changes nothing and is not
-// announced.
-var revokeScript = redis.NewScript(`
+// announced. Reply 1 when recorded, 2 when that very expiry was recorded
+// already (by another call, or by an earlier send of this one), 0 when a
+// later one was.
+var revokeScript = redis.NewScript(logChange + `
 local cur = redis.call('GET', KEYS[1])
-if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
+if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
+if cur and tonumber(cur) == tonumber(ARGV[1]) then return 2 end
 redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[4])
+logChange(2, ARGV[5])
 return 1
+`)
+
+// KEYS: change log, counter, request marker. ARGV: change, the marker's
+// TTL in ms. A Cluster's append after the change (see logChange). The
+// marker, named by a random token of the call, makes a re-sent append
+// (go-redis re-sends a script whose reply it lost) append nothing more.
+// Reply 1 when appended, 0 when this call had appended already.
+var appendChangeScript = redis.NewScript(logChange + `
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[2]) then return 0 end
+logChange(1, ARGV[1])
+return 1
+`)
+
+// KEYS: change log, trimmed watermark. ARGV: after, limit.
+// Reply {watermark, entries with a seq above after, at most limit, in seq
+// order}, from one instant.
+var changesScript = redis.NewScript(`
+return {redis.call('GET', KEYS[2]) or '0',
+  redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, ARGV[2])}
+`)
+
+// KEYS: change log, trimmed watermark. ARGV: age µs, batch.
+// Removes the oldest entries, at most batch of them, up to the first one
+// stamped less than age ago by the server's clock, and raises the
+// watermark to the last seq removed. Reply: how many went.
+var trimChangesScript = redis.NewScript(`
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000000 + tonumber(t[2]) - tonumber(ARGV[1])
+local n, last = 0, nil
+for i, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)) do
+  local seq, at = string.match(m, '^(%d+) (%d+) ')
+  if not at or tonumber(at) > cutoff then break end
+  n, last = i, seq
+end
+if n == 0 then return 0 end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+local cur = redis.call('GET', KEYS[2])
+if not cur or tonumber(cur) < tonumber(last) then redis.call('SET', KEYS[2], last) end
+return n
 `)
 
 // KEYS[1] nonce. ARGV: expiry µs, PEXPIREAT ms, now µs, the call's random
