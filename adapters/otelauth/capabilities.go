@@ -37,6 +37,10 @@ func withCapabilities(w *timedStore) store.Store {
 	if ok {
 		mask |= 64
 	}
+	changeLog, ok := w.s.(store.ChangeLog)
+	if ok {
+		mask |= 128
+	}
 	switch mask {
 	case 1:
 		return struct {
@@ -994,6 +998,1094 @@ func withCapabilities(w *timedStore) store.Store {
 			timedStartChecker
 			timedNonces
 		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}}
+	case 128:
+		return struct {
+			*timedStore
+			timedChangeLog
+		}{w, timedChangeLog{w, changeLog}}
+	case 129:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedChangeLog{w, changeLog}}
+	case 130:
+		return struct {
+			*timedStore
+			timedPinger
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedChangeLog{w, changeLog}}
+	case 131:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedChangeLog{w, changeLog}}
+	case 132:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}}
+	case 133:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}}
+	case 134:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}}
+	case 135:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}}
+	case 136:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 137:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 138:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 139:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 140:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 141:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 142:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 143:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}}
+	case 144:
+		return struct {
+			*timedStore
+			timedLister
+			timedChangeLog
+		}{w, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 145:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 146:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 147:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 148:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 149:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 150:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 151:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 152:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 153:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 154:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 155:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 156:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 157:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 158:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 159:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}}
+	case 160:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedChangeLog
+		}{w, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 161:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 162:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 163:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 164:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 165:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 166:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 167:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 168:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 169:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 170:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 171:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 172:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 173:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 174:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 175:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 176:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 177:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 178:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 179:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 180:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 181:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 182:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 183:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 184:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 185:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 186:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 187:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 188:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 189:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 190:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 191:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}}
+	case 192:
+		return struct {
+			*timedStore
+			timedNonces
+			timedChangeLog
+		}{w, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 193:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 194:
+		return struct {
+			*timedStore
+			timedPinger
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 195:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 196:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 197:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 198:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 199:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 200:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 201:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 202:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 203:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 204:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 205:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 206:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 207:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 208:
+		return struct {
+			*timedStore
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 209:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 210:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 211:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 212:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 213:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 214:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 215:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 216:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 217:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 218:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 219:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 220:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 221:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 222:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 223:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 224:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 225:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 226:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 227:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 228:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 229:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 230:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 231:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 232:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 233:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 234:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 235:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 236:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 237:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 238:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 239:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 240:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 241:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 242:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 243:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 244:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 245:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 246:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 247:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 248:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 249:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 250:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 251:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 252:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 253:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 254:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 255:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
 	}
 	return w
 }

@@ -5,7 +5,7 @@ package otelauth
 import "github.com/portcullis/portcullis/store"
 
 // capabilityNames are the capabilities in bit order.
-var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker", "Nonces"}
+var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker", "Nonces", "ChangeLog"}
 
 // fakeWith returns base (which must have no optional capability) with
 // the fake capabilities of mask, each recording its calls in f.
@@ -967,6 +967,1094 @@ func fakeWith(mask int, base store.Store, f *fakeCalls) store.Store {
 			fakeStartChecker
 			fakeNonces
 		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}}
+	case 128:
+		return struct {
+			store.Store
+			fakeChangeLog
+		}{base, fakeChangeLog{f}}
+	case 129:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeChangeLog{f}}
+	case 130:
+		return struct {
+			store.Store
+			fakePinger
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeChangeLog{f}}
+	case 131:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeChangeLog{f}}
+	case 132:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeChangeLog{f}}
+	case 133:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeChangeLog{f}}
+	case 134:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeChangeLog{f}}
+	case 135:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeChangeLog{f}}
+	case 136:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 137:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 138:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 139:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 140:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 141:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 142:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 143:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}}
+	case 144:
+		return struct {
+			store.Store
+			fakeLister
+			fakeChangeLog
+		}{base, fakeLister{f}, fakeChangeLog{f}}
+	case 145:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 146:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 147:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 148:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 149:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 150:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 151:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 152:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 153:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 154:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 155:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 156:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 157:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 158:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 159:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}}
+	case 160:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 161:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 162:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 163:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 164:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 165:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 166:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 167:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 168:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 169:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 170:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 171:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 172:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 173:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 174:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 175:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 176:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 177:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 178:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 179:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 180:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 181:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 182:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 183:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 184:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 185:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 186:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 187:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 188:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 189:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 190:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 191:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}}
+	case 192:
+		return struct {
+			store.Store
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeNonces{f}, fakeChangeLog{f}}
+	case 193:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 194:
+		return struct {
+			store.Store
+			fakePinger
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 195:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 196:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 197:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 198:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 199:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 200:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 201:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 202:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 203:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 204:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 205:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 206:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 207:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 208:
+		return struct {
+			store.Store
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 209:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 210:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 211:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 212:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 213:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 214:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 215:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 216:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 217:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 218:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 219:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 220:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 221:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 222:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 223:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 224:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 225:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 226:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 227:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 228:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 229:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 230:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 231:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 232:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 233:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 234:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 235:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 236:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 237:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 238:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 239:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 240:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 241:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 242:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 243:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 244:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 245:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 246:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 247:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 248:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 249:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 250:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 251:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 252:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 253:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 254:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 255:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
 	}
 	return base
 }

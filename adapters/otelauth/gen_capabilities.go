@@ -25,6 +25,7 @@ var capabilities = []struct{ iface, timed, fake string }{
 	{"Lister", "timedLister", "fakeLister"},
 	{"StartChecker", "timedStartChecker", "fakeStartChecker"},
 	{"Nonces", "timedNonces", "fakeNonces"},
+	{"ChangeLog", "timedChangeLog", "fakeChangeLog"},
 }
 
 func main() {

@@ -63,6 +63,8 @@ const (
 	opListAccounts
 	opCheckStart
 	opUseNonce
+	opChanges
+	opTrimChanges
 	numOperations
 )
 
@@ -75,7 +77,7 @@ var operations = [numOperations]string{
 	"Revoke", "IsRevoked",
 	"CreateKey", "ListKeys", "UpdateKeyExpiry", "DeleteKey",
 	"Sweep", "Ping", "Watch", "Hit", "Count", "ListClients", "ListAccounts",
-	"CheckStart", "UseNonce",
+	"CheckStart", "UseNonce", "Changes", "TrimChanges",
 }
 
 // storeResults name what a call returned: the store's sentinels are
@@ -306,6 +308,25 @@ func (s timedNonces) UseNonce(ctx context.Context, id string, expiresAt, now tim
 	err := s.c.UseNonce(ctx, id, expiresAt, now)
 	s.w.done(ctx, opUseNonce, start, err)
 	return err
+}
+
+type timedChangeLog struct {
+	w *timedStore
+	c store.ChangeLog
+}
+
+func (s timedChangeLog) Changes(ctx context.Context, after int64, limit int) ([]store.Change, int64, error) {
+	start := time.Now()
+	cs, trimmed, err := s.c.Changes(ctx, after, limit)
+	s.w.done(ctx, opChanges, start, err)
+	return cs, trimmed, err
+}
+
+func (s timedChangeLog) TrimChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
+	start := time.Now()
+	n, err := s.c.TrimChanges(ctx, olderThan)
+	s.w.done(ctx, opTrimChanges, start, err)
+	return n, err
 }
 
 type timedPinger struct {

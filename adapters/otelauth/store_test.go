@@ -87,6 +87,18 @@ func (s fakeNonces) UseNonce(context.Context, string, time.Time, time.Time) erro
 	return store.ErrAlreadyExists
 }
 
+type fakeChangeLog struct{ f *fakeCalls }
+
+func (s fakeChangeLog) Changes(context.Context, int64, int) ([]store.Change, int64, error) {
+	s.f.call("Changes")
+	return []store.Change{{Seq: 5}}, 4, nil
+}
+
+func (s fakeChangeLog) TrimChanges(context.Context, time.Duration) (int64, error) {
+	s.f.call("TrimChanges")
+	return 0, errFake
+}
+
 type fakeStartChecker struct{ f *fakeCalls }
 
 func (s fakeStartChecker) CheckStart(context.Context) ([]string, error) {
@@ -203,6 +215,17 @@ func TestStoreCapabilities(t *testing.T) {
 						t.Errorf("mask %d: UseNonce = %v", mask, err)
 					}
 					want = append(want, "UseNonce already_exists")
+				}
+			case "ChangeLog":
+				var s store.ChangeLog
+				if s, ok = w.(store.ChangeLog); ok {
+					if cs, trimmed, err := s.Changes(ctx, 3, 10); len(cs) != 1 || cs[0].Seq != 5 || trimmed != 4 || err != nil {
+						t.Errorf("mask %d: Changes = %v, %d, %v", mask, cs, trimmed, err)
+					}
+					if _, err := s.TrimChanges(ctx, time.Hour); err != errFake {
+						t.Errorf("mask %d: TrimChanges = %v, want the store's error unchanged", mask, err)
+					}
+					want = append(want, "Changes ok", "TrimChanges error")
 				}
 			default:
 				t.Fatalf("capability %s has no case here", name)
