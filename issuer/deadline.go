@@ -24,7 +24,8 @@ const retryAfterUnavailable = 5 * time.Second
 //
 // It embeds the store so that a method added to [store.Store] still
 // forwards, unbounded, until it is listed here; optional capabilities
-// (Pinger, Sweeper, Watcher, …) are found on Config.Store, never on this.
+// (Pinger, Sweeper, Watcher, Nonces, ChangeLog, …) are found on
+// Config.Store, never on this, and bounded by their own wrappers below.
 type boundedStore struct {
 	store.Store
 	d time.Duration
@@ -153,6 +154,41 @@ type boundedNonces struct {
 
 func (b boundedNonces) UseNonce(ctx context.Context, id string, expiresAt, now time.Time) error {
 	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Nonces.UseNonce(ctx, id, expiresAt, now) })
+}
+
+// boundedChangeLog gives store.ChangeLog the same per-call deadline.
+type boundedChangeLog struct {
+	store.ChangeLog
+	d time.Duration
+}
+
+// changeLog finds store.ChangeLog on s, which must be Config.Store (a
+// boundedStore hides it), bounded as the other calls are unless d is not
+// positive or s never waits.
+func changeLog(s store.Store, d time.Duration) (store.ChangeLog, bool) {
+	cl, ok := s.(store.ChangeLog)
+	if !ok || deadline.NeverWaits(s) || d <= 0 {
+		return cl, ok
+	}
+	return boundedChangeLog{cl, d}, true
+}
+
+// page is a change log's answer.
+type page struct {
+	changes []store.Change
+	trimmed int64
+}
+
+func (b boundedChangeLog) Changes(ctx context.Context, after int64, limit int) ([]store.Change, int64, error) {
+	p, err := deadline.Call(ctx, b.d, func(ctx context.Context) (page, error) {
+		cs, trimmed, err := b.ChangeLog.Changes(ctx, after, limit)
+		return page{cs, trimmed}, err
+	})
+	return p.changes, p.trimmed, err
+}
+
+func (b boundedChangeLog) TrimChanges(ctx context.Context, olderThan time.Duration) (int64, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (int64, error) { return b.ChangeLog.TrimChanges(ctx, olderThan) })
 }
 
 type boundedLimiter struct {

@@ -461,7 +461,8 @@ type ChangeLog interface {
 	// order. trimmed is the highest Seq that TrimChanges has ever removed
 	// (0 if none): a reader whose after is below trimmed has missed
 	// changes and must drop what it derived from the log before reading on.
-	// limit must be positive.
+	// limit must be positive; the stores in this module read at most
+	// [MaxListLimit] changes per call, whatever the limit.
 	Changes(ctx context.Context, after int64, limit int) (changes []Change, trimmed int64, err error)
 	// TrimChanges removes the changes recorded more than olderThan ago (by
 	// the backend's clock, the one that stamps Change.At) and reports how

@@ -34,6 +34,9 @@
 //	portcullis:{keys}:record, :expiry, :seq, :seqof   hashes of the signing keys
 //	portcullis:ratelimit:<window ns>:<start>:<key>    counter
 //	portcullis:events                            pub/sub channel
+//	portcullis:{changes}:log                     sorted set: the change log, "<seq> <at µs> <kind> <generation> <expiry µs> <id>" by seq
+//	portcullis:{changes}:seq, :trimmed           strings: the last seq handed out, the highest one trimmed
+//	portcullis:{changes}:req:<token>             string: a Cluster append's request marker (5 minutes)
 //
 // Nothing has been released with another layout, so there is nothing to
 // migrate: earlier development layouts (clients under one {client} tag,
@@ -183,4 +186,44 @@
 // watcher may see an event more than once. A Cluster propagates PUBLISH to
 // every node, so the watcher may subscribe anywhere. Watch is not supported on
 // a *redis.Ring, which would publish and subscribe on different shards.
+//
+// # Change log
+//
+// [Store.Changes] and [Store.TrimChanges] implement [store.ChangeLog]: the
+// events above, kept in a sorted set scored by seq (INCR of a counter),
+// each entry stamped by the server's clock (TIME), all in the {changes}
+// slot. Entries have no TTL; TrimChanges removes them by age, the oldest
+// first, 1000 per script, and keeps the highest seq removed. Sweep never
+// touches them.
+//
+// On one server (*redis.Client, Sentinel included) the script that makes
+// the change also appends it, so the change and its entry happen together
+// or not at all, and seqs follow the order of the changes. The script
+// appends only where it changes something, so a re-sent script that finds
+// its own earlier write appends nothing more. Cost: the same one round
+// trip as before.
+//
+// On a Cluster the change's keys and the log's lie in different slots, so
+// a second script appends right after the change succeeded (a second round
+// trip), guarded by a marker named by a random token of the call so that a
+// re-sent append counts once. This order, change then entry, is the safer
+// one: the log only ever names changes that happened. The other order
+// would log rotations whose compare-and-swap then lost, carrying a
+// generation that was never stored, and followers would refuse the live
+// tokens of the real one. The price is a window: a process that dies
+// between the two steps, or an append that fails (UpdateClient, DeleteClient,
+// UpdateAccount and DeleteAccount still report success, because their change
+// is made; Revoke reports the failure, and calling it again appends), loses
+// that entry, and followers then miss it until their cached results expire,
+// as with a lost pub/sub event. So do changes whose script's reply go-redis
+// never got (the caller sees an error; a re-sent delete answers
+// ErrNotFound and so appends nothing). Seqs follow the order of the appends,
+// which for two changes of one record made at once by different processes
+// may not be the order of the changes: a follower should read an entry as
+// "this record changed, to at least this generation", never let a later
+// entry lower a generation it has seen, and drop what it cached for the
+// record either way. A revocation with
+// exactly the expiry already recorded is appended again on a Cluster (the
+// script cannot tell it from its own re-sent first run); a duplicate entry
+// is true, where a missing one would not be.
 package redisstore

@@ -1,7 +1,8 @@
 // Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
 // SQLite through database/sql. [Store] implements [store.Store] and the
-// optional [store.Sweeper], [store.Pinger], [store.RateLimiter] and
-// [store.Lister]. It does not implement [store.Watcher], so guards in front
+// optional [store.Sweeper], [store.Pinger], [store.RateLimiter],
+// [store.Lister], [store.Nonces] and [store.ChangeLog] (see "Change log"
+// below). It does not implement [store.Watcher], so guards in front
 // of it notice revocations and rotations made at other replicas when their
 // cache entries expire; on PostgreSQL,
 // [github.com/portcullis/portcullis/store/sqlstore/pgwatch] wraps it with a
@@ -109,6 +110,35 @@
 // is that UPDATE and the successor's INSERT in one statement on PostgreSQL
 // (WITH … UPDATE … RETURNING feeding the INSERT) and in one transaction on
 // MySQL and SQLite.
+//
+// # Change log
+//
+// [Store.Changes] and [Store.TrimChanges] implement [store.ChangeLog] over
+// two tables of migration 6: <prefix>changes (seq, kind, id, generation,
+// expires_at, at) and <prefix>change_counter, one row holding the last seq
+// handed out and the highest one trimmed. A change and its entry commit
+// together, in the change's own transaction: on PostgreSQL and SQLite
+// triggers append in the very statement that makes the change (Revoke,
+// UpdateClient, DeleteClient, UpdateAccount, DeleteAccount stay one round
+// trip; the triggers fire only where pgwatch's would, so a revocation that
+// lasts no longer than the one recorded logs nothing); on MySQL, where
+// creating a trigger may need SUPER, the store wraps the change in a
+// transaction that appends when a row changed (five round trips instead of
+// one, three when nothing changed, and an update that rewrites a client or
+// account unchanged logs nothing). Each append updates the counter row and
+// holds its lock to commit, so seqs are handed out in commit order and
+// without gaps: the price is that changes (rare next to token requests)
+// take turns on that row. An auto-increment or sequence column would be
+// handed out in statement order, and a reader could pass a seq that a slower
+// transaction commits later. On PostgreSQL, run the store's connections at
+// READ COMMITTED (the default): under REPEATABLE READ or SERIALIZABLE two
+// concurrent changes fail with a serialisation error instead of waiting.
+//
+// Entries are stamped by the database's clock, which TrimChanges reads
+// too; it removes the oldest entries in transactions of at most 1000 and
+// raises the watermark that Changes reports. [Store.Sweep] never touches
+// the log. Changes reads a page (at most [store.MaxListLimit]) and the
+// watermark in one query.
 //
 // # Retries
 //
