@@ -17,7 +17,7 @@ import (
 // and holds it to commit, so that seqs follow the commit order: on
 // PostgreSQL and SQLite the migration's triggers append in the very
 // statement that makes the change (still one round trip); on MySQL, where
-// creating triggers may need SUPER, [Store.logged] wraps the change in a
+// creating triggers may need SUPER, Store.logged wraps the change in a
 // transaction that appends.
 
 // maxChangesPage bounds the page that one Changes call reads.
