@@ -12,7 +12,16 @@
 //	go run ./cmd/soak -d 5m -store postgres
 //	go run ./cmd/soak -d 5m -store redis -workers 16
 //
-// (from bench/). It works on a schema (PostgreSQL) or key prefix (Redis)
+// (from bench/). On PostgreSQL the replicas' pools are opened as
+// sqlstore's doc advises (sqlstore.NewConnector, 32 idle connections,
+// detached reads); -pg-max-idle 0 -pg-keep-connecting=false -pg-detach -1s
+// opens them as plain sql.Open would, for comparison, and the report ends
+// with what the pools did. -schedule replaces the fault schedule (for
+// example none:4s,pause:3.4s,none:4s, to see how fast service comes back
+// after a pause), -no-faults gives a baseline, and -log FILE keeps the
+// replicas' warnings and errors (each store failure with its operation).
+//
+// It works on a schema (PostgreSQL) or key prefix (Redis)
 // of its own, named pc_soak_… or pcsoak:…:, and removes it at the end. The
 // servers are PORTCULLIS_TEST_POSTGRES and PORTCULLIS_TEST_REDIS, or the
 // -postgres and -redis flags.
@@ -57,7 +66,8 @@ func main() {
 	workers := flag.Int("workers", 16, "concurrent clients")
 	stateTTL := flag.Duration("state-ttl", time.Second, "the replicas' StateTTL")
 	timeout := flag.Duration("client-timeout", faultload.DefaultClientTimeout, "every request's timeout")
-	storeTimeout := flag.Duration("store-timeout", time.Second, "the replicas' per-call store deadline (issuer.Config.StoreTimeout); a request makes up to five store calls, so at most a fifth of -client-timeout")
+	storeTimeout := flag.Duration("store-timeout", time.Second, "the replicas' per-call store deadline (issuer.Config.StoreTimeout); RequestTimeout, all of a request's calls together, is twice it by default and must stay below -client-timeout")
+	requestTimeout := flag.Duration("request-timeout", 0, "the replicas' issuer.Config.RequestTimeout (0: its default, twice -store-timeout)")
 	pg := flag.String("postgres", envOr("PORTCULLIS_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL URL")
 	rd := flag.String("redis", envOr("PORTCULLIS_TEST_REDIS", "redis://127.0.0.1:6379/0"), "Redis URL")
 	verbose := flag.Bool("v", false, "print each violation as it happens")
@@ -99,8 +109,11 @@ func main() {
 		Duration:      *d,
 		StateTTL:      *stateTTL,
 		ClientTimeout: *timeout,
-		Issuer:        func(cfg *issuer.Config) { cfg.StoreTimeout = *storeTimeout },
-		Logger:        logger,
+		Issuer: func(cfg *issuer.Config) {
+			cfg.StoreTimeout = *storeTimeout
+			cfg.RequestTimeout = *requestTimeout
+		},
+		Logger: logger,
 		Logf: func(format string, args ...any) {
 			if *verbose {
 				log.Printf(format, args...)
