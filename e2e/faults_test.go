@@ -17,6 +17,7 @@ import (
 	"github.com/portcullis/portcullis/issuer"
 	"github.com/portcullis/portcullis/store"
 	"github.com/portcullis/portcullis/store/redisstore"
+	"github.com/portcullis/portcullis/store/sqlstore"
 	"github.com/portcullis/portcullis/store/sqlstore/pgwatch"
 )
 
@@ -52,11 +53,11 @@ var faultsSchedule, faultsDuration = func() ([]faultload.Step, time.Duration) {
 // Empty: every invariant holds on both backends.
 var pendingFixes = map[string]map[faultload.Invariant]string{}
 
-// withStoreDeadline gives each replica a per-call store deadline short
-// enough that a request's few store calls (rate-limit counts, the client,
-// a refresh token: at most five) all stalled still end within the client's
-// timeout, so that a stalled store is answered 503 in time. Config.StoreTimeout's 5 s default bounds one
-// call, not a request: README's "Deadlines" says how to choose it.
+// withStoreDeadline gives each replica a per-call store deadline of a
+// second and, as its default of twice that, a RequestTimeout of 2s for
+// all of a request's store calls together, well within the client's
+// timeout, so that a stalled store is answered 503 in time however many
+// calls a request makes (README's "Deadlines" says how to choose them).
 func withStoreDeadline(cfg *issuer.Config) { cfg.StoreTimeout = faultsStoreTimeout }
 
 // TestFaults runs two replicas, each with its own handle on a PostgreSQL or
@@ -150,7 +151,9 @@ func faultPostgres(t *testing.T, addr func(string) string) [2]store.Store {
 	u.Host = addr(u.Host)
 	var stores [2]store.Store
 	for i := range stores {
-		db, err := sql.Open("pgx", u.String())
+		// As sqlstore's doc advises: openings outlive their caller, and
+		// enough connections stay idle to survive a stall.
+		db, err := sqlstore.OpenDB("pgx", u.String(), 32)
 		if err != nil {
 			t.Fatal(err)
 		}

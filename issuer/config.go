@@ -60,6 +60,30 @@ type Config struct {
 	// says so with an InMemory method) is not bounded: a deadline costs a
 	// timer per call. Default 5s; negative means no bound of its own.
 	StoreTimeout time.Duration
+	// RequestTimeout bounds the store calls of one request together:
+	// every endpoint's handler (those of [Issuer.Routes]) puts it on the
+	// request's context as it starts, so that each store call ends by the
+	// earlier of its own StoreTimeout and what is left of the request's
+	// time. A request makes several calls (a revocation: the rate-limit
+	// count, the client, the token, its revocation, its family), and
+	// StoreTimeout alone would let them add up to several times itself.
+	// Running out is answered as a store deadline is: 503
+	// temporarily_unavailable with Retry-After, logged with the operation
+	// and the cause. A write cut short by it may still have committed, as
+	// with StoreTimeout: the commit points are idempotent or retry-safe
+	// (see Config.RotationRetryWindow, RefreshConfig.GracePeriod). To
+	// answer within a client's timeout T while the store stalls, choose a
+	// RequestTimeout a little below T (the CPU work and the network come
+	// on top) and a StoreTimeout at most RequestTimeout. The server's
+	// WriteTimeout should be longer. Default 2 × StoreTimeout (10s with
+	// its default: one stalled call may take all of its StoreTimeout and
+	// leave as long again for the rest), or 10s when StoreTimeout is
+	// negative; negative means none (each call is then bounded by
+	// StoreTimeout alone). The issuer's [Issuer.Verifier] gets the same
+	// bound for each verification (middleware.LocalConfig.VerifyTimeout).
+	// The Go methods ([Issuer.CreateClient], …) are bounded by their
+	// caller's context, not by this.
+	RequestTimeout time.Duration
 
 	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or
 	// HS256. HS256 keys are never published, so only
@@ -432,6 +456,12 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = defaultStoreTimeout
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = defaultRequestTimeout
+		if cfg.StoreTimeout > 0 {
+			cfg.RequestTimeout = 2 * cfg.StoreTimeout
+		}
 	}
 	if cfg.ClientCacheTTL == 0 {
 		cfg.ClientCacheTTL = cfg.StateTTL

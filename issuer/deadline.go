@@ -2,6 +2,8 @@ package issuer
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/deadline"
@@ -10,6 +12,30 @@ import (
 
 // defaultStoreTimeout is Config.StoreTimeout's default.
 const defaultStoreTimeout = 5 * time.Second
+
+// defaultRequestTimeout is Config.RequestTimeout's default when
+// StoreTimeout sets no bound of its own.
+const defaultRequestTimeout = 2 * defaultStoreTimeout
+
+// errRequestTimeout is the cause of a request whose time ran out
+// (Config.RequestTimeout), for the logs.
+var errRequestTimeout = errors.New("issuer: the request's time for the store (Config.RequestTimeout) ran out")
+
+// withRequestTimeout gives every request that h serves the time of
+// Config.RequestTimeout: its store calls, each also bounded by
+// StoreTimeout, end by then. It wraps every endpoint (buildRoutes), so
+// that an endpoint added to the registry is bounded without a thought.
+func (i *Issuer) withRequestTimeout(h http.HandlerFunc) http.HandlerFunc {
+	d := i.cfg.RequestTimeout
+	if d < 0 {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeoutCause(r.Context(), d, errRequestTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
+}
 
 // retryAfterUnavailable is the Retry-After of a 503 temporarily_unavailable:
 // long enough that clients do not pile retries onto a store that is

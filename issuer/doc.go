@@ -70,8 +70,9 @@
 // endpoints (credentials, account keys) answer as a guard does (RFC 6750).
 // A method an endpoint does not take is 405 with Allow; an oversized body
 // is 400 invalid_request; a failure of the store, or a store call that
-// outlasts [Config.StoreTimeout], is 503 temporarily_unavailable with
-// Retry-After, logged with the operation and its cause. Bad input is never
+// outlasts [Config.StoreTimeout] or the request's [Config.RequestTimeout],
+// is 503 temporarily_unavailable with Retry-After, logged with the
+// operation and its cause. Bad input is never
 // answered with a 5xx.
 //
 // # Credentials and accounts

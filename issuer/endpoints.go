@@ -91,7 +91,7 @@ func (i *Issuer) buildRoutes() {
 		if path == pathDisabled {
 			continue
 		}
-		rt := Route{Name: e.name, Path: path, Subtree: e.subtree, Handler: e.serve(i)}
+		rt := Route{Name: e.name, Path: path, Subtree: e.subtree, Handler: i.withRequestTimeout(e.serve(i))}
 		i.routes = append(i.routes, rt)
 		i.exact[path] = rt.Handler
 		if rt.Subtree {

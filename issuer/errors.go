@@ -43,7 +43,8 @@ var (
 	ErrUnsupportedTokenType = &Error{Code: "unsupported_token_type", Status: http.StatusBadRequest}
 	ErrServerError          = &Error{Code: "server_error", Status: http.StatusInternalServerError}
 	// ErrTemporarilyUnavailable is the answer when the store cannot answer
-	// or does not answer within Config.StoreTimeout: the issuer fails
+	// or does not answer within Config.StoreTimeout (or the request's
+	// Config.RequestTimeout): the issuer fails
 	// closed, logs the failure with the operation's name and sets
 	// Retry-After: 5.
 	ErrTemporarilyUnavailable = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -122,17 +123,18 @@ func New(cfg Config) (*Issuer, error) {
 	rand.Read(dummy)
 	i.dummyHash = dummy
 	if i.verifier, err = middleware.NewLocalVerifier(middleware.LocalConfig{
-		Issuer:       cfg.Issuer,
-		Audiences:    cfg.Audience,
-		Store:        cfg.Store, // bounded by the verifier itself, so that Watch finds a store.Watcher
-		StoreTimeout: cfg.StoreTimeout,
-		Keys:         km,
-		Opaque:       anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }),
-		Pepper:       cfg.Pepper,
-		Leeway:       cfg.Leeway,
-		StateTTL:     cfg.StateTTL,
-		Kinds:        i.Kinds(),
-		Now:          cfg.Now,
+		Issuer:        cfg.Issuer,
+		Audiences:     cfg.Audience,
+		Store:         cfg.Store, // bounded by the verifier itself, so that Watch finds a store.Watcher
+		StoreTimeout:  cfg.StoreTimeout,
+		VerifyTimeout: cfg.RequestTimeout,
+		Keys:          km,
+		Opaque:        anyKind(kinds, func(k *Kind) bool { return k.Format != FormatJWT }),
+		Pepper:        cfg.Pepper,
+		Leeway:        cfg.Leeway,
+		StateTTL:      cfg.StateTTL,
+		Kinds:         i.Kinds(),
+		Now:           cfg.Now,
 	}); err != nil {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
@@ -210,6 +212,13 @@ func (i *Issuer) ClientSecretMatches(c *store.Client, secret string) bool {
 // unavailable logs a store failure (a deadline that passed included) and
 // returns the 503 the client sees, with a Retry-After.
 func (i *Issuer) unavailable(ctx context.Context, what string, err error) *Error {
+	if ctx.Err() != nil {
+		// Say whether the request's time ran out (Config.RequestTimeout)
+		// or its client went away, not only the call's deadline.
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
+	}
 	i.log.ErrorContext(ctx, "issuer: store failure", "op", what, "err", err)
 	e := ErrTemporarilyUnavailable.WithDescription("the service is temporarily unavailable").WithCause(err)
 	e.retryAfter = retryAfterUnavailable

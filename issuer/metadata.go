@@ -37,7 +37,7 @@ func (i *Issuer) WellKnownRoutes() []Route {
 	if err != nil || u.EscapedPath() == "" || !strings.HasPrefix(p, "/.well-known/") {
 		return nil
 	}
-	return []Route{{Name: metadataEndpoint.name, Path: p + u.EscapedPath(), Handler: http.HandlerFunc(i.serveMetadata)}}
+	return []Route{{Name: metadataEndpoint.name, Path: p + u.EscapedPath(), Handler: i.withRequestTimeout(i.serveMetadata)}}
 }
 
 // buildMetadata makes the RFC 8414 authorization server metadata: the

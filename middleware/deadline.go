@@ -2,6 +2,8 @@ package middleware
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/portcullis/portcullis/internal/deadline"
@@ -10,6 +12,53 @@ import (
 
 // defaultStoreTimeout is LocalConfig.StoreTimeout's default.
 const defaultStoreTimeout = 5 * time.Second
+
+// defaultVerifyTimeout is LocalConfig.VerifyTimeout's default when
+// StoreTimeout sets no bound of its own.
+const defaultVerifyTimeout = 2 * defaultStoreTimeout
+
+// budget is one Verify's time for the store: every store call it makes
+// ends by the same deadline, so that a token that needs four lookups
+// (client, account, token and family revocations) cannot take four times
+// StoreTimeout. The deadline is set at the first store call, not at the
+// start of Verify: a token answered from the caches, the common case,
+// costs no timer. The zero d means no budget (a store that never waits,
+// or none configured).
+type budget struct {
+	ctx    context.Context
+	d      time.Duration
+	cancel context.CancelFunc
+}
+
+// store returns the context for a store call, starting the budget on the
+// first one.
+func (b *budget) store() context.Context {
+	if b.d > 0 && b.cancel == nil {
+		b.ctx, b.cancel = context.WithTimeoutCause(b.ctx, b.d, errVerifyTimeout)
+	}
+	return b.ctx
+}
+
+// errVerifyTimeout is the cause of a budget that ran out, for the logs.
+var errVerifyTimeout = errors.New("middleware: the verification's time for the store (LocalConfig.VerifyTimeout) ran out")
+
+// why adds to a store call's error that it was the budget that ran out,
+// when it was, so that the log tells it from a stalled call.
+func (b *budget) why(err error) error {
+	if b.cancel != nil && b.ctx.Err() != nil {
+		if c := context.Cause(b.ctx); c != nil && c != b.ctx.Err() {
+			return fmt.Errorf("%w (%w)", err, c)
+		}
+	}
+	return err
+}
+
+// end releases the budget's timer.
+func (b *budget) end() {
+	if b.cancel != nil {
+		b.cancel()
+	}
+}
 
 // boundedLocal gives every call to a LocalStore its own deadline (the
 // earlier of the caller's and now + d), so that a stalled store makes

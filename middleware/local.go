@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/internal/token"
 	"github.com/portcullis/portcullis/store"
 )
@@ -46,6 +47,17 @@ type LocalConfig struct {
 	// never waits (the memory store). Default 5s; negative means no bound
 	// of its own (the request's context still applies).
 	StoreTimeout time.Duration
+	// VerifyTimeout bounds the store calls of one Verify together: a
+	// token may need four (its client, the client's account, its own
+	// revocation and its refresh family's), each bounded by StoreTimeout,
+	// and a guard must still answer within its client's timeout. Every
+	// call ends by the earlier of StoreTimeout and what is left of
+	// VerifyTimeout, which starts at the first store call (a token
+	// answered from the cache starts no timer); past it, Verify fails with
+	// ErrUnavailable. Default 2 × StoreTimeout (10s with its default), or
+	// 10s when StoreTimeout is negative; negative means none. Not applied
+	// to a store that never waits (the memory store).
+	VerifyTimeout time.Duration
 	// Keys are the keys JWTs are verified with. Default: the signing keys
 	// published in Store, which must then also be a [store.Keys], read
 	// and never written (a verify-only process never creates a key; it
@@ -124,6 +136,9 @@ type LocalVerifier struct {
 	hasher *token.Hasher
 	tokens *tokenCache
 	state  *stateCache
+	// verifyTimeout is cfg.VerifyTimeout, or 0 when the store never
+	// waits.
+	verifyTimeout time.Duration
 }
 
 // keyLoadTimeout bounds the first read of the keys in the store when
@@ -140,6 +155,12 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 	}
 	if cfg.StoreTimeout == 0 {
 		cfg.StoreTimeout = defaultStoreTimeout
+	}
+	if cfg.VerifyTimeout == 0 {
+		cfg.VerifyTimeout = defaultVerifyTimeout
+		if cfg.StoreTimeout > 0 {
+			cfg.VerifyTimeout = 2 * cfg.StoreTimeout
+		}
 	}
 	if cfg.Keys == nil {
 		keys, ok := cfg.Store.(store.Keys)
@@ -180,12 +201,17 @@ func NewLocalVerifier(cfg LocalConfig) (*LocalVerifier, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	var verifyTimeout time.Duration
+	if cfg.VerifyTimeout > 0 && !deadline.NeverWaits(cfg.Store) {
+		verifyTimeout = cfg.VerifyTimeout
+	}
 	cfg.Store = boundLocal(cfg.Store, cfg.StoreTimeout)
 	v := &LocalVerifier{
-		cfg:    cfg,
-		jwt:    newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, cfg.Keys),
-		hasher: token.NewHasher(cfg.Pepper),
-		state:  newStateCache(stateCacheSize),
+		verifyTimeout: verifyTimeout,
+		cfg:           cfg,
+		jwt:           newJWTCheck(cfg.Issuer, cfg.Audiences, cfg.Leeway, cfg.Now, cfg.Keys),
+		hasher:        token.NewHasher(cfg.Pepper),
+		state:         newStateCache(stateCacheSize),
 	}
 	if cfg.CacheSize > 0 {
 		v.tokens = newTokenCache(cfg.CacheSize)
@@ -223,28 +249,30 @@ func (v *LocalVerifier) verifyCached(ctx context.Context, raw string) (*Principa
 		return nil, false, invalid("empty or too long")
 	}
 	now := v.cfg.Now()
+	b := budget{ctx: ctx, d: v.verifyTimeout}
+	defer b.end()
 	if v.tokens != nil {
 		if e := v.tokens.get(raw, now); e != nil {
-			if err := v.recheck(ctx, e, now); err != nil {
+			if err := v.recheck(&b, e, now); err != nil {
 				return nil, true, err
 			}
 			return e.principal, true, nil
 		}
 	}
-	p, err := v.verifyUncached(ctx, raw, now)
+	p, err := v.verifyUncached(&b, raw, now)
 	return p, false, err
 }
 
 // verifyUncached checks a token the cache did not answer for, and caches
 // it when it passes.
-func (v *LocalVerifier) verifyUncached(ctx context.Context, raw string, now time.Time) (*Principal, error) {
+func (v *LocalVerifier) verifyUncached(b *budget, raw string, now time.Time) (*Principal, error) {
 	if strings.Count(raw, ".") != 2 {
 		if !v.cfg.Opaque {
 			return nil, invalid("not a JWT")
 		}
-		return v.verifyOpaque(ctx, raw, now)
+		return v.verifyOpaque(b, raw, now)
 	}
-	p, kid, err := v.jwt.verify(ctx, raw)
+	p, kid, err := v.jwt.verify(b.ctx, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -254,10 +282,10 @@ func (v *LocalVerifier) verifyUncached(ctx context.Context, raw string, now time
 	if v.tokens != nil {
 		epoch = v.tokens.epoch()
 	}
-	if err := v.checkState(ctx, p, now); err != nil {
+	if err := v.checkState(b, p, now); err != nil {
 		return nil, err
 	}
-	if err := v.checkRevoked(ctx, p, now); err != nil {
+	if err := v.checkRevoked(b, p, now); err != nil {
 		return nil, err
 	}
 	if v.tokens != nil {
@@ -368,18 +396,18 @@ func (c *jwtCheck) check(h *token.Header, cl *token.AccessClaims) error {
 	return nil
 }
 
-func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.Time) (*Principal, error) {
+func (v *LocalVerifier) verifyOpaque(b *budget, raw string, now time.Time) (*Principal, error) {
 	if !b64token(raw) {
 		// Never worth a store round trip; and a guard counts on it (see
 		// syntaxChecker).
 		return nil, invalid("not a b64token")
 	}
-	at, err := v.cfg.Store.GetAccessToken(ctx, v.hasher.Hex(raw), now)
+	at, err := v.cfg.Store.GetAccessToken(b.store(), v.hasher.Hex(raw), now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, invalid("unknown or expired")
 	}
 	if err != nil {
-		return nil, unavailable("%w", err)
+		return nil, unavailable("%w", b.why(err))
 	}
 	if !now.Before(at.ExpiresAt) {
 		return nil, invalid("expired")
@@ -399,13 +427,13 @@ func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.T
 	}
 	// Opaque tokens are checked against the store on every use, so rotation
 	// reaches them at once: no cached state.
-	if err := v.fetchAndCompare(ctx, p, now, false); err != nil {
+	if err := v.fetchAndCompare(b, p, now, false); err != nil {
 		return nil, err
 	}
 	// An opaque token is revoked by deleting it; its family is revoked in
 	// the revocation list.
 	if p.FamilyID != "" {
-		if err := v.checkRevoked(ctx, &Principal{FamilyID: p.FamilyID}, now); err != nil {
+		if err := v.checkRevoked(b, &Principal{FamilyID: p.FamilyID}, now); err != nil {
 			return nil, err
 		}
 	}
@@ -416,21 +444,21 @@ func (v *LocalVerifier) verifyOpaque(ctx context.Context, raw string, now time.T
 // StateTTL: generation, revocation, and that the key that signed it is
 // still trusted (a key withdrawn from the store, say because it leaked,
 // must not go on vouching for tokens from the cache).
-func (v *LocalVerifier) recheck(ctx context.Context, e *cacheEntry, now time.Time) error {
-	if err := v.checkState(ctx, e.principal, now); err != nil {
+func (v *LocalVerifier) recheck(b *budget, e *cacheEntry, now time.Time) error {
+	if err := v.checkState(b, e.principal, now); err != nil {
 		return err
 	}
 	if now.UnixNano()-e.checked.Load() < int64(v.cfg.StateTTL) {
 		return nil
 	}
-	ks, err := v.cfg.Keys.KeySet(ctx)
+	ks, err := v.cfg.Keys.KeySet(b.ctx)
 	if err != nil {
 		return unavailable("%w", err)
 	}
 	if _, ok := ks.Key(e.kid); !ok {
 		return invalid("signing key %q was withdrawn", e.kid)
 	}
-	if err := v.checkRevoked(ctx, e.principal, now); err != nil {
+	if err := v.checkRevoked(b, e.principal, now); err != nil {
 		return err
 	}
 	e.checked.Store(now.UnixNano())
@@ -440,20 +468,20 @@ func (v *LocalVerifier) recheck(ctx context.Context, e *cacheEntry, now time.Tim
 // checkRevoked asks the store whether the token's id, or its refresh
 // family (recorded under token.FamilyRevocationID), is revoked: a second
 // lookup, only for tokens minted with a family.
-func (v *LocalVerifier) checkRevoked(ctx context.Context, p *Principal, now time.Time) error {
+func (v *LocalVerifier) checkRevoked(b *budget, p *Principal, now time.Time) error {
 	if p.TokenID != "" {
-		revoked, err := v.cfg.Store.IsRevoked(ctx, p.TokenID, now)
+		revoked, err := v.cfg.Store.IsRevoked(b.store(), p.TokenID, now)
 		if err != nil {
-			return unavailable("revocation check: %w", err)
+			return unavailable("revocation check: %w", b.why(err))
 		}
 		if revoked {
 			return invalid("revoked")
 		}
 	}
 	if p.FamilyID != "" {
-		revoked, err := v.cfg.Store.IsRevoked(ctx, token.FamilyRevocationID(p.FamilyID), now)
+		revoked, err := v.cfg.Store.IsRevoked(b.store(), token.FamilyRevocationID(p.FamilyID), now)
 		if err != nil {
-			return unavailable("revocation check: %w", err)
+			return unavailable("revocation check: %w", b.why(err))
 		}
 		if revoked {
 			return invalid("refresh family revoked")
@@ -464,8 +492,8 @@ func (v *LocalVerifier) checkRevoked(ctx context.Context, p *Principal, now time
 
 // checkState checks the client or account behind the token, through a
 // cache trusted for StateTTL.
-func (v *LocalVerifier) checkState(ctx context.Context, p *Principal, now time.Time) error {
-	return v.fetchAndCompare(ctx, p, now, true)
+func (v *LocalVerifier) checkState(b *budget, p *Principal, now time.Time) error {
+	return v.fetchAndCompare(b, p, now, true)
 }
 
 // fetchAndCompare applies the generation rule: a token that names a client
@@ -474,25 +502,25 @@ func (v *LocalVerifier) checkState(ctx context.Context, p *Principal, now time.T
 // its generation (a password change does not kill the account's client
 // keys); a token that names only an account carries the account's
 // generation.
-func (v *LocalVerifier) fetchAndCompare(ctx context.Context, p *Principal, now time.Time, cached bool) error {
+func (v *LocalVerifier) fetchAndCompare(b *budget, p *Principal, now time.Time, cached bool) error {
 	switch {
 	case p.ClientID != "":
-		if err := v.compare(ctx, subjectClient, p.ClientID, p.Generation, true, now, cached); err != nil {
+		if err := v.compare(b, subjectClient, p.ClientID, p.Generation, true, now, cached); err != nil {
 			return err
 		}
 		if p.AccountID != "" {
-			return v.compare(ctx, subjectAccount, p.AccountID, 0, false, now, cached)
+			return v.compare(b, subjectAccount, p.AccountID, 0, false, now, cached)
 		}
 		return nil
 	case p.AccountID != "":
-		return v.compare(ctx, subjectAccount, p.AccountID, p.Generation, true, now, cached)
+		return v.compare(b, subjectAccount, p.AccountID, p.Generation, true, now, cached)
 	}
 	return invalid("token names no client or account")
 }
 
 // compare checks that the client or account id exists and is not
 // disabled, and when withGen is set that its generation is gen.
-func (v *LocalVerifier) compare(ctx context.Context, kind subjectKind, id string, gen int64, withGen bool, now time.Time, cached bool) error {
+func (v *LocalVerifier) compare(b *budget, kind subjectKind, id string, gen int64, withGen bool, now time.Time, cached bool) error {
 	key := stateKey{kind, id}
 	if cached {
 		// A token of a later generation than the cached one proves the cache
@@ -510,19 +538,19 @@ func (v *LocalVerifier) compare(ctx context.Context, kind subjectKind, id string
 	switch kind {
 	case subjectClient:
 		var c *store.Client
-		if c, err = v.cfg.Store.GetClient(ctx, id); err == nil {
+		if c, err = v.cfg.Store.GetClient(b.store(), id); err == nil {
 			s = subjectState{generation: c.Generation, disabled: c.Disabled}
 		}
 	case subjectAccount:
 		var a *store.Account
-		if a, err = v.cfg.Store.GetAccount(ctx, id); err == nil {
+		if a, err = v.cfg.Store.GetAccount(b.store(), id); err == nil {
 			s = subjectState{generation: a.Generation, disabled: a.Disabled}
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		s = subjectState{gone: true}
 	} else if err != nil {
-		return unavailable("%w", err)
+		return unavailable("%w", b.why(err))
 	}
 	s.fetched = now.UnixNano()
 	v.state.put(key, s, epoch)

@@ -2,8 +2,8 @@
 // the portcullis command serve with, so that they agree. A token request is
 // a few hundred bytes, so a client that takes longer than ReadTimeout to
 // send one is slow on purpose (a body trickled a byte at a time, or
-// promised and never sent); WriteTimeout leaves room for a few store calls,
-// each bounded by issuer.Config.StoreTimeout (5s); an idle keep-alive
+// promised and never sent); WriteTimeout leaves room for a request's store
+// calls, bounded together by issuer.Config.RequestTimeout (10s); an idle keep-alive
 // connection is closed after IdleTimeout. Every connection therefore ends
 // within a bound, and a flood of slow or idle connections costs memory and
 // descriptors in proportion to its rate, not its length.

@@ -64,6 +64,9 @@ type Opened struct {
 	Close func()
 }
 
+// sqlIdleConns is the idle connections kept in a PostgreSQL or MySQL pool.
+const sqlIdleConns = 32
+
 // Open opens the store spec names. A Redis store is pinged, so that a wrong
 // address fails here; a SQL store is not (its first query fails instead),
 // unless Options.Migrate is set.
@@ -73,7 +76,15 @@ func Open(ctx context.Context, spec string, opt Options) (*Opened, error) {
 	}
 	label := Label(spec)
 	openSQL := func(driver, dsn string, d sqlstore.Dialect) (*Opened, error) {
-		db, err := sql.Open(driver, dsn)
+		var db *sql.DB
+		var err error
+		if d == sqlstore.SQLite {
+			db, err = sql.Open(driver, dsn)
+		} else {
+			// Openings that outlive a query's deadline and enough idle
+			// connections to survive a stall (see sqlstore's doc).
+			db, err = sqlstore.OpenDB(driver, dsn, sqlIdleConns)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -144,7 +144,7 @@ func (s *Store) Count(ctx context.Context, key string, w time.Duration, now time
 		return 0, time.Time{}, err
 	}
 	var count int64
-	err = s.row(ctx, qCount, func(r rowScanner) error { return r.Scan(&count) }, s.rateKey(key, w), micros(start))
+	err = s.readRow(ctx, qCount, func(r rowScanner) error { return r.Scan(&count) }, s.rateKey(key, w), micros(start))
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, end, nil
 	}

@@ -31,6 +31,25 @@
 //	db.SetMaxOpenConns(1) // one process on the file: see below
 //	st, err := sqlstore.Open(db, sqlstore.SQLite)
 //
+// On PostgreSQL and MySQL, prefer [OpenDB] to sql.Open: it opens the pool
+// through [NewConnector] and keeps enough connections idle,
+//
+//	db, err := sqlstore.OpenDB("pgx", "postgres://…", 32) // up to 32 idle connections
+//
+// because database/sql keeps 2 idle by default and opens a connection with
+// the context of the query that needs it, and the drivers close a
+// connection whose query outlived its context. Under the issuer's per-call
+// deadlines, a stall would otherwise cost every pooled connection, and the
+// recovery a connection per request, each abandoned half-open at the
+// deadline when the machine is loaded. Reads are also detached from their
+// caller's context ([WithDetachedReads], on by default for PostgreSQL and
+// MySQL), so that a read cut short by a deadline keeps its connection.
+// Measured with bench/cmd/soak (two replicas, 16 workers, PostgreSQL
+// paused 3.4 s out of every 11.4 s, on a 2-core machine at load 40):
+// requests 864 → 3,132 in 30 s, 503 share 27 % → 5 %, connections through
+// the proxy 505 → 92, and service back within 0.5 s of the pause's end
+// instead of 3 s.
+//
 // Times are stored as BIGINT unix microseconds in every dialect, so the
 // MySQL DSN needs no parseTime or loc, and no time zone setting matters;
 // times come back in UTC. Slices and maps (scopes, audiences, roles,

@@ -48,7 +48,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (*store.Client, error)
 		c   *store.Client
 		raw clientText
 	)
-	err := s.row(ctx, qGetClient, func(r rowScanner) (err error) {
+	err := s.readRow(ctx, qGetClient, func(r rowScanner) (err error) {
 		c, raw, err = scanClientText(r)
 		return err
 	}, id+"-", like.name, like.scopes, like.auds, like.meta, id) // a miss's id is not id
@@ -263,7 +263,7 @@ func (s *Store) FindAccount(ctx context.Context, login string) (*store.Account, 
 
 func (s *Store) getAccount(ctx context.Context, op string, id queryID, args ...any) (*store.Account, error) {
 	var a *store.Account
-	err := s.row(ctx, id, func(r rowScanner) (err error) {
+	err := s.readRow(ctx, id, func(r rowScanner) (err error) {
 		a, err = scanAccount(r)
 		return err
 	}, args...)

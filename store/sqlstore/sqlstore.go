@@ -70,6 +70,7 @@ type Option interface {
 
 type options struct {
 	prefix string
+	detach time.Duration // 0: the dialect's default
 }
 
 type optionFunc func(*options)
@@ -85,6 +86,26 @@ func (f optionFunc) apply(o *options) { f(o) }
 func WithTablePrefix(p string) Option {
 	return optionFunc(func(o *options) { o.prefix = p })
 }
+
+// WithDetachedReads lets a read (a client, an account, a token, a
+// revocation, a rate-limit count) outlive the context of its caller by up
+// to d: the caller is answered with its context's error when that ends,
+// and the query goes on, so that its connection goes back to the pool
+// when the server answers, instead of being closed. Drivers close a
+// connection whose query outlived its context (pgx and go-sql-driver/mysql
+// do: they cannot tell what the server will still send on it), so without
+// this every read cut short by the issuer's per-call deadline during a
+// stall costs a connection, and the recovery a burst of new ones (see
+// [NewConnector]). Reads only: a write whose caller gave up is still
+// cancelled, so that it commits as rarely as possible after its caller
+// was answered 503. Default 10s for PostgreSQL and MySQL, off for SQLite
+// (which never stalls on a network); a negative d turns it off.
+func WithDetachedReads(d time.Duration) Option {
+	return optionFunc(func(o *options) { o.detach = d })
+}
+
+// defaultDetach is WithDetachedReads' default on network databases.
+const defaultDetach = 10 * time.Second
 
 func validPrefix(p string) error {
 	if len(p) > maxPrefixLen {
@@ -116,6 +137,9 @@ type Store struct {
 	db     *sql.DB
 	d      Dialect
 	prefix string
+	// detach is how long a read may outlive its caller's context
+	// (WithDetachedReads); 0 for none.
+	detach time.Duration
 
 	text  [numQueries]string
 	stmts [numQueries]atomic.Pointer[sql.Stmt]
@@ -154,7 +178,13 @@ func Open(db *sql.DB, d Dialect, opts ...Option) (*Store, error) {
 	if err := validPrefix(o.prefix); err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, prefix: o.prefix}
+	s := &Store{db: db, d: d, prefix: o.prefix, detach: o.detach}
+	if o.detach == 0 && d != SQLite {
+		s.detach = defaultDetach
+	}
+	if s.detach < 0 {
+		s.detach = 0
+	}
 	for i, q := range queryText(d) {
 		s.text[i] = s.sql(q)
 	}
@@ -234,6 +264,33 @@ func (s *Store) row(ctx context.Context, id queryID, scan func(rowScanner) error
 		return err
 	}
 	return scan(st.QueryRowContext(ctx, args...))
+}
+
+// readRow is row for a query that only reads: with WithDetachedReads, it
+// runs on a context detached from ctx (its values kept, bounded by
+// s.detach) and returns ctx's error when ctx ends first, while the query
+// goes on and its connection returns to the pool when the server answers.
+// scan then runs after the caller has returned: it must write only into
+// variables the caller reads after a nil error.
+func (s *Store) readRow(ctx context.Context, id queryID, scan func(rowScanner) error, args ...any) error {
+	if s.detach <= 0 {
+		return s.row(ctx, id, scan, args...)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.detach)
+		defer cancel()
+		done <- s.row(dctx, id, scan, args...)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Store) query(ctx context.Context, id queryID, args ...any) (*sql.Rows, error) {

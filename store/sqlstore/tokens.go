@@ -109,7 +109,7 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 		return nil, notFound(op)
 	}
 	var t *store.RefreshToken
-	err := s.row(ctx, qGetRefresh, func(r rowScanner) (err error) {
+	err := s.readRow(ctx, qGetRefresh, func(r rowScanner) (err error) {
 		t, err = scanRefresh(r)
 		return err
 	}, hash, micros(now))
@@ -332,7 +332,7 @@ func (s *Store) GetAccessToken(ctx context.Context, hash string, now time.Time) 
 		return nil, notFound(op)
 	}
 	var t store.AccessToken
-	err := s.row(ctx, qGetAccess, func(r rowScanner) error {
+	err := s.readRow(ctx, qGetAccess, func(r rowScanner) error {
 		var gs grantScan
 		if err := r.Scan(append([]any{&t.Hash, &t.ID, &t.FamilyID}, gs.dest(&t.Grant)...)...); err != nil {
 			return err
@@ -382,7 +382,7 @@ func (s *Store) IsRevoked(ctx context.Context, tokenID string, now time.Time) (b
 		return false, nil // Revoke of such an id fails, so none is recorded
 	}
 	var one int
-	err := s.row(ctx, qIsRevoked, func(r rowScanner) error { return r.Scan(&one) }, tokenID, micros(now))
+	err := s.readRow(ctx, qIsRevoked, func(r rowScanner) error { return r.Scan(&one) }, tokenID, micros(now))
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
