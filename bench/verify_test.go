@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,14 +86,15 @@ func fixtureFor(b testing.TB, alg string) *verifyFixture {
 	}); err != nil {
 		b.Fatal(err)
 	}
+	n := fixtureSize()
 	f := &verifyFixture{alg: alg, keys: ks, key: k.Public(), state: st,
-		pool: make([]string, poolSize), reqs: make([]*http.Request, poolSize)}
+		pool: make([]string, n), reqs: make([]*http.Request, n)}
 	// Sign on every core: 4096 RS256 signatures take seconds on one.
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
 	for w := range 2 {
 		wg.Go(func() {
-			for i := w; i < poolSize; i += 2 {
+			for i := w; i < n; i += 2 {
 				raw, err := ks.Sign(benchClaims(now))
 				if err != nil {
 					errs <- err
@@ -113,6 +116,28 @@ func fixtureFor(b testing.TB, alg string) *verifyFixture {
 	}
 	fixtures[alg] = f
 	return f
+}
+
+// fixtureSize is how many tokens a fixture mints: poolSize, or, under a
+// fixed iteration count (-benchtime Nx, as .ci/run's smoke runs every
+// benchmark ten times), no more than one per iteration, which keeps every
+// request a first sight just the same. Minting 4096 tokens per algorithm
+// (RS256's take seconds) is what such a run otherwise spends its time on.
+// At least two: TestVerifiers forges from the second.
+func fixtureSize() int {
+	bt := flag.Lookup("test.benchtime")
+	if bt == nil {
+		return poolSize
+	}
+	s, ok := strings.CutSuffix(bt.Value.String(), "x")
+	if !ok {
+		return poolSize
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return poolSize
+	}
+	return min(max(n, 2), poolSize)
 }
 
 // benchClaims are the claims of a Portcullis client token (RFC 9068 plus
@@ -169,7 +194,7 @@ func serve(b *testing.B, f *verifyFixture, h http.Handler, same bool) {
 	for i := 0; b.Loop(); i++ {
 		r := f.reqs[0]
 		if !same {
-			r = f.reqs[i%poolSize]
+			r = f.reqs[i%len(f.reqs)]
 		}
 		w.status = 0
 		h.ServeHTTP(w, r)
@@ -220,7 +245,7 @@ func benchBare(b *testing.B, f *verifyFixture) {
 	defer cpu.Report(b)
 	for i := 0; b.Loop(); i++ {
 		var c token.Claims
-		if _, err := p.ParseWithClaims(f.pool[i%poolSize], &c, keyfunc); err != nil {
+		if _, err := p.ParseWithClaims(f.pool[i%len(f.pool)], &c, keyfunc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -228,8 +228,7 @@ func (i *Issuer) unavailable(ctx context.Context, what string, err error) *Error
 // noStore sets the headers that keep tokens and secrets out of caches
 // (RFC 6749 §5.1).
 func noStore(h http.Header) {
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setHeaders(h, "Cache-Control", "no-store", "Pragma", "no-cache")
 }
 
 // newID returns 128 random bits, base64url: token ids (jti) and refresh
@@ -237,7 +236,10 @@ func noStore(h http.Header) {
 func newID() string {
 	var b [16]byte
 	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	var s [22]byte // base64.RawURLEncoding.EncodedLen(16)
+	base64.RawURLEncoding.Encode(s[:], b[:])
+	return string(s[:]) // one allocation, where EncodeToString makes two
+
 }
 
 // sweepTimeout bounds a background sweep.

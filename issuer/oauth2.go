@@ -3,6 +3,7 @@ package issuer
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/portcullis/portcullis/internal/token"
 )
@@ -45,7 +46,9 @@ func (d OAuth2) DecodeTokenRequest(r *http.Request) (*TokenRequest, error) {
 // JSON is appended by hand, with encoding/json's escaping: this runs once
 // per token issued.
 func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp *TokenResponse) {
-	b := make([]byte, 0, 112+len(resp.AccessToken)+len(resp.TokenType)+len(resp.RefreshToken)+len(resp.Scope))
+	buf := responseBuffers.Get().(*[]byte)
+	defer putResponseBuffer(buf)
+	b := (*buf)[:0]
 	b = append(b, `{"access_token":`...)
 	b = token.AppendJSONString(b, resp.AccessToken)
 	b = append(b, `,"token_type":`...)
@@ -60,7 +63,24 @@ func (d OAuth2) WriteTokenResponse(w http.ResponseWriter, _ *http.Request, resp 
 		b = append(b, `,"scope":`...)
 		b = token.AppendJSONString(b, resp.Scope)
 	}
-	writeJSONBytes(w, http.StatusOK, append(b, '}'))
+	b = append(b, '}')
+	*buf = b
+	writeJSONBytes(w, http.StatusOK, b)
+}
+
+// responseBuffers hold token responses while they are written: a
+// ResponseWriter copies what it is given (io.Writer must not retain it),
+// so the half-kilobyte a response takes need not be allocated for every
+// token issued. Stateless like the rest of the package: a sync.Pool is
+// only a cache.
+var responseBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putResponseBuffer returns b to the pool, unless a very large response
+// (a huge token) grew it: the pool would keep that memory alive.
+func putResponseBuffer(b *[]byte) {
+	if cap(*b) <= 8<<10 {
+		responseBuffers.Put(b)
+	}
 }
 
 // WriteError implements [Dialect]: the §5.2 JSON body, with

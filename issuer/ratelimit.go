@@ -205,8 +205,9 @@ type attempt struct {
 	now         time.Time
 }
 
-func (i *Issuer) newAttempt(r *http.Request, subject, keyPrefix, id, counterID string, now time.Time) *attempt {
-	a := &attempt{i: i, subject: subject, id: id, addr: i.cfg.ClientIP(r), now: now}
+// It is returned by value: a caller's local attempt stays on its stack.
+func (i *Issuer) newAttempt(r *http.Request, subject, keyPrefix, id, counterID string, now time.Time) attempt {
+	a := attempt{i: i, subject: subject, id: id, addr: i.cfg.ClientIP(r), now: now}
 	if id != "" {
 		a.key = keyPrefix + counterID
 	}

@@ -450,6 +450,54 @@ func TestPrincipalContext(t *testing.T) {
 	}
 }
 
+// RequestWithPrincipal is r.WithContext(WithPrincipal(…)) in one
+// allocation: the copy carries the principal and everything r's context
+// carried (values, deadline, cancellation), and r is left as it was.
+func TestRequestWithPrincipal(t *testing.T) {
+	type key struct{}
+	parent, cancel := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+	r := httptest.NewRequest(http.MethodGet, "/x", nil).WithContext(parent)
+	want := &middleware.Principal{Subject: "s"}
+	r2 := middleware.RequestWithPrincipal(r, want)
+	if r2 == r || r2.URL != r.URL || r2.Method != r.Method {
+		t.Fatal("not a shallow copy of r")
+	}
+	if _, ok := middleware.PrincipalFrom(r.Context()); ok {
+		t.Error("the original request got the principal")
+	}
+	ctx := r2.Context()
+	if p, ok := middleware.PrincipalFrom(ctx); !ok || p != want {
+		t.Errorf("PrincipalFrom: %v, %v", p, ok)
+	}
+	// Found through contexts derived from it too, and parent values
+	// through it.
+	child, stop := context.WithTimeout(context.WithValue(ctx, "other", 1), time.Hour)
+	defer stop()
+	if p, ok := middleware.PrincipalFrom(child); !ok || p != want {
+		t.Errorf("PrincipalFrom(child): %v, %v", p, ok)
+	}
+	if child.Value(key{}) != "v" || ctx.Value(key{}) != "v" {
+		t.Error("parent value lost")
+	}
+	cancel()
+	select {
+	case <-child.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancelling the parent did not reach a child of the principal's context")
+	}
+	if ctx.Err() != context.Canceled {
+		t.Errorf("Err: %v", ctx.Err())
+	}
+	if p, ok := middleware.PrincipalFrom(middleware.RequestWithPrincipal(r, nil).Context()); ok || p != nil {
+		t.Errorf("nil principal gave %v, %v", p, ok)
+	}
+	if !raceDetector {
+		if n := testing.AllocsPerRun(100, func() { middleware.RequestWithPrincipal(r, want) }); n != 1 {
+			t.Errorf("%v allocations, want 1", n)
+		}
+	}
+}
+
 func TestErrorIs(t *testing.T) {
 	cause := errors.New("token has invalid signature")
 	e := &middleware.Error{Status: 401, Code: "invalid_token", Err: cause}

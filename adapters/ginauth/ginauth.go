@@ -53,7 +53,7 @@ func Middleware(g *middleware.Guard) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
-		c.Request = r.WithContext(middleware.WithPrincipal(r.Context(), p))
+		c.Request = middleware.RequestWithPrincipal(r, p)
 		c.Next()
 	}
 }

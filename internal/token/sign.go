@@ -108,7 +108,7 @@ func (c *Minted) AppendJSON(b []byte) []byte {
 // with nothing to escape, is copied as it is.
 func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if jsonPlain[s[i]] == 0 {
 			// Rare (ids, scopes and URLs are plain ASCII): the standard
 			// encoder's rules, whatever they are, rather than a copy.
 			q, err := json.Marshal(s)
@@ -122,6 +122,19 @@ func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// jsonPlain is 1 for the bytes that encoding/json writes as they are in a
+// string: printable ASCII but '"', '\\', '<', '>' and '&' (which it
+// escapes for HTML). One table load per byte: a token response runs this
+// over the whole access token.
+var jsonPlain = func() (t [256]uint8) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		if c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			t[c] = 1
+		}
+	}
+	return t
+}()
 
 // signHeader returns the base64url protected header that every token
 // k signs carries: alg, kid and typ, in golang-jwt's (sorted) order.

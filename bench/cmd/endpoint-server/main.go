@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -48,10 +49,22 @@ func main() {
 	port := flag.Int("port", 8181, "TCP port on 127.0.0.1")
 	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
 	list := flag.Bool("list", false, "print the setups, one a line, and exit")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the serving to this file")
 	flag.Parse()
 	if *list {
 		fmt.Println(strings.Join(endpoints.Names, "\n"))
 		return
+	}
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	if err := run(*impl, *port, *lifetime); err != nil {
 		log.Fatal(err)
