@@ -170,7 +170,7 @@ func BenchmarkClientScale(b *testing.B) {
 		sizes = append(sizes, 100_000)
 	}
 	for _, be := range backends {
-		if be.name != "memory" && be.name != "sqlite" && be.name != "postgres" {
+		if be.name != "memory" && be.name != "sqlite" && be.name != "postgres" && be.name != "mysql" {
 			continue
 		}
 		for _, n := range sizes {
