@@ -123,7 +123,7 @@ func freshSQLiteOneConn(t testing.TB) func() store.Store {
 }
 
 // refreshOf returns the refresh token of a token response.
-func refreshOf(b *testing.B, w *httptest.ResponseRecorder) string {
+func refreshOf(b testing.TB, w *httptest.ResponseRecorder) string {
 	s := w.Body.String()
 	const key = `"refresh_token":"`
 	i := strings.Index(s, key)

@@ -92,11 +92,15 @@ func TestStore(t *testing.T) {
 	// refresh token's index (another slot), on one server.
 	t.Run("cluster path", func(t *testing.T) {
 		opt := dbtest.RedisOptions(t)
-		storetest.RunRefreshTokens(t, func(t *testing.T) store.Store {
+		clusterPath := func(t *testing.T) store.Store {
 			s := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 			s.oneServer = false
 			return s
-		})
+		}
+		storetest.RunRefreshTokens(t, clusterPath)
+		// CountMany pipelines GETs there instead of one MGET.
+		storetest.RunRateLimiter(t, clusterPath)
+		storetest.RunRateCounter(t, clusterPath)
 	})
 }
 

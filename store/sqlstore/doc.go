@@ -1,7 +1,7 @@
 // Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
 // SQLite through database/sql. [Store] implements [store.Store] and the
-// optional [store.Sweeper], [store.Pinger], [store.RateLimiter] and
-// [store.Lister]. It does not implement [store.Watcher], so guards in front
+// optional [store.Sweeper], [store.Pinger], [store.RateLimiter] with
+// [store.RateCounter] and [store.Lister]. It does not implement [store.Watcher], so guards in front
 // of it notice revocations and rotations made at other replicas when their
 // cache entries expire; on PostgreSQL,
 // [github.com/portcullis/portcullis/store/sqlstore/pgwatch] wraps it with a
