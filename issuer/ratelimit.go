@@ -139,14 +139,14 @@ func (c countEach) CountMany(ctx context.Context, keys []string, w time.Duration
 // every authentication instead of two (PERF.md §1).
 func (i *Issuer) limited(ctx context.Context, key, addr string, now time.Time) (time.Duration, error) {
 	rl := i.cfg.RateLimit
-	var buf [2]string
-	var limits [2]int
-	keys := buf[:0]
+	var keyBuf [2]string
+	var limitBuf [2]int
+	keys, limits := keyBuf[:0], limitBuf[:0]
 	if key != "" && rl.PerClient >= 0 {
-		keys, limits[len(keys)] = append(keys, key), rl.PerClient
+		keys, limits = append(keys, key), append(limits, rl.PerClient)
 	}
 	if rl.PerAddress >= 0 {
-		keys, limits[len(keys)] = append(keys, limitKeyAddr+addr), rl.PerAddress
+		keys, limits = append(keys, limitKeyAddr+addr), append(limits, rl.PerAddress)
 	}
 	if len(keys) == 0 {
 		return 0, nil
