@@ -123,7 +123,7 @@ func freshSQLiteOneConn(t testing.TB) func() store.Store {
 }
 
 // refreshOf returns the refresh token of a token response.
-func refreshOf(b *testing.B, w *httptest.ResponseRecorder) string {
+func refreshOf(b testing.TB, w *httptest.ResponseRecorder) string {
 	s := w.Body.String()
 	const key = `"refresh_token":"`
 	i := strings.Index(s, key)
@@ -170,7 +170,7 @@ func BenchmarkClientScale(b *testing.B) {
 		sizes = append(sizes, 100_000)
 	}
 	for _, be := range backends {
-		if be.name != "memory" && be.name != "sqlite" && be.name != "postgres" {
+		if be.name != "memory" && be.name != "sqlite" && be.name != "postgres" && be.name != "mysql" {
 			continue
 		}
 		for _, n := range sizes {

@@ -272,6 +272,9 @@ type Paths struct {
 // RateLimit limits failed client authentications per client id and per
 // address, in fixed windows. Counters are kept in the store when it
 // implements [store.RateLimiter] (shared by replicas), in memory otherwise.
+// Before each authentication both counters are read in one call, one
+// store round trip when the store also implements [store.RateCounter] (the
+// stores here do); failures are counted after it.
 //
 // While a client id is over its limit, every attempt for it is refused,
 // even with the right secret: that stops guessing, at the price that anyone

@@ -218,7 +218,7 @@ func (b boundedChangeLog) TrimChanges(ctx context.Context, olderThan time.Durati
 }
 
 type boundedLimiter struct {
-	store.RateLimiter
+	limiter
 	d time.Duration
 }
 
@@ -230,7 +230,7 @@ type hit struct {
 
 func (b boundedLimiter) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
 	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
-		n, at, err := b.RateLimiter.Hit(ctx, key, window, now)
+		n, at, err := b.limiter.Hit(ctx, key, window, now)
 		return hit{n, at}, err
 	})
 	return h.count, h.resetAt, err
@@ -238,8 +238,22 @@ func (b boundedLimiter) Hit(ctx context.Context, key string, window time.Duratio
 
 func (b boundedLimiter) Count(ctx context.Context, key string, window time.Duration, now time.Time) (int64, time.Time, error) {
 	h, err := deadline.Call(ctx, b.d, func(ctx context.Context) (hit, error) {
-		n, at, err := b.RateLimiter.Count(ctx, key, window, now)
+		n, at, err := b.limiter.Count(ctx, key, window, now)
 		return hit{n, at}, err
 	})
 	return h.count, h.resetAt, err
+}
+
+// counts is a rate counter's answer.
+type counts struct {
+	n       []int64
+	resetAt time.Time
+}
+
+func (b boundedLimiter) CountMany(ctx context.Context, keys []string, window time.Duration, now time.Time) ([]int64, time.Time, error) {
+	c, err := deadline.Call(ctx, b.d, func(ctx context.Context) (counts, error) {
+		n, at, err := b.limiter.CountMany(ctx, keys, window, now)
+		return counts{n, at}, err
+	})
+	return c.n, c.resetAt, err
 }

@@ -45,7 +45,7 @@ type Issuer struct {
 	nonces store.Nonces
 	// passwords hashes and checks account passwords (argon2id).
 	passwords *passwords
-	limiter   store.RateLimiter
+	limiter   limiter
 	sweeper   store.Sweeper
 	nextSweep atomic.Int64 // unix nanoseconds
 	log       *slog.Logger
@@ -139,9 +139,13 @@ func New(cfg Config) (*Issuer, error) {
 		return nil, fmt.Errorf("issuer: %w", err)
 	}
 	if rl, ok := cfg.Store.(store.RateLimiter); ok {
-		i.limiter = rl
+		l, ok := rl.(limiter)
+		if !ok {
+			l = countEach{rl}
+		}
+		i.limiter = l
 		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
-			i.limiter = boundedLimiter{rl, cfg.StoreTimeout}
+			i.limiter = boundedLimiter{l, cfg.StoreTimeout}
 		}
 	} else {
 		i.limiter = newMemLimiter()

@@ -3,6 +3,9 @@ package issuer_test
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,14 +16,18 @@ import (
 
 var rateLimited = errBody("temporarily_unavailable", "too many failed client authentications; retry later")
 
-// TestRateLimit runs over a store with a RateLimiter (memory) and over one
-// without (the issuer's in-memory counters).
+// TestRateLimit runs over a store with a RateLimiter and RateCounter
+// (memory), over one with only a RateLimiter (the issuer reads each
+// counter with Count), and over one without (the issuer's in-memory
+// counters).
 func TestRateLimit(t *testing.T) {
-	for _, shared := range []bool{true, false} {
-		name := map[bool]string{true: "store", false: "in-memory"}[shared]
+	for _, name := range []string{"store", "store without CountMany", "in-memory"} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, !shared, func(c *issuer.Config) {
+			e := newEnv(t, name == "in-memory", func(c *issuer.Config) {
 				c.RateLimit = issuer.RateLimit{PerClient: 3, PerAddress: 5, Window: time.Minute}
+				if name == "store without CountMany" {
+					c.Store = limiterOnly{c.Store, c.Store.(store.RateLimiter)}
+				}
 			})
 			id, secret := e.client(issuer.ClientSpec{})
 			other, otherSecret := e.client(issuer.ClientSpec{})
@@ -115,11 +122,116 @@ func (failingLimiter) Count(context.Context, string, time.Duration, time.Time) (
 	return 0, time.Time{}, errInjected
 }
 
+// failingCounter is a store whose RateLimiter counts but whose
+// CountMany fails.
+type failingCounter struct{ *memory.Store }
+
+func (failingCounter) CountMany(context.Context, []string, time.Duration, time.Time) ([]int64, time.Time, error) {
+	return nil, time.Time{}, errInjected
+}
+
+// shortCounter is a store whose CountMany answers fewer counts than keys.
+type shortCounter struct{ *memory.Store }
+
+func (shortCounter) CountMany(_ context.Context, keys []string, w time.Duration, now time.Time) ([]int64, time.Time, error) {
+	return make([]int64, len(keys)-1), now.Truncate(w).Add(w), nil
+}
+
 func TestRateLimiterFailureFailsClosed(t *testing.T) {
-	e := newEnv(t, false, func(c *issuer.Config) { c.Store = failingLimiter{memory.New()} })
-	id, secret := e.client(issuer.ClientSpec{})
-	wantResponse(t, e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}),
-		503, noStoreJSON, errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+	for name, st := range map[string]store.Store{
+		"Count":           failingLimiter{memory.New()},
+		"CountMany":       failingCounter{memory.New()},
+		"short CountMany": shortCounter{memory.New()},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, false, func(c *issuer.Config) { c.Store = st })
+			id, secret := e.client(issuer.ClientSpec{})
+			wantResponse(t, e.do(req{body: form("grant_type", "client_credentials"), header: map[string]string{"Authorization": basic(id, secret)}}),
+				503, noStoreJSON, errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+		})
+	}
+}
+
+// limiterOnly is a store whose rate limiter has Hit and Count but not
+// CountMany.
+type limiterOnly struct {
+	store.Store
+	rl store.RateLimiter
+}
+
+func (l limiterOnly) Hit(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	return l.rl.Hit(ctx, key, w, now)
+}
+
+func (l limiterOnly) Count(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	return l.rl.Count(ctx, key, w, now)
+}
+
+// countingCounter is a store whose rate limiter records each call: which
+// method, with which keys.
+type countingCounter struct {
+	*memory.Store
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingCounter) record(call string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, call)
+}
+
+func (c *countingCounter) Count(ctx context.Context, key string, w time.Duration, now time.Time) (int64, time.Time, error) {
+	c.record("Count " + key)
+	return c.Store.Count(ctx, key, w, now)
+}
+
+func (c *countingCounter) CountMany(ctx context.Context, keys []string, w time.Duration, now time.Time) ([]int64, time.Time, error) {
+	c.record("CountMany " + strings.Join(keys, " "))
+	return c.Store.CountMany(ctx, keys, w, now)
+}
+
+func (c *countingCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+// TestRateLimitPrecheckOneRead: before authenticating, the issuer reads
+// the client id's and the address's counters in one CountMany (one store
+// round trip), and only the counters whose limit is on.
+func TestRateLimitPrecheckOneRead(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rl   issuer.RateLimit
+		want string
+	}{
+		{"both", issuer.RateLimit{}, "CountMany authfail:client:%s authfail:addr:192.0.2.1"},
+		{"address only", issuer.RateLimit{PerClient: -1}, "CountMany authfail:addr:192.0.2.1"},
+		{"client only", issuer.RateLimit{PerAddress: -1}, "CountMany authfail:client:%s"},
+		{"neither", issuer.RateLimit{PerClient: -1, PerAddress: -1}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &countingCounter{Store: memory.New()}
+			e := newEnv(t, false, func(cfg *issuer.Config) { cfg.Store, cfg.RateLimit = st, c.rl })
+			id, secret := e.client(issuer.ClientSpec{})
+			st.take()
+			r := result(e.do(req{body: form("grant_type", "client_credentials"), remote: "192.0.2.1:1234",
+				header: map[string]string{"Authorization": basic(id, secret)}}))
+			if r.code != 200 {
+				t.Fatalf("token: %d %s", r.code, r.body)
+			}
+			var want []string
+			if c.want != "" {
+				want = []string{strings.ReplaceAll(c.want, "%s", id)}
+			}
+			if got := st.take(); !slices.Equal(got, want) {
+				t.Errorf("rate limiter calls %q, want %q", got, want)
+			}
+		})
+	}
 }
 
 // sweepSignal is a store that reports its sweeps.

@@ -39,7 +39,8 @@
 // # Optional capabilities
 //
 // A backend may also implement [Sweeper], [Pinger], [Watcher], [ChangeLog],
-// [RateLimiter], [Nonces], [StartChecker] or [Lister]; consumers discover
+// [RateLimiter] (and with it [RateCounter]), [Nonces], [StartChecker] or
+// [Lister]; consumers discover
 // them by type assertion.
 package store
 
@@ -518,4 +519,49 @@ type RateLimiter interface {
 	// Count returns key's count in the window that contains now, without
 	// adding to it.
 	Count(ctx context.Context, key string, window time.Duration, now time.Time) (count int64, resetAt time.Time, err error)
+}
+
+// RateCounter is an optional addition to [RateLimiter]: several counters
+// read at once, so that a caller checking more than one (the issuer reads
+// a client id's and an address's failures before every client
+// authentication) pays one store round trip instead of one per key. A
+// consumer that finds a RateLimiter without it reads the keys one Count
+// at a time; the answers must be the same.
+type RateCounter interface {
+	// CountMany returns, for each of keys in order, what Count would
+	// return for it in the window of the given length that contains now,
+	// without adding to any, and when that window ends. No keys is an
+	// empty (possibly nil) slice and a nil error. The stores here answer
+	// up to [MaxCountKeys] keys in one round trip (a Redis Cluster in one
+	// per node, sent together); more is an error that is none of the
+	// sentinels, as for a zero time.
+	CountMany(ctx context.Context, keys []string, window time.Duration, now time.Time) (counts []int64, resetAt time.Time, err error)
+}
+
+// MaxCountKeys bounds the keys of one [RateCounter.CountMany].
+const MaxCountKeys = 16
+
+// CountEach answers a [RateCounter.CountMany] with one [RateLimiter.Count]
+// a key, for a rate limiter that is not a RateCounter (a wrapper that
+// forwards RateCounter falls back on it).
+func CountEach(ctx context.Context, rl RateLimiter, keys []string, window time.Duration, now time.Time) ([]int64, time.Time, error) {
+	if len(keys) > MaxCountKeys {
+		return nil, time.Time{}, fmt.Errorf("store: rate limit count: %d keys, more than %d", len(keys), MaxCountKeys)
+	}
+	if window <= 0 {
+		return nil, time.Time{}, fmt.Errorf("store: rate limit window %v is not positive", window)
+	}
+	resetAt := now.Truncate(window).Add(window)
+	if len(keys) == 0 {
+		return nil, resetAt, nil
+	}
+	counts := make([]int64, len(keys))
+	for i, k := range keys {
+		n, at, err := rl.Count(ctx, k, window, now)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		counts[i], resetAt = n, at
+	}
+	return counts, resetAt, nil
 }

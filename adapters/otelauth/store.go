@@ -20,7 +20,9 @@ import (
 //
 // The wrapper has exactly the optional capabilities of s
 // ([store.Sweeper], [store.Pinger], [store.Watcher], [store.RateLimiter],
-// [store.Lister], [store.StartChecker], [store.Nonces]), each timed too,
+// [store.Lister], [store.StartChecker], [store.Nonces]), each timed too
+// (a RateLimiter always with [store.RateCounter]: one timed CountMany if s
+// has it, else a timed Count a key),
 // so that the issuer and the verifiers, which discover them by type assertion, behave as they would with s. Any
 // other method of s's type (a backend's Migrate, Close) is not reachable
 // through it: keep s for those. Errors and records pass through unchanged.
@@ -65,6 +67,7 @@ const (
 	opUseNonce
 	opChanges
 	opTrimChanges
+	opCountMany
 	numOperations
 )
 
@@ -77,7 +80,7 @@ var operations = [numOperations]string{
 	"Revoke", "IsRevoked",
 	"CreateKey", "ListKeys", "UpdateKeyExpiry", "DeleteKey",
 	"Sweep", "Ping", "Watch", "Hit", "Count", "ListClients", "ListAccounts",
-	"CheckStart", "UseNonce", "Changes", "TrimChanges",
+	"CheckStart", "UseNonce", "Changes", "TrimChanges", "CountMany",
 }
 
 // storeResults name what a call returned: the store's sentinels are
@@ -372,6 +375,21 @@ func (s timedRateLimiter) Count(ctx context.Context, key string, window time.Dur
 	n, reset, err := s.c.Count(ctx, key, window, now)
 	s.w.done(ctx, opCount, start, err)
 	return n, reset, err
+}
+
+// CountMany implements [store.RateCounter] for every rate limiter, so that
+// the capability needs no combinations of its own in withCapabilities: it
+// is timed as one CountMany where the wrapped store has it, and is one
+// Count a key (each timed as such) where it does not, as the issuer would
+// do itself.
+func (s timedRateLimiter) CountMany(ctx context.Context, keys []string, window time.Duration, now time.Time) ([]int64, time.Time, error) {
+	if rc, ok := s.c.(store.RateCounter); ok {
+		start := time.Now()
+		counts, reset, err := rc.CountMany(ctx, keys, window, now)
+		s.w.done(ctx, opCountMany, start, err)
+		return counts, reset, err
+	}
+	return store.CountEach(ctx, s, keys, window, now)
 }
 
 type timedLister struct {

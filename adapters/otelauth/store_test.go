@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -291,7 +292,9 @@ func TestStoreCapabilitiesComplete(t *testing.T) {
 	}
 	var caps []string
 	for _, name := range ifaces {
-		if name != "Store" && !slices.Contains(roles, name) {
+		// RateCounter extends RateLimiter, whose timed wrapper always
+		// has CountMany (TestRateCounterForwarded), so it takes no bit.
+		if name != "Store" && name != "RateCounter" && !slices.Contains(roles, name) {
 			caps = append(caps, name)
 		}
 	}
@@ -311,6 +314,48 @@ func TestStoreConformance(t *testing.T) {
 	for _, want := range []string{"CreateClient ok", "GetClient not_found", "ConsumeRefreshToken token_reused", "UpdateClient conflict", "CreateClient already_exists", "Sweep ok", "Hit ok"} {
 		if got[want] == 0 {
 			t.Errorf("no %q recorded (all: %v)", want, got)
+		}
+	}
+}
+
+// rateLimiterOnly is a memory store whose only capability is RateLimiter.
+type rateLimiterOnly struct {
+	store.Store
+	store.RateLimiter
+}
+
+// The wrapper's rate limiter offers store.RateCounter whatever it wraps:
+// one timed CountMany when the store has it, else one timed Count a key,
+// with the same answers.
+func TestRateCounterForwarded(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1_700_000_000, 0)
+	for _, withCounter := range []bool{true, false} {
+		tel, reader := newTestTelemetry(t)
+		m := memory.New()
+		var inner store.Store = rateLimiterOnly{m, m}
+		if withCounter {
+			inner = m
+		}
+		w := tel.Store(inner)
+		rc, ok := w.(store.RateCounter)
+		if !ok {
+			t.Fatalf("withCounter %v: the wrapper is not a store.RateCounter", withCounter)
+		}
+		if _, _, err := m.Hit(ctx, "a", time.Minute, now); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := rc.CountMany(ctx, []string{"a", "b"}, time.Minute, now)
+		if err != nil || !slices.Equal(got, []int64{1, 0}) {
+			t.Errorf("withCounter %v: CountMany = %v, %v; want [1 0]", withCounter, got, err)
+		}
+		calls := storeCalls(t, reader)
+		want := map[string]uint64{"Count ok": 2}
+		if withCounter {
+			want = map[string]uint64{"CountMany ok": 1}
+		}
+		if !maps.Equal(calls, want) {
+			t.Errorf("withCounter %v: timed calls %v, want %v", withCounter, calls, want)
 		}
 	}
 }

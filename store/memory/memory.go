@@ -10,7 +10,8 @@
 //
 // [Store] implements the whole contract of package store and passes
 // store/storetest, plus the optional [store.Sweeper], [store.Pinger],
-// [store.Watcher], [store.RateLimiter] and [store.Lister]. Where the contract leaves a choice
+// [store.Watcher], [store.RateLimiter] with [store.RateCounter] and
+// [store.Lister]. Where the contract leaves a choice
 // open:
 //
 //   - A revoked refresh family is kept while it has a token; [Store.Sweep]
@@ -61,6 +62,7 @@ var (
 	_ store.Watcher     = (*Store)(nil)
 	_ store.ChangeLog   = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
+	_ store.RateCounter = (*Store)(nil)
 )
 
 var (
@@ -819,6 +821,29 @@ func (s *Store) Count(_ context.Context, key string, w time.Duration, now time.T
 	n := s.windows[k]
 	s.mu.RUnlock()
 	return n, resetAt, nil
+}
+
+// CountMany implements [store.RateCounter]: Count for each key, under one
+// read lock.
+func (s *Store) CountMany(_ context.Context, keys []string, w time.Duration, now time.Time) ([]int64, time.Time, error) {
+	if w <= 0 {
+		return nil, time.Time{}, errWindow
+	}
+	if len(keys) > store.MaxCountKeys {
+		return nil, time.Time{}, fmt.Errorf("memory: rate limit count: %d keys, more than %d", len(keys), store.MaxCountKeys)
+	}
+	_, resetAt := window("", w, now)
+	if len(keys) == 0 {
+		return nil, resetAt, nil
+	}
+	counts := make([]int64, len(keys))
+	s.mu.RLock()
+	for i, key := range keys {
+		k, _ := window(key, w, now)
+		counts[i] = s.windows[k]
+	}
+	s.mu.RUnlock()
+	return counts, resetAt, nil
 }
 
 // dropWindows deletes the windows that ended at or before now.

@@ -46,6 +46,7 @@ var (
 	_ store.Pinger       = (*Store)(nil)
 	_ store.Watcher      = (*Store)(nil)
 	_ store.RateLimiter  = (*Store)(nil)
+	_ store.RateCounter  = (*Store)(nil)
 	_ store.StartChecker = (*Store)(nil)
 	_ store.ChangeLog    = (*Store)(nil)
 )
@@ -652,4 +653,76 @@ func (s *Store) Count(ctx context.Context, key string, w time.Duration, now time
 		return 0, time.Time{}, fail("rate limit count", err)
 	}
 	return n, reset, nil
+}
+
+// CountMany implements [store.RateCounter]: one MGET on a single server;
+// on a Cluster, whose MGET refuses keys of different slots, a pipeline of
+// GETs that the client sends to each node at once (one round trip per
+// node, in parallel).
+func (s *Store) CountMany(ctx context.Context, keys []string, w time.Duration, now time.Time) ([]int64, time.Time, error) {
+	const op = "rate limit count"
+	if len(keys) > store.MaxCountKeys {
+		return nil, time.Time{}, fmt.Errorf("redisstore: %s: %d keys, more than %d", op, len(keys), store.MaxCountKeys)
+	}
+	rkeys := make([]string, len(keys))
+	_, reset, err := s.window("", w, now)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(keys) == 0 {
+		return nil, reset, nil
+	}
+	for i, k := range keys {
+		rkeys[i], _, _ = s.window(k, w, now)
+	}
+	counts := make([]int64, len(keys))
+	if s.oneServer {
+		vals, err := s.rdb.MGet(ctx, rkeys...).Result()
+		if err != nil {
+			return nil, time.Time{}, fail(op, err)
+		}
+		if len(vals) != len(keys) {
+			return nil, time.Time{}, fmt.Errorf("redisstore: %s: %d answers for %d keys", op, len(vals), len(keys))
+		}
+		for i, v := range vals {
+			if counts[i], err = countOf(v); err != nil {
+				return nil, time.Time{}, fail(op, err)
+			}
+		}
+		return counts, reset, nil
+	}
+	cmds := make([]*redis.StringCmd, len(keys))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range rkeys {
+			cmds[i] = p.Get(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, time.Time{}, fail(op, err)
+	}
+	for i, c := range cmds {
+		n, err := c.Int64()
+		switch {
+		case errors.Is(err, redis.Nil):
+			n = 0
+		case err != nil:
+			return nil, time.Time{}, fail(op, err)
+		}
+		counts[i] = n
+	}
+	return counts, reset, nil
+}
+
+// countOf is a counter's value as MGET returns it: nil for a missing key,
+// else the decimal string INCR left.
+func countOf(v any) (int64, error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, nil
+	case string:
+		return strconv.ParseInt(v, 10, 64)
+	default:
+		return 0, fmt.Errorf("counter of type %T", v)
+	}
 }

@@ -93,14 +93,17 @@ func TestStore(t *testing.T) {
 	// server.
 	t.Run("cluster path", func(t *testing.T) {
 		opt := dbtest.RedisOptions(t)
-		newStore := func(t *testing.T) store.Store {
+		clusterPath := func(t *testing.T) store.Store {
 			s := newStore(t, newClient(t, opt), dbtest.RedisPrefix(t))
 			s.oneServer = false
 			return s
 		}
-		storetest.RunRefreshTokens(t, newStore)
+		storetest.RunRefreshTokens(t, clusterPath)
 		// Changes are appended by a second script.
-		storetest.RunChangeLog(t, newStore)
+		storetest.RunChangeLog(t, clusterPath)
+		// CountMany pipelines GETs there instead of one MGET.
+		storetest.RunRateLimiter(t, clusterPath)
+		storetest.RunRateCounter(t, clusterPath)
 	})
 }
 

@@ -153,3 +153,44 @@ func (s *Store) Count(ctx context.Context, key string, w time.Duration, now time
 	}
 	return count, end, nil
 }
+
+// CountMany implements [store.RateCounter] in one statement: the
+// issuer's pre-check of a client id and an address is one round trip
+// instead of two.
+func (s *Store) CountMany(ctx context.Context, keys []string, w time.Duration, now time.Time) ([]int64, time.Time, error) {
+	const op = "rate limit count"
+	start, end, err := window(w, now)
+	switch {
+	case err != nil:
+		return nil, time.Time{}, err
+	case len(keys) > store.MaxCountKeys:
+		return nil, time.Time{}, fmt.Errorf("sqlstore: %s: %d keys, more than %d", op, len(keys), store.MaxCountKeys)
+	case len(keys) == 0:
+		return nil, end, nil
+	case len(keys) == 1:
+		n, end, err := s.Count(ctx, keys[0], w, now)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		return []int64{n}, end, nil
+	}
+	ws := micros(start)
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, s.rateKey(k, w), ws)
+	}
+	got := make([]sql.NullInt64, len(keys))
+	dest := make([]any, len(keys))
+	for i := range got {
+		dest[i] = &got[i]
+	}
+	err = s.row(ctx, qCountMany+queryID(len(keys)-2), func(r rowScanner) error { return r.Scan(dest...) }, args...)
+	if err != nil {
+		return nil, time.Time{}, fail(op, err)
+	}
+	counts := make([]int64, len(keys))
+	for i, g := range got {
+		counts[i] = g.Int64 // 0 when NULL: no row, no failures yet
+	}
+	return counts, end, nil
+}

@@ -1,8 +1,8 @@
 // Package sqlstore keeps Portcullis' state in PostgreSQL, MySQL/MariaDB or
 // SQLite through database/sql. [Store] implements [store.Store] and the
-// optional [store.Sweeper], [store.Pinger], [store.RateLimiter],
-// [store.Lister], [store.Nonces] and [store.ChangeLog] (see "Change log"
-// below). It does not implement [store.Watcher], so guards in front
+// optional [store.Sweeper], [store.Pinger], [store.RateLimiter] with
+// [store.RateCounter], [store.Lister], [store.Nonces] and [store.ChangeLog]
+// (see "Change log" below). It does not implement [store.Watcher], so guards in front
 // of it notice revocations and rotations made at other replicas when their
 // cache entries expire; on PostgreSQL,
 // [github.com/portcullis/portcullis/store/sqlstore/pgwatch] wraps it with a

@@ -1,5 +1,11 @@
 package sqlstore
 
+import (
+	"strings"
+
+	"github.com/portcullis/portcullis/store"
+)
+
 // queryID indexes a Store's statements.
 type queryID int
 
@@ -62,7 +68,10 @@ const (
 	qSweepRateLimits
 	qSweepNonces
 
-	numQueries
+	// qCountMany reads 2 rate-limit counters; qCountMany+n-2 reads n, up
+	// to store.MaxCountKeys (see countManyText).
+	qCountMany
+	numQueries = qCountMany + store.MaxCountKeys - 1
 )
 
 const (
@@ -77,6 +86,15 @@ const (
 // revoked; it is written against the full table name because SQLite's
 // UPDATE takes no alias.
 const familyLive = "NOT EXISTS (SELECT 1 FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id)"
+
+// countManyText reads n counters in one statement and one row: a scalar
+// subquery per key (each a primary-key lookup, NULL for no row), so that
+// the answers come back in the order of the keys, a missing one included.
+// Its parameters are each key followed by the window start.
+func countManyText(n int) string {
+	const one = "(SELECT hits FROM {p}rate_limits WHERE k = ? AND window_start = ?)"
+	return "SELECT " + strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+}
 
 // queryText returns every query of dialect d, written with {p} for the table
 // prefix and ? for parameters (Store.sql rewrites them).
@@ -190,6 +208,9 @@ func queryText(d Dialect) [numQueries]string {
 			"ON CONFLICT (k, window_start) DO UPDATE SET hits = hits + 1 RETURNING hits"
 	}
 	q[qCount] = "SELECT hits FROM {p}rate_limits WHERE k = ? AND window_start = ?"
+	for n := 2; n <= store.MaxCountKeys; n++ {
+		q[qCountMany+queryID(n-2)] = countManyText(n)
+	}
 
 	// One upsert that records a new id or takes over an expired record,
 	// and changes no row when the id is live: the affected-row count is

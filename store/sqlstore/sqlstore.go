@@ -127,8 +127,8 @@ func validPrefix(p string) error {
 }
 
 // Store implements [store.Store], [store.Sweeper], [store.Pinger],
-// [store.RateLimiter], [store.Lister], [store.Nonces] and [store.ChangeLog]
-// over a *sql.DB. It is safe for concurrent use.
+// [store.RateLimiter], [store.RateCounter], [store.Lister], [store.Nonces]
+// and [store.ChangeLog] over a *sql.DB. It is safe for concurrent use.
 //
 // A Store prepares its statements on the *sql.DB the first time each is
 // used; they are released when the caller closes the *sql.DB, which the
@@ -156,6 +156,7 @@ var (
 	_ store.Pinger      = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
 	_ store.ChangeLog   = (*Store)(nil)
+	_ store.RateCounter = (*Store)(nil)
 )
 
 // Open returns a Store over db, which must already be open on a database of

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -174,6 +175,86 @@ func rate(t *testing.T, rl store.RateLimiter, op, key string, window time.Durati
 	}
 	if want := now.Truncate(window).Add(window); !same(resetAt, want) {
 		t.Errorf("%s: resetAt %s, want %s", what, resetAt.UTC().Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+	if rc, ok := rl.(store.RateCounter); ok && op == "Count" {
+		// CountMany must agree with Count, for one key and among others
+		// (a key never hit, the key twice).
+		countMany(t, rc, []string{key}, window, now, []int64{wantCount})
+		countMany(t, rc, []string{neverHit, key, key}, window, now, []int64{0, wantCount, wantCount})
+	}
+}
+
+// neverHit is a rate-limit key that no case hits.
+const neverHit = "storetest:never-hit"
+
+func countMany(t *testing.T, rc store.RateCounter, keys []string, window time.Duration, now time.Time, want []int64) {
+	t.Helper()
+	got, resetAt, err := rc.CountMany(t.Context(), keys, window, now)
+	what := fmt.Sprintf("CountMany(%q, %v, %s)", keys, window, now.Format(time.RFC3339Nano))
+	wantErr(t, err, nil, "%s", what)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: counts %v, want %v", what, got, want)
+	}
+	if want := now.Truncate(window).Add(window); !same(resetAt, want) {
+		t.Errorf("%s: resetAt %s, want %s", what, resetAt.UTC().Format(time.RFC3339Nano), want.Format(time.RFC3339Nano))
+	}
+}
+
+// RunRateCounter checks [store.RateCounter]: CountMany answers what Count
+// answers for each key, in order (RunRateLimiter also compares the two at
+// every Count it makes).
+func RunRateCounter(t *testing.T, newStore func(t *testing.T) store.Store) {
+	t.Helper()
+	run(t, newStore, "CountMany", testCountMany)
+}
+
+func testCountMany(t *testing.T, s store.Store) {
+	rl := capability[store.RateLimiter](t, s, "RateLimiter")
+	rc := capability[store.RateCounter](t, s, "RateCounter")
+	ctx := t.Context()
+	w := time.Minute
+	countMany(t, rc, nil, w, base, nil)
+	countMany(t, rc, []string{}, w, base, nil)
+	// Every key of a full call, each with its own count, some odd.
+	keys := make([]string, store.MaxCountKeys)
+	want := make([]int64, store.MaxCountKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("client:%d", i)
+		if i < len(oddKeys) {
+			keys[i] = "client:" + oddKeys[i]
+		}
+		want[i] = int64(i % 4)
+		for range want[i] {
+			_, _, err := rl.Hit(ctx, keys[i], w, base)
+			wantErr(t, err, nil, "Hit(%q)", keys[i])
+		}
+	}
+	countMany(t, rc, keys, w, base, want)
+	slices.Reverse(keys)
+	slices.Reverse(want)
+	countMany(t, rc, keys, w, base, want)
+	// Another window, another length: nothing counted there.
+	countMany(t, rc, keys[:2], w, base.Add(w), []int64{0, 0})
+	countMany(t, rc, keys[:2], time.Hour, base, []int64{0, 0})
+	// Misuse is an error, none of the sentinels.
+	for _, c := range []struct {
+		what string
+		keys []string
+		w    time.Duration
+	}{
+		{"too many keys", append(slices.Clone(keys), "one more"), w},
+		{"zero window", keys[:2], 0},
+		{"negative window", keys[:2], -time.Minute},
+	} {
+		_, _, err := rc.CountMany(ctx, c.keys, c.w, base)
+		if err == nil {
+			t.Errorf("CountMany with %s: no error", c.what)
+		}
+		for _, sentinel := range []error{store.ErrNotFound, store.ErrAlreadyExists, store.ErrConflict, store.ErrTokenReused} {
+			if errors.Is(err, sentinel) {
+				t.Errorf("CountMany with %s: %v, a sentinel", c.what, err)
+			}
+		}
 	}
 }
 

@@ -58,12 +58,13 @@
 // # Optional capabilities
 //
 // [Run] first builds one store to find which of [store.Sweeper],
-// [store.RateLimiter], [store.Watcher], [store.Pinger], [store.Lister],
-// [store.Nonces] and [store.ChangeLog] it implements, logs them, and runs
-// [RunSweeper], [RunRateLimiter], [RunWatcher], [RunLister], [RunNonces]
-// and [RunChangeLog] only for those, and calls Ping ("Pinger/Ping") if the
-// store is a Pinger. Called directly, those runners fail when the store
-// lacks the capability.
+// [store.RateLimiter], [store.RateCounter], [store.Watcher],
+// [store.Pinger], [store.Lister], [store.Nonces] and [store.ChangeLog] it
+// implements, logs them, and runs [RunSweeper], [RunRateLimiter],
+// [RunRateCounter] (with a RateLimiter), [RunWatcher], [RunLister],
+// [RunNonces] and [RunChangeLog] only for those, and calls Ping
+// ("Pinger/Ping") if the store is a Pinger. Called directly, those runners
+// fail when the store lacks the capability.
 //
 // Time is passed as an argument everywhere; nothing sleeps. The one wait is
 // the watcher's: an event must arrive within [WatchTimeout], a liveness bound
@@ -108,6 +109,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	if caps.rateLimiter {
 		t.Run("RateLimiter", func(t *testing.T) { RunRateLimiter(t, newStore) })
 	}
+	if caps.rateLimiter && caps.rateCounter {
+		t.Run("RateCounter", func(t *testing.T) { RunRateCounter(t, newStore) })
+	}
 	if caps.watcher {
 		t.Run("Watcher", func(t *testing.T) { RunWatcher(t, newStore) })
 	}
@@ -126,13 +130,14 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 }
 
 type capabilities struct {
-	sweeper, rateLimiter, watcher, pinger, lister, nonces, changeLog bool
+	sweeper, rateLimiter, rateCounter, watcher, pinger, lister, nonces, changeLog bool
 }
 
 func probe(s store.Store) capabilities {
 	var c capabilities
 	_, c.sweeper = s.(store.Sweeper)
 	_, c.rateLimiter = s.(store.RateLimiter)
+	_, c.rateCounter = s.(store.RateCounter)
 	_, c.watcher = s.(store.Watcher)
 	_, c.pinger = s.(store.Pinger)
 	_, c.lister = s.(store.Lister)
@@ -146,7 +151,7 @@ func (c capabilities) String() string {
 	for _, n := range []struct {
 		ok   bool
 		name string
-	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}, {c.nonces, "Nonces"}, {c.changeLog, "ChangeLog"}} {
+	}{{c.sweeper, "Sweeper"}, {c.rateLimiter, "RateLimiter"}, {c.rateCounter, "RateCounter"}, {c.watcher, "Watcher"}, {c.pinger, "Pinger"}, {c.lister, "Lister"}, {c.nonces, "Nonces"}, {c.changeLog, "ChangeLog"}} {
 		if n.ok {
 			names = append(names, n.name)
 		}
