@@ -193,7 +193,9 @@ func (i *Issuer) readChanges(ctx context.Context, after int64, limit int) (*chan
 	log := i.cfg.Store.(store.ChangeLog) // the route exists only if it is one
 	from := max(after-1, 0)
 	changes, trimmed, err := i.callStore(ctx, func(ctx context.Context) ([]store.Change, int64, error) {
-		return log.Changes(ctx, from, limit+1)
+		// One more for the change at after, one more to tell whether
+		// more wait.
+		return log.Changes(ctx, from, limit+2)
 	})
 	if err != nil {
 		return nil, err
