@@ -187,4 +187,3 @@ func revoke(t *testing.T, ti *testIssuer, tok string) {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
 }
-
