@@ -207,21 +207,32 @@ func (i *Issuer) authRequest(w http.ResponseWriter, r *http.Request, now time.Ti
 	if err != nil {
 		return nil, nil, asError(err)
 	}
-	id, secret, method, err := ClientAuth(r, p)
-	if err != nil {
-		return nil, nil, asError(err)
-	}
-	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method, Params: p}, now)
+	c, e := i.authCaller(r, p, now)
 	if e != nil {
-		return nil, nil, e
-	}
-	if e := i.throttle(r.Context(), c.ID, now); e != nil {
 		return nil, nil, e
 	}
 	if p["token"] == "" {
 		return nil, nil, ErrInvalidRequest.WithDescription("missing token")
 	}
 	return c, p, nil
+}
+
+// authCaller authenticates the client of a revocation, introspection or
+// change feed request from the Authorization header and the parameters p,
+// and counts the call against its RateLimit.PerClientCalls.
+func (i *Issuer) authCaller(r *http.Request, p map[string]string, now time.Time) (*store.Client, *Error) {
+	id, secret, method, err := ClientAuth(r, p)
+	if err != nil {
+		return nil, asError(err)
+	}
+	c, e := i.authenticate(r.Context(), r, &TokenRequest{ClientID: id, ClientSecret: secret, AuthMethod: method, Params: p}, now)
+	if e != nil {
+		return nil, e
+	}
+	if e := i.throttle(r.Context(), c.ID, now); e != nil {
+		return nil, e
+	}
+	return c, nil
 }
 
 // oauthError writes e as RFC 6749 §5.2 for the revocation and

@@ -267,6 +267,11 @@ type Paths struct {
 	// (see [Issuer.OpenAPI]), e.g. "/openapi.json". Default "-": off, so
 	// that it takes no path an application may already serve.
 	OpenAPI string
+	// Changes serves the change feed that resource servers verifying
+	// through the JWKS poll to learn of rotations and revocations (see
+	// [Issuer.ServeChanges]). Default "/oauth/changes"; served only when
+	// Config.Store implements [store.ChangeLog], off otherwise.
+	Changes string
 }
 
 // RateLimit limits failed client authentications per client id and per

@@ -64,7 +64,40 @@
 //     (404), and a client token never gets in.
 //   - OpenAPI (GET, off unless [Paths].OpenAPI is set, e.g.
 //     "/openapi.json"): the OpenAPI 3.1 description of the enabled
-//     endpoints, which [Issuer.OpenAPI] also returns.
+//     endpoints, which [Issuer.OpenAPI] also returns;
+//   - changes (GET or POST /oauth/changes, when the store implements
+//     [store.ChangeLog]): the change feed, see below.
+//
+// # Change feed
+//
+// A Portcullis extension (no RFC defines one), for resource servers that
+// verify tokens through the JWKS and share nothing else with the issuer:
+// the store's change log, read with a cursor, so that rotations and
+// revocations reach them (middleware.FollowConfig follows it). GET
+// ?after=<cursor>&limit=<n> with HTTP Basic, or POST with after and limit
+// in the body and any client authentication the token endpoint takes;
+// limit defaults to [DefaultChangesLimit] and is at most [MaxChangesLimit],
+// anything else is 400 invalid_request. Only a client made with
+// [ClientSpec.IntrospectAny] may read it (others: 403
+// unauthorized_client), throttled like introspection
+// (RateLimit.PerClientCalls). The answer, never cached, is
+//
+//	{"changes":[{"seq":7,"kind":"client","id":"…","generation":12,"at":…,"exp":…},
+//	            {"seq":8,"kind":"revoked","id":"…","at":…,"exp":…}],
+//	 "cursor":8,"more":false}
+//
+// kind is "client" or "account" (generation is the new one, -1 when it was
+// deleted) or "revoked" (id is a jti, or "family:<id>" for a refresh
+// family); exp is when the entry stops mattering: the revoked token's
+// expiry, or for a client or account the change's time plus the longest
+// token lifetime plus Leeway. A cursor below what was trimmed, or one the
+// log never handed out (an issuer restarted over a new memory store), is
+// answered {"changes":[],"cursor":N,"more":false,"resync":true}: drop what
+// was derived from the feed and read on from N. The sweep
+// ([Config.SweepInterval], [Issuer.Sweep]) trims the log to the longest
+// token lifetime plus Leeway plus 10 minutes, so that a replay from 0
+// always learns of every change that still matters. It is listed in the
+// metadata as portcullis_changes_endpoint.
 //
 // Errors are RFC 6749 §5.2 JSON bodies ([Error]); the bearer-token
 // endpoints (credentials, account keys) answer as a guard does (RFC 6750).

@@ -21,6 +21,7 @@ var endpoints = []*endpoint{
 	&loginEndpoint,
 	&accountKeysEndpoint,
 	&openAPIEndpoint,
+	&changesEndpoint,
 }
 
 // endpoint declares one HTTP endpoint of the issuer.
@@ -34,6 +35,10 @@ type endpoint struct {
 	// subtree: the endpoint also serves every path below path + "/" (an
 	// id in the path, as in DELETE /keys/{id}).
 	subtree bool
+	// available, when set, reports whether the issuer can serve the
+	// endpoint (its store has the capability it needs); when it cannot,
+	// the endpoint is off as if its path were "-".
+	available func(*Issuer) bool
 	// serve is the endpoint's handler for an issuer.
 	serve func(*Issuer) http.HandlerFunc
 	// describe adds the endpoint's members to the RFC 8414 metadata, with
@@ -87,6 +92,9 @@ func (p *Paths) setDefaults() error {
 func (i *Issuer) buildRoutes() {
 	i.exact = map[string]http.Handler{}
 	for _, e := range endpoints {
+		if e.available != nil && !e.available(i) {
+			*e.path(&i.cfg.Paths) = pathDisabled
+		}
 		path := *e.path(&i.cfg.Paths)
 		if path == pathDisabled {
 			continue

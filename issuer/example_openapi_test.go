@@ -27,7 +27,7 @@ func ExampleIssuer_OpenAPI() {
 			OwnCredentials: "/v1/auth/credentials",
 			OpenAPI:        "/openapi.json",
 			Revocation:     "-", Introspection: "-", Credentials: "-", JWKS: "-", Metadata: "-",
-			Login: "-", AccountKeys: "-",
+			Login: "-", AccountKeys: "-", Changes: "-",
 		},
 	})
 	if err != nil {

@@ -47,8 +47,11 @@ type Issuer struct {
 	passwords *passwords
 	limiter   limiter
 	sweeper   store.Sweeper
-	nextSweep atomic.Int64 // unix nanoseconds
-	log       *slog.Logger
+	// trimsChanges: the periodic sweep also trims the store's change log
+	// (store.ChangeLog) to changeRetention.
+	trimsChanges bool
+	nextSweep    atomic.Int64 // unix nanoseconds
+	log          *slog.Logger
 
 	kinds    map[string]*Kind
 	grants   []*grant // the enabled ones, in registry order
@@ -158,6 +161,11 @@ func New(cfg Config) (*Issuer, error) {
 	}
 	if sw, ok := cfg.Store.(store.Sweeper); ok && cfg.SweepInterval > 0 {
 		i.sweeper = sw
+	}
+	if _, ok := cfg.Store.(store.ChangeLog); ok && cfg.SweepInterval > 0 {
+		i.trimsChanges = true
+	}
+	if i.sweeper != nil || i.trimsChanges {
 		i.nextSweep.Store(cfg.Now().Add(cfg.SweepInterval).UnixNano())
 	}
 	i.keyFmt = keyFormat(cfg.Dialect)
@@ -252,7 +260,7 @@ const sweepTimeout = time.Minute
 // maybeSweep starts a background sweep when one is due. Of concurrent
 // callers exactly one starts it.
 func (i *Issuer) maybeSweep(now time.Time) {
-	if i.sweeper == nil {
+	if i.sweeper == nil && !i.trimsChanges {
 		return
 	}
 	next := i.nextSweep.Load()
@@ -262,19 +270,33 @@ func (i *Issuer) maybeSweep(now time.Time) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), sweepTimeout)
 		defer cancel()
-		if _, err := i.sweeper.Sweep(ctx, now); err != nil {
-			i.log.WarnContext(ctx, "issuer: sweeping expired records failed", "err", err)
+		if i.sweeper != nil {
+			if _, err := i.sweeper.Sweep(ctx, now); err != nil {
+				i.log.WarnContext(ctx, "issuer: sweeping expired records failed", "err", err)
+			}
+		}
+		if i.trimsChanges {
+			if _, err := i.trimChanges(ctx); err != nil {
+				i.log.WarnContext(ctx, "issuer: trimming the change log failed", "err", err)
+			}
 		}
 	}()
 }
 
 // Sweep deletes the expired tokens, revocations and keys from the store
-// now, when it implements [store.Sweeper], and reports how many records
+// now, when it implements [store.Sweeper], and trims its change log when
+// it keeps one ([store.ChangeLog]: changes older than the longest token
+// lifetime plus Leeway plus 10 minutes go), and reports how many records
 // went; otherwise it does nothing.
 func (i *Issuer) Sweep(ctx context.Context) (int64, error) {
-	sw, ok := i.cfg.Store.(store.Sweeper)
-	if !ok {
-		return 0, nil
+	var n int64
+	if sw, ok := i.cfg.Store.(store.Sweeper); ok {
+		swept, err := sw.Sweep(ctx, i.cfg.Now())
+		if err != nil {
+			return swept, err
+		}
+		n = swept
 	}
-	return sw.Sweep(ctx, i.cfg.Now())
+	trimmed, err := i.trimChanges(ctx)
+	return n + trimmed, err
 }

@@ -67,6 +67,7 @@ var apiOperations = map[string]func(b *apiBuilder, path string){
 	"login":           (*apiBuilder).login,
 	"account_keys":    (*apiBuilder).accountKeys,
 	"openapi":         (*apiBuilder).openAPI,
+	"changes":         (*apiBuilder).changes,
 }
 
 // apiBuilder builds the OpenAPI document of one issuer.
@@ -833,7 +834,7 @@ func (b *apiBuilder) rateLimited(op *apiOperation, errResp func(string) *apiResp
 		why = append(why, fmt.Sprintf("more than %d from one address per %s", rl.PerAddress, window))
 	}
 	if calls && rl.PerClientCalls > 0 {
-		why = append(why, fmt.Sprintf("more than %d revocation and introspection requests of one client per %s", rl.PerClientCalls, window))
+		why = append(why, fmt.Sprintf("more than %d revocation, introspection and change feed requests of one client per %s", rl.PerClientCalls, window))
 	}
 	if len(why) == 0 {
 		return
@@ -908,3 +909,72 @@ func (b *apiBuilder) paramsContent(form bool, s *apiSchema) map[string]apiMedia 
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func (b *apiBuilder) changes(path string) {
+	zero, minusOne := int64(0), int64(-1)
+	entry := &apiSchema{
+		Type: "object",
+		Properties: map[string]*apiSchema{
+			"seq":        {Type: "integer", Description: "The change's position in the log."},
+			"kind":       {Type: "string", Enum: []string{"revoked", "client", "account"}},
+			"id":         {Type: "string", Description: "The revoked token id (\"family:<id>\" for a refresh family), or the client or account id."},
+			"generation": {Type: "integer", Minimum: &minusOne, Description: "The client's or account's new generation, -1 when it was deleted: its tokens of an earlier generation are dead. Absent for a revocation."},
+			"at":         {Type: "integer", Description: "When the change was recorded, unix seconds."},
+			"exp":        {Type: "integer", Description: "Unix seconds after which the entry no longer matters and may be forgotten."},
+		},
+		Required:             []string{"seq", "kind", "id", "at", "exp"},
+		AdditionalProperties: false,
+	}
+	s := &apiSchema{
+		Type:        "object",
+		Description: "A page of the change log (a Portcullis extension).",
+		Properties: map[string]*apiSchema{
+			"changes": {Type: "array", Items: b.schema("Change", entry)},
+			"cursor":  {Type: "integer", Minimum: &zero, Description: "The after of the next request; on resync, where to restart from."},
+			"more":    {Type: "boolean", Description: "Another page is waiting."},
+			"resync":  {Type: "boolean", Description: "The cursor is older than the retained log, or unknown to it: drop everything derived from the feed and read on from cursor."},
+		},
+		Required:             []string{"changes", "cursor", "more"},
+		AdditionalProperties: false,
+	}
+	params := func(in string) []*apiParameter {
+		if in != "query" {
+			return nil
+		}
+		return []*apiParameter{
+			{Name: "after", In: in, Description: "The cursor: the seq of the last change seen, 0 at first.", Schema: &apiSchema{Type: "string", Pattern: "^[0-9]+$"}},
+			{Name: "limit", In: in, Description: fmt.Sprintf("At most this many changes, from 1 to %d (default %d).", MaxChangesLimit, DefaultChangesLimit), Schema: &apiSchema{Type: "string", Pattern: "^[0-9]+$"}},
+		}
+	}
+	op := func(id, in string) *apiOperation {
+		o := &apiOperation{
+			OperationID: id,
+			Summary:     "Read the change feed (Portcullis extension)",
+			Description: "Rotations, deletions and revocations after a cursor, for resource servers that verify tokens through the JWKS. Only clients made to introspect any token (resource servers) may read it.",
+			Security:    []apiRequirement{b.clientBasic()},
+			Parameters:  params(in),
+			Responses: map[string]*apiResponse{
+				"200": {Description: "A page of changes.", Content: jsonContent(b.schema("ChangesPage", s))},
+				"403": b.oauthErrorResponse("unauthorized_client: the client is not a resource server."),
+			},
+		}
+		if in == "body" {
+			o.Security = append(o.Security, apiRequirement{})
+			o.RequestBody = &apiRequestBody{Required: true, Content: b.paramsContent(true, b.schema("ChangesRequest", &apiSchema{
+				Type: "object",
+				Properties: map[string]*apiSchema{
+					"after":         {Type: "string", Pattern: "^[0-9]+$"},
+					"limit":         {Type: "string", Pattern: "^[0-9]+$"},
+					"client_id":     {Type: "string"},
+					"client_secret": {Type: "string", Description: "The client secret (client_secret_post)."},
+				},
+				AdditionalProperties: &apiSchema{Type: "string"},
+			}))}
+		}
+		b.oauthErrors(o)
+		return o
+	}
+	item := b.pathItem(path)
+	item.Get = op("readChanges", "query")
+	item.Post = op("readChangesPost", "body")
+}

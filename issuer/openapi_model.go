@@ -40,6 +40,7 @@ type apiOperation struct {
 	// Security lists alternatives; an empty requirement among them makes
 	// the others optional. Nil: none (there is no document-wide one).
 	Security    []apiRequirement        `json:"security,omitempty"`
+	Parameters  []*apiParameter         `json:"parameters,omitempty"`
 	RequestBody *apiRequestBody         `json:"requestBody,omitempty"`
 	Responses   map[string]*apiResponse `json:"responses"`
 }

@@ -249,7 +249,7 @@ func TestOpenAPIDocuments(t *testing.T) {
 			[]string{`"*/*"`, `wire format of its own`}, nil},
 		{"nothing but the token endpoint", func(c *issuer.Config) {
 			c.Paths = issuer.Paths{Revocation: "-", Introspection: "-", Credentials: "-", JWKS: "-",
-				Metadata: "-", Login: "-", AccountKeys: "-"}
+				Metadata: "-", Login: "-", AccountKeys: "-", Changes: "-"}
 			c.RateLimit = issuer.RateLimit{PerClient: -1, PerAddress: -1}
 		}, []string{`"/oauth/token"`}, []string{`"/account/login"`, `"accountToken"`, `"429"`}},
 	} {

@@ -105,6 +105,7 @@ func TestMetadata(t *testing.T) {
 		`"jwks_uri":"https://auth.example.com/tenant/.well-known/jwks.json",` +
 		`"portcullis_login_endpoint":"https://auth.example.com/tenant/account/login",` +
 		`"portcullis_account_keys_endpoint":"https://auth.example.com/tenant/account/keys",` +
+		`"portcullis_changes_endpoint":"https://auth.example.com/tenant/oauth/changes",` +
 		`"scopes_supported":["read","write"],` +
 		`"response_types_supported":[]}`
 	wantResponse(t, rec, 200, map[string]string{"Content-Type": "application/json"}, want)

@@ -134,6 +134,22 @@ func (c *tokenCache) forget(id string) {
 	}
 }
 
+// forgetWhere drops every entry whose principal match accepts, and any
+// put in flight: a client or account whose credentials changed.
+func (c *tokenCache) forgetWhere(match func(*Principal) bool) {
+	c.forgotten.Add(1) // before the scan: see tokenCache
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.Lock()
+		for k, e := range s.m {
+			if p := e.principal; p != nil && match(p) {
+				delete(s.m, k)
+			}
+		}
+		s.Unlock()
+	}
+}
+
 // flush drops every entry, and any put in flight: the keys changed.
 func (c *tokenCache) flush() {
 	c.forgotten.Add(1) // before the scan: see tokenCache

@@ -17,8 +17,10 @@
 //     the store, so that revocation and rotation reach it.
 //
 // A resource server without the store verifies remotely instead: with the
-// issuer's published keys ([NewJWKSVerifier]) or by asking the issuer
-// about each token (RFC 7662, [NewIntrospectionVerifier]).
+// issuer's published keys ([NewJWKSVerifier]), following the issuer's
+// change feed ([JWKSConfig].Follow, see [FollowConfig]) so that rotation
+// and revocation reach it within seconds, or by asking the issuer about
+// each token (RFC 7662, [NewIntrospectionVerifier]).
 //
 // The guard never checks a signature itself: everything about the token
 // (signature pinned per key, typ, iss, aud, exp, nbf, iat, revocation,

@@ -72,6 +72,11 @@ type JWKSConfig struct {
 	// verifier may ask for (see [Config.Kinds]). Default KindClient and
 	// KindAccount.
 	Kinds []string
+	// Follow, when set, makes the verifier follow the issuer's change feed,
+	// so that rotations and revocations reach it within
+	// Follow.PollInterval (see [FollowConfig]); nil, they do not reach it
+	// at all (see "What it cannot check" on [JWKSVerifier]).
+	Follow *FollowConfig
 	// Logger receives failed fetches (error level) and keys ignored for
 	// want of a pinned algorithm (warn level). Default slog.Default().
 	Logger *slog.Logger
@@ -103,11 +108,14 @@ type JWKSConfig struct {
 //
 // # What it cannot check
 //
-// A remote verifier sees no store, so revocation and credential rotation do
-// not reach it: a revoked token, or one issued before its client rotated
-// its secret, passes until it expires (1h by default). Where that matters,
-// verify with a [LocalVerifier] over the issuer's store, or ask the issuer
-// with [NewIntrospectionVerifier].
+// A remote verifier sees no store. Unless it follows the issuer's change
+// feed (JWKSConfig.Follow), revocation and credential rotation do not
+// reach it: a revoked token, or one issued before its client rotated its
+// secret, passes until it expires (1h by default). Following the feed, they
+// reach it within Follow.PollInterval (2s by default), and it fails closed
+// while it cannot read the feed for long (see [FollowConfig]). Otherwise,
+// where that matters, verify with a [LocalVerifier] over the issuer's
+// store, or ask the issuer with [NewIntrospectionVerifier].
 //
 // # Failure
 //
@@ -121,6 +129,9 @@ type JWKSConfig struct {
 // A document that jwkset cannot parse (a malformed key in it) counts as a
 // failed fetch.
 type JWKSVerifier struct {
+	// follow is the change feed follower; nil unless JWKSConfig.Follow.
+	follow *follower
+	stop   context.CancelFunc
 	kinds  []string
 	jwt    *jwtCheck
 	keys   *remoteKeys
@@ -130,12 +141,13 @@ type JWKSVerifier struct {
 	maxLen int
 }
 
-// NewJWKSVerifier checks cfg, fetches the key set once and returns a
-// verifier. An issuer that cannot be reached is not an error (see
-// [JWKSVerifier]): the fetch is retried on demand and in the background.
-// ctx bounds the background refresh: cancel it when the verifier is no
-// longer used. It is not a start-up timeout; the first fetch is bounded by
-// the HTTP client's timeout.
+// NewJWKSVerifier checks cfg, fetches the key set once (and, with
+// cfg.Follow, reads the change feed once) and returns a verifier. An issuer
+// that cannot be reached is not an error (see [JWKSVerifier]): the fetch is
+// retried on demand and in the background. ctx bounds the background
+// refresh and polling: cancel it, or call [JWKSVerifier.Close], when the
+// verifier is no longer used. It is not a start-up timeout; the first fetch
+// is bounded by the HTTP client's timeout.
 func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error) {
 	if cfg.Issuer == "" {
 		return nil, errors.New("middleware: JWKSConfig.Issuer is required")
@@ -187,6 +199,12 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if cfg.CacheSize > 0 {
 		v.cache = newTokenCache(cfg.CacheSize)
 	}
+	if cfg.Follow != nil {
+		if v.follow, err = newFollower(*cfg.Follow, cfg.Issuer, cfg.HTTPClient, cfg.Logger, cfg.Now, cfg.Leeway, v.cache); err != nil {
+			return nil, err
+		}
+	}
+	ctx, v.stop = context.WithCancel(ctx)
 	k := &remoteKeys{
 		MemoryJWKSet: jwkset.NewMemoryStorage(),
 		url:          cfg.JWKSURL,
@@ -238,7 +256,24 @@ func NewJWKSVerifier(ctx context.Context, cfg JWKSConfig) (*JWKSVerifier, error)
 	if k.keyfunc, err = keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage, UseWhitelist: []jwkset.USE{jwkset.UseSig}}); err != nil {
 		return nil, fmt.Errorf("middleware: keyfunc: %w", err)
 	}
+	if v.follow != nil {
+		// The first poll before any token is accepted (it fails closed
+		// until one reaches the end of the log), bounded by the client's
+		// timeout.
+		v.follow.poll(ctx)
+		go v.follow.run(ctx)
+	}
 	return v, nil
+}
+
+// Close stops the background key refresh and the change feed polling, and
+// waits for the polling to end. The verifier refuses every token after it
+// (ErrUnavailable) when it follows the feed.
+func (v *JWKSVerifier) Close() {
+	v.stop()
+	if v.follow != nil {
+		<-v.follow.done
+	}
 }
 
 // Kinds returns the token kinds the issuer defines (JWKSConfig.Kinds).
@@ -259,9 +294,18 @@ func (v *JWKSVerifier) verifyCached(ctx context.Context, raw string) (*Principal
 	}
 	if v.cache == nil {
 		p, _, err := v.jwt.verify(ctx, raw)
-		return p, false, err
+		if err == nil {
+			err = v.followed(p)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return p, false, nil
 	}
 	if e := v.cache.get(raw, v.now()); e != nil {
+		if err := v.followed(e.principal); err != nil {
+			return nil, false, err
+		}
 		return e.principal, true, nil
 	}
 	// Before the keys are read: a fetch that withdraws a key while this
@@ -272,8 +316,21 @@ func (v *JWKSVerifier) verifyCached(ctx context.Context, raw string) (*Principal
 	if err != nil {
 		return nil, false, err
 	}
+	// The feed is asked on every use, cached or not: what it learns after
+	// this token was cached applies at once.
+	if err := v.followed(p); err != nil {
+		return nil, false, err
+	}
 	v.cache.put(raw, &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.leeway)}, epoch)
 	return p, false, nil
+}
+
+// followed checks p against the change feed, when the verifier follows it.
+func (v *JWKSVerifier) followed(p *Principal) error {
+	if v.follow == nil {
+		return nil
+	}
+	return v.follow.check(p, v.now())
 }
 
 // remoteKeys is the jwkset storage the HTTP fetches write into, under

@@ -194,6 +194,14 @@ func runServer(ctx context.Context, args []string, stdout io.Writer, adjust func
 	if err != nil {
 		return err
 	}
+	// A resource server's client, which may read the change feed (and
+	// introspect any token): examples/resource-server follows the feed with
+	// it. A fixed id, so that a persistent store keeps one; it gets a new
+	// secret on every start.
+	rsClient, err := demo.EnsureClient(ctx, iss, st, resourceServerClientID, "", issuer.ClientSpec{Name: "quickstart resource server", IntrospectAny: true})
+	if err != nil {
+		return err
+	}
 
 	account, err := demoAccount(ctx, iss, accountName, accountPassword)
 	if err != nil {
@@ -232,7 +240,7 @@ func runServer(ctx context.Context, args []string, stdout io.Writer, adjust func
 		return err
 	}
 	defer stopMetrics()
-	printResourceServerIntro(stdout, base, client)
+	printResourceServerIntro(stdout, base, client, rsClient)
 	// demo.NewServer sets read, write and idle timeouts: a slow or idle
 	// client cannot hold a connection for longer.
 	srv := demo.NewServer(mux, log)
@@ -310,20 +318,27 @@ List the account's keys with GET %s, delete one with DELETE %s/ID.
 		base+paths.AccountKeys, base+paths.AccountKeys)
 }
 
+// resourceServerClientID is the id of the quickstart's resource-server
+// client.
+const resourceServerClientID = "quickstart-resource-server"
+
 // printResourceServerIntro prints how to try examples/resource-server
-// with this issuer: the command that starts it, and export lines for the
-// variables its printed commands read (the demo client's credentials).
-func printResourceServerIntro(w io.Writer, base string, c demo.Client) {
+// with this issuer: the command that starts it, following the change feed
+// as the resource-server client rs, and export lines for the variables its
+// printed commands read (the demo client's credentials).
+func printResourceServerIntro(w io.Writer, base string, c, rs demo.Client) {
 	fmt.Fprintf(w, `
-An API that verifies these tokens through this issuer's JWKS alone: start
+An API that verifies these tokens through this issuer's JWKS alone, and
+learns of rotations and revocations from its change feed within 2s: start
 examples/resource-server in another terminal,
 
-  go run ./examples/resource-server -issuer %s
+  FOLLOW_CLIENT_SECRET=%s go run ./examples/resource-server -issuer %s -follow-client %s
 
-and set the demo client's credentials in the shell where you paste the
-commands it prints:
+(without -follow-client it accepts a token until it expires) and set the
+demo client's credentials in the shell where you paste the commands it
+prints:
 
   export CLIENT_ID=%s CLIENT_SECRET=%s
 
-`, base, demo.ShellQuote(c.ID), demo.ShellQuote(c.Secret))
+`, demo.ShellQuote(rs.Secret), base, demo.ShellQuote(rs.ID), demo.ShellQuote(c.ID), demo.ShellQuote(c.Secret))
 }

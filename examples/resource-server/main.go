@@ -16,14 +16,24 @@
 //	-addr ADDR            listen address (default 127.0.0.1:8087; port 0 picks a free one)
 //	-issuer URL           the issuer's identifier (default http://127.0.0.1:8080); its
 //	                      keys are read from URL/.well-known/jwks.json
+//	-follow-client ID     follow the issuer's change feed as the resource-server
+//	                      client ID, whose secret is read from the environment
+//	                      variable FOLLOW_CLIENT_SECRET (kept off the command line)
+//	-poll DURATION        how often the change feed is polled (default 2s)
 //
-// # What a remote verifier cannot see
+// # Revocation and rotation
 //
 // Revocation and credential rotation live in the issuer's store, which this
-// server never reads: a revoked token, or one issued before its client
-// rotated its secret, is accepted here until it expires (1h by default).
-// Where that matters, share the issuer's store and use middleware.NewLocalVerifier,
-// or ask the issuer with middleware.NewIntrospectionVerifier.
+// server never reads. Without -follow-client, a revoked token, or one issued
+// before its client rotated its secret, is accepted here until it expires
+// (1h by default). With -follow-client, the server polls the issuer's
+// change feed (middleware.FollowConfig) every -poll and refuses such tokens
+// within about that time; it answers 503 until it has read the feed once,
+// and again if it cannot read it for a minute. The client must be one the
+// issuer made to introspect any token (a resource server: the quickstart
+// prints one). Otherwise, share the issuer's store and use
+// middleware.NewLocalVerifier, or ask the issuer with
+// middleware.NewIntrospectionVerifier.
 //
 // The server starts even when the issuer is down: it answers 503 until it
 // has fetched the keys, and then keeps them through later outages.
@@ -32,6 +42,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,6 +53,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/portcullis/portcullis/examples/internal/demo"
 	"github.com/portcullis/portcullis/middleware"
@@ -65,8 +77,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.SetOutput(stdout)
 	addr := fs.String("addr", demo.DefaultAddr("resource-server"), "listen address; port 0 picks a free port")
 	issuerURL := fs.String("issuer", "http://"+demo.DefaultAddr("quickstart"), "the issuer's identifier (its base URL)")
+	followID := fs.String("follow-client", "", "follow the issuer's change feed as this resource-server client (secret in $FOLLOW_CLIENT_SECRET)")
+	poll := fs.Duration("poll", 2*time.Second, "how often the change feed is polled")
 	if err := demo.Parse(fs, args); err != nil {
 		return err
+	}
+	var follow *middleware.FollowConfig
+	if *followID != "" {
+		secret := os.Getenv("FOLLOW_CLIENT_SECRET")
+		if secret == "" {
+			return errors.New("-follow-client needs the client's secret in $FOLLOW_CLIENT_SECRET")
+		}
+		follow = &middleware.FollowConfig{ClientID: *followID, ClientSecret: secret, PollInterval: *poll}
 	}
 	if u, err := url.Parse(*issuerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("-issuer %q must be an http or https URL", *issuerURL)
@@ -80,7 +102,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer ln.Close()
 
 	// The verifier refreshes the keys in the background until ctx is done.
-	verifier, err := middleware.NewJWKSVerifier(ctx, middleware.JWKSConfig{Issuer: *issuerURL, Logger: log})
+	verifier, err := middleware.NewJWKSVerifier(ctx, middleware.JWKSConfig{Issuer: *issuerURL, Logger: log, Follow: follow})
 	if err != nil {
 		return err
 	}
@@ -98,10 +120,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	need := "paste the export line the quickstart prints"
 	tokenArgs := `-d grant_type=client_credentials --data-urlencode "client_id=${CLIENT_ID:?` + need +
 		`}" --data-urlencode "client_secret=${CLIENT_SECRET:?` + need + `}" ` + iss + "/oauth/token"
+	seen := "Revocation and rotation are not seen here: a token is good until it expires."
+	if follow != nil {
+		seen = fmt.Sprintf("Revocation and rotation are seen within %s: the issuer's change feed is followed.", *poll)
+	}
 	fmt.Fprintf(stdout, `Portcullis resource server
 
 Tokens of %s are verified with the keys at %s/.well-known/jwks.json.
-Revocation and rotation are not seen here: a token is good until it expires.
+%s
 
 With the quickstart's demo client, in a shell where CLIENT_ID and
 CLIENT_SECRET are exported (the quickstart prints the export line; a
@@ -111,7 +137,7 @@ unset):
   %s
   curl -s -H "Authorization: Bearer $TOKEN" %s/v1/whoami
 
-`, iss, iss, demo.Capture(tokenArgs, demo.Var{Name: "TOKEN", Member: "access_token"}), base)
+`, iss, iss, seen, demo.Capture(tokenArgs, demo.Var{Name: "TOKEN", Member: "access_token"}), base)
 
 	return demo.Serve(ctx, ln, mux, log, stdout)
 }
