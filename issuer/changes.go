@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portcullis/portcullis/internal/deadline"
 	"github.com/portcullis/portcullis/store"
 )
 
@@ -190,13 +189,9 @@ func digits(s string) bool {
 // handed a cursor from elsewhere) would otherwise wait for changes that
 // will never come; it is told to resync, like one that fell behind.
 func (i *Issuer) readChanges(ctx context.Context, after int64, limit int) (*changesPage, error) {
-	log := i.cfg.Store.(store.ChangeLog) // the route exists only if it is one
-	from := max(after-1, 0)
-	changes, trimmed, err := i.callStore(ctx, func(ctx context.Context) ([]store.Change, int64, error) {
-		// One more for the change at after, one more to tell whether
-		// more wait.
-		return log.Changes(ctx, from, limit+2)
-	})
+	log, _ := changeLog(i.cfg.Store, i.cfg.StoreTimeout) // the route exists only if there is one
+	// One more for the change at after, one more to tell whether more wait.
+	changes, trimmed, err := log.Changes(ctx, max(after-1, 0), limit+2)
 	if err != nil {
 		return nil, err
 	}
@@ -232,18 +227,6 @@ func (i *Issuer) readChanges(ctx context.Context, after int64, limit int) (*chan
 	return page, nil
 }
 
-// callStore runs f with the per-call store deadline (Config.StoreTimeout),
-// which the optional capabilities, found on Config.Store, do not get from
-// the wrapper.
-func (i *Issuer) callStore(ctx context.Context, f func(context.Context) ([]store.Change, int64, error)) ([]store.Change, int64, error) {
-	if deadline.NeverWaits(i.cfg.Store) || i.cfg.StoreTimeout < 0 {
-		return f(ctx)
-	}
-	ctx, cancel := context.WithTimeout(ctx, i.cfg.StoreTimeout)
-	defer cancel()
-	return f(ctx)
-}
-
 // changeRetention is how long the change log keeps a change: past the
 // exp of every token issued before it (the longest lifetime of any kind,
 // plus Leeway), so that a resource server that replays the log learns of
@@ -255,7 +238,7 @@ func (i *Issuer) changeRetention() time.Duration {
 // trimChanges trims the change log to changeRetention, when the store
 // keeps one.
 func (i *Issuer) trimChanges(ctx context.Context) (int64, error) {
-	log, ok := i.cfg.Store.(store.ChangeLog)
+	log, ok := changeLog(i.cfg.Store, i.cfg.StoreTimeout)
 	if !ok {
 		return 0, nil
 	}
