@@ -36,19 +36,27 @@ type dpopServer struct {
 }
 
 func newDPoPServer(t *testing.T) *dpopServer {
+	return newDPoPServerWith(t, issuer.DPoPConfig{}, middleware.DPoPConfig{})
+}
+
+// newDPoPServerWith is newDPoPServer with DPoP configs (Enabled and the
+// guard's Nonces are set for you).
+func newDPoPServerWith(t *testing.T, ic issuer.DPoPConfig, gc middleware.DPoPConfig) *dpopServer {
 	t.Helper()
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	st := memory.New()
+	ic.Enabled = true
 	iss, err := issuer.New(issuer.Config{Issuer: srv.URL, Store: st, Logger: slog.New(slog.DiscardHandler),
-		DPoP: issuer.DPoPConfig{Enabled: true}})
+		DPoP: ic})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux.Handle("/", iss.Handler())
+	gc.Nonces = store.Nonces(st)
 	guard, err := middleware.New(middleware.Config{Verifier: iss.Verifier(), Logger: slog.New(slog.DiscardHandler),
-		DPoP: &middleware.DPoPConfig{Nonces: store.Nonces(st)}})
+		DPoP: &gc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +263,23 @@ func TestDPoPRequired(t *testing.T) {
 // the issuer and the guard.
 func TestDPoPWithNodeClient(t *testing.T) {
 	dir := jsClient(t)
-	for _, alg := range []string{"ES256", "RS256"} {
-		t.Run(alg, func(t *testing.T) {
+	for _, c := range []struct {
+		alg    string
+		nonces bool
+	}{{"ES256", false}, {"RS256", false}, {"ES256", true}} {
+		name := c.alg
+		if c.nonces {
+			name += "/nonces"
+		}
+		alg := c.alg
+		t.Run(name, func(t *testing.T) {
 			s := newDPoPServer(t)
+			if c.nonces {
+				// Both servers require nonces, under one secret: each
+				// refuses the client's first proof, which retries.
+				s = newDPoPServerWith(t, issuer.DPoPConfig{RequireNonce: true, NonceSecret: nonceSecretA},
+					middleware.DPoPConfig{RequireNonce: true, NonceSecret: nonceSecretA})
+			}
 			cmd := exec.Command("node", "dpop-client.mjs", s.srv.URL+"/oauth/token", s.srv.URL+"/v1/data", s.id, s.secret, alg)
 			cmd.Dir = dir
 			out, err := cmd.Output()
@@ -265,16 +287,23 @@ func TestDPoPWithNodeClient(t *testing.T) {
 				t.Fatalf("node: %v", err)
 			}
 			var got struct {
-				JKT, AccessToken              string
-				TokenStatus                   int
-				TokenType                     string
-				Call, Replay, AsBearer, Fresh int
+				JKT, AccessToken                    string
+				TokenStatus                         int
+				TokenType                           string
+				Call, Once, Replay, AsBearer, Fresh int
+				TokenRetries, CallRetries           int
 			}
 			if err := json.Unmarshal(out, &got); err != nil {
 				t.Fatalf("node output %q: %v", out, err)
 			}
-			if got.TokenStatus != 200 || got.TokenType != "DPoP" || got.Call != 200 || got.Replay != 401 || got.AsBearer != 401 || got.Fresh != 200 {
-				t.Errorf("dpop client: %+v; want token 200 DPoP, call 200, replay 401, as bearer 401, fresh proof 200", got)
+			if got.TokenStatus != 200 || got.TokenType != "DPoP" || got.Call != 200 || got.Once != 200 || got.Replay != 401 || got.AsBearer != 401 || got.Fresh != 200 {
+				t.Errorf("dpop client: %+v; want token 200 DPoP, call 200, proof once 200, replay 401, as bearer 401, fresh proof 200", got)
+			}
+			// With nonces, one use_dpop_nonce each from the token endpoint
+			// and the guard; after that the guard's DPoP-Nonce on its
+			// answers keeps the client current.
+			if want := map[bool]int{false: 0, true: 1}[c.nonces]; got.TokenRetries != want || got.CallRetries != want {
+				t.Errorf("retries on use_dpop_nonce: token %d, calls %d; want %d each", got.TokenRetries, got.CallRetries, want)
 			}
 			var claims struct {
 				Cnf struct{ JKT string } `json:"cnf"`

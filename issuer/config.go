@@ -450,7 +450,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if err := cfg.PrivateKeyJWT.setDefaults(cfg.Store); err != nil {
 		return cfg, err
 	}
-	if err := cfg.DPoP.setDefaults(cfg.Store); err != nil {
+	if err := cfg.DPoP.setDefaults(cfg.Store, cfg.Pepper); err != nil {
 		return cfg, err
 	}
 	if err := cfg.Passwords.setDefaults(); err != nil {

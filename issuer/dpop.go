@@ -2,7 +2,9 @@ package issuer
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -29,9 +31,42 @@ type DPoPConfig struct {
 	// MaxProofAge bounds how old a proof's iat may be (with Config.Leeway
 	// for clocks). Default 1 minute.
 	MaxProofAge time.Duration
+
+	// RequireNonce makes the token endpoint require server nonces (RFC
+	// 9449 §8): a proof without a live nonce from this issuer is answered
+	// 400 use_dpop_nonce with a DPoP-Nonce header holding one, and the
+	// client sends the request again with a proof that carries it. A
+	// proof made in advance (by an attacker who could sign with the
+	// client's key for a while) is then useless once its nonce expires.
+	// A successful response carries a fresh nonce in DPoP-Nonce when the
+	// one presented is about to expire.
+	//
+	// Nonces are stateless: an HMAC-SHA-256 of a time window under a key
+	// derived from NonceSecret, so that every replica accepts the nonces
+	// of every other without a store write per nonce. Default false.
+	RequireNonce bool
+	// NonceSecret keys the nonces: at least 32 random bytes, the same on
+	// every replica (a different one only costs clients a retry).
+	// Default: derived from Config.Pepper (with a label of its own, so
+	// neither use weakens the other); with neither set, RequireNonce
+	// makes [New] fail. A guard may be given the same secret: its nonces
+	// are derived under another label, so a nonce of the issuer is never
+	// one of the guard's (RFC 9449 §9 keeps them apart too).
+	NonceSecret []byte
+	// NonceWindow is how long a nonce is handed out for; it is accepted
+	// for that window and the next, so it lives between one and two
+	// windows (with Config.Leeway for replicas' clocks). Default 5
+	// minutes; at least 1 s.
+	NonceWindow time.Duration
+
+	// nonces makes and checks them; nil unless RequireNonce.
+	nonces *token.DPoPNonces
 }
 
-const defaultMaxProofAge = time.Minute
+const (
+	defaultMaxProofAge = time.Minute
+	defaultNonceWindow = 5 * time.Minute
+)
 
 // MetaRequireDPoP set to "true" makes the client's access tokens
 // DPoP-bound: a token request without a proof is refused. RFC 9449 §5.2
@@ -42,8 +77,22 @@ const MetaRequireDPoP = "portcullis.dpop_bound_access_tokens"
 // or replayed (RFC 9449 §5).
 var ErrInvalidDPoPProof = &Error{Code: "invalid_dpop_proof", Status: http.StatusBadRequest}
 
-func (c *DPoPConfig) setDefaults(s store.Store) error {
+// ErrUseDPoPNonce: the DPoP proof lacks a live server nonce
+// (DPoPConfig.RequireNonce); the response's DPoP-Nonce header holds one
+// to retry with (RFC 9449 §8).
+var ErrUseDPoPNonce = &Error{Code: "use_dpop_nonce", Status: http.StatusBadRequest}
+
+// DPoPNonceHeader is the response header that carries a server nonce
+// (RFC 9449 §8.1). Browser clients on another origin can read it only if
+// the CORS configuration exposes it (Access-Control-Expose-Headers).
+const DPoPNonceHeader = "DPoP-Nonce"
+
+func (c *DPoPConfig) setDefaults(s store.Store, pepper []byte) error {
+	c.NonceSecret = append([]byte(nil), c.NonceSecret...)
 	if !c.Enabled {
+		if c.RequireNonce {
+			return errors.New("issuer: Config.DPoP.RequireNonce needs Config.DPoP.Enabled")
+		}
 		return nil
 	}
 	if _, ok := s.(store.Nonces); !ok {
@@ -55,6 +104,30 @@ func (c *DPoPConfig) setDefaults(s store.Store) error {
 	if c.MaxProofAge == 0 {
 		c.MaxProofAge = defaultMaxProofAge
 	}
+	if c.NonceWindow < 0 || (c.NonceWindow > 0 && c.NonceWindow < time.Second) {
+		return errors.New("issuer: Config.DPoP.NonceWindow must be 0 (5 minutes) or at least 1s")
+	}
+	if c.NonceWindow == 0 {
+		c.NonceWindow = defaultNonceWindow
+	}
+	if !c.RequireNonce {
+		return nil
+	}
+	secret := c.NonceSecret
+	if len(secret) == 0 {
+		if len(pepper) == 0 {
+			return errors.New("issuer: Config.DPoP.RequireNonce needs Config.DPoP.NonceSecret (or Config.Pepper), the same on every replica")
+		}
+		// A pepper of any length, under a label of its own: HKDF in
+		// NewDPoPNonces does the rest.
+		sum := sha256.Sum256(append([]byte("portcullis DPoP nonce secret from Config.Pepper:"), pepper...))
+		secret = sum[:]
+	}
+	n, err := token.NewDPoPNonces(secret, token.NonceAuthorizationServer, c.NonceWindow)
+	if err != nil {
+		return fmt.Errorf("issuer: Config.DPoP.NonceSecret: %w", err)
+	}
+	c.nonces = n
 	return nil
 }
 
@@ -75,7 +148,9 @@ func (i *Issuer) takesDPoP() bool {
 
 // bindDPoP verifies the token request's DPoP proof, if any, remembers its
 // jti, and returns r with the key's thumbprint in its context.
-func (i *Issuer) bindDPoP(r *http.Request) (*http.Request, *Error) {
+// With a required nonce, w gets the DPoP-Nonce header to retry with, or
+// a fresh one when the proof's is about to expire.
+func (i *Issuer) bindDPoP(w http.ResponseWriter, r *http.Request) (*http.Request, *Error) {
 	if !i.takesDPoP() {
 		return r, nil
 	}
@@ -89,12 +164,24 @@ func (i *Issuer) bindDPoP(r *http.Request) (*http.Request, *Error) {
 	}
 	now := i.cfg.Now()
 	leeway := max(i.cfg.Leeway, 0)
+	nonces := i.cfg.DPoP.nonces
 	proof, err := token.VerifyDPoPProof(hs[0], token.DPoPCheck{
 		Method: http.MethodPost, URL: i.cfg.Issuer + i.cfg.Paths.Token,
-		Now: now, MaxAge: i.cfg.DPoP.MaxProofAge, Leeway: leeway,
+		Now: now, MaxAge: i.cfg.DPoP.MaxProofAge, Leeway: leeway, Nonces: nonces,
 	})
+	if errors.Is(err, token.ErrDPoPNonce) {
+		// Nothing is written to the store for a proof refused here: a
+		// flood of nonce-less proofs costs a signature check each.
+		w.Header().Set(DPoPNonceHeader, nonces.Current(now))
+		return nil, ErrUseDPoPNonce.WithDescription("the DPoP proof must carry the server nonce in the DPoP-Nonce header").WithCause(err)
+	}
 	if err != nil {
 		return nil, ErrInvalidDPoPProof.WithDescription("the DPoP proof is invalid").WithCause(err)
+	}
+	if proof.RenewNonce {
+		// Set before the response is written, success or error: the
+		// client keeps the latest nonce it saw.
+		w.Header().Set(DPoPNonceHeader, nonces.Current(now))
 	}
 	ctx := r.Context()
 	err = i.nonces.UseNonce(ctx, proof.ReplayID, proof.RememberUntil, now)

@@ -235,12 +235,22 @@ func (b *apiBuilder) token(path string) {
 	default:
 		body = &apiSchema{OneOf: requests}
 	}
-	op.RequestBody = &apiRequestBody{Required: true, Content: b.paramsContent(b.spec.Form, body)}
+	op.RequestBody = &apiRequestBody{Required: true, Content: b.paramsContent(b.spec.Form, body, assertionEncoding(b.assertions())...)}
 	if b.spec.Basic {
 		op.Security = []apiRequirement{b.clientBasic(), {}}
 		op.Description += " The client authenticates with HTTP Basic (client_secret_basic) or with its id and secret in the body (client_secret_post), never both."
 	} else {
 		op.Description += " The client authenticates with its id and secret in the body (client_secret_post); the Authorization header is not read."
+	}
+	if b.assertions() {
+		op.Description += " A client registered with keys authenticates with a signed client_assertion instead (private_key_jwt, RFC 7523 §2.2)."
+	}
+	if b.i.takesDPoP() {
+		op.Parameters = []*apiParameter{b.dpopHeader()}
+		op.Description += " With a DPoP header (RFC 9449), the access token is bound to the proof's key: token_type DPoP, and every use needs a fresh proof by that key."
+		if b.i.cfg.DPoP.RequireNonce {
+			op.Description += " The proof must carry the server nonce (RFC 9449 §8): a proof without a live one is answered 400 use_dpop_nonce with the nonce in the DPoP-Nonce header, to send the request again with."
+		}
 	}
 	f := b.spec.Request
 	codes := []string{"invalid_request: the body is malformed or a member is missing or repeated"}
@@ -254,13 +264,19 @@ func (b *apiBuilder) token(path string) {
 	if f.Scope != "" {
 		codes = append(codes, "invalid_scope")
 	}
+	if b.i.takesDPoP() {
+		codes = append(codes, "invalid_dpop_proof: the DPoP proof is invalid or replayed, or missing where the client or kind requires one")
+		if b.i.cfg.DPoP.RequireNonce {
+			codes = append(codes, "use_dpop_nonce: the DPoP proof lacks a live server nonce; DPoP-Nonce holds one")
+		}
+	}
 	invalidClient := b.dialectErrorResponse("invalid_client: client authentication failed (unknown client, wrong secret, disabled client: one answer).")
 	if b.spec.Basic {
 		invalidClient.Headers = map[string]*apiHeader{"WWW-Authenticate": basicChallenge(b.spec.Realm)}
 	}
 	op.Responses = map[string]*apiResponse{
-		"200": b.tokenResponse("The access token."),
-		"400": b.dialectErrorResponse(strings.Join(codes, "; ") + "."),
+		"200": b.nonceHeader(b.tokenResponse("The access token.")),
+		"400": b.nonceHeader(b.dialectErrorResponse(strings.Join(codes, "; ") + ".")),
 		"401": invalidClient,
 		"500": b.dialectErrorResponse("server_error: the token could not be signed."),
 		"503": b.dialectErrorResponse("temporarily_unavailable: the store cannot answer."),
@@ -333,6 +349,10 @@ func (b *apiBuilder) clientMembers(s *apiSchema, optional bool) {
 	}
 	s.Properties[f.ClientID] = &apiSchema{Type: "string", Description: "The client id."}
 	s.Properties[f.ClientSecret] = &apiSchema{Type: "string", Description: "The client secret (client_secret_post)."}
+	if b.assertions() {
+		assertionMembers(s)
+		optional = true
+	}
 	if !optional {
 		s.Required = append(s.Required, f.ClientID, f.ClientSecret)
 		s.Properties[f.ClientID].MinLength = 1
@@ -381,6 +401,12 @@ func (b *apiBuilder) tokenResponse(desc string) *apiResponse {
 			p = &apiSchema{Type: "string", Description: "The access token."}
 		case FieldTokenType:
 			p = &apiSchema{Type: "string", Const: "Bearer"}
+			if b.i.takesDPoP() {
+				// One schema for the token and login endpoints: an
+				// account token is always Bearer.
+				p = &apiSchema{Type: "string", Enum: []string{"Bearer", "DPoP"},
+					Description: "DPoP when the token is bound to the key of the request's DPoP proof (RFC 9449 §5)."}
+			}
 		case FieldExpiresIn:
 			p = &apiSchema{Type: "integer", Minimum: ptr(int64(1)), Description: "The access token's lifetime in seconds."}
 		case FieldExpiresAt:
@@ -409,7 +435,7 @@ func (b *apiBuilder) revocation(path string) {
 		Summary:     "Revoke a token (RFC 7009)",
 		Description: "The client may revoke only its own tokens; a refresh token revokes its whole family. Whatever the token (unknown, expired, another client's), the answer is the same 200.",
 		Security:    []apiRequirement{b.clientBasic(), {}},
-		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("RevocationRequest", "The token to revoke."))},
+		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("RevocationRequest", "The token to revoke."), assertionEncoding(b.i.cfg.PrivateKeyJWT.Enabled)...)},
 		Responses: map[string]*apiResponse{
 			"200": {Description: "Revoked, or nothing to revoke."},
 		},
@@ -433,18 +459,26 @@ func (b *apiBuilder) introspection(path string) {
 			"iss":        {Type: "string"},
 			"jti":        {Type: "string"},
 			"token_type": {Type: "string", Enum: []string{"Bearer", "refresh_token"}},
+			"cnf": {Type: "object", Description: "The key a DPoP-bound token is bound to (RFC 9449 §6.2).",
+				Properties: map[string]*apiSchema{"jkt": {Type: "string", Description: "The key's SHA-256 JWK thumbprint (RFC 7638), base64url."}},
+				Required:   []string{"jkt"}},
 			"kind":       {Type: "string", Description: "The Portcullis token kind.", Enum: b.i.Kinds()},
 			"account_id": {Type: "string"},
 		},
 		Required:             []string{"active"},
 		AdditionalProperties: false,
 	}
+	if b.i.cfg.DPoP.Enabled {
+		s.Properties["token_type"].Enum = []string{"Bearer", "DPoP", "refresh_token"}
+	} else {
+		delete(s.Properties, "cnf")
+	}
 	op := &apiOperation{
 		OperationID: "introspect",
 		Summary:     "Introspect a token (RFC 7662)",
 		Description: "A client may introspect only its own tokens, unless it was made to introspect any (a resource server).",
 		Security:    []apiRequirement{b.clientBasic(), {}},
-		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("IntrospectionRequest", "The token to introspect."))},
+		RequestBody: &apiRequestBody{Required: true, Content: b.paramsContent(true, b.tokenParams("IntrospectionRequest", "The token to introspect."), assertionEncoding(b.i.cfg.PrivateKeyJWT.Enabled)...)},
 		Responses: map[string]*apiResponse{
 			"200": {Description: "What the token is.", Content: jsonContent(b.schema("Introspection", s))},
 		},
@@ -455,7 +489,7 @@ func (b *apiBuilder) introspection(path string) {
 
 // tokenParams is the body of a revocation or introspection request.
 func (b *apiBuilder) tokenParams(name, token string) *apiSchema {
-	return b.schema(name, &apiSchema{
+	s := &apiSchema{
 		Type:        "object",
 		Description: "Members not listed are ignored; every value is a string, and an empty one counts as absent.",
 		Properties: map[string]*apiSchema{
@@ -466,7 +500,13 @@ func (b *apiBuilder) tokenParams(name, token string) *apiSchema {
 		},
 		Required:             []string{"token"},
 		AdditionalProperties: &apiSchema{Type: "string"},
-	})
+	}
+	if b.i.cfg.PrivateKeyJWT.Enabled {
+		// Revocation and introspection read client assertions whatever
+		// the dialect.
+		assertionMembers(s)
+	}
+	return b.schema(name, s)
 }
 
 // oauthErrors adds the errors of revocation and introspection, which speak
@@ -855,6 +895,46 @@ func basicChallenge(realm string) *apiHeader {
 	return &apiHeader{Required: true, Schema: &apiSchema{Type: "string", Const: "Basic realm=" + strconv.Quote(realm)}}
 }
 
+// assertions reports whether the token endpoint reads client assertions:
+// private_key_jwt is on and the dialect takes ClientAuth's parameters (a
+// declared dialect reads its own, without them).
+func (b *apiBuilder) assertions() bool {
+	return b.i.cfg.PrivateKeyJWT.Enabled && slices.Equal(dialectAuthMethods(b.i.cfg.Dialect), clientAuthMethods)
+}
+
+// assertionMembers adds private_key_jwt's members to a request body.
+func assertionMembers(s *apiSchema) {
+	s.Properties["client_assertion"] = &apiSchema{Type: "string", MaxLength: maxAssertionLen,
+		Description: "A JWT the client signed with a key it registered (private_key_jwt, RFC 7523 §2.2): iss and sub its id, aud the token endpoint's URL, a unique jti, exp at most " +
+			"a few minutes ahead. Used once. Instead of a secret, with client_assertion_type."}
+	s.Properties["client_assertion_type"] = &apiSchema{Type: "string", Const: AssertionTypeJWTBearer,
+		Description: "With client_assertion."}
+}
+
+// dpopHeader is the token endpoint's DPoP request header.
+func (b *apiBuilder) dpopHeader() *apiParameter {
+	return &apiParameter{
+		Name: "DPoP", In: "header",
+		Description: "A DPoP proof (RFC 9449 §4): a JWT of typ dpop+jwt, signed with the key to bind the token to, whose jwk header holds its public key; htm POST, htu this endpoint's URL, a unique jti, a recent iat" +
+			map[bool]string{true: ", and the server nonce last given in DPoP-Nonce.", false: "."}[b.i.cfg.DPoP.RequireNonce] +
+			" Required for clients and token kinds that must bind their tokens.",
+		Schema: &apiSchema{Type: "string", MaxLength: 8 << 10},
+	}
+}
+
+// nonceHeader adds DPoP-Nonce to a response of the token endpoint when it
+// requires nonces.
+func (b *apiBuilder) nonceHeader(r *apiResponse) *apiResponse {
+	if !b.i.takesDPoP() || !b.i.cfg.DPoP.RequireNonce {
+		return r
+	}
+	r.Headers = map[string]*apiHeader{DPoPNonceHeader: {
+		Description: "A server nonce (RFC 9449 §8) for the client's next DPoP proofs: on use_dpop_nonce, and when the nonce presented is about to expire.",
+		Schema:      &apiSchema{Type: "string", Pattern: "^[!#-\\[\\]-~]+$"},
+	}}
+	return r
+}
+
 // Security schemes.
 
 func (b *apiBuilder) clientBasic() apiRequirement {
@@ -899,13 +979,31 @@ func jsonContent(s *apiSchema) map[string]apiMedia {
 }
 
 // paramsContent is a body that [ReadParams] reads: JSON, and a form when
-// form is set.
-func (b *apiBuilder) paramsContent(form bool, s *apiSchema) map[string]apiMedia {
+// form is set, whose members named in reserved may hold reserved
+// characters unescaped.
+func (b *apiBuilder) paramsContent(form bool, s *apiSchema, reserved ...string) map[string]apiMedia {
 	c := jsonContent(s)
 	if form {
-		c["application/x-www-form-urlencoded"] = apiMedia{Schema: s}
+		m := apiMedia{Schema: s}
+		for _, name := range reserved {
+			if m.Encoding == nil {
+				m.Encoding = map[string]apiEncoding{}
+			}
+			m.Encoding[name] = apiEncoding{AllowReserved: true}
+		}
+		c["application/x-www-form-urlencoded"] = m
 	}
 	return c
+}
+
+// assertionEncoding lists the members that paramsContent must let hold
+// reserved characters when client assertions are read (the URN of
+// client_assertion_type).
+func assertionEncoding(on bool) []string {
+	if on {
+		return []string{"client_assertion_type"}
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -64,7 +64,15 @@ type apiRequestBody struct {
 }
 
 type apiMedia struct {
-	Schema *apiSchema `json:"schema"`
+	Schema   *apiSchema             `json:"schema"`
+	Encoding map[string]apiEncoding `json:"encoding,omitempty"`
+}
+
+// apiEncoding says how a form member is encoded.
+type apiEncoding struct {
+	// AllowReserved: the value may hold RFC 3986 reserved characters
+	// (client_assertion_type's URN has colons).
+	AllowReserved bool `json:"allowReserved,omitempty"`
 }
 
 type apiResponse struct {

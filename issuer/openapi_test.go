@@ -2,11 +2,14 @@ package issuer_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portcullis/portcullis/internal/openapitest"
 	"github.com/portcullis/portcullis/issuer"
@@ -299,4 +302,60 @@ func TestOpenAPIOff(t *testing.T) {
 	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST: %d %q", rec.Code, rec.Header().Get("Allow"))
 	}
+}
+
+// TestOpenAPIDPoPAndAssertions drives the token endpoint with DPoP
+// proofs (server nonces required) and private_key_jwt, and introspects a
+// bound token, checking each exchange against the document: it must
+// describe the DPoP header, use_dpop_nonce with its DPoP-Nonce, token_type
+// DPoP, cnf, and client_assertion.
+func TestOpenAPIDPoPAndAssertions(t *testing.T) {
+	f := newAPIFlow(t, false, func(c *issuer.Config) {
+		c.PrivateKeyJWT.Enabled = true
+		c.DPoP = issuer.DPoPConfig{Enabled: true, RequireNonce: true, NonceSecret: []byte("a DPoP nonce secret of 32+ bytes!")}
+	})
+	c := f.c
+	doc := string(f.iss.OpenAPI())
+	for _, s := range []string{`"name": "DPoP"`, `use_dpop_nonce`, `"DPoP-Nonce"`, `"client_assertion"`, `"const": "` + issuer.AssertionTypeJWTBearer + `"`, `"jkt"`} {
+		if !strings.Contains(doc, s) {
+			t.Errorf("the document lacks %s", s)
+		}
+	}
+	id, secret := f.client(issuer.ClientSpec{})
+	k := newAssertionKey(t, "", "ES256")
+	proof := func(nonce string) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"jti": rand.Text(), "htm": "POST",
+			"htu": testIssuer + "/oauth/token", "iat": f.clock.Now().Unix(), "nonce": nonce})
+		tok.Header["typ"] = "dpop+jwt"
+		tok.Header["jwk"] = k.jwk
+		s, err := tok.SignedString(k.priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tokenReq := func(p string) *http.Request {
+		return request("POST", "/oauth/token", formCT, form("grant_type", "client_credentials"), "Authorization", basic(id, secret), "DPoP", p)
+	}
+	first := c.Do(tokenReq(proof("")))
+	want(t, "a proof without a nonce", first, 400)
+	nonce := first.Header.Get("DPoP-Nonce")
+	if member(t, first, "error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("a proof without a nonce: %+v", first)
+	}
+	want(t, "a bad proof", c.Do(tokenReq("not a proof")), 400)
+	bound := c.Do(tokenReq(proof(nonce)))
+	want(t, "a proof with the nonce", bound, 200)
+	if member(t, bound, "token_type") != "DPoP" {
+		t.Errorf("token_type %q", member(t, bound, "token_type"))
+	}
+	in := c.Do(request("POST", "/oauth/introspect", formCT, form("token", member(t, bound, "access_token")), "Authorization", basic(id, secret)))
+	if want(t, "introspect a bound token", in, 200); !strings.Contains(in.Body, `"cnf":{"jkt":`) {
+		t.Errorf("introspection %s", in.Body)
+	}
+
+	keyed, _ := f.client(issuer.ClientSpec{JWKS: jwks(k)})
+	want(t, "private_key_jwt", c.Do(request("POST", "/oauth/token", formCT, assertionForm(k.sign(t, claimsFor(keyed, f.clock.Now()))))), 200)
+	want(t, "private_key_jwt, introspection", c.Do(request("POST", "/oauth/introspect", formCT,
+		form("token", "x", "client_assertion_type", issuer.AssertionTypeJWTBearer, "client_assertion", k.sign(t, claimsFor(keyed, f.clock.Now()))))), 200)
 }

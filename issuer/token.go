@@ -92,7 +92,7 @@ func (i *Issuer) serveToken(w http.ResponseWriter, r *http.Request) {
 	req, e := i.decodeToken(w, r)
 	if e == nil {
 		var bound *http.Request
-		if bound, e = i.bindDPoP(r); e == nil {
+		if bound, e = i.bindDPoP(w, r); e == nil {
 			r = bound
 		}
 	}

@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -40,12 +41,50 @@ type DPoPConfig struct {
 	MaxReplayEntries int
 	// Now returns the current time. Default time.Now.
 	Now func() time.Time
+
+	// RequireNonce makes the guard require server nonces (RFC 9449 §9): a
+	// bound token whose proof lacks a live nonce from this guard is
+	// answered 401 with WWW-Authenticate: DPoP error="use_dpop_nonce"
+	// and a DPoP-Nonce header holding one, and the client sends the
+	// request again with a proof that carries it. [Guard.Wrap] (and the
+	// adapters) put the current nonce in DPoP-Nonce of every response to
+	// a request with a bound token, so that a client keeps up without a
+	// refusal. Nonces are stateless (an HMAC-SHA-256 of a time window
+	// under a key derived from NonceSecret): every replica of the API
+	// accepts those of every other, and nothing is stored per nonce.
+	// Default false.
+	RequireNonce bool
+	// NonceSecret keys the nonces: at least 32 random bytes, the same on
+	// every replica of the API. It may be the issuer's
+	// DPoPConfig.NonceSecret: nonces are derived under a label of each
+	// role, so that the issuer's are never the guard's. Required with
+	// RequireNonce.
+	NonceSecret []byte
+	// NonceWindow is how long a nonce is handed out for; it is accepted
+	// for that window and the next (with Leeway for clocks). Default 5
+	// minutes; at least 1 s.
+	NonceWindow time.Duration
+
+	// nonces makes and checks them; nil unless RequireNonce.
+	nonces *token.DPoPNonces
 }
+
+// DPoPNonceHeader is the response header that carries a server nonce
+// (RFC 9449 §8.1). Browser clients on another origin can read it only if
+// the CORS configuration exposes it (Access-Control-Expose-Headers:
+// DPoP-Nonce, WWW-Authenticate).
+const DPoPNonceHeader = "DPoP-Nonce"
 
 // ErrInvalidDPoPProof: a DPoP-bound token came without a valid, fresh,
 // unused proof for this request and token (RFC 9449 §7.1).
 var ErrInvalidDPoPProof = &Error{Status: http.StatusUnauthorized, Code: "invalid_dpop_proof",
 	Description: "the DPoP proof is invalid"}
+
+// ErrUseDPoPNonce: the proof of a DPoP-bound token lacks a live server
+// nonce (DPoPConfig.RequireNonce); the rejection's DPoPNonce is the one to
+// retry with, which WriteError sends in the DPoP-Nonce header (RFC 9449 §9).
+var ErrUseDPoPNonce = &Error{Status: http.StatusUnauthorized, Code: "use_dpop_nonce",
+	Description: "the DPoP proof must carry the server nonce of the DPoP-Nonce header"}
 
 var (
 	errBoundAsBearer = errors.New("a DPoP-bound token was presented as a bearer token")
@@ -53,7 +92,7 @@ var (
 	errNoDPoP        = errors.New("this guard does not verify DPoP proofs (Config.DPoP is nil)")
 )
 
-func (c *DPoPConfig) setDefaults() {
+func (c *DPoPConfig) setDefaults() error {
 	if c.MaxProofAge <= 0 {
 		c.MaxProofAge = time.Minute
 	}
@@ -73,6 +112,34 @@ func (c *DPoPConfig) setDefaults() {
 	if c.Nonces == nil {
 		c.Nonces = &replayMemory{max: c.MaxReplayEntries, seen: map[string]time.Time{}}
 	}
+	c.NonceSecret = append([]byte(nil), c.NonceSecret...)
+	if c.NonceWindow < 0 || (c.NonceWindow > 0 && c.NonceWindow < time.Second) {
+		return errors.New("middleware: Config.DPoP.NonceWindow must be 0 (5 minutes) or at least 1s")
+	}
+	if c.NonceWindow == 0 {
+		c.NonceWindow = 5 * time.Minute
+	}
+	if !c.RequireNonce {
+		return nil
+	}
+	n, err := token.NewDPoPNonces(c.NonceSecret, token.NonceResourceServer, c.NonceWindow)
+	if err != nil {
+		return fmt.Errorf("middleware: Config.DPoP.RequireNonce: %w", err)
+	}
+	c.nonces = n
+	return nil
+}
+
+// DPoPNonce returns the server nonce a response should carry in the
+// DPoP-Nonce header, or "" when the guard does not require nonces. Wrap
+// and the adapters send it with every response to a request that a bound
+// token passed; a handler that answers such requests by other means may
+// send it too.
+func (g *Guard) DPoPNonce() string {
+	if d := g.cfg.DPoP; d != nil && d.nonces != nil {
+		return d.nonces.Current(d.Now())
+	}
+	return ""
 }
 
 func requestURL(r *http.Request) string {
@@ -106,8 +173,16 @@ func (g *Guard) checkDPoP(r *http.Request, raw string, p *Principal, scheme bool
 	now := c.Now()
 	proof, err := token.VerifyDPoPProof(hs[0], token.DPoPCheck{
 		Method: r.Method, URL: c.URL(r), AccessToken: raw,
-		Now: now, MaxAge: c.MaxProofAge, Leeway: c.Leeway,
+		Now: now, MaxAge: c.MaxProofAge, Leeway: c.Leeway, Nonces: c.nonces,
 	})
+	if errors.Is(err, token.ErrDPoPNonce) {
+		// Before the key is compared with the token's: the proof is
+		// otherwise good, and its retry will be checked in full. Nothing
+		// is remembered of it.
+		e := g.reject(ctx, r, ErrUseDPoPNonce, err)
+		e.DPoPNonce = c.nonces.Current(now)
+		return e
+	}
 	if err != nil {
 		return g.reject(ctx, r, ErrInvalidDPoPProof, err)
 	}

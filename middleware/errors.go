@@ -31,6 +31,9 @@ type Error struct {
 	Realm string
 	// Err is the cause, for logs only: it never reaches the client.
 	Err error
+	// DPoPNonce, for use_dpop_nonce, is the server nonce to retry with,
+	// sent in the DPoP-Nonce header.
+	DPoPNonce string
 }
 
 // Predefined rejections. Compare with errors.Is.
@@ -128,6 +131,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status != http.StatusServiceUnavailable {
 		h.Set("WWW-Authenticate", challenge(e))
 	}
+	if e.DPoPNonce != "" && validParam(e.DPoPNonce) {
+		h.Set(DPoPNonceHeader, e.DPoPNonce)
+	}
 	if e.Code == "" {
 		h.Set("Content-Length", "0")
 		w.WriteHeader(e.Status)
@@ -146,7 +152,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // challenge builds the WWW-Authenticate value (RFC 6750 §3).
 func challenge(e *Error) string {
 	var b strings.Builder
-	dpop := e.Code == ErrInvalidDPoPProof.Code
+	dpop := e.Code == ErrInvalidDPoPProof.Code || e.Code == ErrUseDPoPNonce.Code
 	if dpop {
 		b.WriteString("DPoP") // RFC 9449 §7.1
 	} else {

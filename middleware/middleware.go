@@ -162,7 +162,9 @@ func New(cfg Config) (*Guard, error) {
 	}
 	if cfg.DPoP != nil {
 		d := *cfg.DPoP
-		d.setDefaults()
+		if err := d.setDefaults(); err != nil {
+			return nil, err
+		}
 		cfg.DPoP = &d
 	}
 	cfg.Scopes = dedup(cfg.Scopes)
@@ -319,6 +321,11 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 		if err != nil {
 			g.Fail(w, r, err)
 			return
+		}
+		if p.DPoPKey != "" {
+			if n := g.DPoPNonce(); n != "" {
+				w.Header().Set(DPoPNonceHeader, n)
+			}
 		}
 		next.ServeHTTP(w, RequestWithPrincipal(r, p))
 	})

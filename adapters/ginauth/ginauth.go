@@ -53,6 +53,13 @@ func Middleware(g *middleware.Guard) gin.HandlerFunc {
 			c.Abort()
 			return
 		}
+		if p.DPoPKey != "" {
+			// As Wrap does: the current DPoP server nonce, when the
+			// guard requires them.
+			if n := g.DPoPNonce(); n != "" {
+				c.Writer.Header().Set(middleware.DPoPNonceHeader, n)
+			}
+		}
 		c.Request = middleware.RequestWithPrincipal(r, p)
 		c.Next()
 	}

@@ -50,8 +50,11 @@ type DPoPCheck struct {
 	// than Leeway ahead.
 	Now            time.Time
 	MaxAge, Leeway time.Duration
-	// Nonce, when set, is the server nonce the proof must carry.
-	Nonce string
+	// Nonces, when set, are the server nonces (RFC 9449 §8, §9) of which
+	// the proof must carry a live one; Leeway is also the clock skew
+	// allowed between the replicas that give them out. Nil: a nonce is
+	// not required, and one the proof carries is ignored.
+	Nonces *DPoPNonces
 }
 
 // DPoPProof is a proof that verified.
@@ -68,14 +71,19 @@ type DPoPProof struct {
 	// under its key, kept until its iat can no longer pass the check.
 	ReplayID      string
 	RememberUntil time.Time
+	// RenewNonce is set when the proof's server nonce is accepted but
+	// about to expire: the response should carry a fresh one.
+	RenewNonce bool
 }
 
 // VerifyDPoPProof checks a DPoP proof (RFC 9449 §4.3): a JWT with typ
 // dpop+jwt, an algorithm of DPoPAlgorithms, a public jwk header (no private
 // part) that verifies its signature, no crit header, jti, htm and htu
 // matching the request, iat within the window, ath matching the access
-// token when one is given, and nonce when one is required. Replay of jti
-// is the caller's to check.
+// token when one is given, and a live server nonce when c.Nonces is set.
+// Replay of jti is the caller's to check. A proof that passes every check
+// but the nonce's is refused with an error that wraps ErrDPoPNonce (and
+// not ErrDPoPProof): the server then answers use_dpop_nonce.
 func VerifyDPoPProof(proof string, c DPoPCheck) (*DPoPProof, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrDPoPProof}, args...)...)
@@ -133,10 +141,21 @@ func VerifyDPoPProof(proof string, c DPoPCheck) (*DPoPProof, error) {
 			return nil, bad("ath does not match the access token")
 		}
 	}
-	if c.Nonce != "" && str("nonce") != c.Nonce {
-		return nil, bad("nonce missing or stale")
+	var renew bool
+	if c.Nonces != nil {
+		// Last, so that use_dpop_nonce is only ever said of a proof that
+		// is otherwise good: the client's retry with the nonce then
+		// succeeds.
+		if v, ok := claims["nonce"]; ok {
+			if _, isString := v.(string); !isString {
+				return nil, bad("nonce must be a string")
+			}
+		}
+		if renew, err = c.Nonces.Check(str("nonce"), c.Now, c.Leeway); err != nil {
+			return nil, err
+		}
 	}
-	return &DPoPProof{JKT: jkt, ID: jti, IssuedAt: iat.Time,
+	return &DPoPProof{JKT: jkt, ID: jti, IssuedAt: iat.Time, RenewNonce: renew,
 		ReplayID: "dpop:" + jkt + ":" + jti, RememberUntil: iat.Time.Add(c.MaxAge + 2*c.Leeway + time.Second)}, nil
 }
 
