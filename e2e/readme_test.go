@@ -57,7 +57,7 @@ func readmeExample() (*http.Server, *store.Client, string) {
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,  // a slow client cannot hold a connection open:
 		ReadTimeout:       10 * time.Second, // nor trickle a body,
-		WriteTimeout:      20 * time.Second, // > a few store calls (Config.StoreTimeout, 5s each)
+		WriteTimeout:      20 * time.Second, // > a request's store calls (Config.RequestTimeout, 10s)
 		IdleTimeout:       time.Minute,      // nor keep an idle connection for ever
 		MaxHeaderBytes:    64 << 10,
 	}

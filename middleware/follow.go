@@ -413,7 +413,9 @@ func (f *follower) apply(page *feedPage, now time.Time) (stopped bool) {
 				// A client made again under the id starts at a random
 				// generation: the old one says nothing of it.
 				s.hasGen = false
-			} else {
+			} else if !s.hasGen || *c.Generation > s.gen {
+				// Never lower a floor: on a Redis Cluster two changes
+				// to one record may reach the log out of order.
 				s.gen, s.hasGen = *c.Generation, true
 			}
 			if forget.After(s.forget) {
