@@ -82,7 +82,8 @@ type Config struct {
 	// StoreTimeout alone). The issuer's [Issuer.Verifier] gets the same
 	// bound for each verification (middleware.LocalConfig.VerifyTimeout).
 	// The Go methods ([Issuer.CreateClient], …) are bounded by their
-	// caller's context, not by this.
+	// caller's context, not by this. Like StoreTimeout, it is not applied
+	// over a store that never waits (store/memory).
 	RequestTimeout time.Duration
 
 	// Algorithm of the signing keys: ES256 (default), EdDSA, RS256 or

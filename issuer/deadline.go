@@ -27,7 +27,9 @@ var errRequestTimeout = errors.New("issuer: the request's time for the store (Co
 // that an endpoint added to the registry is bounded without a thought.
 func (i *Issuer) withRequestTimeout(h http.HandlerFunc) http.HandlerFunc {
 	d := i.cfg.RequestTimeout
-	if d < 0 {
+	if d < 0 || deadline.NeverWaits(i.cfg.Store) {
+		// A store that never waits needs no budget: the timer and the
+		// request copy would be paid on every request for nothing.
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
