@@ -420,7 +420,10 @@ type Event struct {
 // Revoke, UpdateClient, DeleteClient, UpdateAccount and DeleteAccount that
 // changed something, to every watcher of the same store (every replica).
 // A backend that can tell when it may have missed events (a subscription
-// re-established after a gap) says so with an [EventResync].
+// re-established after a gap) says so with an [EventResync]. Events of one
+// record arrive in the order of its changes; events of different records
+// may arrive in any order (a Redis Cluster publishes each from the node
+// that holds its record).
 type Watcher interface {
 	// Watch calls fn for every event until ctx is done. It returns once the
 	// subscription is established (or failed); fn runs on another goroutine
