@@ -189,6 +189,13 @@ func (g *Guard) checkDPoP(r *http.Request, raw string, p *Principal, scheme bool
 	if proof.JKT != p.DPoPKey {
 		return g.reject(ctx, r, ErrInvalidDPoPProof, errors.New("the proof's key is not the one the token is bound to"))
 	}
+	if a := acceptedProof(ctx, p.DPoPKey); a != "" && a == hs[0] {
+		// A guard before this one (a group's, then a route's Require)
+		// accepted this very proof for this very request and remembered
+		// it: that was its one use, and this is the same use, not a
+		// replay. Its ath names the same token.
+		return nil
+	}
 	err = c.Nonces.UseNonce(ctx, proof.ReplayID, proof.RememberUntil, now)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExists):

@@ -32,7 +32,9 @@ type Error struct {
 	// Err is the cause, for logs only: it never reaches the client.
 	Err error
 	// DPoPNonce, for use_dpop_nonce, is the server nonce to retry with,
-	// sent in the DPoP-Nonce header.
+	// which WriteError sends in the DPoP-Nonce header. A custom
+	// Config.ErrorHandler that does not call WriteError must send it
+	// itself, or the client cannot retry (RFC 9449 §9).
 	DPoPNonce string
 }
 

@@ -466,9 +466,21 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 // RequestWithPrincipal returns a shallow copy of r whose context carries
 // p, as r.WithContext(WithPrincipal(r.Context(), p)) would, in one
 // allocation instead of two: the request copy and the context live in one
-// block. Wrap and the adapters call it once per accepted request.
+// block. Wrap and the adapters call it once per accepted request, with the
+// principal [Guard.Authenticate] returned for r.
+//
+// When p is DPoP-bound, the copy also records r's DPoP proof, which
+// Authenticate has just accepted and remembered against replay, so that a
+// second guard on the same request (a group's, then a route's Require)
+// takes it for this request's one use and not for a replay.
 func RequestWithPrincipal(r *http.Request, p *Principal) *http.Request {
 	pr := &principalRequest{ctx: principalCtx{Context: r.Context(), p: p}}
+	if p != nil && p.DPoPKey != "" {
+		// The key is canonical already, as in bearerHeader.
+		if hs := r.Header["Dpop"]; len(hs) == 1 {
+			pr.ctx.proof = hs[0]
+		}
+	}
 	// WithContext is inlined, so the Request it makes stays on the stack
 	// and is copied into pr (TestRequestWithPrincipalAllocs keeps it so).
 	pr.r = *r.WithContext(&pr.ctx)
@@ -486,13 +498,32 @@ type principalRequest struct {
 type principalCtx struct {
 	context.Context
 	p *Principal
+	// proof is the DPoP proof accepted with p, when p is bound.
+	proof string
 }
 
+// principalCtxKey finds the innermost principalCtx of a context.
+type principalCtxKey struct{}
+
 func (c *principalCtx) Value(key any) any {
-	if _, ok := key.(principalKey); ok {
+	switch key.(type) {
+	case principalKey:
 		return c.p
+	case principalCtxKey:
+		return c
 	}
 	return c.Context.Value(key)
+}
+
+// acceptedProof returns the DPoP proof that a guard already accepted on
+// this request (the context is the copy RequestWithPrincipal made) with a
+// token bound to jkt, or "".
+func acceptedProof(ctx context.Context, jkt string) string {
+	c, _ := ctx.Value(principalCtxKey{}).(*principalCtx)
+	if c == nil || c.p == nil || c.p.DPoPKey != jkt {
+		return ""
+	}
+	return c.proof
 }
 
 func (c *principalCtx) String() string {

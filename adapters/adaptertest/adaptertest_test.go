@@ -46,6 +46,17 @@ func TestReference(t *testing.T) {
 	})
 }
 
+// Two guards on one request, a subtree's and a route's Require, answer as
+// one: in particular the second takes the DPoP proof the first accepted
+// for this request's one use, not for a replay.
+func TestReferenceStacked(t *testing.T) {
+	adaptertest.Run(t, func(g *middleware.Guard, h http.Handler) http.Handler {
+		mux := http.NewServeMux()
+		mux.Handle("GET "+adaptertest.Path, g.Wrap(g.Require(adaptertest.Scope).Wrap(h)))
+		return mux
+	})
+}
+
 // Every refusal in the table differs from what an unguarded handler
 // answers, so a wiring that forgets the guard fails Run.
 func TestRunCatchesUnguarded(t *testing.T) {

@@ -35,6 +35,20 @@ func TestTableRequireWith(t *testing.T) {
 	})
 }
 
+// The package doc's way: the group's guard with r.Use, the route's scope
+// with r.With(Require), two guards on one request that must answer as one
+// (a DPoP proof is used once, by the first).
+func TestTableUseThenRequire(t *testing.T) {
+	adaptertest.Run(t, func(g *middleware.Guard, h http.Handler) http.Handler {
+		r := chi.NewRouter()
+		r.Route("/v1", func(r chi.Router) {
+			r.Use(chiauth.Middleware(g))
+			r.With(chiauth.Require(g, adaptertest.Scope)).Method(http.MethodGet, "/whoami", h)
+		})
+		return r
+	})
+}
+
 func TestRequireAddsScopes(t *testing.T) {
 	f := adaptertest.NewFixture(t)
 	g := f.Guard(t, f.Verifier)
