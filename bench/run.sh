@@ -11,6 +11,10 @@
 #   BENCH=Verify/Bare ./run.sh  # only benchmarks matching this regexp
 #   WRK=0 ./run.sh            # skip the loopback load even if wrk is there
 #   WRK_ONLY=http ./run.sh    # only the loopback load of the routes (or =endpoint)
+#   WRK_ONLY=store ./run.sh   # only the token endpoint over each store, by wrk
+#                             # (STORES="memory sqlite postgres mysql redis",
+#                             # STORE_IMPL=portcullis-eddsa; a store whose
+#                             # variable is unset is skipped)
 #
 # Results go to $OUT (default ./results, which git ignores).
 set -euo pipefail
@@ -22,6 +26,8 @@ BENCHTIME=${BENCHTIME:-1s}
 OUT=${OUT:-results}
 WRK=${WRK:-1}
 WRK_ONLY=${WRK_ONLY:-}
+STORES=${STORES:-memory sqlite postgres mysql redis}
+STORE_IMPL=${STORE_IMPL:-portcullis-eddsa}
 PORT=${PORT:-18181}
 mkdir -p "$OUT"
 : >"$OUT/bench.txt"
@@ -73,23 +79,34 @@ if [ "$WRK" = 0 ] || ! command -v wrk >/dev/null; then
 	exit 0
 fi
 
-# wait_ready FILE: waits for a server's "ready" line in FILE.
+# wait_ready FILE: waits for the server's "ready" line in FILE, or its exit
+# (a store that cannot be opened), up to a minute.
 wait_ready() {
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		grep -q '^ready ' "$1" && return
+		kill -0 "$server" 2>/dev/null || return 0 # it exited
 		sleep 0.1
 	done
 }
 
-if [ "$WRK_ONLY" != http ]; then
-: >"$OUT/wrk.txt"
-for impl in $impls; do
+# wrk_endpoint FILE ARGS...: starts endpoint-server with ARGS, drives it
+# with wrk and appends the figures to FILE; returns 1 when the server did
+# not start (a store whose server is not there).
+wrk_endpoint() {
+	local file=$1
+	shift
 	# Bounded: two threads, 32 connections, ten seconds, loopback only; the
 	# server exits by itself after two minutes if this script dies.
-	"$bin/endpoint-server" -impl "$impl" -port "$PORT" -lifetime 2m >"$bin/ready" &
+	"$bin/endpoint-server" "$@" -port "$PORT" -lifetime 2m >"$bin/ready" 2>&1 &
 	server=$!
 	wait_ready "$bin/ready"
-	read -r _ name url auth <"$bin/ready" || { echo "$impl did not start"; exit 1; }
+	if ! grep -q '^ready ' "$bin/ready"; then
+		kill "$server" 2>/dev/null || true
+		wait "$server" 2>/dev/null || true
+		server=
+		return 1
+	fi
+	read -r _ name url auth <"$bin/ready"
 	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
 	cat >"$bin/post.lua" <<EOF
 wrk.method = "POST"
@@ -97,20 +114,43 @@ wrk.body = "grant_type=client_credentials&scope=read"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "$auth"
 EOF
-	echo "== wrk $name ($url)" | tee -a "$OUT/wrk.txt"
-	wrk -t2 -c32 -d10s --timeout 30s -s "$bin/post.lua" "$url" | tee -a "$OUT/wrk.txt"
+	echo "== wrk $name ($url) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$file"
+	wrk -t2 -c32 -d10s --timeout 30s -s "$bin/post.lua" "$url" | tee -a "$file"
 	kill "$server"
 	wait "$server" 2>/dev/null || true
 	server=
-	grep '^served ' "$bin/ready" | tee -a "$OUT/wrk.txt" || true
-done
+	grep '^served ' "$bin/ready" | tee -a "$file" || true
+}
 
-echo "== requests/second over loopback"
-awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2; order[++n]=name} /^served / {cpu[name]=$6}
-	END {for (i=1;i<=n;i++) {k=order[i]; printf "%-18s %10s req/s %8s server cpu-ns/req%s\n", k, rps[k], cpu[k], (k in bad ? "  (" bad[k] " non-2xx!)" : "")}}' "$OUT/wrk.txt"
+# summary FILE: requests per second and server CPU per request, by setup.
+summary() {
+	awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2; order[++n]=name} /^served / {cpu[name]=$6}
+		END {for (i=1;i<=n;i++) {k=order[i]; printf "%-26s %10s req/s %8s server cpu-ns/req%s\n", k, rps[k], cpu[k], (k in bad ? "  (" bad[k] " non-2xx!)" : "")}}' "$1"
+}
+
+if [ -z "$WRK_ONLY" ] || [ "$WRK_ONLY" = endpoint ]; then
+	: >"$OUT/wrk.txt"
+	for impl in $impls; do
+		wrk_endpoint "$OUT/wrk.txt" -impl "$impl" || { echo "$impl did not start: $(cat "$bin/ready")"; exit 1; }
+	done
+	echo "== requests/second over loopback"
+	summary "$OUT/wrk.txt"
 fi
 
-[ "$WRK_ONLY" = endpoint ] && exit 0
+# The token endpoint over each store: client_credentials, the client and
+# its rate-limit counters cached after the first request; a fresh schema,
+# database, file or key prefix each, removed when its server exits.
+if [ -z "$WRK_ONLY" ] || [ "$WRK_ONLY" = store ]; then
+	: >"$OUT/wrk-store.txt"
+	for st in $STORES; do
+		wrk_endpoint "$OUT/wrk-store.txt" -impl "$STORE_IMPL" -store "$st" ||
+			echo "== $st skipped: $(cat "$bin/ready")"
+	done
+	echo "== requests/second over loopback, by store ($STORE_IMPL)"
+	summary "$OUT/wrk-store.txt"
+fi
+
+[ -n "$WRK_ONLY" ] && [ "$WRK_ONLY" != http ] && exit 0
 # The routes, plain and guarded, one server each, wrk with the same bearer
 # token on every request (cached by the guard after the first). The
 # server prints its own CPU time per request when it stops.

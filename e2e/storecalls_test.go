@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -18,19 +19,26 @@ import (
 // TestStoreCallsPerRequest counts the store calls of one token request on
 // every backend, through otelauth's store wrapper (which times, and so
 // counts, every call by operation): client_credentials with the client
-// cache warm, without and with refresh tokens, and the refresh grant. Each
-// call is one round trip on the SQL stores (RotateRefreshToken is one
-// statement on PostgreSQL, one transaction on MySQL and SQLite) and on a
-// single Redis server (one script, or one MGET for CountMany). The test
-// pins the calls so that a change adding one shows, and logs them
-// (go test -v) for bench/README.md.
+// cache and the rate-limit count cache warm, without and with refresh
+// tokens, and the refresh grant; and client_credentials with the count
+// cache off. Each call is one round trip on the SQL stores
+// (RotateRefreshToken is one statement on PostgreSQL, one transaction on
+// MySQL and SQLite) and on a single Redis server (one script, or one MGET
+// for CountMany). The test pins the calls so that a change adding one
+// shows, and logs them (go test -v) for bench/README.md. The clock stands
+// still, so that no cache runs out between the requests on a slow machine.
 func TestStoreCallsPerRequest(t *testing.T) {
 	want := map[string][]string{
-		// The rate-limit pre-check reads both counters at once.
-		"cc":         {"CountMany"},
-		"cc+refresh": {"CountMany", "CreateRefreshToken"},
-		"refresh":    {"CountMany", "GetRefreshToken", "RotateRefreshToken"},
+		// The client and its counters are cached: no round trip at all.
+		"cc":         nil,
+		"cc+refresh": {"CreateRefreshToken"},
+		"refresh":    {"GetRefreshToken", "RotateRefreshToken"},
+		// Without the count cache, the pre-check reads both counters at
+		// once.
+		"cc, counts uncached": {"CountMany"},
 	}
+	start := time.Now()
+	now := func() time.Time { return start }
 	forEachBackend(t, func(t *testing.T, be backend) {
 		reader := metric.NewManualReader()
 		tel, err := otelauth.New(otelauth.Config{MeterProvider: metric.NewMeterProvider(metric.WithReader(reader))})
@@ -41,7 +49,7 @@ func TestStoreCallsPerRequest(t *testing.T) {
 		counter := &callCounter{reader: reader}
 		iss, err := issuer.New(issuer.Config{
 			Issuer: issuerID, Store: st, Scopes: scopes, Algorithm: issuer.EdDSA,
-			Logger: benchLogger(), SweepInterval: -1, Refresh: issuer.RefreshConfig{Enabled: true},
+			Logger: benchLogger(), SweepInterval: -1, Refresh: issuer.RefreshConfig{Enabled: true}, Now: now,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -70,23 +78,30 @@ func TestStoreCallsPerRequest(t *testing.T) {
 		check(t, "cc+refresh", got, want["cc+refresh"])
 		post("grant_type=refresh_token&refresh_token=" + rt)
 		check(t, "refresh", counter.take(t), want["refresh"])
-		// Without refresh tokens: another issuer on the same store.
-		iss2, err := issuer.New(issuer.Config{
-			Issuer: issuerID, Store: st, Scopes: scopes, Algorithm: issuer.EdDSA,
-			Logger: benchLogger(), SweepInterval: -1,
-		})
-		if err != nil {
-			t.Fatal(err)
+		// Without refresh tokens, with and without the count cache:
+		// other issuers on the same store.
+		for _, what := range []string{"cc", "cc, counts uncached"} {
+			rl := issuer.RateLimit{}
+			if what != "cc" {
+				rl.CountCacheTTL = -1
+			}
+			iss2, err := issuer.New(issuer.Config{
+				Issuer: issuerID, Store: st, Scopes: scopes, Algorithm: issuer.EdDSA,
+				Logger: benchLogger(), SweepInterval: -1, Now: now, RateLimit: rl,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c2, secret2, err := iss2.CreateClient(t.Context(), issuer.ClientSpec{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, secret, iss, h = c2, secret2, iss2, iss2.Handler()
+			post(cc)
+			counter.take(t)
+			post(cc)
+			check(t, what, counter.take(t), want[what])
 		}
-		c2, secret2, err := iss2.CreateClient(t.Context(), issuer.ClientSpec{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, secret, iss, h = c2, secret2, iss2, iss2.Handler()
-		post(cc)
-		counter.take(t)
-		post(cc)
-		check(t, "cc", counter.take(t), want["cc"])
 	})
 }
 

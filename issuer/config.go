@@ -278,9 +278,13 @@ type Paths struct {
 // RateLimit limits failed client authentications per client id and per
 // address, in fixed windows. Counters are kept in the store when it
 // implements [store.RateLimiter] (shared by replicas), in memory otherwise.
-// Before each authentication both counters are read in one call, one
-// store round trip when the store also implements [store.RateCounter] (the
-// stores here do); failures are counted after it.
+// Before each authentication both counters are checked, and failures are
+// counted after it. Over a store that is not in this process, each
+// replica remembers the counts it last read or wrote for CountCacheTTL:
+// while they are under their limits and no one fails, an authentication
+// needs no store round trip for its rate limit; the counters it does not
+// know are read in one call (one round trip when the store also implements
+// [store.RateCounter], as the stores here do).
 //
 // While a client id is over its limit, every attempt for it is refused,
 // even with the right secret: that stops guessing, at the price that anyone
@@ -303,6 +307,24 @@ type RateLimit struct {
 	PerClientCalls int
 	// Window is the length of the fixed windows. Default 1m.
 	Window time.Duration
+	// CountCacheTTL is how long a replica trusts a failure count it read
+	// from, or wrote to, the store (one that is not in this process: the
+	// memory store's counters are read directly), so that clients that
+	// do not fail cost no store round trip for the rate limit. A count
+	// at or over its limit refuses at once; one under it lets the
+	// attempt go on without a read. Failures counted through this
+	// replica are seen at once (each one stores the count the store
+	// returns); failures counted by other replicas are seen within
+	// CountCacheTTL. The price, precisely: once a counter has reached
+	// its limit, each other replica may let one more attempt in before
+	// its own failure reads the true count back, so with R replicas an
+	// attacker gets at most limit + R − 1 failures per counter and
+	// window instead of limit (concurrent attempts add to either figure
+	// alike). A longer TTL saves no more round trips for a busy client
+	// (one read per TTL per counter) but lets a lock-out made elsewhere
+	// reach this replica later. Default 1s; negative reads the store
+	// before every authentication.
+	CountCacheTTL time.Duration
 }
 
 // RefreshConfig configures refresh tokens. RFC 6749 §4.4.3 says a refresh
@@ -441,6 +463,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.RateLimit.Window <= 0 {
 		cfg.RateLimit.Window = defaultWindow
+	}
+	if cfg.RateLimit.CountCacheTTL == 0 {
+		cfg.RateLimit.CountCacheTTL = defaultCountCacheTTL
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteHost

@@ -160,7 +160,11 @@
 // Failed client authentications and logins are rate limited per client id
 // or login and per address ([RateLimit]; 429 with Retry-After), in the store when it
 // implements [store.RateLimiter] (shared by replicas), in memory
-// otherwise. The address is the host of RemoteAddr unless
+// otherwise. Over a shared store each replica trusts the counts it last
+// read or wrote for [RateLimit.CountCacheTTL], so that a client that does
+// not fail costs no store round trip for the check; the price is that an
+// attacker spread over R replicas gets at most R − 1 failures more than
+// the limit per counter and window. The address is the host of RemoteAddr unless
 // [Config.ClientIP] says otherwise: set it behind a reverse proxy.
 //
 // Every endpoint that takes client credentials accepts only POST, refuses

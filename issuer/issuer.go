@@ -46,7 +46,11 @@ type Issuer struct {
 	// passwords hashes and checks account passwords (argon2id).
 	passwords *passwords
 	limiter   limiter
-	sweeper   store.Sweeper
+	// counts caches the failure counters limited reads; nil when the
+	// limiter is in this process anyway or RateLimit.CountCacheTTL is
+	// negative.
+	counts  *countCache
+	sweeper store.Sweeper
 	// trimsChanges: the periodic sweep also trims the store's change log
 	// (store.ChangeLog) to changeRetention.
 	trimsChanges bool
@@ -149,6 +153,11 @@ func New(cfg Config) (*Issuer, error) {
 		i.limiter = l
 		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
 			i.limiter = boundedLimiter{l, cfg.StoreTimeout}
+		}
+		if !deadline.NeverWaits(cfg.Store) {
+			// A counter in this process (the memory store's) costs no
+			// round trip to read, and is exact.
+			i.counts = newCountCache(cfg.RateLimit.CountCacheTTL, cfg.RateLimit.Window, countCacheSize)
 		}
 	} else {
 		i.limiter = newMemLimiter()

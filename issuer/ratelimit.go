@@ -135,54 +135,116 @@ func (c countEach) CountMany(ctx context.Context, keys []string, w time.Duration
 // limited reports how long the caller must wait when the id's counter
 // (key, "" for none: limitKeyClient or limitKeyAccount and the id) or the
 // address has used up its failures in this window (0 when it may go on).
-// Both counters are read in one CountMany: one store round trip before
-// every authentication instead of two (PERF.md §1).
+// The counters the count cache knows are not read (see countCache); the
+// others are read in one CountMany: at most one store round trip before
+// every authentication instead of two (PERF.md §1), none while the cache
+// is warm.
 func (i *Issuer) limited(ctx context.Context, key, addr string, now time.Time) (time.Duration, error) {
 	rl := i.cfg.RateLimit
-	var keyBuf [2]string
-	var limitBuf [2]int
-	keys, limits := keyBuf[:0], limitBuf[:0]
+	start := now.Truncate(rl.Window)
+	// The counters, as a prefix and an id, so that a cache hit needs no
+	// concatenated string.
+	var ctrBuf [2]counter
+	ctrs := ctrBuf[:0]
 	if key != "" && rl.PerClient >= 0 {
-		keys, limits = append(keys, key), append(limits, rl.PerClient)
+		ctrs = append(ctrs, counter{id: key, limit: rl.PerClient})
 	}
 	if rl.PerAddress >= 0 {
-		keys, limits = append(keys, limitKeyAddr+addr), append(limits, rl.PerAddress)
+		ctrs = append(ctrs, counter{prefix: limitKeyAddr, id: addr, limit: rl.PerAddress})
 	}
-	if len(keys) == 0 {
+	if i.counts != nil {
+		unknown := ctrs[:0]
+		for _, c := range ctrs {
+			var b [128]byte
+			n, ok := i.counts.get(append(append(b[:0], c.prefix...), c.id...), start.UnixNano(), now)
+			switch {
+			case !ok:
+				unknown = append(unknown, c)
+			case n >= int64(c.limit):
+				return limitWait(start.Add(rl.Window), now), nil
+			}
+		}
+		ctrs = unknown
+	}
+	if len(ctrs) == 0 {
 		return 0, nil
 	}
-	counts, reset, err := i.limiter.CountMany(ctx, keys, rl.Window, now)
+	return i.readCounts(ctx, ctrs, start, now)
+}
+
+// readCounts is limited's store read, of the counters ctrs in the window
+// that starts at start. The count cache learns what it reads.
+func (i *Issuer) readCounts(ctx context.Context, ctrs []counter, start, now time.Time) (time.Duration, error) {
+	var keyBuf [2]string
+	keys := keyBuf[:0]
+	for _, c := range ctrs {
+		keys = append(keys, c.prefix+c.id)
+	}
+	counts, reset, err := i.limiter.CountMany(ctx, keys, i.cfg.RateLimit.Window, now)
 	if err != nil {
 		return 0, err
 	}
 	if len(counts) != len(keys) {
 		return 0, fmt.Errorf("rate limiter answered %d counts for %d keys", len(counts), len(keys))
 	}
+	wait := time.Duration(0)
 	for k, n := range counts {
-		if n >= int64(limits[k]) {
-			if wait := reset.Sub(now); wait > 0 {
-				return wait, nil
-			}
-			return time.Second, nil
+		if i.counts != nil {
+			i.counts.put(keys[k], start.UnixNano(), n, now)
+		}
+		if n >= int64(ctrs[k].limit) && wait == 0 {
+			wait = limitWait(reset, now)
 		}
 	}
-	return 0, nil
+	return wait, nil
+}
+
+// counter is one failure counter limited checks: its key is prefix+id.
+type counter struct {
+	prefix, id string
+	limit      int
+}
+
+// limitWait is how long a caller over its limit waits: until the window
+// ends, at least a second.
+func limitWait(reset, now time.Time) time.Duration {
+	if wait := reset.Sub(now); wait > 0 {
+		return wait
+	}
+	return time.Second
 }
 
 // failed counts a failed authentication against the id's key (as for
-// limited) and the address.
+// limited) and the address. The count cache learns each new count, so
+// that this replica sees its own failures at once.
 func (i *Issuer) failed(ctx context.Context, key, addr string, now time.Time) error {
 	rl := i.cfg.RateLimit
 	if key != "" && rl.PerClient >= 0 {
-		if _, _, err := i.limiter.Hit(ctx, key, rl.Window, now); err != nil {
+		if err := i.hit(ctx, key, now); err != nil {
 			return err
 		}
 	}
 	if rl.PerAddress >= 0 {
-		if _, _, err := i.limiter.Hit(ctx, limitKeyAddr+addr, rl.Window, now); err != nil {
+		if err := i.hit(ctx, limitKeyAddr+addr, now); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// hit counts one failure against key and tells the count cache.
+func (i *Issuer) hit(ctx context.Context, key string, now time.Time) error {
+	w := i.cfg.RateLimit.Window
+	n, _, err := i.limiter.Hit(ctx, key, w, now)
+	if i.counts == nil {
+		return err
+	}
+	if err != nil {
+		// The failure may or may not have been counted.
+		i.counts.drop(key)
+		return err
+	}
+	i.counts.put(key, now.Truncate(w).UnixNano(), n, now)
 	return nil
 }
 

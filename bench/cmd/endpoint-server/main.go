@@ -7,6 +7,13 @@
 //
 //	endpoint-server -impl portcullis-es256 -port 8181
 //	endpoint-server -list    # the setups it knows
+//	endpoint-server -impl portcullis-eddsa -store postgres
+//
+// With -store other than memory, a Portcullis setup runs over a fresh store
+// of that backend (see bench/internal/benchstore): a PostgreSQL schema, a
+// MySQL database or a Redis key prefix of its own on the server that
+// PORTCULLIS_TEST_POSTGRES, _MYSQL or _REDIS names, or a SQLite file in a
+// temporary directory, removed when the server exits.
 //
 // When it is ready it prints one line:
 //
@@ -40,8 +47,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portcullis/portcullis/bench/internal/benchstore"
 	"github.com/portcullis/portcullis/bench/internal/endpoints"
 	"github.com/portcullis/portcullis/internal/cputime"
+	"github.com/portcullis/portcullis/internal/token"
 )
 
 func main() {
@@ -50,6 +59,7 @@ func main() {
 	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
 	list := flag.Bool("list", false, "print the setups, one a line, and exit")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the serving to this file")
+	storeName := flag.String("store", "memory", "store of a portcullis setup: "+strings.Join(benchstore.Names, ", "))
 	flag.Parse()
 	if *list {
 		fmt.Println(strings.Join(endpoints.Names, "\n"))
@@ -66,19 +76,24 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*impl, *port, *lifetime); err != nil {
+	if err := run(*impl, *storeName, *port, *lifetime); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(impl string, port int, lifetime time.Duration) error {
+func run(impl, storeName string, port int, lifetime time.Duration) (err error) {
 	if port <= 0 || port > 65535 {
 		return fmt.Errorf("invalid -port %d", port)
 	}
-	e, err := endpoints.New(impl)
+	e, closeStore, err := endpoint(impl, storeName)
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if cerr := closeStore(); cerr != nil && err == nil {
+			err = fmt.Errorf("removing the %s store: %w", storeName, cerr)
+		}
+	}()
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		return err
@@ -109,4 +124,31 @@ func run(impl string, port int, lifetime time.Duration) error {
 		fmt.Printf("served %d cpu-ns %d cpu-ns/req %.0f\n", n, d.Nanoseconds(), float64(d.Nanoseconds())/float64(max(n, 1)))
 	}
 	return nil
+}
+
+// endpoint builds impl, over a fresh store of the named backend for a
+// Portcullis setup, and returns it with the function that removes the
+// store.
+func endpoint(impl, storeName string) (*endpoints.Endpoint, func() error, error) {
+	if storeName == "memory" {
+		e, err := endpoints.New(impl)
+		return e, func() error { return nil }, err
+	}
+	alg, ok := map[string]string{
+		"portcullis-es256": token.ES256, "portcullis-eddsa": token.EdDSA, "portcullis-hs256": token.HS256,
+	}[impl]
+	if !ok {
+		return nil, nil, fmt.Errorf("-store %s needs a portcullis setup, not %s", storeName, impl)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, closeStore, err := benchstore.Open(ctx, storeName)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := endpoints.PortcullisOn(impl+"@"+storeName, st, alg)
+	if err != nil {
+		return nil, nil, errors.Join(err, closeStore())
+	}
+	return e, closeStore, nil
 }
