@@ -227,9 +227,14 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 // conditional UPDATE of ConsumeRefreshToken, which also records the
 // successor's hash and requires its family; the successor is inserted in the
 // same statement on PostgreSQL (a data-modifying WITH, one round trip) and
-// in the same transaction on MySQL and SQLite. Only when nothing was
-// consumed does a second query tell this very rotation run before (nil)
-// from reuse, and both from a missing, expired or revoked token.
+// in the same transaction on MySQL (START TRANSACTION, UPDATE, INSERT,
+// COMMIT: four round trips, since the driver sends one statement at a
+// time unless the DSN allows several, which the store cannot ask for) and
+// SQLite (in process; a transaction shared with the writes that arrived
+// meanwhile, see "SQLite performance" in the package doc). Only when
+// nothing was consumed does a second query tell this very rotation run
+// before (nil) from reuse, and both from a missing, expired or revoked
+// token.
 //
 // database/sql sends a statement again only on driver.ErrBadConn, which the
 // drivers return only when the statement never reached the server, so no
