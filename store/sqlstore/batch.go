@@ -20,10 +20,11 @@ import (
 // way commits one, made of every write waiting then (its own included),
 // and hands any that arrived meanwhile to a new goroutine, so that no
 // caller commits more than one group. Each write answers as it would
-// alone: a write either changes nothing and answers (a taken hash), or
-// changes what it would alone; any other error (a statement's, BEGIN's,
-// COMMIT's) undoes the group, and every write of it runs again on its own,
-// with its own context.
+// alone: in the group, a write either changes what it would alone, or
+// changes nothing and answers (a create's taken hash, a rotation that
+// consumed nothing); anything else (a statement's error, BEGIN's or
+// COMMIT's, a rotation whose successor's hash is taken) undoes the group,
+// and every write of it runs again on its own, with its own context.
 
 // batchOp is one write of a group.
 type batchOp struct {
