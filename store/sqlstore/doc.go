@@ -87,6 +87,25 @@
 //     then delays requests while it runs. Several processes on one file each
 //     keep their own connection and rely on busy_timeout between them.
 //
+// The store itself commits writes in groups on SQLite:
+// CreateRefreshToken and RotateRefreshToken calls that arrive while
+// another is committing wait for it and then share one transaction (at
+// most 64 to a group, committed by one of the callers; the store starts
+// no goroutine of its own when idle). Most of the CPU of a lone
+// create was the commit (the WAL frames, written one pwrite per header
+// and per page, and the shared-memory locks), and a group pays it once.
+// Each call still answers as it would alone: a hash taken changes
+// nothing for the others, and any other error undoes the group and
+// runs each of its writes again on its own. A call whose context ends
+// while it waits returns the context's error; its write may still be
+// committed with the group, as a statement already sent may be on any
+// database. Measured with 32 requests in flight over one connection (2
+// cores at load 16-17, medians of 5 runs), CPU per request before and
+// after: client credentials with refresh tokens 0.27 → 0.19 ms, the
+// refresh grant 0.44 → 0.27 ms. Over a pool of many connections it gains
+// nothing measurable: opening connections and the reads' WAL snapshots
+// cost more there than the commits.
+//
 // Statements are prepared once per Store and reused, on every dialect.
 //
 // # Migrations
@@ -128,7 +147,8 @@
 // and seq let exactly one replica create key n. [Store.RotateRefreshToken]
 // is that UPDATE and the successor's INSERT in one statement on PostgreSQL
 // (WITH … UPDATE … RETURNING feeding the INSERT) and in one transaction on
-// MySQL and SQLite.
+// MySQL and SQLite (on SQLite, possibly shared with other rotations and
+// creates: see "SQLite performance").
 //
 // # Change log
 //

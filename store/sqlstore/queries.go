@@ -25,6 +25,7 @@ const (
 	qDeleteAccount
 
 	qCreateRefresh
+	qCreateRefreshNew
 	qGetRefresh
 	qConsumeRefresh
 	qRotateRefresh
@@ -134,6 +135,10 @@ func queryText(d Dialect) [numQueries]string {
 	q[qDeleteAccount] = "DELETE FROM {p}accounts WHERE id = ?"
 
 	q[qCreateRefresh] = "INSERT INTO {p}refresh_tokens (" + refreshCols + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	// A create in a group commit (SQLite, batch.go): a taken hash changes
+	// nothing and is told by no row inserted, not by an error that would
+	// undo the group.
+	q[qCreateRefreshNew] = q[qCreateRefresh] + " ON CONFLICT (hash) DO NOTHING"
 	q[qGetRefresh] = "SELECT " + refreshCols + " FROM {p}refresh_tokens WHERE hash = ? AND expires_at > ? AND " + familyLive
 	// The conditional UPDATE is the whole of single use: the database lets
 	// exactly one of any number of concurrent updates see used_at = 0.

@@ -148,6 +148,8 @@ type Store struct {
 	// lastClient is the text of the last client GetClient found, which
 	// a miss decodes in its place.
 	lastClient atomic.Pointer[clientText]
+
+	batch batcher // SQLite's group commits (batch.go)
 }
 
 var (

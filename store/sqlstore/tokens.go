@@ -62,14 +62,52 @@ func (s *Store) CreateRefreshToken(ctx context.Context, t *store.RefreshToken) e
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, qCreateRefresh, args...)
-	if s.isUniqueViolation(err) {
+	if s.d == SQLite {
+		// Prepared outside the group's transaction: on a pool of one
+		// connection, which the transaction holds, it could not be.
+		var st *sql.Stmt
+		if st, err = s.stmt(ctx, qCreateRefreshNew); err != nil {
+			return fail(op, err)
+		}
+		err = s.grouped(ctx, &batchOp{
+			inTx: func(ctx context.Context, tx *sql.Tx) (error, error) {
+				return createRefreshInTx(ctx, tx, st, args)
+			},
+			alone: func(ctx context.Context) error {
+				_, err := s.exec(ctx, qCreateRefresh, args...)
+				return err
+			},
+		})
+	} else {
+		_, err = s.exec(ctx, qCreateRefresh, args...)
+	}
+	if errors.Is(err, errHashTaken) || s.isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
 	}
 	if err != nil {
 		return fail(op, err)
 	}
 	return nil
+}
+
+// errHashTaken is a group commit's answer to a create whose hash is taken.
+var errHashTaken = errors.New("hash taken")
+
+// createRefreshInTx is CreateRefreshToken in a group commit (batch.go):
+// errHashTaken, changing nothing, when the hash is taken.
+func createRefreshInTx(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args []any) (answer, err error) {
+	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return errHashTaken, nil
+	}
+	return nil, nil
 }
 
 // refreshArgs are a refresh token's columns, in refreshCols order.
@@ -189,9 +227,14 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 // conditional UPDATE of ConsumeRefreshToken, which also records the
 // successor's hash and requires its family; the successor is inserted in the
 // same statement on PostgreSQL (a data-modifying WITH, one round trip) and
-// in the same transaction on MySQL and SQLite. Only when nothing was
-// consumed does a second query tell this very rotation run before (nil)
-// from reuse, and both from a missing, expired or revoked token.
+// in the same transaction on MySQL (START TRANSACTION, UPDATE, INSERT,
+// COMMIT: four round trips, since the driver sends one statement at a
+// time unless the DSN allows several, which the store cannot ask for) and
+// SQLite (in process; a transaction shared with the writes that arrived
+// meanwhile, see "SQLite performance" in the package doc). Only when
+// nothing was consumed does a second query tell this very rotation run
+// before (nil) from reuse, and both from a missing, expired or revoked
+// token.
 //
 // database/sql sends a statement again only on driver.ErrBadConn, which the
 // drivers return only when the statement never reached the server, so no
@@ -215,9 +258,12 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	usedAt := max(nowMicros, 1) // 0 means unused
 	consume := []any{usedAt, next.Hash, oldHash, next.FamilyID, nowMicros}
 	var n int64
-	if s.d == Postgres {
+	switch s.d {
+	case Postgres:
 		n, err = s.affected(ctx, qRotateRefresh, append(consume, args...)...)
-	} else {
+	case SQLite:
+		n, err = s.rotateGrouped(ctx, consume, args)
+	default:
 		n, err = s.rotateTx(ctx, consume, args)
 	}
 	if s.isUniqueViolation(err) {
@@ -273,6 +319,55 @@ func (s *Store) rotateTx(ctx context.Context, consume, create []any) (int64, err
 		return 0, err
 	}
 	return 1, tx.Commit()
+}
+
+// errNotConsumed is a grouped rotation's answer when its UPDATE matched
+// nothing: RotateRefreshToken then finds out why, as after rotateTx.
+var errNotConsumed = errors.New("not consumed")
+
+// rotateGrouped is rotateTx in a group commit (SQLite, batch.go). A
+// successor whose hash is taken undoes the group, so that this rotation
+// runs again alone and leaves its token unused (with 256-bit hashes, that
+// is an issuer's bug or a test, not traffic).
+func (s *Store) rotateGrouped(ctx context.Context, consume, create []any) (int64, error) {
+	rot, err := s.stmt(ctx, qRotateRefresh)
+	if err != nil {
+		return 0, err
+	}
+	ins, err := s.stmt(ctx, qCreateRefreshNew)
+	if err != nil {
+		return 0, err
+	}
+	err = s.grouped(ctx, &batchOp{
+		inTx: func(ctx context.Context, tx *sql.Tx) (error, error) {
+			res, err := tx.StmtContext(ctx, rot).ExecContext(ctx, consume...)
+			if err != nil {
+				return nil, err
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				return errNotConsumed, err
+			}
+			answer, err := createRefreshInTx(ctx, tx, ins, create)
+			if answer != nil && err == nil {
+				err = answer
+			}
+			return nil, err
+		},
+		alone: func(ctx context.Context) error {
+			n, err := s.rotateTx(ctx, consume, create)
+			if err == nil && n == 0 {
+				err = errNotConsumed
+			}
+			return err
+		},
+	})
+	switch {
+	case errors.Is(err, errNotConsumed):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return 1, nil
 }
 
 // inspectRefresh reads a token whatever its state, and whether its family is

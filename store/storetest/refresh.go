@@ -19,12 +19,14 @@ func RunRefreshTokens(t *testing.T, newStore func(t *testing.T) store.Store) {
 	run(t, newStore, "Expiry", testRefreshExpiry)
 	run(t, newStore, "RevokeFamily", testRefreshRevokeFamily)
 	run(t, newStore, "ConcurrentConsume", testRefreshConcurrentConsume)
+	run(t, newStore, "ConcurrentCreate", testRefreshConcurrentCreate)
 	run(t, newStore, "ZeroExpiry", testRefreshZeroExpiry)
 	run(t, newStore, "ZeroNow", testRefreshZeroNow)
 	run(t, newStore, "Rotate", testRefreshRotate)
 	run(t, newStore, "RotateRepeated", testRefreshRotateRepeated)
 	run(t, newStore, "RotateRefused", testRefreshRotateRefused)
 	run(t, newStore, "ConcurrentRotate", testRefreshConcurrentRotate)
+	run(t, newStore, "ConcurrentRotateMany", testRefreshConcurrentRotateMany)
 }
 
 // newGrant returns a grant with every field set, valid from base for a day.
@@ -256,6 +258,27 @@ func testRefreshConcurrentConsume(t *testing.T, s store.Store) {
 	}
 }
 
+// testRefreshConcurrentCreate: creates of distinct tokens at once all
+// succeed and are all stored, and of two creates of one hash at once
+// exactly one does (a store may commit concurrent writes together, as
+// sqlstore does on SQLite; each must still answer as it would alone).
+func testRefreshConcurrentCreate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for round := range 4 {
+		toks := make([]*store.RefreshToken, workers)
+		for i := range toks {
+			// Goroutines 2k and 2k+1 create the same hash, with grants
+			// that tell which of them was stored.
+			toks[i] = newRefresh(fmt.Sprintf("round-%d-token-%d", round, i/2), fmt.Sprintf("family-%d-%d", round, i))
+		}
+		errs := race(workers, func(i int) error { return s.CreateRefreshToken(ctx, toks[i]) })
+		for k := 0; k < workers; k += 2 { // workers is even
+			w := exactlyOne(t, fmt.Sprintf("round %d: concurrent CreateRefreshToken of hash %d", round, k/2), errs[k:k+2], store.ErrAlreadyExists)
+			getRefresh(t, s, toks[k+w].Hash, base, toks[k+w])
+		}
+	}
+}
+
 // testRefreshZeroExpiry: a token without an expiry is refused at create, and
 // the refused create claims nothing: backends used to disagree on whether it
 // lived for ever or died at once.
@@ -434,5 +457,40 @@ func testRefreshConcurrentRotate(t *testing.T, s store.Store) {
 		for i, err := range errs {
 			wantErr(t, err, nil, "round %d: goroutine %d repeating the winning rotation", round, i)
 		}
+	}
+}
+
+// testRefreshConcurrentRotateMany: rotations of distinct tokens at once
+// each answer as they would alone, though a store may commit them
+// together: one whose successor's hash is taken gets ErrAlreadyExists and
+// leaves its token unused, and the others are not held back by it.
+func testRefreshConcurrentRotateMany(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for round := range 4 {
+		taken := newRefresh(fmt.Sprintf("round-%d-taken", round), "family-taken")
+		wantErr(t, s.CreateRefreshToken(ctx, taken), nil, "CreateRefreshToken")
+		olds := make([]*store.RefreshToken, workers)
+		nexts := make([]*store.RefreshToken, workers)
+		for i := range olds {
+			fam := fmt.Sprintf("family-%d-%d", round, i)
+			olds[i] = newRefresh(fmt.Sprintf("round-%d-old-%d", round, i), fam)
+			wantErr(t, s.CreateRefreshToken(ctx, olds[i]), nil, "CreateRefreshToken")
+			nexts[i] = newRefresh(fmt.Sprintf("round-%d-next-%d", round, i), fam)
+		}
+		clash := round % workers
+		nexts[clash].Hash = taken.Hash
+		now := at(time.Second)
+		errs := race(workers, func(i int) error { return s.RotateRefreshToken(ctx, olds[i].Hash, nexts[i], now) })
+		for i, err := range errs {
+			if i == clash {
+				wantErr(t, err, store.ErrAlreadyExists, "round %d: goroutine %d rotating to a taken hash", round, i)
+				getRefresh(t, s, olds[i].Hash, base, olds[i])
+				continue
+			}
+			wantErr(t, err, nil, "round %d: goroutine %d rotating its own token", round, i)
+			getRefresh(t, s, olds[i].Hash, base, rotated(olds[i], now, nexts[i].Hash))
+			getRefresh(t, s, nexts[i].Hash, base, nexts[i])
+		}
+		getRefresh(t, s, taken.Hash, base, taken)
 	}
 }
