@@ -15,6 +15,8 @@
 #                             # (STORES="memory sqlite postgres mysql redis",
 #                             # STORE_IMPL=portcullis-eddsa; a store whose
 #                             # variable is unset is skipped)
+#   PAIRS=5 WRK_DURATION=10s  # rounds of plain/guarded per framework, length of a wrk run
+#   CONTROL=1.2us ./run.sh    # also a plain route that spins 1.2 µs per request
 #
 # Results go to $OUT (default ./results, which git ignores).
 set -euo pipefail
@@ -28,6 +30,9 @@ WRK=${WRK:-1}
 WRK_ONLY=${WRK_ONLY:-}
 STORES=${STORES:-memory sqlite postgres mysql redis}
 STORE_IMPL=${STORE_IMPL:-portcullis-eddsa}
+WRK_DURATION=${WRK_DURATION:-10s}
+PAIRS=${PAIRS:-5}
+CONTROL=${CONTROL:-}
 PORT=${PORT:-18181}
 mkdir -p "$OUT"
 : >"$OUT/bench.txt"
@@ -96,7 +101,10 @@ wrk_endpoint() {
 	local file=$1
 	shift
 	# Bounded: two threads, 32 connections, ten seconds, loopback only; the
-	# server exits by itself after two minutes if this script dies.
+	# server exits by itself after two minutes if this script dies. The
+	# ready file is emptied first, so that the last server's line is not
+	# taken for this one's.
+	: >"$bin/ready"
 	"$bin/endpoint-server" "$@" -port "$PORT" -lifetime 2m >"$bin/ready" 2>&1 &
 	server=$!
 	wait_ready "$bin/ready"
@@ -153,30 +161,70 @@ fi
 [ -n "$WRK_ONLY" ] && [ "$WRK_ONLY" != http ] && exit 0
 # The routes, plain and guarded, one server each, wrk with the same bearer
 # token on every request (cached by the guard after the first). The
-# server prints its own CPU time per request when it stops.
+# server prints its own CPU time per request when it stops. PAIRS rounds,
+# each running every framework plain then guarded (then the control, when
+# CONTROL is set), so that a change in the machine's load between two runs
+# falls on both sides alike; a ratio is taken within a round and the
+# median of the rounds is reported. CONTROL=1.2us adds a plain route that
+# spins that long per request (http-server -spin): what any added work of
+# the guard's size costs over loopback, guard or not.
 : >"$OUT/wrk-http.txt"
-for setup in $routes; do
-	fw=${setup%/*}
-	guarded=
-	[ "${setup#*/}" = guarded ] && guarded=-guarded
-	"$bin/http-server" -framework "$fw" $guarded -port "$PORT" -lifetime 2m >"$bin/ready" &
-	server=$!
-	wait_ready "$bin/ready"
-	read -r _ name url auth <"$bin/ready" || { echo "$setup did not start"; exit 1; }
-	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
-	echo "== wrk $name ($url)" | tee -a "$OUT/wrk-http.txt"
-	wrk -t2 -c32 -d10s --timeout 30s -H "Authorization: $auth" "$url" | tee -a "$OUT/wrk-http.txt"
-	kill "$server"
-	wait "$server" 2>/dev/null || true
-	server=
-	grep '^served ' "$bin/ready" | tee -a "$OUT/wrk-http.txt" || true
+modes="plain guarded"
+[ -n "$CONTROL" ] && modes="$modes control"
+for round in $(seq "$PAIRS"); do
+	for fw in $(printf '%s\n' $routes | cut -d/ -f1 | uniq); do
+		for mode in $modes; do
+			flags=
+			case $mode in
+			guarded) flags=-guarded ;;
+			control) flags="-spin $CONTROL" ;;
+			esac
+			: >"$bin/ready"
+			"$bin/http-server" -framework "$fw" $flags -port "$PORT" -lifetime 2m >"$bin/ready" &
+			server=$!
+			wait_ready "$bin/ready"
+			read -r _ _ url auth <"$bin/ready" || { echo "$fw/$mode did not start"; exit 1; }
+			case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
+			echo "== wrk $fw/$mode round $round ($url) load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/wrk-http.txt"
+			wrk -t2 -c32 -d"$WRK_DURATION" --timeout 30s -H "Authorization: $auth" "$url" | tee -a "$OUT/wrk-http.txt"
+			kill "$server"
+			wait "$server" 2>/dev/null || true
+			server=
+			grep '^served ' "$bin/ready" | tee -a "$OUT/wrk-http.txt" || true
+		done
+	done
 done
 
-echo "== routes over loopback: guarded ÷ plain (req/s; server CPU per request)"
-awk '/^== wrk/ {name=$3} /Non-2xx/ {bad[name]=$NF} /^Requests\/sec/ {rps[name]=$2} /^served / {cpu[name]=$6}
-	END {split("nethttp chi gin", fws, " ");
-		for (i=1;i<=3;i++) {f=fws[i]; p=f "/plain"; g=f "/guarded";
-			if (!(p in rps) || !(g in rps)) continue;
-			printf "%-8s plain %10s req/s %7s cpu-ns/req   guarded %10s req/s %7s cpu-ns/req   ratio %.3f req/s, %.3f cpu%s\n",
-				f, rps[p], cpu[p], rps[g], cpu[g], rps[g]/rps[p], (cpu[g] > 0 ? cpu[p]/cpu[g] : 0),
-				((p in bad) || (g in bad) ? "  (non-2xx!)" : "")}}' "$OUT/wrk-http.txt"
+echo "== routes over loopback: guarded ÷ plain within each round, median of $PAIRS rounds (req/s; server CPU per request)"
+awk -v control="$CONTROL" '
+	function median(list,   n, a, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j+1] = a[j]; a[j+1] = t }
+		return n == 0 ? 0 : (n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2)
+	}
+	/^== wrk/ {split($3, fm, "/"); f = fm[1]; m = fm[2]; r = $5; if (!(f in seen)) {seen[f]; order[++nf] = f}}
+	/Non-2xx|Socket errors/ {bad[f]}
+	/^Requests\/sec/ {rps[f, m, r] = $2}
+	/^served / {cpu[f, m, r] = $6}
+	END {
+		for (i = 1; i <= nf; i++) {
+			f = order[i]
+			split("guarded control", ms, " ")
+			for (k = 1; k <= 2; k++) {
+				m = ms[k]; rr = ""; cr = ""; pc = ""; gc = ""; d = ""
+				for (key in rps) {
+					split(key, kk, SUBSEP)
+					if (kk[1] != f || kk[2] != "plain") continue
+					r = kk[3]
+					if (!((f, m, r) in rps) || cpu[f, m, r] <= 0 || cpu[f, "plain", r] <= 0) continue
+					rr = rr " " rps[f, m, r] / rps[f, "plain", r]
+					cr = cr " " cpu[f, "plain", r] / cpu[f, m, r]
+					pc = pc " " cpu[f, "plain", r]; gc = gc " " cpu[f, m, r]
+					d = d " " cpu[f, m, r] - cpu[f, "plain", r]
+				}
+				if (rr == "") continue
+				printf "%-8s %-8s ratio %.3f req/s, %.3f cpu   cpu-ns/req plain %.0f %s %.0f (%+.0f)%s\n",
+					f, m, median(rr), median(cr), median(pc), m, median(gc), median(d), (f in bad ? "  (errors or non-2xx!)" : "")
+			}
+		}
+	}' "$OUT/wrk-http.txt"

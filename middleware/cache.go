@@ -15,9 +15,14 @@ type cacheEntry struct {
 	// be bad (an inactive introspection answer).
 	principal *Principal
 	raw       string       // the cache key, set by put: the map holds only its hash
+	hash      uint64       // raw's hash, set by put
 	kid       string       // the key that signed the token, for a local recheck
 	expires   time.Time    // when the entry stops being served: exp plus leeway, or sooner
 	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
+	// dropped is set, under the shard's lock, when the entry leaves the
+	// map (forgotten, flushed, expired, evicted or replaced), so that the
+	// shard's hot pointer never serves it again.
+	dropped atomic.Bool
 }
 
 const cacheShards = 32
@@ -46,6 +51,19 @@ const cacheShards = 32
 // forget, not per token, keeps the bookkeeping off the hot path; an
 // unrelated forget during a first sight only means that token is verified
 // afresh once more.
+//
+// # The hot pointer
+//
+// Every shard also points at the entry it served last, and get tries that
+// entry before the map: a hit on it only reads memory. Through the map,
+// every get writes the shard's lock word twice (RLock, RUnlock), and when
+// the requests of many connections present one token, as a busy client's
+// do, the cores serving them pass that word's cache line back and forth
+// on every request. Whatever takes an entry out of the map marks it
+// (dropped) under the shard's lock, and get never serves a marked entry
+// from the pointer: the pointer serves only what the map still holds, so
+// a forget that deleted an entry is never undone by a get that read it
+// from the map just before and pointed the shard at it just after.
 type tokenCache struct {
 	seed      maphash.Seed
 	perShard  int
@@ -55,7 +73,11 @@ type tokenCache struct {
 
 type cacheShard struct {
 	sync.RWMutex
-	m map[uint64]*cacheEntry
+	m   map[uint64]*cacheEntry
+	hot atomic.Pointer[cacheEntry] // the entry get served last
+	// The rest of a 64-byte cache line, so that a write to one shard's
+	// lock does not evict its neighbour's hot pointer from other cores.
+	_ [24]byte
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -76,6 +98,9 @@ func (c *tokenCache) hash(k string) (uint64, *cacheShard) {
 // dropped.
 func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
 	h, s := c.hash(k)
+	if e := s.hot.Load(); e != nil && e.hash == h && e.raw == k && !e.dropped.Load() && now.Before(e.expires) {
+		return e // no write: see tokenCache
+	}
 	s.RLock()
 	e := s.m[h]
 	s.RUnlock()
@@ -83,12 +108,15 @@ func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
 		return nil
 	}
 	if now.Before(e.expires) {
+		s.hot.Store(e)
 		return e
 	}
 	s.Lock()
 	if s.m[h] == e { // not a fresh entry put meanwhile
+		e.dropped.Store(true)
 		delete(s.m, h)
 	}
+	s.hot.CompareAndSwap(e, nil)
 	s.Unlock()
 	return nil
 }
@@ -104,13 +132,17 @@ func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 		s.Unlock()
 		return
 	}
-	if _, ok := s.m[h]; !ok && len(s.m) >= c.perShard {
-		for old := range s.m {
+	if prev, ok := s.m[h]; ok {
+		prev.dropped.Store(true) // replaced: another token with this hash, or this one again
+	} else if len(s.m) >= c.perShard {
+		for old, oe := range s.m {
+			oe.dropped.Store(true)
 			delete(s.m, old)
 			break
 		}
 	}
-	e.raw = k
+	e.raw, e.hash = k, h
+	e.dropped.Store(false)
 	s.m[h] = e
 	s.Unlock()
 }
@@ -127,6 +159,7 @@ func (c *tokenCache) forget(id string) {
 		s.Lock()
 		for k, e := range s.m {
 			if p := e.principal; p != nil && (p.TokenID == id || (isFam && p.FamilyID == fam)) {
+				e.dropped.Store(true)
 				delete(s.m, k)
 			}
 		}
@@ -143,6 +176,7 @@ func (c *tokenCache) forgetWhere(match func(*Principal) bool) {
 		s.Lock()
 		for k, e := range s.m {
 			if p := e.principal; p != nil && match(p) {
+				e.dropped.Store(true)
 				delete(s.m, k)
 			}
 		}
@@ -156,7 +190,11 @@ func (c *tokenCache) flush() {
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.Lock()
+		for _, e := range s.m {
+			e.dropped.Store(true)
+		}
 		clear(s.m)
+		s.hot.Store(nil)
 		s.Unlock()
 	}
 }
@@ -198,15 +236,22 @@ func (s subjectState) accepts(gen int64, withGen bool) error {
 // are made only after a signature verified, so only real clients can add
 // them; still, an application whose accounts create clients freely would
 // grow it without end, so it is bounded: when full, an eighth of it
-// (arbitrary entries, in Go's map order) makes room, and what goes is
-// simply asked of the store again.
+// (arbitrary entries, in map order) makes room, and what goes is simply
+// asked of the store again.
 //
 // Like tokenCache, it counts forgets, so that a state read from the store
 // before a Forget is not cached after it: put takes the count that epoch
 // returned before the store was asked, and caches nothing if it moved.
+//
+// Every request with a cached token reads it, so reads take no lock: a
+// sync.Map, whose Load only reads memory, where an RWMutex's RLock and
+// RUnlock would write one word from every core that serves a request (see
+// tokenCache's hot pointer). Writers, rare, serialise on mu, which also
+// keeps n, the number of entries, exact.
 type stateCache struct {
-	mu        sync.RWMutex
-	m         map[stateKey]subjectState
+	mu        sync.Mutex
+	m         sync.Map // stateKey → subjectState
+	n         int      // entries in m, under mu
 	max       int
 	forgotten atomic.Uint64
 }
@@ -216,14 +261,22 @@ type stateCache struct {
 const stateCacheSize = 100_000
 
 func newStateCache(max int) *stateCache {
-	return &stateCache{m: make(map[stateKey]subjectState), max: max}
+	return &stateCache{max: max}
 }
 
 func (c *stateCache) get(k stateKey) (subjectState, bool) {
-	c.mu.RLock()
-	s, ok := c.m[k]
-	c.mu.RUnlock()
-	return s, ok
+	v, ok := c.m.Load(k)
+	if !ok {
+		return subjectState{}, false
+	}
+	return v.(subjectState), true
+}
+
+// len returns the number of entries.
+func (c *stateCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }
 
 // epoch is the forget count, to read before asking the store and hand to put.
@@ -232,28 +285,32 @@ func (c *stateCache) epoch() uint64 { return c.forgotten.Load() }
 // put caches s unless a subject was forgotten since epoch returned seen.
 func (c *stateCache) put(k stateKey, s subjectState, seen uint64) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.forgotten.Load() != seen {
-		c.mu.Unlock()
 		return
 	}
-	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
-		drop := max(1, c.max/8)
-		for old := range c.m {
-			delete(c.m, old)
-			if drop--; drop == 0 {
-				break
-			}
+	if _, ok := c.m.Load(k); !ok {
+		if c.n >= c.max {
+			drop := max(1, c.max/8)
+			c.m.Range(func(old, _ any) bool {
+				c.m.Delete(old)
+				c.n--
+				drop--
+				return drop > 0
+			})
 		}
+		c.n++
 	}
-	c.m[k] = s
-	c.mu.Unlock()
+	c.m.Store(k, s)
 }
 
 // forget drops k, and any put in flight of a state read before.
 func (c *stateCache) forget(k stateKey) {
 	c.forgotten.Add(1)
 	c.mu.Lock()
-	delete(c.m, k)
+	if _, ok := c.m.LoadAndDelete(k); ok {
+		c.n--
+	}
 	c.mu.Unlock()
 }
 
@@ -261,6 +318,7 @@ func (c *stateCache) forget(k stateKey) {
 func (c *stateCache) flush() {
 	c.forgotten.Add(1)
 	c.mu.Lock()
-	clear(c.m)
+	c.m.Clear()
+	c.n = 0
 	c.mu.Unlock()
 }

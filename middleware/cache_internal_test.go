@@ -12,7 +12,7 @@ func TestStateCacheBounded(t *testing.T) {
 	c := newStateCache(64)
 	for i := range 1000 {
 		c.put(stateKey{subjectClient, strconv.Itoa(i)}, subjectState{generation: int64(i)}, c.epoch())
-		if n := len(c.m); n > 64 {
+		if n := c.len(); n > 64 {
 			t.Fatalf("after %d puts the cache holds %d entries, more than its bound of 64", i+1, n)
 		}
 	}
@@ -21,10 +21,10 @@ func TestStateCacheBounded(t *testing.T) {
 		t.Errorf("newest entry = %+v, %v", s, ok)
 	}
 	// Updating an entry in a full cache evicts nothing.
-	n := len(c.m)
+	n := c.len()
 	c.put(stateKey{subjectClient, "999"}, subjectState{generation: 1}, c.epoch())
-	if len(c.m) != n {
-		t.Errorf("an update changed the size from %d to %d", n, len(c.m))
+	if c.len() != n {
+		t.Errorf("an update changed the size from %d to %d", n, c.len())
 	}
 }
 
