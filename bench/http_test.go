@@ -36,6 +36,27 @@ func sharedSetup(tb testing.TB) *routes.Setup {
 // run.sh also loads cmd/http-server with wrk over loopback, where the
 // network and HTTP parsing, common to both, are counted too.
 func BenchmarkHTTP(b *testing.B) {
+	eachRoute(b, func(b *testing.B, rt *routes.Route) {
+		r := rt.Request()
+		w := &sink{h: http.Header{}}
+		rt.Handler.ServeHTTP(w, r) // the token is cached from here on
+		b.ReportAllocs()
+		cpu := cputime.Start()
+		for i := 0; b.Loop(); i++ {
+			w.status = 0
+			clear(w.h)
+			rt.Handler.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Fatalf("request %d: status %d, headers %v", i, w.status, w.h)
+			}
+		}
+		cpu.Report(b)
+	})
+}
+
+// eachRoute runs f as a sub-benchmark for every framework's route, plain
+// and guarded.
+func eachRoute(b *testing.B, f func(b *testing.B, rt *routes.Route)) {
 	s := sharedSetup(b)
 	for _, fw := range routes.Frameworks {
 		for _, guarded := range []bool{false, true} {
@@ -43,22 +64,7 @@ func BenchmarkHTTP(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			b.Run(rt.Name, func(b *testing.B) {
-				r := rt.Request()
-				w := &sink{h: http.Header{}}
-				rt.Handler.ServeHTTP(w, r) // the token is cached from here on
-				b.ReportAllocs()
-				cpu := cputime.Start()
-				for i := 0; b.Loop(); i++ {
-					w.status = 0
-					clear(w.h)
-					rt.Handler.ServeHTTP(w, r)
-					if w.status != http.StatusOK {
-						b.Fatalf("request %d: status %d, headers %v", i, w.status, w.h)
-					}
-				}
-				cpu.Report(b)
-			})
+			b.Run(rt.Name, func(b *testing.B) { f(b, rt) })
 		}
 	}
 }
@@ -71,34 +77,25 @@ func BenchmarkHTTP(b *testing.B) {
 // counter on the guard's path, shows here as guarded cpu-ns/op growing
 // faster with -cpu than plain.
 func BenchmarkHTTPParallel(b *testing.B) {
-	s := sharedSetup(b)
-	for _, fw := range routes.Frameworks {
-		for _, guarded := range []bool{false, true} {
-			rt, err := s.Route(fw, guarded)
-			if err != nil {
-				b.Fatal(err)
+	eachRoute(b, func(b *testing.B, rt *routes.Route) {
+		rt.Handler.ServeHTTP(&sink{h: http.Header{}}, rt.Request()) // cache the token
+		b.ReportAllocs()
+		cpu := cputime.Start()
+		b.RunParallel(func(pb *testing.PB) {
+			r := rt.Request()
+			w := &sink{h: http.Header{}}
+			for pb.Next() {
+				w.status = 0
+				clear(w.h)
+				rt.Handler.ServeHTTP(w, r)
+				if w.status != http.StatusOK {
+					b.Errorf("status %d, headers %v", w.status, w.h)
+					return
+				}
 			}
-			b.Run(rt.Name, func(b *testing.B) {
-				rt.Handler.ServeHTTP(&sink{h: http.Header{}}, rt.Request()) // cache the token
-				b.ReportAllocs()
-				cpu := cputime.Start()
-				b.RunParallel(func(pb *testing.PB) {
-					r := rt.Request()
-					w := &sink{h: http.Header{}}
-					for pb.Next() {
-						w.status = 0
-						clear(w.h)
-						rt.Handler.ServeHTTP(w, r)
-						if w.status != http.StatusOK {
-							b.Errorf("status %d, headers %v", w.status, w.h)
-							return
-						}
-					}
-				})
-				cpu.Report(b)
-			})
-		}
-	}
+		})
+		cpu.Report(b)
+	})
 }
 
 // TestRoutes makes sure that what BenchmarkHTTP times is what it claims:
