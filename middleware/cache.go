@@ -15,13 +15,17 @@ type cacheEntry struct {
 	// be bad (an inactive introspection answer).
 	principal *Principal
 	raw       string       // the cache key, set by put: the map holds only its hash
-	hash      uint64       // raw's hash, set by put
 	kid       string       // the key that signed the token, for a local recheck
 	expires   time.Time    // when the entry stops being served: exp plus leeway, or sooner
 	checked   atomic.Int64 // when revocation was last asked, unix nanoseconds
+	// state is the last answer of the state check for the token's client
+	// (and account), which a LocalVerifier trusts while it holds; it
+	// points at firstState until the first recheck.
+	state      atomic.Pointer[stateMemo]
+	firstState stateMemo
 	// dropped is set, under the shard's lock, when the entry leaves the
 	// map (forgotten, flushed, expired, evicted or replaced), so that the
-	// shard's hot pointer never serves it again.
+	// hot slots never serve it again.
 	dropped atomic.Bool
 }
 
@@ -52,32 +56,54 @@ const cacheShards = 32
 // unrelated forget during a first sight only means that token is verified
 // afresh once more.
 //
-// # The hot pointer
+// # The hot pointers
 //
-// Every shard also points at the entry it served last, and get tries that
-// entry before the map: a hit on it only reads memory. Through the map,
-// every get writes the shard's lock word twice (RLock, RUnlock), and when
-// the requests of many connections present one token, as a busy client's
-// do, the cores serving them pass that word's cache line back and forth
-// on every request. Whatever takes an entry out of the map marks it
-// (dropped) under the shard's lock, and get never serves a marked entry
-// from the pointer: the pointer serves only what the map still holds, so
-// a forget that deleted an entry is never undone by a get that read it
-// from the map just before and pointed the shard at it just after.
+// Before the map, get tries the entry it served last for tokens that end
+// like this one: a table of hotSlots pointers indexed by a hash of the
+// token's last hotTail bytes (for a JWT, part of its signature; for an
+// opaque token, random), so that a hit hashes 32 bytes instead of the whole
+// token, takes no lock and only reads memory. Through the map, every get
+// writes the shard's lock word twice (RLock, RUnlock), and when the
+// requests of many connections present one token, as a busy client's do,
+// the cores serving them pass that word's cache line back and forth on
+// every request. A hot entry is served only when its token is this one,
+// byte for byte, so the index needs no secret and a format whose tokens
+// share their tail only makes them take turns in one slot. Whatever takes
+// an entry out of the map marks it (dropped) under the shard's lock, and
+// get never serves a marked entry from a slot: the slots serve only what
+// the map still holds, so a forget that deleted an entry is never undone by
+// a get that read it from the map just before and pointed a slot at it
+// just after.
 type tokenCache struct {
 	seed      maphash.Seed
 	perShard  int
 	shards    [cacheShards]cacheShard
+	hot       [hotSlots]hotSlot
 	forgotten atomic.Uint64
 }
 
 type cacheShard struct {
 	sync.RWMutex
-	m   map[uint64]*cacheEntry
-	hot atomic.Pointer[cacheEntry] // the entry get served last
+	m map[uint64]*cacheEntry
 	// The rest of a 64-byte cache line, so that a write to one shard's
-	// lock does not evict its neighbour's hot pointer from other cores.
-	_ [24]byte
+	// lock does not evict its neighbour's from other cores.
+	_ [32]byte
+}
+
+const (
+	// hotSlots is the number of hot pointers: tokens in use at once on a
+	// busy route are few, and a slot costs one cache line.
+	hotSlots = 128
+	// hotTail is how much of the end of a token picks its hot slot.
+	hotTail = 32
+)
+
+// hotSlot is the entry get served last for the tokens whose tail hashes
+// to this slot, alone on its cache line, since other cores read it on
+// every request.
+type hotSlot struct {
+	atomic.Pointer[cacheEntry]
+	_ [56]byte
 }
 
 func newTokenCache(size int) *tokenCache {
@@ -94,13 +120,19 @@ func (c *tokenCache) hash(k string) (uint64, *cacheShard) {
 	return h, &c.shards[h%cacheShards]
 }
 
+// hotSlot returns the hot pointer for k: see tokenCache.
+func (c *tokenCache) hotSlot(k string) *hotSlot {
+	return &c.hot[maphash.String(c.seed, k[max(0, len(k)-hotTail):])%hotSlots]
+}
+
 // get returns the entry for k while it is good at now; an expired one is
 // dropped.
 func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
-	h, s := c.hash(k)
-	if e := s.hot.Load(); e != nil && e.hash == h && e.raw == k && !e.dropped.Load() && now.Before(e.expires) {
-		return e // no write: see tokenCache
+	hot := c.hotSlot(k)
+	if e := hot.Load(); e != nil && e.raw == k && !e.dropped.Load() && now.Before(e.expires) {
+		return e // no lock, no write: see tokenCache
 	}
+	h, s := c.hash(k)
 	s.RLock()
 	e := s.m[h]
 	s.RUnlock()
@@ -108,7 +140,7 @@ func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
 		return nil
 	}
 	if now.Before(e.expires) {
-		s.hot.Store(e)
+		hot.Store(e)
 		return e
 	}
 	s.Lock()
@@ -116,7 +148,7 @@ func (c *tokenCache) get(k string, now time.Time) *cacheEntry {
 		e.dropped.Store(true)
 		delete(s.m, h)
 	}
-	s.hot.CompareAndSwap(e, nil)
+	hot.CompareAndSwap(e, nil)
 	s.Unlock()
 	return nil
 }
@@ -141,7 +173,7 @@ func (c *tokenCache) put(k string, e *cacheEntry, seen uint64) {
 			break
 		}
 	}
-	e.raw, e.hash = k, h
+	e.raw = k
 	e.dropped.Store(false)
 	s.m[h] = e
 	s.Unlock()
@@ -194,8 +226,11 @@ func (c *tokenCache) flush() {
 			e.dropped.Store(true)
 		}
 		clear(s.m)
-		s.hot.Store(nil)
 		s.Unlock()
+	}
+	// Tidiness only: every entry the slots point at is marked dropped.
+	for i := range c.hot {
+		c.hot[i].Store(nil)
 	}
 }
 
@@ -209,6 +244,20 @@ const (
 type stateKey struct {
 	kind subjectKind
 	id   string
+}
+
+// stateMemo is a state check that passed: the token's client (and
+// account) were accepted, from states that may be trusted until until
+// (unix nanoseconds), while the state cache's version is still version.
+// The version is read before the check, and moves, after the change is
+// made, whenever the cache learns anything that could refuse a token it
+// accepted (a forget, a flush, a state replaced by a different one, an
+// eviction): a check that read a state before a change read the version
+// before its move too, so a memo made from states the cache no longer
+// holds is never trusted; one made during such a change is merely redone.
+type stateMemo struct {
+	version uint64
+	until   int64
 }
 
 type subjectState struct {
@@ -243,10 +292,11 @@ func (s subjectState) accepts(gen int64, withGen bool) error {
 // before a Forget is not cached after it: put takes the count that epoch
 // returned before the store was asked, and caches nothing if it moved.
 //
-// Every request with a cached token reads it, so reads take no lock: a
-// sync.Map, whose Load only reads memory, where an RWMutex's RLock and
-// RUnlock would write one word from every core that serves a request (see
-// tokenCache's hot pointer). Writers, rare, serialise on mu, which also
+// Every first sight of a token reads it, and so does a cached token once
+// its memo is stale (see stateMemo), so reads take no lock: a sync.Map,
+// whose Load only reads memory, where an RWMutex's RLock and RUnlock would
+// write one word from every core that serves a request (see tokenCache's
+// hot pointers). Writers, rare, serialise on mu, which also
 // keeps n, the number of entries, exact.
 type stateCache struct {
 	mu        sync.Mutex
@@ -254,6 +304,9 @@ type stateCache struct {
 	n         int      // entries in m, under mu
 	max       int
 	forgotten atomic.Uint64
+	// version moves on any change that could refuse a token that the
+	// cache's states accepted: see stateMemo.
+	version atomic.Uint64
 }
 
 // stateCacheSize bounds the state cache: one small entry per client or
@@ -289,8 +342,11 @@ func (c *stateCache) put(k stateKey, s subjectState, seen uint64) {
 	if c.forgotten.Load() != seen {
 		return
 	}
-	if _, ok := c.m.Load(k); !ok {
+	changed := false
+	if prev, ok := c.m.Load(k); !ok {
 		if c.n >= c.max {
+			// What goes may come back different, unseen by the memos.
+			changed = true
 			drop := max(1, c.max/8)
 			c.m.Range(func(old, _ any) bool {
 				c.m.Delete(old)
@@ -300,8 +356,13 @@ func (c *stateCache) put(k stateKey, s subjectState, seen uint64) {
 			})
 		}
 		c.n++
+	} else if p := prev.(subjectState); p.generation != s.generation || p.disabled != s.disabled || p.gone != s.gone {
+		changed = true
 	}
 	c.m.Store(k, s)
+	if changed {
+		c.version.Add(1) // after the change: see stateMemo
+	}
 }
 
 // forget drops k, and any put in flight of a state read before.
@@ -311,6 +372,7 @@ func (c *stateCache) forget(k stateKey) {
 	if _, ok := c.m.LoadAndDelete(k); ok {
 		c.n--
 	}
+	c.version.Add(1) // after the change: see stateMemo
 	c.mu.Unlock()
 }
 
@@ -320,5 +382,6 @@ func (c *stateCache) flush() {
 	c.mu.Lock()
 	c.m.Clear()
 	c.n = 0
+	c.version.Add(1) // after the change: see stateMemo
 	c.mu.Unlock()
 }

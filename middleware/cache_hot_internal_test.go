@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,17 +25,17 @@ func TestTokenCacheHotPointer(t *testing.T) {
 	if c.get("raw", now) != e || c.get("raw", now) != e {
 		t.Fatal("cached token missed")
 	}
-	_, s := c.hash("raw")
-	if s.hot.Load() != e {
-		t.Fatal("a hit did not point the shard at the entry")
+	s := c.hotSlot("raw")
+	if s.Load() != e {
+		t.Fatal("a hit did not point the hot slot at the entry")
 	}
 	c.forget("j1")
 	if got := c.get("raw", now); got != nil {
 		t.Fatal("forgotten token served")
 	}
 	// A get that read the entry from the map before the forget and points
-	// the shard at it after.
-	s.hot.Store(e)
+	// the slot at it after.
+	s.Store(e)
 	if got := c.get("raw", now); got != nil {
 		t.Fatal("forgotten token served from the hot pointer")
 	}
@@ -62,6 +63,7 @@ func TestTokenCacheHotPointer(t *testing.T) {
 			break
 		}
 	}
+	c.hotSlot("a").Store(a) // as a get racing the eviction might
 	c.forget("ja")
 	if c.get("a", now) != nil {
 		t.Fatal("evicted and forgotten token served from the hot pointer")
@@ -82,8 +84,7 @@ func TestTokenCacheHotPointer(t *testing.T) {
 	c.put("f", f, c.epoch())
 	c.get("f", now)
 	c.flush()
-	_, sf := c.hash("f")
-	sf.hot.Store(f)
+	c.hotSlot("f").Store(f)
 	if c.get("f", now) != nil {
 		t.Fatal("flushed token served from the hot pointer")
 	}
@@ -122,10 +123,43 @@ func TestTokenCacheHotPointerConcurrentForget(t *testing.T) {
 	}
 }
 
-// Each shard fills whole cache lines, so that one shard's lock writes do
-// not evict a neighbour's hot pointer from other cores' caches.
+// Each shard and each hot slot fills whole cache lines, so that one
+// shard's lock writes, or one slot's update, do not evict a neighbour from
+// other cores' caches.
 func TestCacheShardSize(t *testing.T) {
 	if n := unsafe.Sizeof(cacheShard{}); n%64 != 0 {
 		t.Errorf("cacheShard is %d bytes, not a multiple of 64: adjust its padding", n)
+	}
+	if n := unsafe.Sizeof(hotSlot{}); n%64 != 0 {
+		t.Errorf("hotSlot is %d bytes, not a multiple of 64: adjust its padding", n)
+	}
+}
+
+// Tokens that share their last hotTail bytes share a hot slot and take
+// turns in it: each is still served as itself, never as the other.
+func TestTokenCacheHotSlotSharedTail(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	c := newTokenCache(64)
+	tail := strings.Repeat("t", hotTail)
+	a := &cacheEntry{principal: &Principal{TokenID: "ja"}, expires: now.Add(time.Hour)}
+	b := &cacheEntry{principal: &Principal{TokenID: "jb"}, expires: now.Add(time.Hour)}
+	c.put("a."+tail, a, c.epoch())
+	c.put("b."+tail, b, c.epoch())
+	if c.hotSlot("a."+tail) != c.hotSlot("b."+tail) {
+		t.Fatal("tokens with one tail in different slots")
+	}
+	for range 3 {
+		if c.get("a."+tail, now) != a || c.get("b."+tail, now) != b {
+			t.Fatal("a token sharing its slot was served as another")
+		}
+	}
+	if c.get("c."+tail, now) != nil {
+		t.Fatal("an unknown token sharing the slot was served")
+	}
+	// Shorter than the tail: the whole token picks the slot.
+	x := &cacheEntry{principal: &Principal{TokenID: "jx"}, expires: now.Add(time.Hour)}
+	c.put("x", x, c.epoch())
+	if c.get("x", now) != x || c.get("x", now) != x {
+		t.Fatal("short token missed")
 	}
 }

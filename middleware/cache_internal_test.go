@@ -132,3 +132,28 @@ func TestKindNames(t *testing.T) {
 		t.Errorf("middleware kinds %q, %q; issuer's %q, %q", KindClient, KindAccount, token.KindClient, token.KindAccount)
 	}
 }
+
+// The state cache's version, which cached tokens' state memos are checked
+// against, moves on whatever could refuse a token a memo accepted, and
+// only then: a refresh that finds the same state keeps the memos good.
+func TestStateCacheVersion(t *testing.T) {
+	c := newStateCache(2)
+	a, b := stateKey{subjectClient, "a"}, stateKey{subjectClient, "b"}
+	moves := func(what string, want bool, f func()) {
+		t.Helper()
+		before := c.version.Load()
+		f()
+		if moved := c.version.Load() != before; moved != want {
+			t.Errorf("%s: version moved = %v, want %v", what, moved, want)
+		}
+	}
+	moves("first put", false, func() { c.put(a, subjectState{generation: 1, fetched: 1}, c.epoch()) })
+	moves("same state, fetched again", false, func() { c.put(a, subjectState{generation: 1, fetched: 2}, c.epoch()) })
+	moves("new generation", true, func() { c.put(a, subjectState{generation: 2, fetched: 3}, c.epoch()) })
+	moves("disabled", true, func() { c.put(a, subjectState{generation: 2, disabled: true}, c.epoch()) })
+	moves("gone", true, func() { c.put(a, subjectState{gone: true}, c.epoch()) })
+	moves("second key", false, func() { c.put(b, subjectState{generation: 1}, c.epoch()) })
+	moves("eviction", true, func() { c.put(stateKey{subjectAccount, "c"}, subjectState{}, c.epoch()) })
+	moves("forget", true, func() { c.forget(a) })
+	moves("flush", true, func() { c.flush() })
+}

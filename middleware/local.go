@@ -249,15 +249,19 @@ func (v *LocalVerifier) verifyCached(ctx context.Context, raw string) (*Principa
 		return nil, false, invalid("empty or too long")
 	}
 	now := v.cfg.Now()
+	var e *cacheEntry
+	if v.tokens != nil {
+		if e = v.tokens.get(raw, now); e != nil && v.current(e, now) {
+			return e.principal, true, nil // nothing to ask: no budget to start
+		}
+	}
 	b := budget{ctx: ctx, d: v.verifyTimeout}
 	defer b.end()
-	if v.tokens != nil {
-		if e := v.tokens.get(raw, now); e != nil {
-			if err := v.recheck(&b, e, now); err != nil {
-				return nil, true, err
-			}
-			return e.principal, true, nil
+	if e != nil {
+		if err := v.recheck(&b, e, now); err != nil {
+			return nil, true, err
 		}
+		return e.principal, true, nil
 	}
 	p, err := v.verifyUncached(&b, raw, now)
 	return p, false, err
@@ -282,7 +286,9 @@ func (v *LocalVerifier) verifyUncached(b *budget, raw string, now time.Time) (*P
 	if v.tokens != nil {
 		epoch = v.tokens.epoch()
 	}
-	if err := v.checkState(b, p, now); err != nil {
+	version := v.state.version.Load() // before the check: see stateMemo
+	until, err := v.checkState(b, p, now)
+	if err != nil {
 		return nil, err
 	}
 	if err := v.checkRevoked(b, p, now); err != nil {
@@ -291,6 +297,8 @@ func (v *LocalVerifier) verifyUncached(b *budget, raw string, now time.Time) (*P
 	if v.tokens != nil {
 		e := &cacheEntry{principal: p, kid: kid, expires: p.ExpiresAt.Add(v.cfg.Leeway)}
 		e.checked.Store(now.UnixNano())
+		e.firstState = stateMemo{version: version, until: until}
+		e.state.Store(&e.firstState)
 		v.tokens.put(raw, e, epoch)
 	}
 	return p, nil
@@ -427,7 +435,7 @@ func (v *LocalVerifier) verifyOpaque(b *budget, raw string, now time.Time) (*Pri
 	}
 	// Opaque tokens are checked against the store on every use, so rotation
 	// reaches them at once: no cached state.
-	if err := v.fetchAndCompare(b, p, now, false); err != nil {
+	if _, err := v.fetchAndCompare(b, p, now, false); err != nil {
 		return nil, err
 	}
 	// An opaque token is revoked by deleting it; its family is revoked in
@@ -444,9 +452,18 @@ func (v *LocalVerifier) verifyOpaque(b *budget, raw string, now time.Time) (*Pri
 // StateTTL: generation, revocation, and that the key that signed it is
 // still trusted (a key withdrawn from the store, say because it leaked,
 // must not go on vouching for tokens from the cache).
+//
+// The state answer is remembered in the entry (see stateMemo), so that
+// a token served from the cache again and again does not look its client
+// up in the state cache on every request.
 func (v *LocalVerifier) recheck(b *budget, e *cacheEntry, now time.Time) error {
-	if err := v.checkState(b, e.principal, now); err != nil {
-		return err
+	if !v.stateCurrent(e, now.UnixNano()) {
+		version := v.state.version.Load()
+		until, err := v.checkState(b, e.principal, now)
+		if err != nil {
+			return err
+		}
+		e.state.Store(&stateMemo{version: version, until: until})
 	}
 	if now.UnixNano()-e.checked.Load() < int64(v.cfg.StateTTL) {
 		return nil
@@ -463,6 +480,19 @@ func (v *LocalVerifier) recheck(b *budget, e *cacheEntry, now time.Time) error {
 	}
 	e.checked.Store(now.UnixNano())
 	return nil
+}
+
+// current reports whether everything recheck would check of e is known
+// and still trusted at now, so that it has nothing to do.
+func (v *LocalVerifier) current(e *cacheEntry, now time.Time) bool {
+	n := now.UnixNano()
+	return v.stateCurrent(e, n) && n-e.checked.Load() < int64(v.cfg.StateTTL)
+}
+
+// stateCurrent reports whether e's memo of the state check still holds.
+func (v *LocalVerifier) stateCurrent(e *cacheEntry, now int64) bool {
+	m := e.state.Load()
+	return m != nil && m.version == v.state.version.Load() && now < m.until
 }
 
 // checkRevoked asks the store whether the token's id, or its refresh
@@ -491,9 +521,14 @@ func (v *LocalVerifier) checkRevoked(b *budget, p *Principal, now time.Time) err
 }
 
 // checkState checks the client or account behind the token, through a
-// cache trusted for StateTTL.
-func (v *LocalVerifier) checkState(b *budget, p *Principal, now time.Time) error {
-	return v.fetchAndCompare(b, p, now, true)
+// cache trusted for StateTTL, and returns until when, in unix nanoseconds,
+// that answer may be trusted: StateTTL after the oldest state it read.
+func (v *LocalVerifier) checkState(b *budget, p *Principal, now time.Time) (until int64, err error) {
+	fetched, err := v.fetchAndCompare(b, p, now, true)
+	if err != nil {
+		return 0, err
+	}
+	return fetched + int64(v.cfg.StateTTL), nil
 }
 
 // fetchAndCompare applies the generation rule: a token that names a client
@@ -502,39 +537,43 @@ func (v *LocalVerifier) checkState(b *budget, p *Principal, now time.Time) error
 // its generation (a password change does not kill the account's client
 // keys); a token that names only an account carries the account's
 // generation.
-func (v *LocalVerifier) fetchAndCompare(b *budget, p *Principal, now time.Time, cached bool) error {
+//
+// fetched is when the oldest of the states it compared was read from the
+// store, in unix nanoseconds.
+func (v *LocalVerifier) fetchAndCompare(b *budget, p *Principal, now time.Time, cached bool) (fetched int64, err error) {
 	switch {
 	case p.ClientID != "":
-		if err := v.compare(b, subjectClient, p.ClientID, p.Generation, true, now, cached); err != nil {
-			return err
+		if fetched, err = v.compare(b, subjectClient, p.ClientID, p.Generation, true, now, cached); err != nil {
+			return 0, err
 		}
 		if p.AccountID != "" {
-			return v.compare(b, subjectAccount, p.AccountID, 0, false, now, cached)
+			account, err := v.compare(b, subjectAccount, p.AccountID, 0, false, now, cached)
+			return min(fetched, account), err
 		}
-		return nil
+		return fetched, nil
 	case p.AccountID != "":
 		return v.compare(b, subjectAccount, p.AccountID, p.Generation, true, now, cached)
 	}
-	return invalid("token names no client or account")
+	return 0, invalid("token names no client or account")
 }
 
 // compare checks that the client or account id exists and is not
-// disabled, and when withGen is set that its generation is gen.
-func (v *LocalVerifier) compare(b *budget, kind subjectKind, id string, gen int64, withGen bool, now time.Time, cached bool) error {
+// disabled, and when withGen is set that its generation is gen. fetched
+// is when the state it compared was read from the store.
+func (v *LocalVerifier) compare(b *budget, kind subjectKind, id string, gen int64, withGen bool, now time.Time, cached bool) (fetched int64, err error) {
 	key := stateKey{kind, id}
 	if cached {
 		// A token of a later generation than the cached one proves the cache
 		// stale (generations only grow; the token's is signed): ask the
 		// store rather than refuse a client that just rotated elsewhere.
 		if s, ok := v.state.get(key); ok && now.UnixNano()-s.fetched < int64(v.cfg.StateTTL) && (s.gone || !withGen || gen <= s.generation) {
-			return s.accepts(gen, withGen)
+			return s.fetched, s.accepts(gen, withGen)
 		}
 	}
 	// Before the store read: a change forgotten after it must keep this
 	// answer out of the cache (see stateCache).
 	epoch := v.state.epoch()
 	var s subjectState
-	var err error
 	switch kind {
 	case subjectClient:
 		var c *store.Client
@@ -550,11 +589,11 @@ func (v *LocalVerifier) compare(b *budget, kind subjectKind, id string, gen int6
 	if errors.Is(err, store.ErrNotFound) {
 		s = subjectState{gone: true}
 	} else if err != nil {
-		return unavailable("%w", b.why(err))
+		return 0, unavailable("%w", b.why(err))
 	}
 	s.fetched = now.UnixNano()
 	v.state.put(key, s, epoch)
-	return s.accepts(gen, withGen)
+	return s.fetched, s.accepts(gen, withGen)
 }
 
 // Forget drops everything cached about a store event's subject, so that the

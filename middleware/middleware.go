@@ -400,15 +400,23 @@ func bearerHeader(r *http.Request, maxBytes int, realm string, syntax, dpop bool
 		if len(h) > maxBytes {
 			return "", false, false, ErrInvalidRequest.with(errors.New("Authorization header too long"), realm)
 		}
-		scheme, rest, _ := strings.Cut(h, " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			if !dpop || !strings.EqualFold(scheme, "DPoP") {
-				return "", false, false, nil // another scheme (Basic…) is no bearer token
+		// credentials = "Bearer" 1*SP b64token; the scheme is
+		// case-insensitive, but almost every client spells it so.
+		rest, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			var scheme string
+			scheme, rest, _ = strings.Cut(h, " ")
+			if !strings.EqualFold(scheme, "Bearer") {
+				if !dpop || !strings.EqualFold(scheme, "DPoP") {
+					return "", false, false, nil // another scheme (Basic…) is no bearer token
+				}
+				isDPoP = true
 			}
-			isDPoP = true
 		}
-		// credentials = "Bearer" 1*SP b64token
-		raw = strings.TrimLeft(rest, " ")
+		raw = rest
+		if raw != "" && raw[0] == ' ' {
+			raw = strings.TrimLeft(raw, " ")
+		}
 		if raw == "" || syntax && !b64token(raw) {
 			return "", false, false, ErrInvalidRequest.with(errBadBearer, realm)
 		}
