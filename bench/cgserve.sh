@@ -28,6 +28,7 @@ cd "$(dirname "$0")"
 N=${N:-3000}
 REPS=${REPS:-3}
 PORT=${PORT:-18191}
+C=${C:-32}
 what=${1:-routes}
 shift || true
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install -y valgrind)"; exit 1; }
@@ -65,7 +66,7 @@ count() {
 	local url auth
 	read -r _ _ url auth <"$bin/ready"
 	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
-	local load=("$bin/load" -c 32 -H "Authorization: $auth")
+	local load=("$bin/load" -c "$C" -H "Authorization: $auth")
 	if [ "$server" = endpoint-server ]; then
 		load+=(-X POST -d 'grant_type=client_credentials&scope=read' -H 'Content-Type: application/x-www-form-urlencoded')
 	fi
