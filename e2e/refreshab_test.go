@@ -578,8 +578,8 @@ func (c *abCounter) snapshot() map[string]int64 {
 	return m
 }
 
-// verb is a statement's first word, upper case.
-func verb(q string) string {
+// abVerb is a statement's first word, upper case.
+func abVerb(q string) string {
 	f := strings.Fields(q)
 	if len(f) == 0 {
 		return "?"
@@ -673,7 +673,7 @@ func (c *abConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, err
 	if err != nil {
 		return nil, err
 	}
-	return &abStmt{s, c, verb(q)}, nil
+	return &abStmt{s, c, abVerb(q)}, nil
 }
 
 func (c *abConn) Begin() (driver.Tx, error) {
@@ -704,7 +704,7 @@ func (c *abConn) ExecContext(ctx context.Context, q string, args []driver.NamedV
 	}
 	r, err := e.ExecContext(ctx, q, args)
 	if !errors.Is(err, driver.ErrSkip) {
-		c.c.add(verb(q))
+		c.c.add(abVerb(q))
 	}
 	return r, err
 }
@@ -716,7 +716,7 @@ func (c *abConn) QueryContext(ctx context.Context, q string, args []driver.Named
 	}
 	r, err := e.QueryContext(ctx, q, args)
 	if !errors.Is(err, driver.ErrSkip) {
-		c.c.add(verb(q))
+		c.c.add(abVerb(q))
 	}
 	return r, err
 }
