@@ -124,7 +124,12 @@ const (
 // the body before a dialect runs. Its errors are [*Error]s to return as
 // they are.
 func ReadParams(r *http.Request) (map[string]string, error) {
-	ct := r.Header.Get("Content-Type")
+	// The canonical key looked up as it is, as for Authorization in
+	// decodeBasic.
+	var ct string
+	if v := r.Header["Content-Type"]; len(v) > 0 {
+		ct = v[0]
+	}
 	if ct == "" {
 		return nil, ErrInvalidRequest.WithDescription("missing Content-Type")
 	}
@@ -338,7 +343,9 @@ func BasicAuth(r *http.Request) (id, secret string, basic bool, err error) {
 // formEncoded (client credentials, RFC 6749 §2.3.1) and taking them as
 // they are otherwise (an account's login and password, RFC 7617).
 func decodeBasic(r *http.Request, formEncoded bool) (id, secret string, basic bool, err error) {
-	hs := r.Header.Values("Authorization")
+	// The canonical key looked up as it is: Header.Values would
+	// canonicalise it again on every request.
+	hs := r.Header["Authorization"]
 	if len(hs) == 0 {
 		return "", "", false, nil
 	}
