@@ -172,9 +172,15 @@ func newHMACPads(secret []byte) *hmacPads {
 	return p
 }
 
-// maxSignedInline is the signing input that SignAccess builds on the
-// stack; longer ones (a large audience) go to the heap.
-const maxSignedInline = 2048
+// maxSignedInline is the token that SignAccess builds on the stack, its
+// signing input and signature; longer ones (a large audience, an RSA
+// signature) go to the heap. It is kept small for the sake of the stack:
+// at 2 KiB (with a 512-byte signature buffer), SignAccess's frame took a
+// token request past a goroutine's initial 8 KiB, and each of net/http's
+// connection goroutines, whose stacks every GC shrinks back, grew its
+// stack again, copying it, after every GC (3 % of an HS256 request's
+// instructions).
+const maxSignedInline = 1024
 
 // SignAccess signs the claims of an access token with the set's signing
 // key, as a compact JWS whose header is alg, kid and typ "at+jwt". It
@@ -196,7 +202,7 @@ func (s *KeySet) SignAccess(c *Minted) (string, error) {
 	var inline [pad + maxSignedInline]byte
 	var claims [512]byte
 	payload := c.AppendJSON(claims[:0])
-	n := len(k.signHeader) + 1 + b64.EncodedLen(len(payload)) + 1 + b64.EncodedLen(maxSignature)
+	n := len(k.signHeader) + 1 + b64.EncodedLen(len(payload)) + 1 + b64.EncodedLen(maxInlineSignature)
 	full := inline[:]
 	if pad+n > len(full) {
 		full = make([]byte, pad+n)
@@ -204,7 +210,7 @@ func (s *KeySet) SignAccess(c *Minted) (string, error) {
 	buf := append(full[pad:pad], k.signHeader...)
 	buf = append(buf, '.')
 	buf = appendB64(buf, payload)
-	var sig [maxSignature]byte
+	var sig [maxInlineSignature]byte
 	var sigb []byte
 	var err error
 	if k.pads != nil {
@@ -249,9 +255,10 @@ func appendB64(dst, src []byte) []byte {
 	return b64.AppendEncode(dst, src)
 }
 
-// maxSignature is the longest signature SignAccess makes room for
-// without a heap buffer: RSA up to 4096 bits.
-const maxSignature = 512
+// maxInlineSignature is the longest signature SignAccess makes room for
+// on the stack: ES256's and EdDSA's 64 bytes (HS256's are 32). RSA's, of
+// 256 bytes and more, go to the heap (RSA signing allocates anyway).
+const maxInlineSignature = 64
 
 // sign appends HMAC-SHA256 to dst, of the input that follows the inner
 // pad in padded (whose first BlockSize bytes are p.inner).
