@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -172,15 +173,27 @@ func newHMACPads(secret []byte) *hmacPads {
 	return p
 }
 
-// maxSignedInline is the token that SignAccess builds on the stack, its
-// signing input and signature; longer ones (a large audience, an RSA
-// signature) go to the heap. It is kept small for the sake of the stack:
-// at 2 KiB (with a 512-byte signature buffer), SignAccess's frame took a
-// token request past a goroutine's initial 8 KiB, and each of net/http's
-// connection goroutines, whose stacks every GC shrinks back, grew its
-// stack again, copying it, after every GC (3 % of an HS256 request's
-// instructions).
-const maxSignedInline = 1024
+// maxSignedInline is the signing input and signature that SignAccess
+// builds in its pooled buffer; longer ones (a large audience) go to a
+// buffer of their own.
+const maxSignedInline = 2048
+
+// signBuffer is the room SignAccess works in: the claims, the signing
+// input after room for HMAC's inner pad, and the signature.
+type signBuffer struct {
+	claims [512]byte
+	input  [sha256.BlockSize + maxSignedInline]byte
+	sig    [maxSignature]byte
+}
+
+// signBuffers hold SignAccess's buffers between calls. On its stack,
+// their 3 KiB took a token request past a goroutine's initial 8 KiB, and
+// net/http's connection goroutines, whose stacks each GC shrinks back
+// while they wait, grew and copied their stacks again after every GC
+// (about 3 % of an HS256 token request's instructions). A sync.Pool is
+// only a cache; the HMAC pad is cleared before a buffer goes back, so no
+// key material waits in it.
+var signBuffers = sync.Pool{New: func() any { return new(signBuffer) }}
 
 // SignAccess signs the claims of an access token with the set's signing
 // key, as a compact JWS whose header is alg, kid and typ "at+jwt". It
@@ -196,27 +209,27 @@ func (s *KeySet) SignAccess(c *Minted) (string, error) {
 	if k.private == nil || k.signHeader == "" || k.Symmetric() && k.pads == nil {
 		return "", fmt.Errorf("token: key %q has no private part", k.ID)
 	}
+	sb := signBuffers.Get().(*signBuffer)
+	defer signBuffers.Put(sb)
 	// The signing input is built after room for HMAC's inner pad, so that
 	// HS256 hashes pad and input in one call, with no copy.
 	const pad = sha256.BlockSize
-	var inline [pad + maxSignedInline]byte
-	var claims [512]byte
-	payload := c.AppendJSON(claims[:0])
-	n := len(k.signHeader) + 1 + b64.EncodedLen(len(payload)) + 1 + b64.EncodedLen(maxInlineSignature)
-	full := inline[:]
+	payload := c.AppendJSON(sb.claims[:0])
+	n := len(k.signHeader) + 1 + b64.EncodedLen(len(payload)) + 1 + b64.EncodedLen(maxSignature)
+	full := sb.input[:]
 	if pad+n > len(full) {
 		full = make([]byte, pad+n)
 	}
 	buf := append(full[pad:pad], k.signHeader...)
 	buf = append(buf, '.')
 	buf = appendB64(buf, payload)
-	var sig [maxInlineSignature]byte
 	var sigb []byte
 	var err error
 	if k.pads != nil {
 		copy(full[:pad], k.pads.inner[:])
-		sigb = k.pads.sign(full[:pad+len(buf)], sig[:0])
-	} else if sigb, err = k.signBytes(buf, sig[:0]); err != nil {
+		sigb = k.pads.sign(full[:pad+len(buf)], sb.sig[:0])
+		clear(full[:pad])
+	} else if sigb, err = k.signBytes(buf, sb.sig[:0]); err != nil {
 		return "", err
 	}
 	buf = append(buf, '.')
@@ -255,10 +268,9 @@ func appendB64(dst, src []byte) []byte {
 	return b64.AppendEncode(dst, src)
 }
 
-// maxInlineSignature is the longest signature SignAccess makes room for
-// on the stack: ES256's and EdDSA's 64 bytes (HS256's are 32). RSA's, of
-// 256 bytes and more, go to the heap (RSA signing allocates anyway).
-const maxInlineSignature = 64
+// maxSignature is the longest signature SignAccess makes room for
+// without a buffer of its own: RSA up to 4096 bits.
+const maxSignature = 512
 
 // sign appends HMAC-SHA256 to dst, of the input that follows the inner
 // pad in padded (whose first BlockSize bytes are p.inner).
