@@ -88,4 +88,11 @@ type TokenResponse struct {
 	RefreshToken string
 	// Scope is the granted scope, space-separated; empty when none.
 	Scope string
+
+	// mintedAccess and mintedRefresh are AccessToken and RefreshToken as
+	// the issuer minted them, which OAuth2 writes without JSON escaping
+	// (see appendMinted). A dialect that replaces a token, in a copy of
+	// the response or in place, leaves these behind, and its token is
+	// escaped as any string.
+	mintedAccess, mintedRefresh string
 }

@@ -57,7 +57,7 @@ func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResp
 				return nil, i.unavailable(ctx, "create refresh token", err)
 			}
 		}
-		resp.RefreshToken = raw
+		resp.RefreshToken, resp.mintedRefresh = raw, raw
 	}
 	access := g
 	if m.accessScopes != nil {
@@ -140,7 +140,7 @@ func (i *Issuer) mintAccess(ctx context.Context, k *Kind, g store.Grant, family 
 			return "", ErrServerError.WithCause(err)
 		}
 	}
-	resp.AccessToken = raw
+	resp.AccessToken, resp.mintedAccess = raw, raw
 	resp.TokenType = "Bearer"
 	if bound {
 		resp.TokenType = "DPoP"

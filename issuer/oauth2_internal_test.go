@@ -1,14 +1,21 @@
 package issuer
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/internal/token"
+	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/memory"
 )
 
 // TestOAuth2TokenResponseJSON checks the hand-written token response
@@ -40,6 +47,67 @@ func TestOAuth2TokenResponseJSON(t *testing.T) {
 			w.Header().Get("Content-Length") != strconv.Itoa(len(want)) {
 			t.Errorf("status %d, header %v", w.Code, w.Header())
 		}
+	}
+}
+
+// TestMintedTokensNeedNoEscaping holds appendMinted's premise: every
+// token the issuer mints, in every format and algorithm, and its refresh
+// tokens, is a JSON string as it is, so that the response written without
+// a scan is the one encoding/json writes. A token a dialect replaces is
+// escaped, whether it replaced it in a copy of the response or in place.
+func TestMintedTokensNeedNoEscaping(t *testing.T) {
+	for _, c := range []struct {
+		alg    string
+		format Format
+	}{
+		{token.ES256, FormatJWT}, {token.EdDSA, FormatJWT}, {token.HS256, FormatJWT}, {token.RS256, FormatJWT},
+		{token.ES256, FormatOpaque}, {token.ES256, FormatUUID},
+	} {
+		t.Run(c.alg+"/"+string(c.format), func(t *testing.T) {
+			i, err := New(Config{
+				Issuer: "https://issuer.example", Store: memory.New(), Algorithm: c.alg, Format: c.format,
+				Refresh: RefreshConfig{Enabled: true}, Logger: slog.New(slog.DiscardHandler),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind := i.kinds[KindClient]
+			resp, e := i.mint(context.Background(), time.Now(), minting{
+				kind: kind, grantType: GrantClientCredentials, refresh: true,
+				grant: store.Grant{Subject: "client:<&>", ClientID: "<&>", Scopes: []string{"a<b"}, Audience: []string{"x&y"}},
+			})
+			if e != nil {
+				t.Fatal(e)
+			}
+			for _, tok := range []string{resp.AccessToken, resp.RefreshToken} {
+				if tok == "" {
+					t.Fatal("no token minted")
+				}
+				if got := string(token.AppendJSONString(nil, tok)); got != `"`+tok+`"` {
+					t.Errorf("minted token %q needs escaping: %s", tok, got)
+				}
+			}
+			copied := *resp
+			copied.AccessToken = "<" + resp.AccessToken
+			resp.RefreshToken = resp.RefreshToken + "&"
+			for _, r := range []*TokenResponse{resp, &copied} {
+				w := httptest.NewRecorder()
+				OAuth2{}.WriteTokenResponse(w, nil, r)
+				var back struct {
+					AccessToken  string `json:"access_token"`
+					RefreshToken string `json:"refresh_token"`
+				}
+				if err := json.Unmarshal(w.Body.Bytes(), &back); err != nil {
+					t.Fatalf("%v: %s", err, w.Body)
+				}
+				if back.AccessToken != r.AccessToken || back.RefreshToken != r.RefreshToken {
+					t.Errorf("got %+v from %s", back, w.Body)
+				}
+				if strings.ContainsAny(w.Body.String(), "<&") {
+					t.Errorf("not escaped: %s", w.Body)
+				}
+			}
+		})
 	}
 }
 

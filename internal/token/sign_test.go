@@ -29,6 +29,11 @@ var mintedCases = []token.Minted{
 		Issuer: "https://a.test/<x>&y", Subject: "quote\" back\\slash", Audience: []string{"a", "b\u2028c", "é"},
 		ExpiresAt: -1, ID: "bad\xffutf8", Scope: "tab\there\nnewline\x01", Kind: "k\u2029", Generation: -3,
 	},
+	{
+		// Longer than SignAccess's stack buffers, claims and token both.
+		Issuer: testIssuer, Subject: "c3", Audience: []string{strings.Repeat("https://api.example/", 40), testIssuer},
+		ExpiresAt: 1893553445, ID: "jti-3", Scope: strings.Repeat("scope ", 100), Kind: token.KindClient,
+	},
 }
 
 // equivalent is c as the Claims golang-jwt marshals.

@@ -832,14 +832,15 @@ func (s *Store) CountMany(_ context.Context, keys []string, w time.Duration, now
 	if len(keys) > store.MaxCountKeys {
 		return nil, time.Time{}, fmt.Errorf("memory: rate limit count: %d keys, more than %d", len(keys), store.MaxCountKeys)
 	}
-	_, resetAt := window("", w, now)
+	// One window for every key: Truncate and Add once, not per key.
+	k, resetAt := window("", w, now)
 	if len(keys) == 0 {
 		return nil, resetAt, nil
 	}
 	counts := make([]int64, len(keys))
 	s.mu.RLock()
 	for i, key := range keys {
-		k, _ := window(key, w, now)
+		k.key = key
 		counts[i] = s.windows[k]
 	}
 	s.mu.RUnlock()
