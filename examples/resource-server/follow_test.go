@@ -118,8 +118,15 @@ func TestFollowInOwnProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(tok.AccessToken, http.StatusOK, "the server up, caught up with the feed")
-	if !strings.Contains(out.String(), "change feed is followed") {
-		t.Errorf("the server does not say it follows the feed:\n%s", out.String())
+	// The server prints its banner before it listens, but exec copies its
+	// output through a pipe in a goroutine of its own, which may deliver
+	// the banner after the first answer: wait for it, a while.
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(out.String(), "change feed is followed"); {
+		if time.Now().After(deadline) {
+			t.Errorf("the server does not say it follows the feed:\n%s", out.String())
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	var rotations, revocations []time.Duration
