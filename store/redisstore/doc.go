@@ -2,7 +2,12 @@
 //
 // The caller owns the client: a single node (*redis.Client), Sentinel
 // (redis.NewFailoverClient) or Cluster (*redis.ClusterClient), anything that
-// satisfies [redis.UniversalClient]. The store never closes it.
+// satisfies [redis.UniversalClient]. The store never closes it. A
+// *redis.Client, Sentinel's included, is taken to be a single server, where
+// every key is local and a few operations save a round trip (see "Redis
+// Cluster" and "Change log" below); any other client (a ClusterClient, a
+// Ring, a wrapper of one's own) takes the Cluster's steps, which are just
+// as correct on one server.
 //
 //	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
 //	st, err := redisstore.New(rdb, redisstore.WithPrefix("myapp:auth:"))
@@ -59,15 +64,22 @@
 //     each account in its own: logins spread too.
 //   - A refresh token and its family's revocation marker share the slot of
 //     the family ({refresh:<family>}). GetRefreshToken and ConsumeRefreshToken
-//     first read the token's index key (hash → family, written once and never
-//     changed), then run one script in the family's slot that checks
-//     revocation and expiry (and marks the token used). Families spread over
-//     the whole cluster, which matters because refresh tokens live for
-//     months; the price is a second round trip per Get or Consume.
+//     know only the token's hash, so they first read its index key (hash →
+//     family, written once and never changed), then check revocation and
+//     expiry (and mark the token used) in one script in the family's slot:
+//     two round trips. Families spread over the whole cluster, which
+//     matters because refresh tokens live for months; the second round trip
+//     is the price. On a single server they take one: the script is given
+//     the index key alone, reads the family and names the family's keys
+//     itself. Redis lets a script touch keys it was not given only where
+//     every key is on one server; a Cluster refuses keys of another slot
+//     than the script's, and the family's keys may be on another node.
 //     RotateRefreshToken is told the family (its successor's), so it is one
 //     script: on a single server it also claims the successor's index key;
 //     on a Cluster, where that key lies in another slot, it claims it first
-//     (two round trips) and releases it if the rotation is refused.
+//     (two round trips) and releases it if the rotation is refused. The
+//     issuer's refresh grant (GetRefreshToken, then RotateRefreshToken) thus
+//     costs two round trips on a single server and four on a Cluster.
 //   - Signing keys share the {keys} slot so that id and Seq stay unique
 //     together; there are only a handful.
 //   - Access tokens, revocations and rate-limit counters are single keys and

@@ -256,27 +256,41 @@ func (s *Store) releaseIndex(ctx context.Context, hash, family string) {
 	deleteIfEqualScript.Run(ctx, s.rdb, []string{s.refreshIndexKey(hash)}, family)
 }
 
-// family follows a refresh token's index to its family.
-func (s *Store) family(ctx context.Context, op, hash string) (string, error) {
-	fam, err := s.rdb.Get(ctx, s.refreshIndexKey(hash)).Result()
-	if err != nil {
-		return "", fail(op, err)
+// runRefresh runs the Get or Consume script on the token of hash, at now
+// µs, and returns its reply. On a single server it runs byIndex, given the
+// token's index key, which reads the family and names the family's keys
+// itself (see refreshKeys in scripts.go): one round trip. On a Cluster
+// those keys lie in the family's slot, which a script given the index key
+// may not touch, so the index is read first (GET) and inSlot then runs on
+// the family's keys: two round trips. Both paths answer alike: a missing
+// index is ErrNotFound (here) or {0} (the script), as are a missing token,
+// an expired one and a revoked family.
+func (s *Store) runRefresh(ctx context.Context, op string, inSlot, byIndex *redis.Script, hash, nowUS string) ([]any, error) {
+	var cmd *redis.Cmd
+	if s.oneServer {
+		cmd = byIndex.Run(ctx, s.rdb, []string{s.refreshIndexKey(hash)}, s.prefix, hash, nowUS)
+	} else {
+		fam, err := s.rdb.Get(ctx, s.refreshIndexKey(hash)).Result()
+		if err != nil {
+			return nil, fail(op, err) // redis.Nil: ErrNotFound
+		}
+		cmd = inSlot.Run(ctx, s.rdb, []string{s.refreshTokenKey(fam, hash), s.familyKey(fam)}, nowUS)
 	}
-	return fam, nil
+	r, err := cmd.Slice()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return r, nil
 }
 
 // GetRefreshToken returns the token without consuming it; ErrNotFound if it
-// is missing, expired at now, or its family was revoked.
+// is missing, expired at now, or its family was revoked. One round trip on
+// a single server, two on a Cluster (see runRefresh).
 func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "get refresh token"
-	fam, err := s.family(ctx, op, hash)
+	r, err := s.runRefresh(ctx, op, getRefreshScript, getRefreshByIndexScript, hash, strconv.FormatInt(now.UnixMicro(), 10))
 	if err != nil {
 		return nil, err
-	}
-	keys := []string{s.refreshTokenKey(fam, hash), s.familyKey(fam)}
-	r, err := getRefreshScript.Run(ctx, s.rdb, keys, now.UnixMicro()).Slice()
-	if err != nil {
-		return nil, fail(op, err)
 	}
 	status, j, used, next, err := refreshReply(r, 2)
 	if err != nil {
@@ -290,20 +304,16 @@ func (s *Store) GetRefreshToken(ctx context.Context, hash string, now time.Time)
 
 // ConsumeRefreshToken marks the token used at now in one script that also
 // checks its family and expiry, so exactly one of any concurrent calls wins.
+// One round trip on a single server, two on a Cluster (see runRefresh).
 func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.Time) (*store.RefreshToken, error) {
 	const op = "consume refresh token"
 	if now.IsZero() {
 		return nil, fail(op, errZeroNow)
 	}
-	fam, err := s.family(ctx, op, hash)
+	nowUS := strconv.FormatInt(now.UnixMicro(), 10)
+	r, err := s.runRefresh(ctx, op, consumeRefreshScript, consumeRefreshByIndexScript, hash, nowUS)
 	if err != nil {
 		return nil, err
-	}
-	keys := []string{s.refreshTokenKey(fam, hash), s.familyKey(fam)}
-	nowUS := strconv.FormatInt(now.UnixMicro(), 10)
-	r, err := consumeRefreshScript.Run(ctx, s.rdb, keys, nowUS).Slice()
-	if err != nil {
-		return nil, fail(op, err)
 	}
 	status, j, used, next, err := refreshReply(r, 2)
 	if err != nil {

@@ -135,6 +135,34 @@ func TestNew(t *testing.T) {
 	if _, err := New(rdb, nil, WithPrefix(""), WithClockSkew(0)); err != nil {
 		t.Errorf("New with a nil option, empty prefix and zero skew: %v", err)
 	}
+
+	// Which clients get the one-server steps (scripts that touch keys of
+	// several slots, or keys they were not given): a plain client and
+	// Sentinel's, and no other. None of these connects before a command.
+	addr := []string{"127.0.0.1:1"}
+	for _, tc := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		one  bool
+	}{
+		{"client", rdb, true},
+		{"sentinel", redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "m", SentinelAddrs: addr}), true},
+		{"universal, one address", redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addr}), true},
+		{"cluster", redis.NewClusterClient(&redis.ClusterOptions{Addrs: addr}), false},
+		{"universal, two addresses", redis.NewUniversalClient(&redis.UniversalOptions{Addrs: append(addr, "127.0.0.1:2")}), false},
+		{"ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": addr[0]}}), false},
+	} {
+		s, err := New(tc.rdb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.oneServer != tc.one {
+			t.Errorf("%s: oneServer = %v, want %v", tc.name, s.oneServer, tc.one)
+		}
+		if tc.rdb != rdb {
+			tc.rdb.Close()
+		}
+	}
 }
 
 // slot computes the Redis Cluster hash slot of key (CRC16/XMODEM of the

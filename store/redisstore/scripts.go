@@ -3,9 +3,12 @@ package redisstore
 import "github.com/redis/go-redis/v9"
 
 // The Lua scripts. Each touches only the keys it is given, all in one hash
-// slot (see the package documentation). Numbers that may exceed 2^53 travel
-// as decimal strings and are compared as strings, never through Lua's
-// doubles; times in µs (about 2^51 today) are compared with tonumber.
+// slot (see the package documentation). On a single server, some are given
+// keys of other slots too (a new token's index, the change log), and two
+// follow a refresh token's index to keys they are not given (see
+// refreshKeys). Numbers that may exceed 2^53 travel as decimal strings and
+// are compared as strings, never through Lua's doubles; times in µs (about
+// 2^51 today) are compared with tonumber.
 //
 // Status codes: 1 done, 0 not found (or, for creates, already exists),
 // -1 generation conflict, -3 the record's state moved on (or, for a guessed
@@ -234,30 +237,85 @@ storeRefresh(1, 1)
 return 1
 `)
 
-// KEYS: token, family marker. ARGV: now µs.
-// Reply {1, JSON, used µs or an empty string, successor or an empty string}
-// or {0}.
-var getRefreshScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u', 'n')
-if not r[1] then return {0} end
-if redis.call('GET', KEYS[2]) == '1' then return {0} end
-if tonumber(r[2]) <= tonumber(ARGV[1]) then return {0} end
-return {1, r[1], r[3] or '', r[4] or ''}
+// getRefresh and consumeRefresh are the bodies of GetRefreshToken and
+// ConsumeRefreshToken on a token whose key is tk, in the family whose
+// marker is fk, at now µs; each script below runs one of them, given
+// those two keys (a Cluster) or the token's index (one server, see
+// refreshKeys).
+//
+// getRefresh replies {1, JSON, used µs or an empty string, successor or an
+// empty string} or {0}.
+const getRefresh = `
+local function getRefresh(tk, fk, now)
+  local r = redis.call('HMGET', tk, 'j', 'x', 'u', 'n')
+  if not r[1] then return {0} end
+  if redis.call('GET', fk) == '1' then return {0} end
+  if tonumber(r[2]) <= tonumber(now) then return {0} end
+  return {1, r[1], r[3] or '', r[4] or ''}
+end
+`
+
+// consumeRefresh replies {1, JSON} when this call consumed the token, {2,
+// JSON, used µs, successor or an empty string} when it had been consumed
+// before, {0} when missing, revoked or expired. The token keeps its TTL
+// (HSET does not touch it), so it stays recorded as used until it expires.
+const consumeRefresh = `
+local function consumeRefresh(tk, fk, now)
+  local r = redis.call('HMGET', tk, 'j', 'x', 'u', 'n')
+  if not r[1] then return {0} end
+  if redis.call('GET', fk) == '1' then return {0} end
+  if tonumber(r[2]) <= tonumber(now) then return {0} end
+  if r[3] then return {2, r[1], r[3], r[4] or ''} end
+  redis.call('HSET', tk, 'u', now)
+  return {1, r[1]}
+end
+`
+
+// refreshKeys follows a token's index, KEYS[1], to its family and names
+// the token's key and the family marker from it, byte for byte as
+// refreshTokenKey and familyKey do (ARGV[1] the prefix, ARGV[2] the hash;
+// Lua strings hold any bytes, braces included). It returns nothing when
+// the index is missing.
+//
+// Those two keys are not in KEYS: the family is not known before the
+// script reads the index. Redis lets a script touch keys it was not given
+// on a single server (Sentinel included), where every key is local; a
+// Cluster does not (the keys lie in another slot, often on another node),
+// so only the store's oneServer path uses these scripts.
+const refreshKeys = `
+local function refreshKeys()
+  local fam = redis.call('GET', KEYS[1])
+  if not fam then return nil end
+  local tag = ARGV[1] .. '{refresh:' .. fam .. '}'
+  return tag .. ':token:' .. ARGV[2], tag .. ':family'
+end
+`
+
+// KEYS: token, family marker. ARGV: now µs. Reply: getRefresh's.
+var getRefreshScript = redis.NewScript(getRefresh + `
+return getRefresh(KEYS[1], KEYS[2], ARGV[1])
 `)
 
-// KEYS: token, family marker. ARGV: now µs.
-// Reply {1, JSON} when this call consumed the token, {2, JSON, used µs,
-// successor or an empty string} when it had been consumed before, {0} when
-// missing, revoked or expired. The token keeps its TTL (HSET does not touch
-// it), so it stays recorded as used until it expires.
-var consumeRefreshScript = redis.NewScript(`
-local r = redis.call('HMGET', KEYS[1], 'j', 'x', 'u', 'n')
-if not r[1] then return {0} end
-if redis.call('GET', KEYS[2]) == '1' then return {0} end
-if tonumber(r[2]) <= tonumber(ARGV[1]) then return {0} end
-if r[3] then return {2, r[1], r[3], r[4] or ''} end
-redis.call('HSET', KEYS[1], 'u', ARGV[1])
-return {1, r[1]}
+// KEYS: the token's index. ARGV: prefix, hash, now µs. Reply: getRefresh's,
+// {0} when the index is missing. One server only (see refreshKeys).
+var getRefreshByIndexScript = redis.NewScript(refreshKeys + getRefresh + `
+local tk, fk = refreshKeys()
+if not tk then return {0} end
+return getRefresh(tk, fk, ARGV[3])
+`)
+
+// KEYS: token, family marker. ARGV: now µs. Reply: consumeRefresh's.
+var consumeRefreshScript = redis.NewScript(consumeRefresh + `
+return consumeRefresh(KEYS[1], KEYS[2], ARGV[1])
+`)
+
+// KEYS: the token's index. ARGV: prefix, hash, now µs. Reply:
+// consumeRefresh's, {0} when the index is missing. One server only (see
+// refreshKeys).
+var consumeRefreshByIndexScript = redis.NewScript(refreshKeys + consumeRefresh + `
+local tk, fk = refreshKeys()
+if not tk then return {0} end
+return consumeRefresh(tk, fk, ARGV[3])
 `)
 
 // KEYS: old token, family marker, new token, and on a single server the
