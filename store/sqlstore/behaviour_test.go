@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/internal/dbtest"
 	"github.com/portcullis/portcullis/store"
+	"github.com/portcullis/portcullis/store/sqlstore"
 )
 
 var (
@@ -207,4 +210,74 @@ func TestSweep(t *testing.T) {
 			t.Errorf("Ping: %v", err)
 		}
 	})
+}
+
+// TestMySQLRotateProcedure: on MySQL a rotation is one CALL of migration
+// 7's procedure. Without the procedure (dropped, as a dump made without
+// --routines would restore the database) rotations still answer as the
+// contract says, in a transaction of their own; and a hash longer than
+// the procedure's parameter is a missing token, not an error.
+func TestMySQLRotateProcedure(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.MySQL(t)
+	db.SetMaxOpenConns(1) // one session, whose status counts the CALLs
+	st, err := sqlstore.Open(db, sqlstore.MySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() int {
+		var name string
+		var n int
+		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_call_procedure'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	token := func(hash string) *store.RefreshToken {
+		return &store.RefreshToken{Hash: hash, FamilyID: "fam", Grant: store.Grant{Kind: "k", ClientID: "c",
+			IssuedAt: now, ExpiresAt: farFuture}}
+	}
+	rotate := func(old, next string, want error) {
+		t.Helper()
+		if err := st.RotateRefreshToken(ctx, old, token(next), now); !errors.Is(err, want) {
+			t.Fatalf("RotateRefreshToken(%s → %s) = %v, want %v", old, next, err, want)
+		}
+	}
+	for _, h := range []string{"a", "taken"} {
+		if err := st.CreateRefreshToken(ctx, token(h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	before := calls()
+	rotate("a", "b", nil)
+	if n := calls() - before; n != 1 {
+		t.Errorf("a rotation made %d CALLs, want 1", n)
+	}
+	rotate("a", "b", nil)
+	rotate("a", "x", store.ErrTokenReused)
+	rotate("b", "taken", store.ErrAlreadyExists)
+	rotate(strings.Repeat("b", 300), "y", store.ErrNotFound)
+
+	if _, err := db.ExecContext(ctx, "DROP PROCEDURE portcullis_rotate_refresh"); err != nil {
+		t.Fatal(err)
+	}
+	rotate("b", "taken", store.ErrAlreadyExists) // and b stays unused
+	rotate("b", "c", nil)
+	before = calls()
+	rotate("b", "c", nil)
+	rotate("b", "x", store.ErrTokenReused)
+	rotate("c", "d", nil)
+	if n := calls() - before; n != 0 {
+		t.Errorf("%d CALLs within a minute of a missing procedure, want 0", n)
+	}
+	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": ""} {
+		got, err := st.GetRefreshToken(ctx, hash, now)
+		if err != nil || got.ReplacedBy != want || (want == "") != got.UsedAt.IsZero() {
+			t.Errorf("GetRefreshToken(%s) = %+v, %v; want replaced by %q", hash, got, err, want)
+		}
+	}
 }

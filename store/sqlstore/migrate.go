@@ -56,10 +56,13 @@ func (s *Store) migrations() ([]migration, error) {
 }
 
 // splitStatements drops "--" comment lines and splits on ";" outside
-// dollar-quoted bodies ($$ … $$, PostgreSQL's function bodies) and, on
-// SQLite, inside a CREATE TRIGGER until the ";" after its END (a trigger
-// body is statements between BEGIN and END). The embedded files are ours
-// and keep semicolons out of literals and comments.
+// dollar-quoted bodies ($$ … $$, PostgreSQL's function bodies), on SQLite
+// inside a CREATE TRIGGER until the ";" after its END (a trigger body is
+// statements between BEGIN and END), and on MySQL inside a CREATE
+// PROCEDURE until the ";" after a line that is "END" alone (its body may
+// hold blocks of its own, whose END the files indent or follow with IF).
+// The embedded files are ours and keep semicolons out of literals and
+// comments.
 func (s *Store) splitStatements(text string) []string {
 	var b strings.Builder
 	for line := range strings.Lines(text) {
@@ -81,7 +84,8 @@ func (s *Store) splitStatements(text string) []string {
 			quoted = !quoted
 			i++
 		case text[i] == ';' && !quoted:
-			if s.d == SQLite && inTriggerBody(text[start:i]) {
+			if s.d == SQLite && inTriggerBody(text[start:i]) ||
+				s.d == MySQL && inRoutineBody(text[start:i]) {
 				continue
 			}
 			add(text[start:i])
@@ -97,6 +101,14 @@ func (s *Store) splitStatements(text string) []string {
 func inTriggerBody(stmt string) bool {
 	stmt = strings.ToUpper(strings.TrimSpace(stmt))
 	return strings.HasPrefix(stmt, "CREATE TRIGGER") && !strings.HasSuffix(stmt, "END")
+}
+
+// inRoutineBody reports whether stmt, a statement's text up to a ";", is
+// a CREATE PROCEDURE whose body has not reached its final END, written
+// alone at the start of a line.
+func inRoutineBody(stmt string) bool {
+	return strings.HasPrefix(strings.ToUpper(strings.TrimSpace(stmt)), "CREATE PROCEDURE") &&
+		!strings.HasSuffix(strings.TrimRight(stmt, " \t\r"), "\nEND")
 }
 
 // Migrate creates or upgrades the Store's tables to the schema this version

@@ -289,6 +289,24 @@ func TestSplitStatements(t *testing.T) {
 	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
 		t.Errorf("splitStatements on SQLite:\n got %q\nwant %q", got, want)
 	}
+
+	// MySQL: a procedure's body runs to the ";" after a line that is END
+	// alone, past its inner blocks' ENDs.
+	s.d = MySQL
+	text = "DROP PROCEDURE IF EXISTS {p}r;\n" +
+		"CREATE PROCEDURE {p}r(IN x INT)\nBEGIN\n\tDECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;\n" +
+		"\tIF x <> 1 THEN\n\t\tSIGNAL SQLSTATE '45000';\n\tEND IF;\n\tCOMMIT;\nEND;\n" +
+		"CREATE TABLE {p}u (a INT);\n"
+	got = s.splitStatements(text)
+	want = []string{
+		"DROP PROCEDURE IF EXISTS x_r",
+		"CREATE PROCEDURE x_r(IN x INT)\nBEGIN\n\tDECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN ROLLBACK; RESIGNAL; END;\n" +
+			"\tIF x <> 1 THEN\n\t\tSIGNAL SQLSTATE '45000';\n\tEND IF;\n\tCOMMIT;\nEND",
+		"CREATE TABLE x_u (a INT)",
+	}
+	if fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+		t.Errorf("splitStatements on MySQL:\n got %q\nwant %q", got, want)
+	}
 }
 
 // TestMigrateRefreshColumns: tokens written before migration 4 read back

@@ -29,6 +29,7 @@ const (
 	qGetRefresh
 	qConsumeRefresh
 	qRotateRefresh
+	qRotateCall
 	qInspectRefresh
 	qRevokeFamily
 
@@ -161,8 +162,15 @@ func queryText(d Dialect) [numQueries]string {
 		q[qRotateRefresh] = "WITH c AS (" + rotate + " RETURNING 1) INSERT INTO {p}refresh_tokens (" + refreshCols + ") " +
 			"SELECT ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::bigint FROM c"
 	} else {
-		// MySQL and SQLite run it and then qCreateRefresh in one transaction.
+		// SQLite runs it and then qCreateRefresh in one transaction; so
+		// does MySQL's procedure (migration 7), and MySQL itself when the
+		// procedure cannot be called (see Store.rotateMySQL).
 		q[qRotateRefresh] = rotate
+	}
+	if d == MySQL {
+		// The stored procedure of migration 7: the successor's columns,
+		// then the old hash, the time of use and now.
+		q[qRotateCall] = "CALL {p}rotate_refresh(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	}
 	q[qInspectRefresh] = "SELECT " + refreshCols + ", (SELECT COUNT(*) FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id) " +
 		"FROM {p}refresh_tokens WHERE hash = ?"

@@ -150,6 +150,11 @@ type Store struct {
 	lastClient atomic.Pointer[clientText]
 
 	batch batcher // SQLite's group commits (batch.go)
+
+	// noProcedure is when (unix ns) MySQL's rotations may try migration
+	// 7's procedure again after a CALL found it unusable; 0 while it is
+	// usable (see Store.rotateMySQL).
+	noProcedure atomic.Int64
 }
 
 var (

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/store"
@@ -226,15 +228,15 @@ func (s *Store) ConsumeRefreshToken(ctx context.Context, hash string, now time.T
 // RotateRefreshToken implements [store.RefreshTokens]. The consume is the
 // conditional UPDATE of ConsumeRefreshToken, which also records the
 // successor's hash and requires its family; the successor is inserted in the
-// same statement on PostgreSQL (a data-modifying WITH, one round trip) and
-// in the same transaction on MySQL (START TRANSACTION, UPDATE, INSERT,
-// COMMIT: four round trips, since the driver sends one statement at a
-// time unless the DSN allows several, which the store cannot ask for) and
-// SQLite (in process; a transaction shared with the writes that arrived
-// meanwhile, see "SQLite performance" in the package doc). Only when
-// nothing was consumed does a second query tell this very rotation run
-// before (nil) from reuse, and both from a missing, expired or revoked
-// token.
+// same statement on PostgreSQL (a data-modifying WITH, one round trip), in
+// the same transaction on MySQL, run by a stored procedure (migration 7)
+// so that it is one CALL instead of START TRANSACTION, UPDATE, INSERT and
+// COMMIT (the driver sends one statement at a time unless the DSN allows
+// several, which the store cannot ask for), and on SQLite (in process; a
+// transaction shared with the writes that arrived meanwhile, see "SQLite
+// performance" in the package doc). Only when nothing was consumed does a
+// second query tell this very rotation run before (nil) from reuse, and
+// both from a missing, expired or revoked token.
 //
 // database/sql sends a statement again only on driver.ErrBadConn, which the
 // drivers return only when the statement never reached the server, so no
@@ -264,7 +266,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	case SQLite:
 		n, err = s.rotateGrouped(ctx, consume, args)
 	default:
-		n, err = s.rotateTx(ctx, consume, args)
+		n, err = s.rotateMySQL(ctx, oldHash, usedAt, nowMicros, consume, args)
 	}
 	if s.isUniqueViolation(err) {
 		return fmt.Errorf("sqlstore: %s: %w", op, store.ErrAlreadyExists)
@@ -290,9 +292,10 @@ func (s *Store) RotateRefreshToken(ctx context.Context, oldHash string, next *st
 	return fmt.Errorf("sqlstore: %s: %w", op, store.ErrTokenReused)
 }
 
-// rotateTx is RotateRefreshToken's consume and create in one transaction,
-// for the dialects without a data-modifying WITH. It returns how many
-// tokens were consumed.
+// rotateTx is RotateRefreshToken's consume and create in one transaction
+// of four round trips, for SQLite's rotations that run alone and MySQL's
+// when its procedure cannot be called. It returns how many tokens were
+// consumed.
 func (s *Store) rotateTx(ctx context.Context, consume, create []any) (int64, error) {
 	rot, err := s.stmt(ctx, qRotateRefresh)
 	if err != nil {
@@ -319,6 +322,58 @@ func (s *Store) rotateTx(ctx context.Context, consume, create []any) (int64, err
 		return 0, err
 	}
 	return 1, tx.Commit()
+}
+
+// rotateMySQL is RotateRefreshToken's consume and create on MySQL: one
+// CALL of migration 7's procedure, which runs them in one transaction. It
+// returns how many tokens were consumed.
+//
+// When the procedure cannot be called (a database restored from a dump
+// made without --routines, a user without EXECUTE), it runs them in a
+// transaction of its own instead, four round trips, and goes on doing so
+// for a minute before it tries the procedure again. Such a CALL failed
+// before the procedure ran, so nothing ran twice.
+func (s *Store) rotateMySQL(ctx context.Context, oldHash string, usedAt, now int64, consume, create []any) (int64, error) {
+	if len(oldHash) > maxMySQLKey {
+		// No such token can exist, and the procedure's parameter would
+		// refuse it, or truncate it (without strict mode) into another.
+		return 0, nil
+	}
+	if off := s.noProcedure.Load(); off == 0 || time.Now().UnixNano() >= off {
+		_, err := s.exec(ctx, qRotateCall, append(slices.Clip(create), oldHash, usedAt, now)...)
+		switch {
+		case err == nil:
+			return 1, nil
+		case notConsumed(err):
+			return 0, nil
+		case !procedureUnusable(err):
+			return 0, err
+		}
+		s.noProcedure.Store(time.Now().Add(procedureRetry).UnixNano())
+	}
+	return s.rotateTx(ctx, consume, create)
+}
+
+// maxMySQLKey is the length of MySQL's key columns (VARBINARY(255)).
+const maxMySQLKey = 255
+
+// procedureRetry is how long rotateMySQL does without the procedure after
+// a CALL found it unusable.
+const procedureRetry = time.Minute
+
+// notConsumed reports whether err is the SIGNAL of migration 7's procedure
+// when its UPDATE matched no row: go-sql-driver/mysql's
+// "Error 1644 (45000): portcullis: not consumed".
+func notConsumed(err error) bool {
+	return strings.HasSuffix(err.Error(), "(45000): portcullis: not consumed")
+}
+
+// procedureUnusable reports whether err says that a CALL could not start
+// the procedure: 1305, it does not exist; 1370, the user lacks EXECUTE.
+// go-sql-driver/mysql writes them "Error 1305 (42000): …".
+func procedureUnusable(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "Error 1305 ") || strings.HasPrefix(msg, "Error 1370 ")
 }
 
 // errNotConsumed is a grouped rotation's answer when its UPDATE matched

@@ -1,0 +1,4 @@
+-- Portcullis schema, version 7 (SQLite): nothing. Version 7 adds MySQL's
+-- stored procedure for a refresh rotation in one round trip, which SQLite,
+-- running in process, has no use for; the version is recorded all the
+-- same, so that a version number means the same schema in every dialect.
