@@ -236,8 +236,8 @@ type RefreshTokens interface {
 	// RotateRefreshToken consumes the token oldHash at now and stores next,
 	// its successor, as one atomic step: both happen or neither does, in one
 	// round trip where the backend allows it (one Lua script on Redis, one
-	// statement on PostgreSQL, one transaction on MySQL and SQLite, one
-	// critical section in memory). It records next.Hash as the old token's
+	// statement on PostgreSQL, one transaction on MySQL (one CALL of a
+	// stored procedure) and SQLite, one critical section in memory). It records next.Hash as the old token's
 	// ReplacedBy, and that hash is the request's id:
 	//
 	//   - The old token is live and unused: it is consumed (UsedAt now,
