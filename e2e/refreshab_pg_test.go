@@ -23,7 +23,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -61,20 +60,7 @@ func BenchmarkRefreshPGDiag(b *testing.B) {
 	p0 := abPGProcs(pids)
 	start := abCPU()
 	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		rt := ""
-		for pb.Next() {
-			if rt == "" {
-				rt = abRefreshOf(b, post("grant_type=client_credentials&scope=read"))
-			}
-			w := post("grant_type=refresh_token&refresh_token=" + rt)
-			if w.Code != http.StatusOK {
-				b.Errorf("status %d: %s", w.Code, w.Body)
-				return
-			}
-			rt = abRefreshOf(b, w)
-		}
-	})
+	abRefreshChains(b, post)
 	b.StopTimer()
 	p1 := abPGProcs(pids)
 	n := float64(b.N)
