@@ -5,7 +5,7 @@
 # two runs of one binary, far more than the 3 % the route target is about).
 #
 # Each setup's server (cmd/http-server or cmd/endpoint-server) runs under
-# callgrind with GOMAXPROCS=1; cmd/load warms it with 500 requests, then,
+# callgrind with GOMAXPROCS=1; cmd/load warms it (20 requests on one connection, then 500), then,
 # REPS times, callgrind's counters are zeroed, exactly N requests are sent
 # over 32 keep-alive connections, and the counters are dumped. Everything
 # the process does in between is counted: HTTP parsing, the handler, the
@@ -54,8 +54,15 @@ count() {
 	shift 2
 	: >"$bin/ready"
 	# asyncpreemptoff: valgrind does not survive Go's preemption signals.
-	GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind \
-		--callgrind-out-file="$bin/cg.%p" "$bin/$server" "$@" -port "$PORT" -lifetime 30m \
+	# cpu.rdtscp=off: where the CPU has RDTSCP (AMD EPYC hosts), the
+	# runtime's cputicks uses it, and valgrind 3.19 cannot decode it: the
+	# server dies of SIGILL at the first call, at a random moment.
+	# No header timeout: with one P and no preemption, a connection whose
+	# request has arrived may wait for its turn behind a request that runs
+	# code valgrind translates for the first time (seconds on a loaded
+	# machine); past the 5 s default the server would drop it.
+	GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=callgrind \
+		--callgrind-out-file="$bin/cg.%p" "$bin/$server" "$@" -port "$PORT" -lifetime 30m -header-timeout 0 \
 		>"$bin/ready" 2>"$bin/valgrind.log" &
 	vpid=$!
 	for _ in $(seq 1200); do
@@ -66,15 +73,18 @@ count() {
 	local url auth
 	read -r _ _ url auth <"$bin/ready"
 	case "$url" in http://127.0.0.1:*) ;; *) echo "refusing non-loopback URL $url"; exit 1 ;; esac
-	local load=("$bin/load" -c "$C" -H "Authorization: $auth")
+	local load=("$bin/load" -H "Authorization: $auth")
 	if [ "$server" = endpoint-server ]; then
 		load+=(-X POST -d 'grant_type=client_credentials&scope=read' -H 'Content-Type: application/x-www-form-urlencoded')
 	fi
-	"${load[@]}" -n 500 "$url"
+	# The first requests on one connection: the token's first sight and
+	# valgrind's first translations then hold up no other connection.
+	"${load[@]}" -c 1 -n 20 "$url"
+	"${load[@]}" -c "$C" -n 500 "$url"
 	for _ in $(seq "$REPS"); do
 		rm -f "$bin"/cg."$vpid".*
 		callgrind_control -z "$vpid" >/dev/null 2>&1
-		"${load[@]}" -n "$N" "$url"
+		"${load[@]}" -c "$C" -n "$N" "$url"
 		callgrind_control -d "$vpid" >/dev/null 2>&1
 		local dump=
 		for _ in $(seq 100); do

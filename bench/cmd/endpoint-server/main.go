@@ -60,6 +60,7 @@ func main() {
 	list := flag.Bool("list", false, "print the setups, one a line, and exit")
 	profile := flag.String("cpuprofile", "", "write a CPU profile of the serving to this file")
 	storeName := flag.String("store", "memory", "store of a portcullis setup: "+strings.Join(benchstore.Names, ", "))
+	headerTimeout := flag.Duration("header-timeout", 5*time.Second, "the server's ReadHeaderTimeout; 0 for none (cgserve.sh: under valgrind a connection may wait longer than 5 s for its turn)")
 	flag.Parse()
 	if *list {
 		fmt.Println(strings.Join(endpoints.Names, "\n"))
@@ -76,12 +77,12 @@ func main() {
 		defer f.Close()
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*impl, *storeName, *port, *lifetime); err != nil {
+	if err := run(*impl, *storeName, *port, *lifetime, *headerTimeout); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(impl, storeName string, port int, lifetime time.Duration) (err error) {
+func run(impl, storeName string, port int, lifetime, headerTimeout time.Duration) (err error) {
 	if port <= 0 || port > 65535 {
 		return fmt.Errorf("invalid -port %d", port)
 	}
@@ -103,7 +104,7 @@ func run(impl, storeName string, port int, lifetime time.Duration) (err error) {
 		served.Add(1)
 		e.Handler.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, lifetime)

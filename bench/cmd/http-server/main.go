@@ -52,6 +52,7 @@ func main() {
 	list := flag.Bool("list", false, "print the setups (framework/mode), one a line, and exit")
 	spin := flag.Duration("spin", 0, "a control: spin this long on every request before the route (calibrated at start), so that plain+spin shows what any added per-request work costs over loopback, guard or not")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the serving (from ready to exit) to this file")
+	headerTimeout := flag.Duration("header-timeout", 5*time.Second, "the server's ReadHeaderTimeout; 0 for none (cgserve.sh: under valgrind a connection may wait longer than 5 s for its turn)")
 	flag.Parse()
 	if *list {
 		for _, fw := range routes.Frameworks {
@@ -61,12 +62,12 @@ func main() {
 		}
 		return
 	}
-	if err := run(*framework, *guarded, *port, *lifetime, *spin, *cpuprofile); err != nil {
+	if err := run(*framework, *guarded, *port, *lifetime, *spin, *headerTimeout, *cpuprofile); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(framework string, guarded bool, port int, lifetime, spin time.Duration, cpuprofile string) error {
+func run(framework string, guarded bool, port int, lifetime, spin, headerTimeout time.Duration, cpuprofile string) error {
 	if port <= 0 || port > 65535 {
 		return fmt.Errorf("invalid -port %d", port)
 	}
@@ -92,7 +93,7 @@ func run(framework string, guarded bool, port int, lifetime, spin time.Duration,
 		}
 		rt.Handler.ServeHTTP(w, r)
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: headerTimeout}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, lifetime)
