@@ -39,15 +39,16 @@
 // # Optional capabilities
 //
 // A backend may also implement [Sweeper], [Pinger], [Watcher], [ChangeLog],
-// [RateLimiter] (and with it [RateCounter]), [Nonces], [StartChecker] or
-// [Lister]; consumers discover
-// them by type assertion.
+// [RateLimiter] (and with it [RateCounter]), [Nonces], [StartChecker],
+// [Lister] or [RefreshExchanger]; consumers discover them by type
+// assertion.
 package store
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -278,6 +279,111 @@ type RefreshTokens interface {
 	// a family only after consuming a live one of the same family, which
 	// then still exists, and with it the revocation.
 	RevokeRefreshFamily(ctx context.Context, familyID string) error
+}
+
+// RefreshExchanger is an optional capability of [RefreshTokens]: the
+// refresh grant's read of the presented token, its checks and the rotation,
+// as one atomic step and one round trip. Without it, the issuer reads the
+// token ([RefreshTokens.GetRefreshToken]), checks it, and then rotates it
+// ([RefreshTokens.RotateRefreshToken]): two round trips. The issuer uses it
+// only for the common case (a confidential client refreshing a token of its
+// own, asking for no narrower scope); whatever the exchange does not match
+// it then reads and decides as before, so a store may implement it for
+// speed and nothing else.
+type RefreshExchanger interface {
+	// ExchangeRefreshToken rotates the token x.Hash to the successor
+	// x.Successor builds from it, atomically, if the token is live at
+	// x.Now (not expired, its family not revoked), unused, and
+	// [RefreshExchange.Matches] x. It returns the presented token as
+	// stored after the exchange (used at x.Now, replaced by x.Next).
+	//
+	// When the token is missing, not live, used, or does not match x, the
+	// answer is ErrNotFound and nothing changes: the caller then reads the
+	// token to learn why (reuse, the grace period, another client's
+	// token). When x.Next is taken by another token, the answer is
+	// ErrAlreadyExists and the presented token stays unused. Of any number
+	// of concurrent exchanges (or rotations, or consumes) of one token,
+	// at most one succeeds. A zero x.Now or x.ExpiresAt is an error (none
+	// of the sentinels) and changes nothing.
+	ExchangeRefreshToken(ctx context.Context, x *RefreshExchange) (*RefreshToken, error)
+}
+
+// RefreshExchange is what [RefreshExchanger.ExchangeRefreshToken] requires
+// of the presented token, and how it makes the successor. The fields that
+// the token must match never change once a token is stored, so a store may
+// check them on a read made in the same transaction, or as conditions of
+// the statement that consumes the token.
+type RefreshExchange struct {
+	// Hash is the presented token's, Next its successor's.
+	Hash, Next string
+	// Now is when the token is presented: it must be live then, it is
+	// marked used then, and its successor is issued then.
+	Now time.Time
+	// The token must be of this kind, client and client generation.
+	Kind       string
+	ClientID   string
+	Generation int64
+	// Scopes are those the client may still have: each of the token's
+	// scopes must be one of them (none is fine), so that the successor
+	// keeps the token's scopes unchanged.
+	Scopes []string
+	// Audience is the successor's.
+	Audience []string
+	// ExpiresAt is when the successor expires, unless its family ends
+	// sooner (MaxFamilyLifetime).
+	ExpiresAt time.Time
+	// MaxFamilyLifetime, when positive, is how long a family lives from
+	// its start (the token's FamilyIssuedAt, or its IssuedAt when that is
+	// zero): the family must not have ended at Now, and the successor
+	// expires at its end if that comes before ExpiresAt.
+	MaxFamilyLifetime time.Duration
+}
+
+// Matches reports whether t meets x's conditions other than being live and
+// unused: its kind, client, generation, scopes and family lifetime.
+func (x *RefreshExchange) Matches(t *RefreshToken) bool {
+	if t.Kind != x.Kind || t.ClientID != x.ClientID || t.Generation != x.Generation {
+		return false
+	}
+	for _, s := range t.Scopes {
+		if !slices.Contains(x.Scopes, s) {
+			return false
+		}
+	}
+	end, ok := x.familyEnd(t)
+	return !ok || x.Now.Before(end)
+}
+
+// Successor is the token that an exchange of t stores: the same grant and
+// family, x's audience, issued at x.Now and expiring at x.ExpiresAt or at
+// the family's end, whichever comes first. Its FamilyIssuedAt is t's
+// family start (see MaxFamilyLifetime).
+func (x *RefreshExchange) Successor(t *RefreshToken) *RefreshToken {
+	next := &RefreshToken{Hash: x.Next, FamilyID: t.FamilyID, Grant: t.Grant, FamilyIssuedAt: familyStart(t)}
+	next.Scopes = slices.Clone(t.Scopes)
+	next.Audience = slices.Clone(x.Audience)
+	next.IssuedAt, next.ExpiresAt = x.Now, x.ExpiresAt
+	if end, ok := x.familyEnd(t); ok && end.Before(next.ExpiresAt) {
+		next.ExpiresAt = end
+	}
+	return next
+}
+
+// familyEnd is when t's family ends, and whether it has an end.
+func (x *RefreshExchange) familyEnd(t *RefreshToken) (time.Time, bool) {
+	if x.MaxFamilyLifetime <= 0 {
+		return time.Time{}, false
+	}
+	return familyStart(t).Add(x.MaxFamilyLifetime), true
+}
+
+// familyStart is when t's family began: FamilyIssuedAt, or IssuedAt for a
+// token stored before families recorded their start.
+func familyStart(t *RefreshToken) time.Time {
+	if t.FamilyIssuedAt.IsZero() {
+		return t.IssuedAt
+	}
+	return t.FamilyIssuedAt
 }
 
 // AccessToken is an opaque access token. Only its hash is stored.
