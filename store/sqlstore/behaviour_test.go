@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -277,6 +278,81 @@ func TestMySQLRotateProcedure(t *testing.T) {
 	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": ""} {
 		got, err := st.GetRefreshToken(ctx, hash, now)
 		if err != nil || got.ReplacedBy != want || (want == "") != got.UsedAt.IsZero() {
+			t.Errorf("GetRefreshToken(%s) = %+v, %v; want replaced by %q", hash, got, err, want)
+		}
+	}
+}
+
+// TestMySQLExchangeProcedure: on MySQL an exchange is one CALL of
+// migration 8's procedure. Without the procedure, exchanges still answer
+// as the contract says, in a transaction of their own, and a hash longer
+// than the procedure's parameter is a missing token, not an error.
+func TestMySQLExchangeProcedure(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.MySQL(t)
+	db.SetMaxOpenConns(1) // one session, whose status counts the CALLs
+	st, err := sqlstore.Open(db, sqlstore.MySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() int {
+		var name string
+		var n int
+		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_call_procedure'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, h := range []string{"a", "taken"} {
+		err := st.CreateRefreshToken(ctx, &store.RefreshToken{Hash: h, FamilyID: "fam", FamilyIssuedAt: now,
+			Grant: store.Grant{Kind: "k", ClientID: "c", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: farFuture}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	exchange := func(old, next string, scopes []string, want error) {
+		t.Helper()
+		x := &store.RefreshExchange{Hash: old, Next: next, Now: now, Kind: "k", ClientID: "c", Scopes: scopes,
+			ExpiresAt: farFuture, MaxFamilyLifetime: time.Hour}
+		got, err := st.ExchangeRefreshToken(ctx, x)
+		if !errors.Is(err, want) {
+			t.Fatalf("ExchangeRefreshToken(%s → %s) = %v, want %v", old, next, err, want)
+		}
+		if err == nil && (got.Hash != old || got.ReplacedBy != next || !got.UsedAt.Equal(now)) {
+			t.Fatalf("ExchangeRefreshToken(%s → %s) returned %+v", old, next, got)
+		}
+	}
+	read := []string{"read", "write"}
+
+	before := calls()
+	exchange("a", "b", read, nil)
+	if n := calls() - before; n != 1 {
+		t.Errorf("an exchange made %d CALLs, want 1", n)
+	}
+	exchange("a", "x", read, store.ErrNotFound)
+	exchange("b", "taken", read, store.ErrAlreadyExists)
+	exchange("b", "x", []string{"write"}, store.ErrNotFound)
+	exchange(strings.Repeat("b", 300), "y", read, store.ErrNotFound)
+
+	if _, err := db.ExecContext(ctx, "DROP PROCEDURE portcullis_exchange_refresh"); err != nil {
+		t.Fatal(err)
+	}
+	exchange("b", "taken", read, store.ErrAlreadyExists) // and b stays unused
+	exchange("b", "x", nil, store.ErrNotFound)
+	before = calls()
+	exchange("b", "c", read, nil)
+	exchange("b", "x", read, store.ErrNotFound)
+	exchange("c", "d", read, nil)
+	if n := calls() - before; n != 0 {
+		t.Errorf("%d CALLs within a minute of a missing procedure, want 0", n)
+	}
+	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": ""} {
+		got, err := st.GetRefreshToken(ctx, hash, now)
+		if err != nil || got.ReplacedBy != want || (want == "") != got.UsedAt.IsZero() ||
+			got.FamilyIssuedAt != now || !slices.Equal(got.Scopes, []string{"read"}) {
 			t.Errorf("GetRefreshToken(%s) = %+v, %v; want replaced by %q", hash, got, err, want)
 		}
 	}

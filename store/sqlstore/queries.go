@@ -31,6 +31,9 @@ const (
 	qRotateRefresh
 	qRotateCall
 	qInspectRefresh
+	qExchangeRefresh
+	qExchangeConsume
+	qExchangeCall
 	qRevokeFamily
 
 	qCreateAccess
@@ -88,6 +91,11 @@ const (
 // revoked; it is written against the full table name because SQLite's
 // UPDATE takes no alias.
 const familyLive = "NOT EXISTS (SELECT 1 FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id)"
+
+// familyStart is when the refresh token row's family began: 0 in
+// family_issued_at is a token from before migration 4, whose family counts
+// from its own issue (store.RefreshExchange.MaxFamilyLifetime).
+const familyStart = "CASE WHEN family_issued_at <> 0 THEN family_issued_at ELSE issued_at END"
 
 // countManyText reads n counters in one statement and one row: a scalar
 // subquery per key (each a primary-key lookup, NULL for no row), so that
@@ -171,6 +179,35 @@ func queryText(d Dialect) [numQueries]string {
 		// The stored procedure of migration 7: the successor's columns,
 		// then the old hash, the time of use and now.
 		q[qRotateCall] = "CALL {p}rotate_refresh(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	}
+	// An exchange's consume (store.RefreshExchanger): a rotation's
+	// conditions, less the family (the successor takes the token's), and
+	// the exchange's, all on columns no write changes. Arguments: used at,
+	// successor, hash, now, kind, client, generation, the scopes allowed
+	// (JSON), the family-start cutoff.
+	scopesWithin := "JSON_CONTAINS(?, scopes)"
+	if d == Postgres {
+		scopesWithin = "scopes::jsonb <@ ?::jsonb"
+	}
+	exchange := "UPDATE {p}refresh_tokens SET used_at = ?, replaced_by = ? " +
+		"WHERE hash = ? AND used_at = 0 AND expires_at > ? AND " + familyLive +
+		" AND kind = ? AND client_id = ? AND generation = ? AND (scopes IN ('null', '[]') OR " + scopesWithin + ")" +
+		" AND " + familyStart + " > ?"
+	switch d {
+	case Postgres:
+		// One statement: the consume returns the row, and the successor is
+		// inserted from it (so it exists exactly when the consume matched,
+		// and a unique violation on its hash undoes the consume). Then the
+		// successor's hash, audience, issue, expiry and family lifetime.
+		q[qExchangeRefresh] = "WITH c AS (" + exchange + " RETURNING " + refreshCols + ", " + familyStart + " AS start), " +
+			"n AS (INSERT INTO {p}refresh_tokens (" + refreshCols + ") SELECT ?::text, family_id, kind, subject, client_id, " +
+			"account_id, scopes, ?::text, generation, ?::bigint, LEAST(?::bigint, start + ?::bigint), 0, '', start FROM c) " +
+			"SELECT " + refreshCols + " FROM c"
+	case MySQL:
+		// Migration 8's procedure, and what it runs, for when it cannot
+		// be called (see Store.exchangeMySQL).
+		q[qExchangeCall] = "CALL {p}exchange_refresh(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+		q[qExchangeConsume] = exchange
 	}
 	q[qInspectRefresh] = "SELECT " + refreshCols + ", (SELECT COUNT(*) FROM {p}refresh_families f WHERE f.family_id = {p}refresh_tokens.family_id) " +
 		"FROM {p}refresh_tokens WHERE hash = ?"

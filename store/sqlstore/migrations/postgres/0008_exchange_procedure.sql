@@ -1,0 +1,5 @@
+-- Portcullis schema, version 8 (PostgreSQL): nothing. Version 8 adds
+-- MySQL's stored procedure for the refresh grant's exchange in one round
+-- trip, which PostgreSQL does in one statement (a data-modifying WITH); the
+-- version is recorded all the same, so that a version number means the
+-- same schema in every dialect.

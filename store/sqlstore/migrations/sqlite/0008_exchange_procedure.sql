@@ -1,0 +1,5 @@
+-- Portcullis schema, version 8 (SQLite): nothing. Version 8 adds
+-- MySQL's stored procedure for the refresh grant's exchange in one round
+-- trip, which SQLite, in process, needs no procedure for; the
+-- version is recorded all the same, so that a version number means the
+-- same schema in every dialect.
