@@ -161,17 +161,18 @@ func testExchangeUnmatched(t *testing.T, s store.Store) {
 		{"a scope lost", func(x *store.RefreshExchange) { x.Scopes = []string{"offline_access", "read", "profile"} }},
 		{"every scope lost", func(x *store.RefreshExchange) { x.Scopes = nil }},
 	} {
-		r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
-		createRefresh(t, s, r)
-		next := fmt.Sprintf("next-%d", i)
-		x := newExchange(r, next, at(time.Minute))
-		c.edit(x)
-		t.Logf("exchange with %s", c.name)
-		exchange(t, s, r, x, store.ErrNotFound)
-		unchanged(t, s, r, x)
-		x = newExchange(r, next, at(2*time.Minute))
-		exchange(t, s, r, x, nil)
-		wantExchanged(t, s, r, x)
+		t.Run(c.name, func(t *testing.T) {
+			r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
+			createRefresh(t, s, r)
+			next := fmt.Sprintf("next-%d", i)
+			x := newExchange(r, next, at(time.Minute))
+			c.edit(x)
+			exchange(t, s, r, x, store.ErrNotFound)
+			unchanged(t, s, r, x)
+			x = newExchange(r, next, at(2*time.Minute))
+			exchange(t, s, r, x, nil)
+			wantExchanged(t, s, r, x)
+		})
 	}
 }
 
@@ -181,36 +182,38 @@ func testExchangeUnmatched(t *testing.T, s store.Store) {
 // included. A match keeps the token's scopes, not x's.
 func testExchangeScopes(t *testing.T, s store.Store) {
 	for i, c := range []struct {
+		name           string // the token's scopes "in" x's
 		token, allowed []string
 		match          bool
 	}{
-		{nil, nil, true},
-		{nil, []string{}, true},
-		{nil, []string{"a"}, true},
-		{[]string{}, nil, true},
-		{[]string{}, []string{"a"}, true},
-		{[]string{"a", "b"}, []string{"b", "c", "a"}, true},
-		{[]string{"a", "b"}, []string{"a", "b"}, true},
-		{[]string{"a", "b"}, []string{"a"}, false},
-		{[]string{"a", "b"}, []string{"b", "c"}, false},
-		{[]string{"a"}, nil, false},
-		{[]string{"a"}, []string{}, false},
-		{[]string{"a"}, []string{"A"}, false},
-		{[]string{"a"}, []string{"a "}, false},
+		{"nil in nil", nil, nil, true},
+		{"nil in empty", nil, []string{}, true},
+		{"nil in a", nil, []string{"a"}, true},
+		{"empty in nil", []string{}, nil, true},
+		{"empty in a", []string{}, []string{"a"}, true},
+		{"ab in bca", []string{"a", "b"}, []string{"b", "c", "a"}, true},
+		{"ab in ab", []string{"a", "b"}, []string{"a", "b"}, true},
+		{"ab in a", []string{"a", "b"}, []string{"a"}, false},
+		{"ab in bc", []string{"a", "b"}, []string{"b", "c"}, false},
+		{"a in nil", []string{"a"}, nil, false},
+		{"a in empty", []string{"a"}, []string{}, false},
+		{"a in A", []string{"a"}, []string{"A"}, false},
+		{"a in a-space", []string{"a"}, []string{"a "}, false},
 	} {
-		r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
-		r.Scopes = c.token
-		createRefresh(t, s, r)
-		x := newExchange(r, fmt.Sprintf("next-%d", i), at(time.Minute))
-		x.Scopes = c.allowed
-		t.Logf("token scopes %q, allowed %q", c.token, c.allowed)
-		if !c.match {
-			exchange(t, s, r, x, store.ErrNotFound)
-			unchanged(t, s, r, x)
-			continue
-		}
-		exchange(t, s, r, x, nil)
-		wantExchanged(t, s, r, x)
+		t.Run(c.name, func(t *testing.T) {
+			r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
+			r.Scopes = c.token
+			createRefresh(t, s, r)
+			x := newExchange(r, fmt.Sprintf("next-%d", i), at(time.Minute))
+			x.Scopes = c.allowed
+			if !c.match {
+				exchange(t, s, r, x, store.ErrNotFound)
+				unchanged(t, s, r, x)
+				return
+			}
+			exchange(t, s, r, x, nil)
+			wantExchanged(t, s, r, x)
+		})
 	}
 }
 
@@ -331,20 +334,21 @@ func testExchangeFamilyLifetime(t *testing.T, s store.Store) {
 		{"as the family ends", 10 * time.Hour, at(9 * time.Hour), at(24 * time.Hour), time.Time{}},
 		{"after the family ended", 10 * time.Hour, at(10 * time.Hour), at(24 * time.Hour), time.Time{}},
 	} {
-		r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
-		createRefresh(t, s, r)
-		x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
-		x.MaxFamilyLifetime, x.ExpiresAt = c.lifetime, c.expires
-		t.Logf("exchange %s", c.name)
-		if c.want.IsZero() {
-			exchange(t, s, r, x, store.ErrNotFound)
-			unchanged(t, s, r, x)
-			continue
-		}
-		exchange(t, s, r, x, nil)
-		next := wantExchanged(t, s, r, x)
-		// The store matched Successor; Successor must match the table.
-		checkSuccessorTimes(t, next, c.want, start)
+		t.Run(c.name, func(t *testing.T) {
+			r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
+			createRefresh(t, s, r)
+			x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
+			x.MaxFamilyLifetime, x.ExpiresAt = c.lifetime, c.expires
+			if c.want.IsZero() {
+				exchange(t, s, r, x, store.ErrNotFound)
+				unchanged(t, s, r, x)
+				return
+			}
+			exchange(t, s, r, x, nil)
+			next := wantExchanged(t, s, r, x)
+			// The store matched Successor; Successor must match the table.
+			checkSuccessorTimes(t, next, c.want, start)
+		})
 	}
 }
 
@@ -375,20 +379,21 @@ func testExchangeLegacyFamilyStart(t *testing.T, s store.Store) {
 		{"a second before the family ends", 10 * time.Hour, at(8*time.Hour - time.Second), at(8 * time.Hour)},
 		{"as the family ends", 10 * time.Hour, at(8 * time.Hour), time.Time{}},
 	} {
-		r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
-		r.IssuedAt, r.FamilyIssuedAt = issued, time.Time{}
-		createRefresh(t, s, r)
-		x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
-		x.MaxFamilyLifetime = c.lifetime
-		t.Logf("exchange of a legacy token, %s", c.name)
-		if c.want.IsZero() {
-			exchange(t, s, r, x, store.ErrNotFound)
-			unchanged(t, s, r, x)
-			continue
-		}
-		exchange(t, s, r, x, nil)
-		next := wantExchanged(t, s, r, x)
-		checkSuccessorTimes(t, next, c.want, issued)
+		t.Run(c.name, func(t *testing.T) {
+			r := newRefresh(fmt.Sprintf("token-%d", i), fmt.Sprintf("family-%d", i))
+			r.IssuedAt, r.FamilyIssuedAt = issued, time.Time{}
+			createRefresh(t, s, r)
+			x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
+			x.MaxFamilyLifetime = c.lifetime
+			if c.want.IsZero() {
+				exchange(t, s, r, x, store.ErrNotFound)
+				unchanged(t, s, r, x)
+				return
+			}
+			exchange(t, s, r, x, nil)
+			next := wantExchanged(t, s, r, x)
+			checkSuccessorTimes(t, next, c.want, issued)
+		})
 	}
 }
 
