@@ -10,9 +10,9 @@
 //
 // [Store] implements the whole contract of package store and passes
 // store/storetest, plus the optional [store.Sweeper], [store.Pinger],
-// [store.Watcher], [store.RateLimiter] with [store.RateCounter] and
-// [store.Lister]. Where the contract leaves a choice
-// open:
+// [store.Watcher], [store.RateLimiter] with [store.RateCounter],
+// [store.Lister] and [store.RefreshExchanger]. Where the contract leaves a
+// choice open:
 //
 //   - A revoked refresh family is kept while it has a token; [Store.Sweep]
 //     drops it with the last one (see [store.RefreshTokens]).
@@ -63,6 +63,8 @@ var (
 	_ store.ChangeLog   = (*Store)(nil)
 	_ store.RateLimiter = (*Store)(nil)
 	_ store.RateCounter = (*Store)(nil)
+
+	_ store.RefreshExchanger = (*Store)(nil)
 )
 
 var (
@@ -552,6 +554,38 @@ func (s *Store) RotateRefreshToken(_ context.Context, oldHash string, next *stor
 	e.fam.tokens++
 	s.refresh[next.Hash] = e
 	return nil
+}
+
+// ExchangeRefreshToken implements [store.RefreshExchanger]: one write lock
+// makes read, checks and rotation one step, and x's own Matches and
+// Successor decide, so that this store cannot drift from the contract.
+func (s *Store) ExchangeRefreshToken(_ context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	if x == nil {
+		return nil, errNilRecord
+	}
+	if x.Now.IsZero() {
+		return nil, errZeroNow
+	}
+	if x.ExpiresAt.IsZero() {
+		return nil, errZeroExpiry
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.live(x.Hash, x.Now)
+	if !ok || !old.tok.UsedAt.IsZero() || !x.Matches(&old.tok) {
+		return nil, store.ErrNotFound
+	}
+	if _, taken := s.refresh[x.Next]; taken {
+		return nil, store.ErrAlreadyExists
+	}
+	// Successor copies the slices it takes, but the store's records being
+	// private is this store's promise, not Successor's: copy them again.
+	next := &refreshEntry{tok: *x.Successor(&old.tok), fam: old.fam}
+	next.tok.Grant = cloneGrant(next.tok.Grant)
+	old.tok.UsedAt, old.tok.ReplacedBy = x.Now, x.Next
+	next.fam.tokens++
+	s.refresh[x.Next] = next
+	return cloneRefresh(&old.tok), nil
 }
 
 // RevokeRefreshFamily implements [store.RefreshTokens].

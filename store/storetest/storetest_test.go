@@ -58,6 +58,18 @@ var mutants = map[string]struct {
 		func(s *memory.Store) store.Store { return &ownerIndex{Store: s} },
 		"Clients/ListMoves",
 	},
+	"racy-exchange": {
+		func(s *memory.Store) store.Store { return racyExchange{s} },
+		"RefreshExchanger/ConcurrentExchange",
+	},
+	"exchange-ignores-scopes": {
+		func(s *memory.Store) store.Store { return ignoresScopes{s} },
+		"RefreshExchanger/ExchangeScopes",
+	},
+	"legacy-family-without-end": {
+		func(s *memory.Store) store.Store { return legacyNoEnd{s} },
+		"RefreshExchanger/ExchangeLegacyFamilyStart",
+	},
 }
 
 const mutantEnv = "STORETEST_MUTANT"
@@ -89,6 +101,14 @@ func TestMutant(t *testing.T) {
 		t.Skip("run by TestSuiteCatchesBugs")
 	}
 	storetest.Run(t, func(t *testing.T) store.Store { return m.wrap(memory.New()) })
+}
+
+// TestWithoutCapabilities runs the suite on a store that hides every
+// optional capability (an interface embedded in a struct promotes only the
+// interface's methods): Run must run no runner of a capability it lacks,
+// since those runners fail a store without theirs.
+func TestWithoutCapabilities(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return struct{ store.Store }{memory.New()} })
 }
 
 // sharedClients hands every caller the same record for an id, as a cache
@@ -214,4 +234,46 @@ func (s *ownerIndex) ListClientsByOwner(ctx context.Context, owner string, limit
 		return strings.Compare(a.ID, b.ID)
 	})
 	return cs[:min(limit, len(cs))], nil
+}
+
+// racyExchange reads and checks, then stores the successor and consumes
+// the token in two more steps, without a transaction.
+type racyExchange struct{ *memory.Store }
+
+func (s racyExchange) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	t, err := s.GetRefreshToken(ctx, x.Hash, x.Now)
+	if err != nil || !t.UsedAt.IsZero() || !x.Matches(t) {
+		return nil, store.ErrNotFound
+	}
+	time.Sleep(time.Millisecond) // the window a network round trip opens
+	if err := s.CreateRefreshToken(ctx, x.Successor(t)); err != nil {
+		return nil, err
+	}
+	_, _ = s.ConsumeRefreshToken(ctx, x.Hash, x.Now)
+	t.UsedAt, t.ReplacedBy = x.Now, x.Next
+	return t, nil
+}
+
+// ignoresScopes exchanges a token whatever scopes the client has left,
+// as a backend that forgets the scope condition would.
+type ignoresScopes struct{ *memory.Store }
+
+func (s ignoresScopes) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	y := *x
+	if t, err := s.GetRefreshToken(ctx, x.Hash, x.Now); err == nil {
+		y.Scopes = t.Scopes
+	}
+	return s.Store.ExchangeRefreshToken(ctx, &y)
+}
+
+// legacyNoEnd gives a family without a recorded start no end, as a
+// backend comparing a NULL FamilyIssuedAt would.
+type legacyNoEnd struct{ *memory.Store }
+
+func (s legacyNoEnd) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	y := *x
+	if t, err := s.GetRefreshToken(ctx, x.Hash, x.Now); err == nil && t.FamilyIssuedAt.IsZero() {
+		y.MaxFamilyLifetime = 0
+	}
+	return s.Store.ExchangeRefreshToken(ctx, &y)
 }
