@@ -41,6 +41,10 @@ func withCapabilities(w *timedStore) store.Store {
 	if ok {
 		mask |= 128
 	}
+	refreshExchanger, ok := w.s.(store.RefreshExchanger)
+	if ok {
+		mask |= 256
+	}
 	switch mask {
 	case 1:
 		return struct {
@@ -2086,6 +2090,2310 @@ func withCapabilities(w *timedStore) store.Store {
 			timedNonces
 			timedChangeLog
 		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}}
+	case 256:
+		return struct {
+			*timedStore
+			timedRefreshExchanger
+		}{w, timedRefreshExchanger{w, refreshExchanger}}
+	case 257:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRefreshExchanger{w, refreshExchanger}}
+	case 258:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRefreshExchanger{w, refreshExchanger}}
+	case 259:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRefreshExchanger{w, refreshExchanger}}
+	case 260:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRefreshExchanger{w, refreshExchanger}}
+	case 261:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRefreshExchanger{w, refreshExchanger}}
+	case 262:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRefreshExchanger{w, refreshExchanger}}
+	case 263:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRefreshExchanger{w, refreshExchanger}}
+	case 264:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 265:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 266:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 267:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 268:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 269:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 270:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 271:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedRefreshExchanger{w, refreshExchanger}}
+	case 272:
+		return struct {
+			*timedStore
+			timedLister
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 273:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 274:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 275:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 276:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 277:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 278:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 279:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 280:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 281:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 282:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 283:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 284:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 285:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 286:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 287:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedRefreshExchanger{w, refreshExchanger}}
+	case 288:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 289:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 290:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 291:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 292:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 293:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 294:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 295:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 296:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 297:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 298:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 299:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 300:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 301:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 302:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 303:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 304:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 305:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 306:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 307:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 308:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 309:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 310:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 311:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 312:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 313:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 314:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 315:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 316:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 317:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 318:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 319:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedRefreshExchanger{w, refreshExchanger}}
+	case 320:
+		return struct {
+			*timedStore
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 321:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 322:
+		return struct {
+			*timedStore
+			timedPinger
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 323:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 324:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 325:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 326:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 327:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 328:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 329:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 330:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 331:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 332:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 333:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 334:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 335:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 336:
+		return struct {
+			*timedStore
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 337:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 338:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 339:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 340:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 341:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 342:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 343:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 344:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 345:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 346:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 347:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 348:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 349:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 350:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 351:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 352:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 353:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 354:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 355:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 356:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 357:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 358:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 359:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 360:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 361:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 362:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 363:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 364:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 365:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 366:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 367:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 368:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 369:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 370:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 371:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 372:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 373:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 374:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 375:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 376:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 377:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 378:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 379:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 380:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 381:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 382:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 383:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedRefreshExchanger{w, refreshExchanger}}
+	case 384:
+		return struct {
+			*timedStore
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 385:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 386:
+		return struct {
+			*timedStore
+			timedPinger
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 387:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 388:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 389:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 390:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 391:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 392:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 393:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 394:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 395:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 396:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 397:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 398:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 399:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 400:
+		return struct {
+			*timedStore
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 401:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 402:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 403:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 404:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 405:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 406:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 407:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 408:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 409:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 410:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 411:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 412:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 413:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 414:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 415:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 416:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 417:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 418:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 419:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 420:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 421:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 422:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 423:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 424:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 425:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 426:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 427:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 428:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 429:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 430:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 431:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 432:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 433:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 434:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 435:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 436:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 437:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 438:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 439:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 440:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 441:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 442:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 443:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 444:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 445:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 446:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 447:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 448:
+		return struct {
+			*timedStore
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 449:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 450:
+		return struct {
+			*timedStore
+			timedPinger
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 451:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 452:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 453:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 454:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 455:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 456:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 457:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 458:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 459:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 460:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 461:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 462:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 463:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 464:
+		return struct {
+			*timedStore
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 465:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 466:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 467:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 468:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 469:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 470:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 471:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 472:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 473:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 474:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 475:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 476:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 477:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 478:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 479:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 480:
+		return struct {
+			*timedStore
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 481:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 482:
+		return struct {
+			*timedStore
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 483:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 484:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 485:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 486:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 487:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 488:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 489:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 490:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 491:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 492:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 493:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 494:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 495:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 496:
+		return struct {
+			*timedStore
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 497:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 498:
+		return struct {
+			*timedStore
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 499:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 500:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 501:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 502:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 503:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 504:
+		return struct {
+			*timedStore
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 505:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 506:
+		return struct {
+			*timedStore
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 507:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 508:
+		return struct {
+			*timedStore
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 509:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 510:
+		return struct {
+			*timedStore
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
+	case 511:
+		return struct {
+			*timedStore
+			timedSweeper
+			timedPinger
+			timedWatcher
+			timedRateLimiter
+			timedLister
+			timedStartChecker
+			timedNonces
+			timedChangeLog
+			timedRefreshExchanger
+		}{w, timedSweeper{w, sweeper}, timedPinger{w, pinger}, timedWatcher{w, watcher}, timedRateLimiter{w, rateLimiter}, timedLister{w, lister}, timedStartChecker{w, startChecker}, timedNonces{w, nonces}, timedChangeLog{w, changeLog}, timedRefreshExchanger{w, refreshExchanger}}
 	}
 	return w
 }

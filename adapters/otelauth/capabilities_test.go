@@ -5,7 +5,7 @@ package otelauth
 import "github.com/portcullis/portcullis/store"
 
 // capabilityNames are the capabilities in bit order.
-var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker", "Nonces", "ChangeLog"}
+var capabilityNames = []string{"Sweeper", "Pinger", "Watcher", "RateLimiter", "Lister", "StartChecker", "Nonces", "ChangeLog", "RefreshExchanger"}
 
 // fakeWith returns base (which must have no optional capability) with
 // the fake capabilities of mask, each recording its calls in f.
@@ -2055,6 +2055,2310 @@ func fakeWith(mask int, base store.Store, f *fakeCalls) store.Store {
 			fakeNonces
 			fakeChangeLog
 		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}}
+	case 256:
+		return struct {
+			store.Store
+			fakeRefreshExchanger
+		}{base, fakeRefreshExchanger{f}}
+	case 257:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRefreshExchanger{f}}
+	case 258:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRefreshExchanger{f}}
+	case 259:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRefreshExchanger{f}}
+	case 260:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRefreshExchanger{f}}
+	case 261:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRefreshExchanger{f}}
+	case 262:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRefreshExchanger{f}}
+	case 263:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRefreshExchanger{f}}
+	case 264:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 265:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 266:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 267:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 268:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 269:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 270:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 271:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeRefreshExchanger{f}}
+	case 272:
+		return struct {
+			store.Store
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 273:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 274:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 275:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 276:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 277:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 278:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 279:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 280:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 281:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 282:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 283:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 284:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 285:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 286:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 287:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeRefreshExchanger{f}}
+	case 288:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 289:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 290:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 291:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 292:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 293:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 294:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 295:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 296:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 297:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 298:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 299:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 300:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 301:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 302:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 303:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 304:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 305:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 306:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 307:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 308:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 309:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 310:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 311:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 312:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 313:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 314:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 315:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 316:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 317:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 318:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 319:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeRefreshExchanger{f}}
+	case 320:
+		return struct {
+			store.Store
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 321:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 322:
+		return struct {
+			store.Store
+			fakePinger
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 323:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 324:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 325:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 326:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 327:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 328:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 329:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 330:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 331:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 332:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 333:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 334:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 335:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 336:
+		return struct {
+			store.Store
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 337:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 338:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 339:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 340:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 341:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 342:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 343:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 344:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 345:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 346:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 347:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 348:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 349:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 350:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 351:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 352:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 353:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 354:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 355:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 356:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 357:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 358:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 359:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 360:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 361:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 362:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 363:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 364:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 365:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 366:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 367:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 368:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 369:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 370:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 371:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 372:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 373:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 374:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 375:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 376:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 377:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 378:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 379:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 380:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 381:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 382:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 383:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeRefreshExchanger{f}}
+	case 384:
+		return struct {
+			store.Store
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 385:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 386:
+		return struct {
+			store.Store
+			fakePinger
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 387:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 388:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 389:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 390:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 391:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 392:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 393:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 394:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 395:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 396:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 397:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 398:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 399:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 400:
+		return struct {
+			store.Store
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 401:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 402:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 403:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 404:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 405:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 406:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 407:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 408:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 409:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 410:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 411:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 412:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 413:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 414:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 415:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 416:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 417:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 418:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 419:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 420:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 421:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 422:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 423:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 424:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 425:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 426:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 427:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 428:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 429:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 430:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 431:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 432:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 433:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 434:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 435:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 436:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 437:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 438:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 439:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 440:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 441:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 442:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 443:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 444:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 445:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 446:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 447:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 448:
+		return struct {
+			store.Store
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 449:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 450:
+		return struct {
+			store.Store
+			fakePinger
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 451:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 452:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 453:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 454:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 455:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 456:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 457:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 458:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 459:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 460:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 461:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 462:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 463:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 464:
+		return struct {
+			store.Store
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 465:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 466:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 467:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 468:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 469:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 470:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 471:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 472:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 473:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 474:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 475:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 476:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 477:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 478:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 479:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 480:
+		return struct {
+			store.Store
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 481:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 482:
+		return struct {
+			store.Store
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 483:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 484:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 485:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 486:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 487:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 488:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 489:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 490:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 491:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 492:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 493:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 494:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 495:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 496:
+		return struct {
+			store.Store
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 497:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 498:
+		return struct {
+			store.Store
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 499:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 500:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 501:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 502:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 503:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 504:
+		return struct {
+			store.Store
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 505:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 506:
+		return struct {
+			store.Store
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 507:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 508:
+		return struct {
+			store.Store
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 509:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 510:
+		return struct {
+			store.Store
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
+	case 511:
+		return struct {
+			store.Store
+			fakeSweeper
+			fakePinger
+			fakeWatcher
+			fakeRateLimiter
+			fakeLister
+			fakeStartChecker
+			fakeNonces
+			fakeChangeLog
+			fakeRefreshExchanger
+		}{base, fakeSweeper{f}, fakePinger{f}, fakeWatcher{f}, fakeRateLimiter{f}, fakeLister{f}, fakeStartChecker{f}, fakeNonces{f}, fakeChangeLog{f}, fakeRefreshExchanger{f}}
 	}
 	return base
 }

@@ -26,6 +26,7 @@ var capabilities = []struct{ iface, timed, fake string }{
 	{"StartChecker", "timedStartChecker", "fakeStartChecker"},
 	{"Nonces", "timedNonces", "fakeNonces"},
 	{"ChangeLog", "timedChangeLog", "fakeChangeLog"},
+	{"RefreshExchanger", "timedRefreshExchanger", "fakeRefreshExchanger"},
 }
 
 func main() {

@@ -20,7 +20,8 @@ import (
 //
 // The wrapper has exactly the optional capabilities of s
 // ([store.Sweeper], [store.Pinger], [store.Watcher], [store.RateLimiter],
-// [store.Lister], [store.StartChecker], [store.Nonces]), each timed too
+// [store.Lister], [store.StartChecker], [store.Nonces], [store.ChangeLog],
+// [store.RefreshExchanger]), each timed too
 // (a RateLimiter always with [store.RateCounter]: one timed CountMany if s
 // has it, else a timed Count a key),
 // so that the issuer and the verifiers, which discover them by type assertion, behave as they would with s. Any
@@ -68,6 +69,7 @@ const (
 	opChanges
 	opTrimChanges
 	opCountMany
+	opExchangeRefreshToken
 	numOperations
 )
 
@@ -80,7 +82,7 @@ var operations = [numOperations]string{
 	"Revoke", "IsRevoked",
 	"CreateKey", "ListKeys", "UpdateKeyExpiry", "DeleteKey",
 	"Sweep", "Ping", "Watch", "Hit", "Count", "ListClients", "ListAccounts",
-	"CheckStart", "UseNonce", "Changes", "TrimChanges", "CountMany",
+	"CheckStart", "UseNonce", "Changes", "TrimChanges", "CountMany", "ExchangeRefreshToken",
 }
 
 // storeResults name what a call returned: the store's sentinels are
@@ -311,6 +313,18 @@ func (s timedNonces) UseNonce(ctx context.Context, id string, expiresAt, now tim
 	err := s.c.UseNonce(ctx, id, expiresAt, now)
 	s.w.done(ctx, opUseNonce, start, err)
 	return err
+}
+
+type timedRefreshExchanger struct {
+	w *timedStore
+	c store.RefreshExchanger
+}
+
+func (s timedRefreshExchanger) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	start := time.Now()
+	t, err := s.c.ExchangeRefreshToken(ctx, x)
+	s.w.done(ctx, opExchangeRefreshToken, start, err)
+	return t, err
 }
 
 type timedChangeLog struct {

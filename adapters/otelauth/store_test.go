@@ -100,6 +100,13 @@ func (s fakeChangeLog) TrimChanges(context.Context, time.Duration) (int64, error
 	return 0, errFake
 }
 
+type fakeRefreshExchanger struct{ f *fakeCalls }
+
+func (s fakeRefreshExchanger) ExchangeRefreshToken(context.Context, *store.RefreshExchange) (*store.RefreshToken, error) {
+	s.f.call("ExchangeRefreshToken")
+	return nil, store.ErrNotFound
+}
+
 type fakeStartChecker struct{ f *fakeCalls }
 
 func (s fakeStartChecker) CheckStart(context.Context) ([]string, error) {
@@ -227,6 +234,14 @@ func TestStoreCapabilities(t *testing.T) {
 						t.Errorf("mask %d: TrimChanges = %v, want the store's error unchanged", mask, err)
 					}
 					want = append(want, "Changes ok", "TrimChanges error")
+				}
+			case "RefreshExchanger":
+				var s store.RefreshExchanger
+				if s, ok = w.(store.RefreshExchanger); ok {
+					if _, err := s.ExchangeRefreshToken(ctx, &store.RefreshExchange{}); !errors.Is(err, store.ErrNotFound) {
+						t.Errorf("mask %d: ExchangeRefreshToken = %v", mask, err)
+					}
+					want = append(want, "ExchangeRefreshToken not_found")
 				}
 			default:
 				t.Fatalf("capability %s has no case here", name)
