@@ -184,6 +184,19 @@ func (b boundedNonces) UseNonce(ctx context.Context, id string, expiresAt, now t
 	return deadline.Do(ctx, b.d, func(ctx context.Context) error { return b.Nonces.UseNonce(ctx, id, expiresAt, now) })
 }
 
+// boundedExchanger gives store.RefreshExchanger, which the refresh grant
+// uses, the same per-call deadline.
+type boundedExchanger struct {
+	store.RefreshExchanger
+	d time.Duration
+}
+
+func (b boundedExchanger) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	return deadline.Call(ctx, b.d, func(ctx context.Context) (*store.RefreshToken, error) {
+		return b.RefreshExchanger.ExchangeRefreshToken(ctx, x)
+	})
+}
+
 // boundedChangeLog gives store.ChangeLog the same per-call deadline.
 type boundedChangeLog struct {
 	store.ChangeLog

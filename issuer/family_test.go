@@ -50,6 +50,10 @@ func wantAccess(t *testing.T, e *env, guard *middleware.LocalVerifier, id, secre
 // with its family (RFC 9700 §4.14.2), JWT and opaque, at the guard (within
 // its StateTTL) and at introspection (at once); other families live on.
 func TestRefreshFamilyRevokesAccessTokens(t *testing.T) {
+	bothRefreshPaths(t, testRefreshFamilyRevokesAccessTokens)
+}
+
+func testRefreshFamilyRevokesAccessTokens(t *testing.T, refreshEnv envMaker) {
 	for _, f := range []issuer.Format{issuer.FormatJWT, issuer.FormatOpaque} {
 		for _, how := range []string{"reuse", "revocation"} {
 			t.Run(string(f)+"/"+how, func(t *testing.T) {
@@ -123,7 +127,9 @@ func TestRefreshFamilyWatch(t *testing.T) {
 // TestRefreshGracePeriod: within the grace period, the just-rotated
 // refresh token presented again gets a fresh pair, once; the successor
 // from the lost response dies; the family never forks.
-func TestRefreshGracePeriod(t *testing.T) {
+func TestRefreshGracePeriod(t *testing.T) { bothRefreshPaths(t, testRefreshGracePeriod) }
+
+func testRefreshGracePeriod(t *testing.T, refreshEnv envMaker) {
 	grace := func(c *issuer.Config) { c.Refresh.GracePeriod = time.Minute }
 
 	t.Run("once", func(t *testing.T) {
@@ -213,7 +219,9 @@ func TestRefreshGracePeriod(t *testing.T) {
 // TestRefreshMaxFamilyLifetime: no refresh token of a family outlives the
 // family's first issue plus MaxFamilyLifetime, and a refresh past it is
 // refused.
-func TestRefreshMaxFamilyLifetime(t *testing.T) {
+func TestRefreshMaxFamilyLifetime(t *testing.T) { bothRefreshPaths(t, testRefreshMaxFamilyLifetime) }
+
+func testRefreshMaxFamilyLifetime(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, func(c *issuer.Config) {
 		c.Refresh.TTL = 24 * time.Hour
 		c.Refresh.MaxFamilyLifetime = 36 * time.Hour

@@ -54,6 +54,9 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 		return nil, errBadRefresh
 	}
 	hash := i.hasher.Hex(raw)
+	if resp, e, done := i.refreshAtOnce(ctx, authed, req, hash, now); done {
+		return resp, e
+	}
 	rt, err := i.store.GetRefreshToken(ctx, hash, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errBadRefresh
@@ -154,6 +157,60 @@ func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest
 			return i.unavailable(ctx, "rotate refresh token", err)
 		},
 	})
+}
+
+// refreshAtOnce serves the refresh grant's common case in one store round
+// trip, when the store is a [store.RefreshExchanger]: an authenticated
+// client refreshing a client token of its own, of its current generation,
+// whose scopes it still has, in a family not past its lifetime, asking for
+// no narrower scope. The exchange checks all of that as it consumes the
+// token, so it succeeds exactly when the read, the checks and the rotation
+// below would, and leaves the token as it was otherwise. done is false
+// when the rest of refresh must decide (nothing changed): a token the
+// exchange does not match (used, another client's, …), another kind's, a
+// public client, a narrower scope.
+//
+// The access token is signed after the commit point here, since its grant
+// is the stored token's. What could fail there is checked first: the
+// kind's format (a JWT: an opaque token would be a store write), a DPoP
+// proof the kind requires, and the signing keys.
+func (i *Issuer) refreshAtOnce(ctx context.Context, c *store.Client, req *TokenRequest, hash string, now time.Time) (*TokenResponse, *Error, bool) {
+	if i.exchanger == nil || c == nil || req.Scope != "" || c.Disabled || !grantAllowed(c, GrantRefreshToken) {
+		return nil, nil, false
+	}
+	kind := i.kinds[KindClient]
+	if kind == nil || kind.Format != FormatJWT || (kind.RequireDPoP && dpopKeyFrom(ctx) == "") {
+		return nil, nil, false
+	}
+	if _, err := i.keys.KeySet(ctx); err != nil {
+		return nil, nil, false
+	}
+	raw := token.NewSecret(token.PrefixRefreshToken)
+	rt, err := i.exchanger.ExchangeRefreshToken(ctx, &store.RefreshExchange{
+		Hash: hash, Next: i.hasher.Hex(raw), Now: now,
+		Kind: kind.Name, ClientID: c.ID, Generation: c.Generation,
+		Scopes:            i.allowedScopes(c),
+		Audience:          i.audience(kind, c),
+		ExpiresAt:         now.Add(i.cfg.Refresh.TTL),
+		MaxFamilyLifetime: i.cfg.Refresh.MaxFamilyLifetime,
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, false
+	}
+	if err != nil {
+		return nil, i.unavailable(ctx, "exchange refresh token", err), true
+	}
+	g := rt.Grant
+	g.Audience = i.audience(kind, c)
+	resp, e := i.mint(ctx, now, minting{
+		kind:      kind,
+		grantType: GrantRefreshToken,
+		grant:     g,
+		refresh:   true,
+		family:    rt.FamilyID,
+		exchanged: raw,
+	})
+	return resp, e, true
 }
 
 // inGrace reports whether a used refresh token may be presented once more

@@ -34,12 +34,25 @@ var errInjected = errors.New("injected store failure")
 // capabilities (the issuer then limits in memory).
 type faultStore struct {
 	store.Store
-	mu   sync.Mutex
-	fail map[string]error // op name → error to return
+	mu    sync.Mutex
+	fail  map[string]error // op name → error to return
+	calls map[string]int   // op name → calls so far
 }
 
 func newFaultStore() *faultStore {
-	return &faultStore{Store: memory.New(), fail: map[string]error{}}
+	return &faultStore{Store: memory.New(), fail: map[string]error{}, calls: map[string]int{}}
+}
+
+// exchangingFaultStore is a faultStore with the memory store's
+// store.RefreshExchanger too, so that the issuer takes the refresh grant's
+// one-step path.
+type exchangingFaultStore struct{ *faultStore }
+
+func (f exchangingFaultStore) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
+	if err := f.err("ExchangeRefreshToken"); err != nil {
+		return nil, err
+	}
+	return f.Store.(store.RefreshExchanger).ExchangeRefreshToken(ctx, x)
 }
 
 func (f *faultStore) set(op string, err error) {
@@ -52,10 +65,19 @@ func (f *faultStore) set(op string, err error) {
 	}
 }
 
+// err counts a call to op and returns the failure set for it, if any.
 func (f *faultStore) err(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls[op]++
 	return f.fail[op]
+}
+
+// count is how many times op has been called.
+func (f *faultStore) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
 }
 
 func (f *faultStore) GetClient(ctx context.Context, id string) (*store.Client, error) {
@@ -137,13 +159,18 @@ func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // faultStore when withFaults) at the fixed clock; mod adjusts the config.
 func newEnv(t testing.TB, withFaults bool, mod func(*issuer.Config)) *env {
 	t.Helper()
-	e := &env{t: t, clock: tokentest.NewClockAt(epoch)}
 	if withFaults {
-		e.fault = newFaultStore()
-		e.st = e.fault
-	} else {
-		e.st = memory.New()
+		f := newFaultStore()
+		return newEnvOnStore(t, f, f, mod)
 	}
+	return newEnvOnStore(t, memory.New(), nil, mod)
+}
+
+// newEnvOnStore builds an issuer over st, which is fault or wraps it when
+// fault is not nil.
+func newEnvOnStore(t testing.TB, st store.Store, fault *faultStore, mod func(*issuer.Config)) *env {
+	t.Helper()
+	e := &env{t: t, clock: tokentest.NewClockAt(epoch), st: st, fault: fault}
 	e.cfg = issuer.Config{
 		Issuer: testIssuer,
 		Store:  e.st,

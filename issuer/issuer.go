@@ -43,6 +43,9 @@ type Issuer struct {
 	// nonces remembers the jti of assertions and DPoP proofs; nil when
 	// the store lacks store.Nonces (then neither can be enabled).
 	nonces store.Nonces
+	// exchanger runs the refresh grant's common case in one round trip;
+	// nil when the store lacks store.RefreshExchanger.
+	exchanger store.RefreshExchanger
 	// passwords hashes and checks account passwords (argon2id).
 	passwords *passwords
 	limiter   limiter
@@ -166,6 +169,12 @@ func New(cfg Config) (*Issuer, error) {
 		i.nonces = n
 		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
 			i.nonces = boundedNonces{n, cfg.StoreTimeout}
+		}
+	}
+	if x, ok := cfg.Store.(store.RefreshExchanger); ok {
+		i.exchanger = x
+		if !deadline.NeverWaits(cfg.Store) && cfg.StoreTimeout > 0 {
+			i.exchanger = boundedExchanger{x, cfg.StoreTimeout}
 		}
 	}
 	if sw, ok := cfg.Store.(store.Sweeper); ok && cfg.SweepInterval > 0 {

@@ -34,6 +34,10 @@ type minting struct {
 	// token there (its single commit point). When it fails, the access
 	// token is discarded and its error returned.
 	rotate func(ctx context.Context, next *store.RefreshToken) *Error
+	// exchanged, when set, is a refresh token of family that the refresh
+	// grant's exchange has already stored in place of the presented one
+	// (see Issuer.refreshAtOnce): mint hands it out and stores nothing.
+	exchanged string
 }
 
 // mint is the one path every token takes, whatever the grant or endpoint:
@@ -46,7 +50,10 @@ func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResp
 	g.Kind = m.kind.Name
 	resp := &TokenResponse{}
 	var next *store.RefreshToken
-	if m.refresh {
+	switch {
+	case m.exchanged != "":
+		resp.RefreshToken, resp.mintedRefresh = m.exchanged, m.exchanged
+	case m.refresh:
 		if m.family == "" {
 			m.family, m.familyIssuedAt = newID(), now
 		}

@@ -26,6 +26,32 @@ func refreshEnv(t *testing.T, mod func(*issuer.Config)) *env {
 	})
 }
 
+// envMaker builds a test's issuer: refreshEnv or exchangeRefreshEnv.
+type envMaker func(t *testing.T, mod func(*issuer.Config)) *env
+
+// exchangeRefreshEnv is refreshEnv over a store that is also a
+// store.RefreshExchanger.
+func exchangeRefreshEnv(t *testing.T, mod func(*issuer.Config)) *env {
+	f := newFaultStore()
+	return newEnvOnStore(t, exchangingFaultStore{f}, f, func(c *issuer.Config) {
+		c.Refresh.Enabled = true
+		c.Scopes = []string{"read", "write"}
+		if mod != nil {
+			mod(c)
+		}
+	})
+}
+
+// bothRefreshPaths runs a refresh test over a store without
+// store.RefreshExchanger, where the issuer reads, checks and then rotates
+// the presented token, and over one with it, where the common case is one
+// exchange and everything else falls back to the read: each must answer
+// every request alike.
+func bothRefreshPaths(t *testing.T, test func(*testing.T, envMaker)) {
+	t.Run("ReadRotate", func(t *testing.T) { test(t, refreshEnv) })
+	t.Run("Exchange", func(t *testing.T) { test(t, exchangeRefreshEnv) })
+}
+
 // refresh runs the refresh_token grant with Basic auth (id "" for none).
 func (e *env) refresh(id, secret, rt string, extra ...string) *httpResult {
 	h := map[string]string{}
@@ -47,7 +73,9 @@ func (r *httpResult) token(t *testing.T) tokenResp {
 	return tr
 }
 
-func TestRefreshRotationAndReuse(t *testing.T) {
+func TestRefreshRotationAndReuse(t *testing.T) { bothRefreshPaths(t, testRefreshRotationAndReuse) }
+
+func testRefreshRotationAndReuse(t *testing.T, refreshEnv envMaker) {
 	for _, f := range []issuer.Format{issuer.FormatJWT, issuer.FormatOpaque} {
 		t.Run(string(f), func(t *testing.T) {
 			e := refreshEnv(t, func(c *issuer.Config) { c.Format = f })
@@ -85,6 +113,10 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 }
 
 func TestRefreshClientAuthentication(t *testing.T) {
+	bothRefreshPaths(t, testRefreshClientAuthentication)
+}
+
+func testRefreshClientAuthentication(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, nil)
 	id, secret := e.client(issuer.ClientSpec{})
 	other, otherSecret := e.client(issuer.ClientSpec{})
@@ -121,7 +153,9 @@ func TestRefreshClientAuthentication(t *testing.T) {
 
 // TestRefreshPublic: the DataCrunch style, where a refresh token alone
 // (JSON body, no client secret) refreshes.
-func TestRefreshPublic(t *testing.T) {
+func TestRefreshPublic(t *testing.T) { bothRefreshPaths(t, testRefreshPublic) }
+
+func testRefreshPublic(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.AllowPublic = true })
 	id, secret := e.client(issuer.ClientSpec{})
 	other, _ := e.client(issuer.ClientSpec{})
@@ -144,6 +178,10 @@ func TestRefreshPublic(t *testing.T) {
 }
 
 func TestRefreshConcurrentExactlyOneWins(t *testing.T) {
+	bothRefreshPaths(t, testRefreshConcurrentExactlyOneWins)
+}
+
+func testRefreshConcurrentExactlyOneWins(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, nil)
 	id, secret := e.client(issuer.ClientSpec{})
 	rt := e.getToken(id, secret).RefreshToken
@@ -173,6 +211,10 @@ func TestRefreshConcurrentExactlyOneWins(t *testing.T) {
 }
 
 func TestRefreshAfterRotationOrDisable(t *testing.T) {
+	bothRefreshPaths(t, testRefreshAfterRotationOrDisable)
+}
+
+func testRefreshAfterRotationOrDisable(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.AllowPublic = true })
 	ctx := t.Context()
 	id, secret := e.client(issuer.ClientSpec{})
@@ -200,7 +242,9 @@ func TestRefreshAfterRotationOrDisable(t *testing.T) {
 	wantResponse(t, e.refresh("", "", rt), 400, noStoreJSON, badRefresh)
 }
 
-func TestRefreshScopesAndExpiry(t *testing.T) {
+func TestRefreshScopesAndExpiry(t *testing.T) { bothRefreshPaths(t, testRefreshScopesAndExpiry) }
+
+func testRefreshScopesAndExpiry(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, func(c *issuer.Config) { c.Refresh.TTL = 48 * time.Hour })
 	id, secret := e.client(issuer.ClientSpec{})
 	rt := e.getToken(id, secret).RefreshToken
@@ -228,7 +272,9 @@ func TestRefreshScopesAndExpiry(t *testing.T) {
 
 // TestRefreshStoreFailures: a failure before the commit point leaves the
 // presented token usable; nothing is half-written.
-func TestRefreshStoreFailures(t *testing.T) {
+func TestRefreshStoreFailures(t *testing.T) { bothRefreshPaths(t, testRefreshStoreFailures) }
+
+func testRefreshStoreFailures(t *testing.T, refreshEnv envMaker) {
 	for _, op := range []string{"GetRefreshToken", "CreateAccessToken", "RotateRefreshToken"} {
 		t.Run(op, func(t *testing.T) {
 			e := refreshEnv(t, func(c *issuer.Config) { c.Format = issuer.FormatOpaque })
@@ -264,6 +310,10 @@ func TestRefreshStoreFailures(t *testing.T) {
 }
 
 func TestRefreshRevocationAndIntrospection(t *testing.T) {
+	bothRefreshPaths(t, testRefreshRevocationAndIntrospection)
+}
+
+func testRefreshRevocationAndIntrospection(t *testing.T, refreshEnv envMaker) {
 	e := refreshEnv(t, nil)
 	id, secret := e.client(issuer.ClientSpec{})
 	other, otherSecret := e.client(issuer.ClientSpec{})
@@ -299,4 +349,79 @@ func TestRefreshRevocationAndIntrospection(t *testing.T) {
 	if _, err := e.st.GetRefreshToken(t.Context(), e.iss.Hasher().Hex(next), epoch); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("revoked family still live in the store: %v", err)
 	}
+}
+
+// TestRefreshExchange: over a store.RefreshExchanger, a client's refresh
+// of its own token is one exchange, with no read or rotation of its own;
+// what the exchange does not match (a narrower scope, reuse, a scope the
+// client has lost, an opaque kind) goes the long way and answers as it
+// always has; and a failed exchange is a 503 that leaves the token usable.
+func TestRefreshExchange(t *testing.T) {
+	calls := func(e *env) [3]int {
+		return [3]int{e.fault.count("ExchangeRefreshToken"), e.fault.count("GetRefreshToken"), e.fault.count("RotateRefreshToken")}
+	}
+	step := func(t *testing.T, e *env, what string, want [3]int, f func()) {
+		t.Helper()
+		before := calls(e)
+		f()
+		after := calls(e)
+		if got := [3]int{after[0] - before[0], after[1] - before[1], after[2] - before[2]}; got != want {
+			t.Errorf("%s: exchanges, reads, rotations = %v, want %v", what, got, want)
+		}
+	}
+
+	e := exchangeRefreshEnv(t, func(c *issuer.Config) { c.ClientCacheTTL = -1 })
+	id, secret := e.client(issuer.ClientSpec{})
+	first := e.getToken(id, secret).RefreshToken
+	var second, third string
+	step(t, e, "a refresh", [3]int{1, 0, 0}, func() {
+		tr := e.refresh(id, secret, first).token(t)
+		if tr.Scope != "read write" || tr.AccessToken == "" {
+			t.Errorf("exchanged: %+v", tr)
+		}
+		second = tr.RefreshToken
+	})
+	step(t, e, "a narrower scope", [3]int{0, 1, 1}, func() {
+		third = e.refresh(id, secret, second, "scope", "read").token(t).RefreshToken
+	})
+	step(t, e, "reuse", [3]int{1, 1, 0}, func() {
+		wantResponse(t, e.refresh(id, secret, first), 400, noStoreJSON, badRefresh)
+	})
+	wantResponse(t, e.refresh(id, secret, third), 400, noStoreJSON, badRefresh) // the family died with the reuse
+
+	t.Run("lost scope", func(t *testing.T) {
+		rt := e.getToken(id, secret).RefreshToken
+		c, err := e.st.GetClient(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Scopes = []string{"write"}
+		if err := e.st.UpdateClient(t.Context(), c, c.Generation); err != nil {
+			t.Fatal(err)
+		}
+		step(t, e, "a refresh after the client lost a scope", [3]int{1, 1, 1}, func() {
+			rt = e.refresh(id, secret, rt).token(t).RefreshToken
+		})
+		step(t, e, "the next one", [3]int{1, 0, 0}, func() {
+			if tr := e.refresh(id, secret, rt).token(t); tr.Scope != "write" {
+				t.Errorf("scope %q, want write", tr.Scope)
+			}
+		})
+	})
+
+	t.Run("store failure", func(t *testing.T) {
+		rt := e.getToken(id, secret).RefreshToken
+		e.fault.set("ExchangeRefreshToken", errInjected)
+		wantResponse(t, e.refresh(id, secret, rt), 503, noStoreJSON,
+			errBody("temporarily_unavailable", "the service is temporarily unavailable"))
+		e.fault.set("ExchangeRefreshToken", nil)
+		e.refresh(id, secret, rt).token(t)
+	})
+
+	t.Run("opaque", func(t *testing.T) {
+		e := exchangeRefreshEnv(t, func(c *issuer.Config) { c.Format = issuer.FormatOpaque })
+		id, secret := e.client(issuer.ClientSpec{})
+		rt := e.getToken(id, secret).RefreshToken
+		step(t, e, "an opaque kind's refresh", [3]int{0, 1, 1}, func() { e.refresh(id, secret, rt).token(t) })
+	})
 }

@@ -15,9 +15,10 @@ import (
 // schemaVersions is how many migrations each dialect has: 1 the tables, 2
 // the index behind ListClientsByOwner, 3 PostgreSQL's change notifications
 // (nothing elsewhere), 4 the columns of refresh rotation and families,
-// 5 the nonces of store.Nonces, 6 the change log, 7 MySQL's procedure for
-// refresh rotation (nothing elsewhere).
-const schemaVersions = 7
+// 5 the nonces of store.Nonces, 6 the change log, 7 and 8 MySQL's
+// procedures for refresh rotation and the refresh exchange (nothing
+// elsewhere).
+const schemaVersions = 8
 
 func TestMigrateIdempotent(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {
