@@ -300,8 +300,11 @@ type RefreshExchanger interface {
 	// When the token is missing, not live, used, or does not match x, the
 	// answer is ErrNotFound and nothing changes: the caller then reads the
 	// token to learn why (reuse, the grace period, another client's
-	// token). When x.Next is taken by another token, the answer is
-	// ErrAlreadyExists and the presented token stays unused. Of any number
+	// token). When the token would be exchanged but x.Next is taken by
+	// another token, the answer is ErrAlreadyExists and the presented
+	// token stays unused. An exchange has no request id: one sent again
+	// after a lost reply finds the token used and answers ErrNotFound,
+	// and the caller's read then decides (the grace period). Of any number
 	// of concurrent exchanges (or rotations, or consumes) of one token,
 	// at most one succeeds. A zero x.Now or x.ExpiresAt is an error (none
 	// of the sentinels) and changes nothing.
@@ -357,7 +360,7 @@ func (x *RefreshExchange) Matches(t *RefreshToken) bool {
 // Successor is the token that an exchange of t stores: the same grant and
 // family, x's audience, issued at x.Now and expiring at x.ExpiresAt or at
 // the family's end, whichever comes first. Its FamilyIssuedAt is t's
-// family start (see MaxFamilyLifetime).
+// family start (see MaxFamilyLifetime). Its slices are its own.
 func (x *RefreshExchange) Successor(t *RefreshToken) *RefreshToken {
 	next := &RefreshToken{Hash: x.Next, FamilyID: t.FamilyID, Grant: t.Grant, FamilyIssuedAt: familyStart(t)}
 	next.Scopes = slices.Clone(t.Scopes)

@@ -129,10 +129,31 @@
 // refresh at a time on one connection, the server's CPU per refresh went
 // from 1,331 to 1,011 µs (medians of 8).
 //
-// Where the procedure cannot be called (a database restored from a dump
-// made without --routines, a user without EXECUTE), rotations go back to
-// the four-statement transaction, and try the procedure again a minute
-// later: as correct, and as slow as before.
+// Migration 8 creates a second procedure, for [Store.ExchangeRefreshToken]
+// (store.RefreshExchanger): the refresh grant's read of the presented
+// token, its checks and the rotation in one CALL, so that the common
+// refresh is one round trip (see "The refresh grant in one round trip").
+//
+// Where a procedure cannot be called (a database restored from a dump
+// made without --routines, a user without EXECUTE), rotations and
+// exchanges go back to a transaction of several statements, and try the
+// procedure again a minute later: as correct, and as slow as before.
+//
+// # The refresh grant in one round trip
+//
+// The issuer checks a presented refresh token before it consumes it (its
+// client, the client's generation, its kind, scopes the client still has,
+// the family's lifetime), so that a refused request does not burn it.
+// Those are columns no write changes, so [Store.ExchangeRefreshToken]
+// makes them conditions of the consuming UPDATE and builds the successor
+// from the consumed row: on PostgreSQL one statement (the UPDATE …
+// RETURNING the row, and a data-modifying WITH inserting the successor
+// from it), on MySQL one CALL of migration 8's procedure. A token the
+// exchange does not match is left as it was, and the issuer reads it and
+// answers as before (reuse, the grace period, another client's token).
+// On SQLite, in process, the exchange is the read and the rotation it
+// replaces. Measured with 32 refreshes in flight (e2e BenchmarkRefreshAB,
+// EdDSA): see bench/README.md, "Issue 10: the eighth session's runs".
 //
 // # Migrations
 //
@@ -144,8 +165,9 @@
 // creates the triggers that announce changes for pgwatch, whether or not
 // pgwatch is used: they fire only on the rare writes a watcher must hear of
 // (revocations, client and account updates and deletions). On MySQL it
-// also creates a stored procedure, <prefix>rotate_refresh, which runs a
-// refresh rotation in one round trip (see "MySQL performance"). The
+// also creates two stored procedures, <prefix>rotate_refresh and
+// <prefix>exchange_refresh, which run a refresh rotation and the refresh
+// grant's exchange in one round trip each (see "MySQL performance"). The
 // database user needs the right to create tables (and, on MySQL,
 // routines: CREATE ROUTINE and ALTER ROUTINE) for Migrate, and only to
 // read and write rows (and, on MySQL, EXECUTE) afterwards.
@@ -178,7 +200,9 @@
 // (WITH … UPDATE … RETURNING feeding the INSERT) and in one transaction on
 // MySQL (run by a stored procedure: see "MySQL performance") and SQLite
 // (possibly shared with other rotations and creates: see "SQLite
-// performance").
+// performance"). [Store.ExchangeRefreshToken] is the same UPDATE with the
+// exchange's conditions, so of concurrent exchanges, rotations and
+// consumes of one token exactly one consumes it.
 //
 // # Change log
 //
