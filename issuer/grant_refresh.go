@@ -36,6 +36,11 @@ var refreshTokenGrant = grant{
 // idempotent for one request, so a store client that re-sends it after a
 // lost reply gets success, not reuse. A client that loses the response
 // itself needs the grace period to try again.
+//
+// Over a store that is a [store.RefreshExchanger], the common case takes
+// one round trip instead (refreshAtOnce): the checks are conditions of the
+// exchange, and only the access token's signature comes after its commit
+// point.
 func (i *Issuer) refresh(ctx context.Context, r *http.Request, req *TokenRequest) (*TokenResponse, *Error) {
 	now := i.cfg.Now()
 	var authed *store.Client

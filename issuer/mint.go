@@ -41,8 +41,9 @@ type minting struct {
 }
 
 // mint is the one path every token takes, whatever the grant or endpoint:
-// the refresh token first (if any and not rotated: should minting the
-// access token then fail, what is left is a stored token nobody holds),
+// the refresh token first (if any and neither rotated nor exchanged:
+// should minting the access token then fail, what is left is a stored
+// token nobody holds),
 // the access token in its kind's format and lifetime, the rotation, and the
 // TokenIssued hook.
 func (i *Issuer) mint(ctx context.Context, now time.Time, m minting) (*TokenResponse, *Error) {
