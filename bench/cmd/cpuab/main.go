@@ -81,11 +81,13 @@ type config struct {
 	frameworks []string
 	n, r, c    int
 	warmup     int
+	prime      int
 	spin       time.Duration
 	settle     time.Duration
 	server     string
 	gomaxprocs int
 	client     string
+	serverCPUs string
 }
 
 func main() {
@@ -95,10 +97,12 @@ func main() {
 	flag.IntVar(&cfg.r, "r", 15, "rounds")
 	flag.IntVar(&cfg.c, "c", 32, "keep-alive connections per server")
 	flag.IntVar(&cfg.warmup, "warmup", 2000, "requests to each server before the first round")
+	flag.IntVar(&cfg.prime, "prime", 500, "requests to a server right before each of its blocks, not counted: the block then starts with the server's caches as warm as it ends (the first server of a round had cost 1–2 µs a request more)")
 	flag.DurationVar(&cfg.spin, "spin", 0, "also measure the control: plain plus this much busy work per request (http-server -spin)")
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Millisecond, "pause after a block before its server's CPU time is read, so that the last answers' work is in it")
 	flag.StringVar(&cfg.server, "server", "", "cmd/http-server binary (default: go build it into a temporary directory)")
 	flag.IntVar(&cfg.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the servers (0: Go's default)")
+	flag.StringVar(&cfg.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset -c LIST); run cpuab itself on the others (taskset -c …), so that the server is kept busy")
 	flag.StringVar(&cfg.client, "client", "raw", "load client: raw (pre-built request bytes on kept connections, the cheapest) or http (net/http's client, as cmd/load)")
 	flag.Parse()
 	for f := range strings.SplitSeq(*fws, ",") {
@@ -114,8 +118,8 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	if cfg.n <= 0 || cfg.r <= 0 || cfg.c <= 0 || cfg.warmup < 0 || cfg.spin < 0 {
-		return errors.New("-n, -r, -c must be positive, -warmup and -spin not negative")
+	if cfg.n <= 0 || cfg.r <= 0 || cfg.c <= 0 || cfg.warmup < 0 || cfg.prime < 0 || cfg.spin < 0 {
+		return errors.New("-n, -r, -c must be positive, -warmup, -prime and -spin not negative")
 	}
 	if cfg.client != "raw" && cfg.client != "http" {
 		return fmt.Errorf("-client %q: raw or http", cfg.client)
@@ -141,8 +145,8 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("building cmd/http-server (run from bench/, or give -server): %w", err)
 		}
 	}
-	fmt.Printf("# cpuab: %d rounds × %d requests over %d connections (%s client), warm-up %d, spin %v; load average %s\n",
-		cfg.r, cfg.n, cfg.c, cfg.client, cfg.warmup, cfg.spin, loadavg())
+	fmt.Printf("# cpuab: %d rounds × %d requests over %d connections (%s client), warm-up %d, prime %d, spin %v, server CPUs %q, GOMAXPROCS %d; load average %s\n",
+		cfg.r, cfg.n, cfg.c, cfg.client, cfg.warmup, cfg.prime, cfg.spin, cfg.serverCPUs, cfg.gomaxprocs, loadavg())
 	for _, fw := range cfg.frameworks {
 		if err := measure(ctx, cfg, fw); err != nil {
 			return fmt.Errorf("%s: %w", fw, err)
@@ -174,6 +178,10 @@ func start(ctx context.Context, cfg config, fw, setup string) (*server, error) {
 		args = append(args, "-spin", cfg.spin.String())
 	}
 	cmd := exec.Command(cfg.server, args...)
+	if cfg.serverCPUs != "" {
+		// taskset execs the server: the pid stays the server's.
+		cmd = exec.Command("taskset", append([]string{"-c", cfg.serverCPUs, cfg.server}, args...)...)
+	}
 	cmd.Stderr = os.Stderr
 	if cfg.gomaxprocs > 0 {
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(cfg.gomaxprocs))
@@ -236,20 +244,22 @@ func (s *server) send(ctx context.Context, n, c int) error {
 
 // stop ends the server and returns its last line.
 func (s *server) stop() string {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	s.cmd.Wait()
-	if s.client != nil {
-		s.client.CloseIdleConnections()
-	}
 	if s.raw != nil {
 		s.raw.Close()
 	}
-	select {
-	case l := <-s.served:
-		return l
-	case <-time.After(time.Second):
-		return ""
+	if s.client != nil {
+		s.client.CloseIdleConnections()
 	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	// The output is read to its end before Wait, which closes the pipe.
+	var last string
+	select {
+	case last = <-s.served:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+	}
+	s.cmd.Wait()
+	return last
 }
 
 func measure(ctx context.Context, cfg config, fw string) error {
@@ -293,6 +303,11 @@ func measure(ctx context.Context, cfg config, fw string) error {
 	for r := range cfg.r {
 		for _, i := range order(len(servers), r) {
 			s := servers[i]
+			if cfg.prime > 0 {
+				if err := s.send(ctx, cfg.prime, cfg.c); err != nil {
+					return fmt.Errorf("%s round %d: %w", s.setup, r+1, err)
+				}
+			}
 			before, err := readCPU(s.pid)
 			if err != nil {
 				return err
@@ -322,7 +337,7 @@ func measure(ctx context.Context, cfg config, fw string) error {
 				fw, s.setup, r+1, perReq, float64(cfg.n)/wall.Seconds(), float64(own.Nanoseconds())/float64(cfg.n), note)
 		}
 	}
-	want := 20 + cfg.warmup + cfg.r*cfg.n
+	want := 20 + cfg.warmup + cfg.r*(cfg.prime+cfg.n)
 	cpu := map[string][]float64{}
 	for _, s := range servers {
 		cpu[s.setup] = s.cpu
