@@ -6,26 +6,39 @@
 // For each framework it starts one cmd/http-server per setup (plain,
 // guarded, and with -spin a third, plain plus that much busy work per
 // request: the control) on free loopback ports, warms each up, then runs
-// -r rounds. In each round every server in turn gets exactly -n requests
-// over -c keep-alive connections, sent from this process by the same
-// client code for every server (internal/loadgen: by default its Raw
-// client, pre-built request bytes on connections dialled once, which
-// costs about half the CPU a request of net/http's client, -client http;
-// any answer not 2xx stops the run).
-// The order flips from round to round (two setups: AB BA BA AB …; three:
-// every permutation in six rounds), so that a drift of the load within a
-// round falls on each setup first as often as last. Around each block the
-// server's CPU time is read from /proc/<pid>/task/*/schedstat: the
-// scheduler's run time of every thread in nanoseconds, which counts the
-// time in system calls (the socket reads and writes), the handler, the
-// garbage collector and the Go scheduler alike. Where schedstat is missing
-// it falls back to /proc/<pid>/stat's utime + stime, in 10 ms ticks.
+// -r rounds. In each round every server in turn gets -prime uncounted
+// requests, then exactly -n counted ones over -c keep-alive connections,
+// sent from this process by the same client code for every server
+// (internal/loadgen: by default its Raw client, pre-built request bytes
+// on connections dialled once, which costs about a third of the CPU a
+// request of net/http's client, -client http; any answer not 2xx stops
+// the run). The order flips from round to round (two setups: AB BA BA AB
+// …; three: every permutation in six rounds), so that a drift of the load
+// within a round falls on each setup first as often as last.
+//
+// Around each block the server's CPU time is read from
+// /proc/<pid>/task/*/schedstat: the scheduler's run time of every thread,
+// in nanoseconds, which counts the time in system calls (the socket reads
+// and writes, and the loopback delivery the kernel does in their context),
+// the handler, the garbage collector and the Go scheduler alike. Where
+// schedstat is missing it falls back to /proc/<pid>/stat's utime + stime,
+// in 10 ms ticks.
+//
+// By default (-pin, on a machine with two CPUs or more) this process runs
+// on CPU 0 and every server on CPU 1 with GOMAXPROCS=1: the server has a
+// core that the load generator does not take, and is kept busy (the
+// server-busy column, its CPU time over the block's wall time, is then
+// close to 1). That matters: a server that keeps going idle pays for
+// every sleep and wake-up, so its CPU per request falls as its work per
+// request rises (unpinned, on the 2-core VM, the 1.2 µs spin control came
+// out 7–9 µs cheaper a request than plain).
 //
 // # Usage
 //
 //	go run ./cmd/cpuab                              # all frameworks, 15 rounds × 20 000 requests
 //	go run ./cmd/cpuab -frameworks gin -n 3000 -r 3 # a short look at one
 //	go run ./cmd/cpuab -spin 1.2us                  # with the control
+//	go run ./cmd/cpuab -pin=false                   # servers and load on all cores
 //	go run ./cmd/cpuab -server /tmp/http-server     # a binary built beforehand
 //
 // (from bench/: without -server it builds cmd/http-server with go build).
@@ -33,24 +46,24 @@
 // # Output
 //
 // One line per block (framework, setup, round, the server's cpu-ns/req,
-// the block's requests/s and this process's own cpu-ns/req), then per
-// framework the median and range over rounds of each setup's cpu-ns/req
-// and the within-round ratios plain ÷ guarded (and plain ÷ spin, next to
-// what the spin should give: plain ÷ (plain + spin)), each round's, their
-// median and their min–max.
+// the block's requests/s, this process's own cpu-ns/req and server-busy),
+// then per framework the median and range over rounds of each setup's
+// cpu-ns/req and the within-round ratios plain ÷ guarded (and plain ÷
+// spin, next to what the spin should give: plain ÷ (plain + spin)), each
+// round's, their median and their min–max.
 //
-// The ratio is of server CPU: plain_cpu ÷ guarded_cpu. When the server's
-// CPU is what limits its throughput, that is its requests/s ratio. Where
-// the load generator shares the cores, as here, each request also costs
-// the generator's CPU, the same for both setups (the third column shows
-// it), so the requests/s ratio is (plain + load) ÷ (guarded + load): the
-// figure printed is a lower bound of it.
+// The ratio is of server CPU: plain_cpu ÷ guarded_cpu. Pinned, with the
+// server busy, it is the requests/s ratio of a server that has a core to
+// itself. Where the load generator shares the server's cores (-pin=false),
+// each request also costs the generator's CPU, the same for both setups
+// (the load-cpu column), so the requests/s ratio when CPU-bound is (plain +
+// load) ÷ (guarded + load): the printed ratio is then a lower bound of it.
 //
 // What it does not see: the time a thread that exited during a block ran
 // in it (flagged "thread exited"; Go seldom ends threads), and, on a VM
-// whose host steals the CPU without telling the guest, the stolen time
-// counted as the server's run time (noise, which the interleaving spreads
-// over both setups).
+// whose host takes the CPU without telling the guest (this one reports no
+// steal time), the time taken counted as the server's run time: noise,
+// which the interleaving spreads over the setups alike.
 package main
 
 import (
@@ -66,6 +79,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,6 +102,7 @@ type config struct {
 	gomaxprocs int
 	client     string
 	serverCPUs string
+	pin        bool
 }
 
 func main() {
@@ -102,7 +117,8 @@ func main() {
 	flag.DurationVar(&cfg.settle, "settle", 20*time.Millisecond, "pause after a block before its server's CPU time is read, so that the last answers' work is in it")
 	flag.StringVar(&cfg.server, "server", "", "cmd/http-server binary (default: go build it into a temporary directory)")
 	flag.IntVar(&cfg.gomaxprocs, "gomaxprocs", 0, "GOMAXPROCS of the servers (0: Go's default)")
-	flag.StringVar(&cfg.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset -c LIST); run cpuab itself on the others (taskset -c …), so that the server is kept busy")
+	flag.BoolVar(&cfg.pin, "pin", runtime.NumCPU() >= 2, "run this process on CPU 0 and each server on CPU 1 with GOMAXPROCS 1 (default where there are two CPUs; -server-cpus and -gomaxprocs override its server side)")
+	flag.StringVar(&cfg.serverCPUs, "server-cpus", "", "run the servers on these CPUs only (taskset -c LIST)")
 	flag.StringVar(&cfg.client, "client", "raw", "load client: raw (pre-built request bytes on kept connections, the cheapest) or http (net/http's client, as cmd/load)")
 	flag.Parse()
 	for f := range strings.SplitSeq(*fws, ",") {
@@ -123,6 +139,17 @@ func run(ctx context.Context, cfg config) error {
 	}
 	if cfg.client != "raw" && cfg.client != "http" {
 		return fmt.Errorf("-client %q: raw or http", cfg.client)
+	}
+	if cfg.pin {
+		if err := pinSelf(0); err != nil {
+			return err
+		}
+		if cfg.serverCPUs == "" {
+			cfg.serverCPUs = "1"
+		}
+		if cfg.gomaxprocs == 0 {
+			cfg.gomaxprocs = 1
+		}
 	}
 	if len(cfg.frameworks) == 0 {
 		return errors.New("no framework")
@@ -333,8 +360,8 @@ func measure(ctx context.Context, cfg config, fw string) error {
 			if lost {
 				note = "  (thread exited: CPU time missing)"
 			}
-			fmt.Printf("%-8s %-8s round %2d  cpu-ns/req %7.0f  req/s %7.0f  load-cpu-ns/req %6.0f%s\n",
-				fw, s.setup, r+1, perReq, float64(cfg.n)/wall.Seconds(), float64(own.Nanoseconds())/float64(cfg.n), note)
+			fmt.Printf("%-8s %-8s round %2d  cpu-ns/req %7.0f  req/s %7.0f  load-cpu-ns/req %6.0f  server-busy %.2f%s\n",
+				fw, s.setup, r+1, perReq, float64(cfg.n)/wall.Seconds(), float64(own.Nanoseconds())/float64(cfg.n), float64(d)/float64(wall), note)
 		}
 	}
 	want := 20 + cfg.warmup + cfg.r*(cfg.prime+cfg.n)
