@@ -10,6 +10,7 @@
 //	http-server -list    # the setups, framework/mode, one a line
 //	http-server -framework chi -cpuprofile /tmp/chi.pprof
 //	http-server -framework chi -spin 1.2us  # plain, plus 1.2 µs of busy work
+//	http-server -framework chi -port 0      # any free port (cmd/cpuab starts its servers so)
 //
 // When it is ready it prints one line:
 //
@@ -47,7 +48,7 @@ import (
 func main() {
 	framework := flag.String("framework", "nethttp", "framework: "+strings.Join(routes.Frameworks, ", "))
 	guarded := flag.Bool("guarded", false, "guard the route with Portcullis")
-	port := flag.Int("port", 8182, "TCP port on 127.0.0.1")
+	port := flag.Int("port", 8182, "TCP port on 127.0.0.1; 0 for any free one (the ready line names it)")
 	lifetime := flag.Duration("lifetime", 5*time.Minute, "exit after this long")
 	list := flag.Bool("list", false, "print the setups (framework/mode), one a line, and exit")
 	spin := flag.Duration("spin", 0, "a control: spin this long on every request before the route (calibrated at start), so that plain+spin shows what any added per-request work costs over loopback, guard or not")
@@ -68,7 +69,7 @@ func main() {
 }
 
 func run(framework string, guarded bool, port int, lifetime, spin, headerTimeout time.Duration, cpuprofile string) error {
-	if port <= 0 || port > 65535 {
+	if port < 0 || port > 65535 {
 		return fmt.Errorf("invalid -port %d", port)
 	}
 	s, err := routes.NewSetup()
