@@ -41,14 +41,15 @@ type Store struct {
 }
 
 var (
-	_ store.Store        = (*Store)(nil)
-	_ store.Sweeper      = (*Store)(nil)
-	_ store.Pinger       = (*Store)(nil)
-	_ store.Watcher      = (*Store)(nil)
-	_ store.RateLimiter  = (*Store)(nil)
-	_ store.RateCounter  = (*Store)(nil)
-	_ store.StartChecker = (*Store)(nil)
-	_ store.ChangeLog    = (*Store)(nil)
+	_ store.Store            = (*Store)(nil)
+	_ store.Sweeper          = (*Store)(nil)
+	_ store.Pinger           = (*Store)(nil)
+	_ store.Watcher          = (*Store)(nil)
+	_ store.RateLimiter      = (*Store)(nil)
+	_ store.RateCounter      = (*Store)(nil)
+	_ store.StartChecker     = (*Store)(nil)
+	_ store.ChangeLog        = (*Store)(nil)
+	_ store.RefreshExchanger = (*Store)(nil)
 )
 
 // Option configures [New]. Only this package can make one.

@@ -99,6 +99,8 @@ func TestStore(t *testing.T) {
 			return s
 		}
 		storetest.RunRefreshTokens(t, clusterPath)
+		// The exchange reads, checks in Go and rotates.
+		storetest.RunRefreshExchanger(t, clusterPath)
 		// Changes are appended by a second script.
 		storetest.RunChangeLog(t, clusterPath)
 		// CountMany pipelines GETs there instead of one MGET.
@@ -581,6 +583,7 @@ func everyCall(s *Store) map[string]error {
 	errs["CreateRefreshToken"] = s.CreateRefreshToken(ctx, refreshToken("h", "f", now.Add(time.Hour)))
 	_, errs["GetRefreshToken"] = s.GetRefreshToken(ctx, "h", now)
 	_, errs["ConsumeRefreshToken"] = s.ConsumeRefreshToken(ctx, "h", now)
+	_, errs["ExchangeRefreshToken"] = s.ExchangeRefreshToken(ctx, &store.RefreshExchange{Hash: "h", Next: "n", Now: now, ExpiresAt: now.Add(time.Hour)})
 	errs["RevokeRefreshFamily"] = s.RevokeRefreshFamily(ctx, "f")
 	errs["CreateAccessToken"] = s.CreateAccessToken(ctx, &store.AccessToken{Hash: "h"})
 	_, errs["GetAccessToken"] = s.GetAccessToken(ctx, "h", now)

@@ -200,24 +200,24 @@ redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
 return 2
 `)
 
-// storeRefresh writes a new token: KEYS[tk] the token, KEYS[2] the family
-// marker; ARGV[a], ARGV[a+1], ARGV[a+2]: JSON, expiry µs, PEXPIREAT ms.
+// storeRefresh writes a new token: tk the token, fk the family marker;
+// j, x, at: JSON, expiry µs, PEXPIREAT ms.
 //
 // The family marker must outlive every token of its family, or a revoked
 // family could come back: give it this token's expiry when it has a shorter
 // one, never shorten it, and leave a marker without TTL alone. A token whose
 // expiry has already passed is gone at once and extends nothing.
 const storeRefresh = `
-local function storeRefresh(tk, a)
-  redis.call('HSET', KEYS[tk], 'j', ARGV[a], 'x', ARGV[a + 1])
-  redis.call('PEXPIREAT', KEYS[tk], ARGV[a + 2])
-  local tttl = redis.call('PTTL', KEYS[tk])
+local function storeRefresh(tk, fk, j, x, at)
+  redis.call('HSET', tk, 'j', j, 'x', x)
+  redis.call('PEXPIREAT', tk, at)
+  local tttl = redis.call('PTTL', tk)
   if tttl > 0 then
-    local fttl = redis.call('PTTL', KEYS[2])
+    local fttl = redis.call('PTTL', fk)
     if fttl == -2 then
-      redis.call('SET', KEYS[2], '0', 'PXAT', ARGV[a + 2])
+      redis.call('SET', fk, '0', 'PXAT', at)
     elseif fttl >= 0 and fttl < tttl then
-      redis.call('PEXPIREAT', KEYS[2], ARGV[a + 2])
+      redis.call('PEXPIREAT', fk, at)
     end
   end
 end
@@ -233,9 +233,24 @@ if j then
   return 0
 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-storeRefresh(1, 1)
+storeRefresh(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])
 return 1
 `)
+
+// liveRefresh reads the token whose key is tk, in the family whose marker
+// is fk, and returns {JSON, expiry µs, used µs or false, successor or
+// false} if it is live at now µs (it exists, its family is not revoked,
+// and it expires after now), else nothing. Every script that reads a token
+// by its hash decides liveness here, so that they all decide alike.
+const liveRefresh = `
+local function liveRefresh(tk, fk, now)
+  local r = redis.call('HMGET', tk, 'j', 'x', 'u', 'n')
+  if not r[1] then return nil end
+  if redis.call('GET', fk) == '1' then return nil end
+  if tonumber(r[2]) <= tonumber(now) then return nil end
+  return r
+end
+`
 
 // getRefresh and consumeRefresh are the bodies of GetRefreshToken and
 // ConsumeRefreshToken on a token whose key is tk, in the family whose
@@ -245,12 +260,10 @@ return 1
 //
 // getRefresh replies {1, JSON, used µs or an empty string, successor or an
 // empty string} or {0}.
-const getRefresh = `
+const getRefresh = liveRefresh + `
 local function getRefresh(tk, fk, now)
-  local r = redis.call('HMGET', tk, 'j', 'x', 'u', 'n')
-  if not r[1] then return {0} end
-  if redis.call('GET', fk) == '1' then return {0} end
-  if tonumber(r[2]) <= tonumber(now) then return {0} end
+  local r = liveRefresh(tk, fk, now)
+  if not r then return {0} end
   return {1, r[1], r[3] or '', r[4] or ''}
 end
 `
@@ -259,12 +272,10 @@ end
 // JSON, used µs, successor or an empty string} when it had been consumed
 // before, {0} when missing, revoked or expired. The token keeps its TTL
 // (HSET does not touch it), so it stays recorded as used until it expires.
-const consumeRefresh = `
+const consumeRefresh = liveRefresh + `
 local function consumeRefresh(tk, fk, now)
-  local r = redis.call('HMGET', tk, 'j', 'x', 'u', 'n')
-  if not r[1] then return {0} end
-  if redis.call('GET', fk) == '1' then return {0} end
-  if tonumber(r[2]) <= tonumber(now) then return {0} end
+  local r = liveRefresh(tk, fk, now)
+  if not r then return {0} end
   if r[3] then return {2, r[1], r[3], r[4] or ''} end
   redis.call('HSET', tk, 'u', now)
   return {1, r[1]}
@@ -275,7 +286,7 @@ end
 // the token's key and the family marker from it, byte for byte as
 // refreshTokenKey and familyKey do (ARGV[1] the prefix, ARGV[2] the hash;
 // Lua strings hold any bytes, braces included). It returns nothing when
-// the index is missing.
+// the index is missing, else those two keys and the family id.
 //
 // Those two keys are not in KEYS: the family is not known before the
 // script reads the index. Redis lets a script touch keys it was not given
@@ -283,11 +294,13 @@ end
 // Cluster does not (the keys lie in another slot, often on another node),
 // so only the store's oneServer path uses these scripts.
 const refreshKeys = `
+local function refreshTokenKey(fam, hash)
+  return ARGV[1] .. '{refresh:' .. fam .. '}:token:' .. hash
+end
 local function refreshKeys()
   local fam = redis.call('GET', KEYS[1])
   if not fam then return nil end
-  local tag = ARGV[1] .. '{refresh:' .. fam .. '}'
-  return tag .. ':token:' .. ARGV[2], tag .. ':family'
+  return refreshTokenKey(fam, ARGV[2]), ARGV[1] .. '{refresh:' .. fam .. '}:family', fam
 end
 `
 
@@ -318,6 +331,25 @@ if not tk then return {0} end
 return consumeRefresh(tk, fk, ARGV[3])
 `)
 
+// rotateTo is the write of a rotation: it consumes the live, unused token
+// tk at now for the successor next, whose key is nk, and stores that one
+// (JSON j, expiry x µs, PEXPIREAT at ms) in the family fam whose marker is
+// fk. On a single server ik is the successor's index, claimed here; on a
+// Cluster it is nil (the caller claimed it first). Reply 3, changing
+// nothing, when the successor's hash is taken, else 1.
+const rotateTo = storeRefresh + `
+local function rotateTo(tk, fk, nk, ik, now, next, fam, j, x, at)
+  if redis.call('EXISTS', nk) == 1 then return 3 end
+  if ik then
+    if redis.call('EXISTS', ik) == 1 then return 3 end
+    redis.call('SET', ik, fam, 'PXAT', at)
+  end
+  redis.call('HSET', tk, 'u', now, 'n', next)
+  storeRefresh(nk, fk, j, x, at)
+  return 1
+end
+`
+
 // KEYS: old token, family marker, new token, and on a single server the
 // new token's index. ARGV: now µs, new hash, new JSON, new expiry µs, new
 // PEXPIREAT ms, family id.
@@ -328,23 +360,89 @@ return consumeRefresh(tk, fk, ARGV[3])
 // otherwise, 3 when the new hash is taken, 0 when the old token is missing,
 // revoked or expired. Without the index key (a Cluster, where it lies in
 // another slot) the caller claims it first with claimIndexScript.
-var rotateRefreshScript = redis.NewScript(storeRefresh + `
-local r = redis.call('HMGET', KEYS[1], 'x', 'u', 'n')
-if not r[1] then return 0 end
-if redis.call('GET', KEYS[2]) == '1' then return 0 end
-if tonumber(r[1]) <= tonumber(ARGV[1]) then return 0 end
-if r[2] then
-  if r[3] == ARGV[2] then return 1 end
+var rotateRefreshScript = redis.NewScript(liveRefresh + rotateTo + `
+local r = liveRefresh(KEYS[1], KEYS[2], ARGV[1])
+if not r then return 0 end
+if r[3] then
+  if r[4] == ARGV[2] then return 1 end
   return 2
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return 3 end
-if KEYS[4] then
-  if redis.call('EXISTS', KEYS[4]) == 1 then return 3 end
-  redis.call('SET', KEYS[4], ARGV[6], 'PXAT', ARGV[5])
+return rotateTo(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[6], ARGV[3], ARGV[4], ARGV[5])
+`)
+
+// KEYS: the presented token's index, the successor's index. ARGV: prefix,
+// hash (see refreshKeys), now µs, the successor's hash, kind, client id,
+// generation (decimal), the successor's JSON up to its family_id ('{"hash":'
+// and its hash), its audience (JSON), its expiry µs and PEXPIREAT ms
+// unless the family ends sooner, then, with a family lifetime, the cutoff µs
+// (the family must have started after it), the lifetime µs and the
+// lifetime plus the clock skew µs (each rounded down), else three empty
+// strings; the zero time.Time in µs (a family start that encodeRefresh
+// leaves out, as it does 0); then the scopes the token may hold.
+// The whole of ExchangeRefreshToken on one server (see exchangeRefresh in
+// exchange.go): the token is read through its index, checked, consumed at
+// now for the successor, and the successor stored, or nothing changes.
+// Reply {1, the presented token's JSON} when exchanged, {3} when the
+// successor's hash is taken, {0} when the token is missing, not live, used
+// or does not match.
+//
+// The successor's JSON is the token's with its hash, audience, issue and
+// expiry replaced and its family start set: what encodeRefresh writes for
+// RefreshExchange.Successor, spliced from the stored text at the keys that
+// encodeRefresh writes in a fixed order (a ',"key":' outside a JSON string
+// is always a key: inside one, its quotes would be escaped), so that no
+// string goes through Lua's JSON encoder and no number through a double
+// that could round it. The matched fields are compared exactly: the strings
+// as cjson decodes them (as encoding/json does), the generation as the
+// decimal text it is stored as.
+var exchangeRefreshByIndexScript = redis.NewScript(refreshKeys + liveRefresh + rotateTo + `
+local tk, fk, fam = refreshKeys()
+if not tk then return {0} end
+local now = ARGV[3]
+local r = liveRefresh(tk, fk, now)
+if not r or r[3] then return {0} end
+local j = r[1]
+local g = cjson.decode(j).grant
+if type(g) ~= 'table' or g.kind ~= ARGV[5] or g.client_id ~= ARGV[6] then return {0} end
+local pf = string.find(j, ',"family_id":', 1, true)
+local pa = string.find(j, ',"audience":', 1, true)
+local pg = string.find(j, ',"generation":', 1, true)
+local pi = string.find(j, ',"issued_at":', 1, true)
+local gen = pg and string.match(j, '^,"generation":(%-?%d+)', pg)
+local iss = pi and string.match(j, '^,"issued_at":(%-?%d+)', pi)
+if not (pf and pa and gen and iss and pf < pa and pa < pg and pg < pi) then
+  return redis.error_reply('unexpected refresh token record')
 end
-redis.call('HSET', KEYS[1], 'u', ARGV[1], 'n', ARGV[2])
-storeRefresh(3, 3)
-return 1
+if gen ~= ARGV[7] then return {0} end
+if type(g.scopes) == 'table' then
+  local may = {}
+  for i = 16, #ARGV do may[ARGV[i]] = true end
+  for _, sc in ipairs(g.scopes) do
+    if not may[sc] then return {0} end
+  end
+end
+local start = string.match(j, ',"family_issued_at":(%-?%d+)}$') or iss
+local x, at = ARGV[10], ARGV[11]
+if ARGV[12] ~= '' then
+  local s = tonumber(start)
+  if s <= tonumber(ARGV[12]) then return {0} end
+  local e = s + tonumber(ARGV[13])
+  if e < tonumber(x) then
+    x = string.format('%.0f', e)
+    local t = s + tonumber(ARGV[14])
+    local ms = math.floor(t / 1000)
+    if ms * 1000 > t then ms = ms - 1 end
+    if ms < 1 then ms = 1 end
+    at = string.format('%.0f', ms)
+  end
+end
+local fis = ''
+if start ~= '0' and start ~= ARGV[15] then fis = ',"family_issued_at":' .. start end
+local nj = ARGV[8] .. string.sub(j, pf, pa - 1) .. ',"audience":' .. ARGV[9] ..
+  string.sub(j, pg, pi - 1) .. ',"issued_at":' .. now .. ',"expires_at":' .. x .. '}' .. fis .. '}'
+local st = rotateTo(tk, fk, refreshTokenKey(fam, ARGV[4]), KEYS[2], now, ARGV[4], fam, nj, x, at)
+if st ~= 1 then return {st} end
+return {1, j}
 `)
 
 // KEYS[1] revocation, and on one server the change log and its counter.
