@@ -22,10 +22,8 @@ import (
 // cache and the rate-limit count cache warm, without and with refresh
 // tokens, and the refresh grant; and client_credentials with the count
 // cache off. Each call is one round trip on the SQL stores
-// (ExchangeRefreshToken is one statement on PostgreSQL, one CALL on MySQL;
-// RotateRefreshToken one statement on PostgreSQL, one CALL on MySQL, one
-// transaction on SQLite) and on a single Redis server (one script, or one
-// MGET for CountMany). The test pins the calls so that a change adding one
+// (ExchangeRefreshToken is one statement on PostgreSQL, one CALL on MySQL)
+// and on a single Redis server (one script, or one MGET for CountMany). The test pins the calls so that a change adding one
 // shows, and logs them (go test -v) for bench/README.md. The clock stands
 // still, so that no cache runs out between the requests on a slow machine.
 func TestStoreCallsPerRequest(t *testing.T) {
@@ -33,7 +31,9 @@ func TestStoreCallsPerRequest(t *testing.T) {
 		// The client and its counters are cached: no round trip at all.
 		"cc":         nil,
 		"cc+refresh": {"CreateRefreshToken"},
-		"refresh":    {"GetRefreshToken", "RotateRefreshToken"},
+		// Every backend is a store.RefreshExchanger: the read, checks and
+		// rotation in one call.
+		"refresh": {"ExchangeRefreshToken"},
 		// Without the count cache, the pre-check reads both counters at
 		// once.
 		"cc, counts uncached": {"CountMany"},
@@ -78,13 +78,7 @@ func TestStoreCallsPerRequest(t *testing.T) {
 		got := counter.take(t)
 		check(t, "cc+refresh", got, want["cc+refresh"])
 		post("grant_type=refresh_token&refresh_token=" + rt)
-		wantRefresh := want["refresh"]
-		if !strings.HasPrefix(be.name, "redis") {
-			// A store.RefreshExchanger: the read, checks and rotation in
-			// one call (one statement on PostgreSQL, one CALL on MySQL).
-			wantRefresh = []string{"ExchangeRefreshToken"}
-		}
-		check(t, "refresh", counter.take(t), wantRefresh)
+		check(t, "refresh", counter.take(t), want["refresh"])
 		// Without refresh tokens, with and without the count cache:
 		// other issuers on the same store.
 		for _, what := range []string{"cc", "cc, counts uncached"} {

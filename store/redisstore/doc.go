@@ -32,7 +32,7 @@
 //	portcullis:{username:<username>}             string: reservation (state, required state, claimed at, account id)
 //	portcullis:{email:<email>}                   string: reservation, likewise
 //	portcullis:refresh:<hash>                    string: family id (lookup index)
-//	portcullis:{refresh:<family>}:token:<hash>   hash {j: JSON, x: expiry µs, u: used at µs}
+//	portcullis:{refresh:<family>}:token:<hash>   hash {j: JSON, x: expiry µs, u: used at µs, n: successor's hash}
 //	portcullis:{refresh:<family>}:family         string: "1" revoked, "0" live
 //	portcullis:access:<hash>                     string: JSON
 //	portcullis:revoked:<token id>                string: expiry µs
@@ -77,9 +77,14 @@
 //     RotateRefreshToken is told the family (its successor's), so it is one
 //     script: on a single server it also claims the successor's index key;
 //     on a Cluster, where that key lies in another slot, it claims it first
-//     (two round trips) and releases it if the rotation is refused. The
-//     issuer's refresh grant (GetRefreshToken, then RotateRefreshToken) thus
-//     costs two round trips on a single server and four on a Cluster.
+//     (two round trips) and releases it if the rotation is refused.
+//     ExchangeRefreshToken ([store.RefreshExchanger], the issuer's refresh
+//     grant) is one script on a single server: it reads the token through
+//     its index, checks it, consumes it and stores the successor, claiming
+//     the successor's index too. On a Cluster it is GetRefreshToken's two
+//     steps, the checks in Go, and RotateRefreshToken's two: four round
+//     trips (one when the index is missing, two when the token is refused,
+//     three or five when the successor's hash is taken).
 //   - Signing keys share the {keys} slot so that id and Seq stay unique
 //     together; there are only a handful.
 //   - Access tokens, revocations and rate-limit counters are single keys and
@@ -149,9 +154,12 @@
 // are idempotent by nature (tested by running every command twice through a
 // go-redis hook). Three calls are not: a re-sent ConsumeRefreshToken finds
 // the token it just consumed and answers ErrTokenReused (use
-// RotateRefreshToken, as the issuer does), a re-sent delete answers
-// ErrNotFound, and a re-sent rate-limit hit counts twice (a limit reached
-// slightly early). So there is no go-redis option a user must not change
+// RotateRefreshToken), a re-sent delete answers ErrNotFound, and a re-sent
+// rate-limit hit counts twice (a limit reached slightly early). A re-sent
+// ExchangeRefreshToken finds the token it just exchanged and answers
+// ErrNotFound, as [store.RefreshExchanger] allows (an exchange has no
+// request id): the issuer then reads the token, and its grace period
+// decides, as after any lost reply. So there is no go-redis option a user must not change
 // for correctness; what must not change is the server's eviction policy
 // (below).
 //

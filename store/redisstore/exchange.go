@@ -19,9 +19,9 @@ import (
 // does: one round trip, where the issuer would otherwise make two.
 //
 // On a Cluster that script cannot reach the family's slot, so the exchange
-// is the issuer's own two steps: GetRefreshToken (two round trips), the
+// is the issuer's own two steps: GetRefreshToken's (two round trips), the
 // checks here with x's own Matches and Successor, then RotateRefreshToken
-// (two more). That is atomic all the same: the fields Matches reads never
+// (two more, and one or two after a refusal, see there). That is atomic all the same: the fields Matches reads never
 // change once a token is stored, and the rotation consumes the token only
 // if it is still live and unused at x.Now (a token used in between
 // answers ErrNotFound, as the contract asks, not ErrTokenReused).
@@ -107,22 +107,42 @@ func (s *Store) exchangeArgs(x *store.RefreshExchange) ([]any, error) {
 // that encodeRefresh leaves out.
 var zeroTimeMicro = strconv.FormatInt(toMicro(time.Time{}), 10)
 
-// exchangeByParts is the Cluster's exchange (see ExchangeRefreshToken). Its
-// answers are the single server's, with the same messages: the sentinels
-// are named for the exchange, not for the steps.
+// exchangeByParts is the Cluster's exchange (see ExchangeRefreshToken):
+// GetRefreshToken's two steps, then RotateRefreshToken. Its answers are the
+// single server's, with the same messages: the sentinels are named for the
+// exchange, not for its steps. The successor's family is the index's, as
+// the script's is, rather than the decoded record's: encoding/json turns
+// invalid UTF-8 in a family id into U+FFFD, which would name other keys.
 func (s *Store) exchangeByParts(ctx context.Context, op string, x *store.RefreshExchange) (*store.RefreshToken, error) {
-	t, err := s.GetRefreshToken(ctx, x.Hash, x.Now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, sentinel(op, store.ErrNotFound)
-	case err != nil:
-		return nil, err
-	case !t.UsedAt.IsZero() || !x.Matches(t):
+	fam, err := s.rdb.Get(ctx, s.refreshIndexKey(x.Hash)).Result()
+	if err != nil {
+		return nil, fail(op, err) // redis.Nil: ErrNotFound
+	}
+	keys := []string{s.refreshTokenKey(fam, x.Hash), s.familyKey(fam)}
+	r, err := getRefreshScript.Run(ctx, s.rdb, keys, x.Now.UnixMicro()).Slice()
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	status, j, used, next, err := refreshReply(r, 2)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	if status != stOK || used != "" {
 		return nil, sentinel(op, store.ErrNotFound)
 	}
-	err = s.RotateRefreshToken(ctx, x.Hash, x.Successor(t), x.Now)
+	t, err := decodeRefreshWithUse(op, j, used, next)
+	if err != nil {
+		return nil, err
+	}
+	if !x.Matches(t) {
+		return nil, sentinel(op, store.ErrNotFound)
+	}
+	succ := x.Successor(t)
+	succ.FamilyID = fam
+	err = s.RotateRefreshToken(ctx, x.Hash, succ, x.Now)
 	switch {
 	case errors.Is(err, store.ErrTokenReused), errors.Is(err, store.ErrNotFound):
+		// Used or gone since the read.
 		return nil, sentinel(op, store.ErrNotFound)
 	case errors.Is(err, store.ErrAlreadyExists):
 		return nil, sentinel(op, store.ErrAlreadyExists)
