@@ -149,19 +149,19 @@
 // connection reset: MaxRetries times, 3 by default), and the server may
 // then run it twice. Every write the issuer makes survives that with the
 // default options, and with any MaxRetries: creates of records and refresh
-// tokens, RotateRefreshToken and compare-and-swap updates find their own
-// earlier write and answer success, and revocations and family revocations
-// are idempotent by nature (tested by running every command twice through a
-// go-redis hook). Three calls are not: a re-sent ConsumeRefreshToken finds
-// the token it just consumed and answers ErrTokenReused (use
-// RotateRefreshToken), a re-sent delete answers ErrNotFound, and a re-sent
-// rate-limit hit counts twice (a limit reached slightly early). A re-sent
-// ExchangeRefreshToken finds the token it just exchanged and answers
-// ErrNotFound, as [store.RefreshExchanger] allows (an exchange has no
-// request id): the issuer then reads the token, and its grace period
-// decides, as after any lost reply. So there is no go-redis option a user must not change
-// for correctness; what must not change is the server's eviction policy
-// (below).
+// tokens, RotateRefreshToken, ExchangeRefreshToken and compare-and-swap
+// updates find their own earlier write and answer success, and revocations
+// and family revocations are idempotent by nature (tested by running every
+// command twice through a go-redis hook). An exchange has no request id,
+// but a re-sent one finds the token used at its very now for its very
+// successor (a fresh random hash); the same exchange made again later is
+// ErrNotFound, as [store.RefreshExchanger] says. Three calls are not
+// idempotent: a re-sent ConsumeRefreshToken finds the token it just
+// consumed and answers ErrTokenReused (use RotateRefreshToken), a re-sent
+// delete answers ErrNotFound, and a re-sent rate-limit hit counts twice (a
+// limit reached slightly early). So there is no go-redis option a user
+// must not change for correctness; what must not change is the server's
+// eviction policy (below).
 //
 // # Eviction
 //

@@ -25,6 +25,15 @@ import (
 // change once a token is stored, and the rotation consumes the token only
 // if it is still live and unused at x.Now (a token used in between
 // answers ErrNotFound, as the contract asks, not ErrTokenReused).
+//
+// A token used at x.Now for x.Next was used by this very exchange: go-redis
+// sends a script again when it lost the reply (MaxRetries), and the server
+// may then run it twice. That is answered as the first run was, the token
+// as stored after it, and not ErrNotFound, which would make the issuer read
+// a token used by its own request and, without a grace period, revoke the
+// family. No other call can use the token so, since x.Next is a fresh
+// random hash; the same exchange made again later (another x.Now) is
+// ErrNotFound, as the contract says.
 func (s *Store) ExchangeRefreshToken(ctx context.Context, x *store.RefreshExchange) (*store.RefreshToken, error) {
 	const op = "exchange refresh token"
 	switch {
@@ -118,8 +127,9 @@ func (s *Store) exchangeByParts(ctx context.Context, op string, x *store.Refresh
 	if err != nil {
 		return nil, fail(op, err) // redis.Nil: ErrNotFound
 	}
+	nowUS := strconv.FormatInt(x.Now.UnixMicro(), 10)
 	keys := []string{s.refreshTokenKey(fam, x.Hash), s.familyKey(fam)}
-	r, err := getRefreshScript.Run(ctx, s.rdb, keys, x.Now.UnixMicro()).Slice()
+	r, err := getRefreshScript.Run(ctx, s.rdb, keys, nowUS).Slice()
 	if err != nil {
 		return nil, fail(op, err)
 	}
@@ -127,12 +137,18 @@ func (s *Store) exchangeByParts(ctx context.Context, op string, x *store.Refresh
 	if err != nil {
 		return nil, fail(op, err)
 	}
-	if status != stOK || used != "" {
+	if status != stOK {
 		return nil, sentinel(op, store.ErrNotFound)
 	}
 	t, err := decodeRefreshWithUse(op, j, used, next)
 	if err != nil {
 		return nil, err
+	}
+	if used != "" {
+		if used == nowUS && next == x.Next {
+			return t, nil // this very exchange, as the script answers
+		}
+		return nil, sentinel(op, store.ErrNotFound)
 	}
 	if !x.Matches(t) {
 		return nil, sentinel(op, store.ErrNotFound)

@@ -75,6 +75,26 @@ func TestResentRefresh(t *testing.T) {
 			if n, _ := rdb.Exists(ctx, s.refreshIndexKey("c"), s.refreshTokenKey("fam", "c")).Result(); n != 0 {
 				t.Errorf("a refused rotation left %d keys of its successor", n)
 			}
+			// An exchange sent twice answers as its first run did, and
+			// stores its successor once.
+			d := refreshToken("d", "fam", exp)
+			if err := s.CreateRefreshToken(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			x := &store.RefreshExchange{Hash: "d", Next: "e", Now: now, Kind: d.Kind, ClientID: d.ClientID,
+				Scopes: d.Scopes, ExpiresAt: exp}
+			got, err := s.ExchangeRefreshToken(ctx, x)
+			if err != nil || got.UsedAt.IsZero() || got.ReplacedBy != "e" {
+				t.Fatalf("ExchangeRefreshToken, sent twice: %+v, %v; want d used, replaced by e", got, err)
+			}
+			if got, err := s.GetRefreshToken(ctx, "e", now); err != nil || !got.UsedAt.IsZero() || got.FamilyID != "fam" {
+				t.Fatalf("exchanged successor: %+v, %v; want it stored and unused", got, err)
+			}
+			// Later, the same exchange is a used token's: not found.
+			x.Now = now.Add(time.Second)
+			if _, err := s.ExchangeRefreshToken(ctx, x); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("ExchangeRefreshToken again, later: %v, want ErrNotFound", err)
+			}
 			// The consume script is not idempotent: its first use, sent
 			// twice, reads as reuse. Rotation is what the issuer uses.
 			if _, err := s.ConsumeRefreshToken(ctx, "b", now); !errors.Is(err, store.ErrTokenReused) {

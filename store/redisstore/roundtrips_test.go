@@ -312,6 +312,10 @@ func TestRefreshExchangeRoundTrips(t *testing.T) {
 			// Exchanged, and its successor (the script's JSON) in turn.
 			call("ok", exchange(h("ok"), h("ok-next"), now.Add(700*time.Nanosecond)), nil, 4)
 			call("ok again", exchange(h("ok"), h("ok-next"), now.Add(time.Second)), store.ErrNotFound, 2)
+			// The very same exchange (a re-sent script) answers as the
+			// first did; another successor at that instant does not.
+			call("ok resent", exchange(h("ok"), h("ok-next"), now.Add(700*time.Nanosecond)), nil, 2)
+			call("ok to another at once", exchange(h("ok"), h("ok-other"), now.Add(700*time.Nanosecond)), store.ErrNotFound, 2)
 			call("ok to another", exchange(h("ok"), h("ok-other"), now.Add(time.Second)), store.ErrNotFound, 2)
 			call("successor", exchange(h("ok-next"), h("ok-next-next"), now.Add(time.Minute)), nil, 4)
 

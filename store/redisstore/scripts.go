@@ -382,8 +382,8 @@ return rotateTo(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[6], A
 // The whole of ExchangeRefreshToken on one server (see exchangeRefresh in
 // exchange.go): the token is read through its index, checked, consumed at
 // now for the successor, and the successor stored, or nothing changes.
-// Reply {1, the presented token's JSON} when exchanged, {3} when the
-// successor's hash is taken, {0} when the token is missing, not live, used
+// Reply {1, the presented token's JSON} when exchanged (now, or by an
+// earlier send of this same call), {3} when the successor's hash is taken, {0} when the token is missing, not live, used
 // or does not match.
 //
 // The successor's JSON is the token's with its hash, audience, issue and
@@ -400,7 +400,15 @@ local tk, fk, fam = refreshKeys()
 if not tk then return {0} end
 local now = ARGV[3]
 local r = liveRefresh(tk, fk, now)
-if not r or r[3] then return {0} end
+if not r then return {0} end
+if r[3] then
+  -- Used at this very now for this very successor: this exchange ran
+  -- before (go-redis re-sends a script whose reply it lost), and answers
+  -- as it did then. The successor is a fresh random hash, so no other
+  -- call can have used the token so.
+  if r[3] == now and r[4] == ARGV[4] then return {1, r[1]} end
+  return {0}
+end
 local j = r[1]
 local g = cjson.decode(j).grant
 if type(g) ~= 'table' or g.kind ~= ARGV[5] or g.client_id ~= ARGV[6] then return {0} end
