@@ -379,8 +379,7 @@ return rotateTo(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[6], A
 // lifetime plus the clock skew µs (each rounded down), else three empty
 // strings; the zero time.Time in µs (a family start that encodeRefresh
 // leaves out, as it does 0); then the scopes the token may hold.
-// The whole of ExchangeRefreshToken on one server (see exchangeRefresh in
-// exchange.go): the token is read through its index, checked, consumed at
+// The whole of ExchangeRefreshToken on one server: the token is read through its index, checked, consumed at
 // now for the successor, and the successor stored, or nothing changes.
 // Reply {1, the presented token's JSON} when exchanged (now, or by an
 // earlier send of this same call), {3} when the successor's hash is taken, {0} when the token is missing, not live, used
@@ -394,7 +393,10 @@ return rotateTo(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], ARGV[6], A
 // string goes through Lua's JSON encoder and no number through a double
 // that could round it. The matched fields are compared exactly: the strings
 // as cjson decodes them (as encoding/json does), the generation as the
-// decimal text it is stored as.
+// decimal text it is stored as. One difference from encodeRefresh remains,
+// out of the package's contract (strings must be valid UTF-8): a string
+// stored with invalid UTF-8 holds \ufffd escapes, which the copy keeps
+// where encodeRefresh would write U+FFFD itself; both read back alike.
 var exchangeRefreshByIndexScript = redis.NewScript(refreshKeys + liveRefresh + rotateTo + `
 local tk, fk, fam = refreshKeys()
 if not tk then return {0} end
