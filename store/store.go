@@ -302,9 +302,12 @@ type RefreshExchanger interface {
 	// token to learn why (reuse, the grace period, another client's
 	// token). When the token would be exchanged but x.Next is taken by
 	// another token, the answer is ErrAlreadyExists and the presented
-	// token stays unused. An exchange has no request id: one sent again
-	// after a lost reply finds the token used and answers ErrNotFound,
-	// and the caller's read then decides (the grace period). Of any number
+	// token stays unused. x.Next is the exchange's request id, as it is a
+	// rotation's: a store whose client may send a command again after a
+	// lost reply (go-redis does) answers success again when it finds the
+	// token used at x.Now and replaced by x.Next, so that the caller does
+	// not read its own exchange as reuse. Found used at another time or
+	// for another successor, it answers ErrNotFound. Of any number
 	// of concurrent exchanges (or rotations, or consumes) of one token,
 	// at most one succeeds. A zero x.Now or x.ExpiresAt is an error (none
 	// of the sentinels) and changes nothing.
