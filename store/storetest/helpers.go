@@ -269,24 +269,7 @@ func race(n int, f func(i int) error) []error {
 // loser, and returns the winner's index.
 func exactlyOne(t *testing.T, what string, errs []error, loser error) int {
 	t.Helper()
-	var winners []int
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			winners = append(winners, i)
-		case !errors.Is(err, loser):
-			t.Errorf("%s: goroutine %d: got error %v, want %v", what, i, err, loser)
-		}
-	}
-	switch {
-	case len(winners) == 0:
-		t.Fatalf("%s: no goroutine succeeded", what)
-	case len(winners) > 1:
-		t.Fatalf("%s: %d of %d goroutines succeeded (%v), want exactly one", what, len(winners), len(errs), winners)
-	case t.Failed():
-		t.FailNow()
-	}
-	return winners[0]
+	return exactlyOneEach(t, what, errs, slices.Repeat([]error{loser}, len(errs)))
 }
 
 // wantInvalid fails t unless err reports a caller's mistake (a zero time
