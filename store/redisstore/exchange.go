@@ -21,8 +21,9 @@ import (
 // On a Cluster that script cannot reach the family's slot, so the exchange
 // is the issuer's own two steps: GetRefreshToken's (two round trips), the
 // checks here with x's own Matches and Successor, then RotateRefreshToken
-// (two more, and one or two after a refusal, see there). That is atomic all the same: the fields Matches reads never
-// change once a token is stored, and the rotation consumes the token only
+// (two more, and one or two after a refusal, see there). That is atomic
+// all the same: the fields Matches reads never change once a token is
+// stored, and the rotation consumes the token only
 // if it is still live and unused at x.Now (a token used in between
 // answers ErrNotFound, as the contract asks, not ErrTokenReused).
 //
