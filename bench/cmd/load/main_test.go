@@ -44,7 +44,7 @@ func TestRunFailsOnNon2xx(t *testing.T) {
 }
 
 func TestRunRefusesNonLoopback(t *testing.T) {
-	if err := run("http://192.0.2.1:80/", http.MethodGet, "", nil, 1, 1); err == nil || !strings.Contains(err.Error(), "non-loopback") {
+	if err := run("http://192.0.2.1:80/", http.MethodGet, "", nil, 1, 1); err == nil || !strings.Contains(err.Error(), "not a loopback URL") {
 		t.Fatalf("err = %v, want a refusal", err)
 	}
 }
