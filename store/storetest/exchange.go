@@ -339,23 +339,24 @@ func testExchangeFamilyLifetime(t *testing.T, s store.Store) {
 			createRefresh(t, s, r)
 			x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
 			x.MaxFamilyLifetime, x.ExpiresAt = c.lifetime, c.expires
-			if c.want.IsZero() {
-				exchange(t, s, r, x, store.ErrNotFound)
-				unchanged(t, s, r, x)
-				return
-			}
-			exchange(t, s, r, x, nil)
-			next := wantExchanged(t, s, r, x)
-			// The store matched Successor; Successor must match the table.
-			checkSuccessorTimes(t, next, c.want, start)
+			exchangeTimed(t, s, r, x, c.want, start)
 		})
 	}
 }
 
-// checkSuccessorTimes checks what [store.RefreshExchange.Successor] made
-// against what the case expects of it.
-func checkSuccessorTimes(t *testing.T, next *store.RefreshToken, expires, familyStart time.Time) {
+// exchangeTimed exchanges r with x and checks the successor's expiry and
+// family start, or, when expires is zero, that the exchange is refused and
+// changes nothing.
+func exchangeTimed(t *testing.T, s store.Store, r *store.RefreshToken, x *store.RefreshExchange, expires, familyStart time.Time) {
 	t.Helper()
+	if expires.IsZero() {
+		exchange(t, s, r, x, store.ErrNotFound)
+		unchanged(t, s, r, x)
+		return
+	}
+	exchange(t, s, r, x, nil)
+	// The store matched Successor; Successor must match the table.
+	next := wantExchanged(t, s, r, x)
 	if !same(next.ExpiresAt, expires) || !same(next.FamilyIssuedAt, familyStart) {
 		t.Errorf("the successor expires at %s in a family from %s, want %s and %s",
 			next.ExpiresAt.Format(time.RFC3339), next.FamilyIssuedAt.Format(time.RFC3339),
@@ -385,14 +386,7 @@ func testExchangeLegacyFamilyStart(t *testing.T, s store.Store) {
 			createRefresh(t, s, r)
 			x := newExchange(r, fmt.Sprintf("next-%d", i), c.now)
 			x.MaxFamilyLifetime = c.lifetime
-			if c.want.IsZero() {
-				exchange(t, s, r, x, store.ErrNotFound)
-				unchanged(t, s, r, x)
-				return
-			}
-			exchange(t, s, r, x, nil)
-			next := wantExchanged(t, s, r, x)
-			checkSuccessorTimes(t, next, c.want, issued)
+			exchangeTimed(t, s, r, x, c.want, issued)
 		})
 	}
 }
