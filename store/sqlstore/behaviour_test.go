@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"reflect"
 	"slices"
@@ -220,23 +221,7 @@ func TestSweep(t *testing.T) {
 // the procedure's parameter is a missing token, not an error.
 func TestMySQLRotateProcedure(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.MySQL(t)
-	db.SetMaxOpenConns(1) // one session, whose status counts the CALLs
-	st, err := sqlstore.Open(db, sqlstore.MySQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	calls := func() int {
-		var name string
-		var n int
-		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_call_procedure'").Scan(&name, &n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	db, st, calls := mysqlOneSession(t)
 	token := func(hash string) *store.RefreshToken {
 		return &store.RefreshToken{Hash: hash, FamilyID: "fam", Grant: store.Grant{Kind: "k", ClientID: "c",
 			IssuedAt: now, ExpiresAt: farFuture}}
@@ -289,23 +274,7 @@ func TestMySQLRotateProcedure(t *testing.T) {
 // than the procedure's parameter is a missing token, not an error.
 func TestMySQLExchangeProcedure(t *testing.T) {
 	ctx := context.Background()
-	db := dbtest.MySQL(t)
-	db.SetMaxOpenConns(1) // one session, whose status counts the CALLs
-	st, err := sqlstore.Open(db, sqlstore.MySQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	calls := func() int {
-		var name string
-		var n int
-		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_call_procedure'").Scan(&name, &n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	db, st, calls := mysqlOneSession(t)
 	for _, h := range []string{"a", "taken"} {
 		err := st.CreateRefreshToken(ctx, &store.RefreshToken{Hash: h, FamilyID: "fam", FamilyIssuedAt: now,
 			Grant: store.Grant{Kind: "k", ClientID: "c", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: farFuture}})
@@ -356,4 +325,29 @@ func TestMySQLExchangeProcedure(t *testing.T) {
 			t.Errorf("GetRefreshToken(%s) = %+v, %v; want replaced by %q", hash, got, err, want)
 		}
 	}
+}
+
+// mysqlOneSession opens a migrated MySQL store on one connection, and
+// returns with it a count of the CALLs that session has made.
+func mysqlOneSession(t *testing.T) (*sql.DB, *sqlstore.Store, func() int) {
+	t.Helper()
+	ctx := context.Background()
+	db := dbtest.MySQL(t)
+	db.SetMaxOpenConns(1) // one session, whose status counts the CALLs
+	st, err := sqlstore.Open(db, sqlstore.MySQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	calls := func() int {
+		var name string
+		var n int
+		if err := db.QueryRowContext(ctx, "SHOW SESSION STATUS LIKE 'Com_call_procedure'").Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return db, st, calls
 }
