@@ -191,11 +191,12 @@ func (i *Issuer) refreshAtOnce(ctx context.Context, c *store.Client, req *TokenR
 		return nil, nil, false
 	}
 	raw := token.NewSecret(token.PrefixRefreshToken)
+	audience := i.audience(kind, c)
 	rt, err := i.exchanger.ExchangeRefreshToken(ctx, &store.RefreshExchange{
 		Hash: hash, Next: i.hasher.Hex(raw), Now: now,
 		Kind: kind.Name, ClientID: c.ID, Generation: c.Generation,
 		Scopes:            i.allowedScopes(c),
-		Audience:          i.audience(kind, c),
+		Audience:          audience,
 		ExpiresAt:         now.Add(i.cfg.Refresh.TTL),
 		MaxFamilyLifetime: i.cfg.Refresh.MaxFamilyLifetime,
 	})
@@ -206,7 +207,7 @@ func (i *Issuer) refreshAtOnce(ctx context.Context, c *store.Client, req *TokenR
 		return nil, i.unavailable(ctx, "exchange refresh token", err), true
 	}
 	g := rt.Grant
-	g.Audience = i.audience(kind, c)
+	g.Audience = audience
 	resp, e := i.mint(ctx, now, minting{
 		kind:      kind,
 		grantType: GrantRefreshToken,
