@@ -268,8 +268,8 @@ func TestMySQLRotateProcedure(t *testing.T) {
 	}
 }
 
-// TestMySQLExchangeProcedure: on MySQL an exchange is one CALL of
-// migration 8's procedure. Without the procedure, exchanges still answer
+// TestMySQLExchangeProcedure: on MySQL an exchange is one CALL of the
+// procedure of migrations 8 and 9. Without the procedure, exchanges still answer
 // as the contract says, in a transaction of their own, and a hash longer
 // than the procedure's parameter is a missing token, not an error.
 func TestMySQLExchangeProcedure(t *testing.T) {

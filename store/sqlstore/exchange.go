@@ -17,7 +17,7 @@ var _ store.RefreshExchanger = (*Store)(nil)
 // ExchangeRefreshToken implements [store.RefreshExchanger]: on PostgreSQL
 // one statement (the conditional consume returns the presented row, and a
 // data-modifying WITH inserts the successor built from it), on MySQL one
-// CALL of migration 8's procedure (the same in one transaction), and on
+// CALL of the exchange's procedure (the same in one transaction), and on
 // SQLite, in process, a read followed by RotateRefreshToken, which is what
 // the issuer would do without the capability.
 //
@@ -109,7 +109,7 @@ func (a *exchangeArgs) postgres(x *store.RefreshExchange) []any {
 	return append(a.consume(x), x.Next, a.aud, a.now, a.expires, a.limit)
 }
 
-// exchangeMySQL calls migration 8's procedure. When it cannot be called
+// exchangeMySQL calls the exchange's procedure (migration 9). When it cannot be called
 // (see rotateMySQL, whose retry clock it shares), it runs the same steps
 // in a transaction: the UPDATE, a read of the row, the successor's INSERT.
 // A CALL that failed to start ran nothing, so nothing runs twice.

@@ -16,9 +16,9 @@ import (
 // the index behind ListClientsByOwner, 3 PostgreSQL's change notifications
 // (nothing elsewhere), 4 the columns of refresh rotation and families,
 // 5 the nonces of store.Nonces, 6 the change log, 7 and 8 MySQL's
-// procedures for refresh rotation and the refresh exchange (nothing
-// elsewhere).
-const schemaVersions = 8
+// procedures for refresh rotation and the refresh exchange, 9 the
+// exchange's procedure rewritten (7 to 9: nothing elsewhere).
+const schemaVersions = 9
 
 func TestMigrateIdempotent(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {

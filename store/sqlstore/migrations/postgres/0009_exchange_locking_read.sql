@@ -1,0 +1,3 @@
+-- Portcullis schema, version 9 (PostgreSQL): nothing. Version 9 rewrites
+-- MySQL's exchange procedure (version 8); the version is recorded all the
+-- same, so that a version number means the same schema in every dialect.
