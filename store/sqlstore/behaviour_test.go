@@ -217,8 +217,9 @@ func TestSweep(t *testing.T) {
 // TestMySQLRotateProcedure: on MySQL a rotation is one CALL of migration
 // 7's procedure. Without the procedure (dropped, as a dump made without
 // --routines would restore the database) rotations still answer as the
-// contract says, in a transaction of their own; and a hash longer than
-// the procedure's parameter is a missing token, not an error.
+// contract says, in a transaction of their own, while exchanges still
+// call theirs; and a hash longer than the procedure's parameter is a
+// missing token, not an error.
 func TestMySQLRotateProcedure(t *testing.T) {
 	ctx := context.Background()
 	db, st, calls := mysqlOneSession(t)
@@ -260,7 +261,16 @@ func TestMySQLRotateProcedure(t *testing.T) {
 	if n := calls() - before; n != 0 {
 		t.Errorf("%d CALLs within a minute of a missing procedure, want 0", n)
 	}
-	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": ""} {
+	// The exchange's procedure has a retry clock of its own: still called.
+	before = calls()
+	if _, err := st.ExchangeRefreshToken(ctx, &store.RefreshExchange{Hash: "d", Next: "e", Now: now,
+		Kind: "k", ClientID: "c", ExpiresAt: farFuture}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("an exchange without the rotation's procedure made %d CALLs, want 1", n)
+	}
+	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": "e", "e": ""} {
 		got, err := st.GetRefreshToken(ctx, hash, now)
 		if err != nil || got.ReplacedBy != want || (want == "") != got.UsedAt.IsZero() {
 			t.Errorf("GetRefreshToken(%s) = %+v, %v; want replaced by %q", hash, got, err, want)
@@ -269,9 +279,10 @@ func TestMySQLRotateProcedure(t *testing.T) {
 }
 
 // TestMySQLExchangeProcedure: on MySQL an exchange is one CALL of the
-// procedure of migrations 8 and 9. Without the procedure, exchanges still answer
-// as the contract says, in a transaction of their own, and a hash longer
-// than the procedure's parameter is a missing token, not an error.
+// procedure of migrations 8 and 9. Without the procedure, exchanges still
+// answer as the contract says, in a transaction of their own, while
+// rotations still call theirs; a hash longer than the procedure's
+// parameter is a missing token, not an error.
 func TestMySQLExchangeProcedure(t *testing.T) {
 	ctx := context.Background()
 	db, st, calls := mysqlOneSession(t)
@@ -318,7 +329,16 @@ func TestMySQLExchangeProcedure(t *testing.T) {
 	if n := calls() - before; n != 0 {
 		t.Errorf("%d CALLs within a minute of a missing procedure, want 0", n)
 	}
-	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": ""} {
+	// The rotation's procedure has a retry clock of its own: still called.
+	before = calls()
+	if err := st.RotateRefreshToken(ctx, "d", &store.RefreshToken{Hash: "e", FamilyID: "fam", FamilyIssuedAt: now,
+		Grant: store.Grant{Kind: "k", ClientID: "c", Scopes: []string{"read"}, IssuedAt: now, ExpiresAt: farFuture}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls() - before; n != 1 {
+		t.Errorf("a rotation without the exchange's procedure made %d CALLs, want 1", n)
+	}
+	for hash, want := range map[string]string{"a": "b", "b": "c", "c": "d", "d": "e", "e": ""} {
 		got, err := st.GetRefreshToken(ctx, hash, now)
 		if err != nil || got.ReplacedBy != want || (want == "") != got.UsedAt.IsZero() ||
 			got.FamilyIssuedAt != now || !slices.Equal(got.Scopes, []string{"read"}) {

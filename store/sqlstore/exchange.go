@@ -109,15 +109,16 @@ func (a *exchangeArgs) postgres(x *store.RefreshExchange) []any {
 	return append(a.consume(x), x.Next, a.aud, a.now, a.expires, a.limit)
 }
 
-// exchangeMySQL calls the exchange's procedure (migration 9). When it cannot be called
-// (see rotateMySQL, whose retry clock it shares), it runs the same steps
-// in a transaction: the UPDATE, a read of the row, the successor's INSERT.
-// A CALL that failed to start ran nothing, so nothing runs twice.
+// exchangeMySQL calls the exchange's procedure (migration 9). When it
+// cannot be called (see rotateMySQL), it runs the same steps in a
+// transaction for a minute: the UPDATE, a read of the row, the
+// successor's INSERT. A CALL that failed to start ran nothing, so nothing
+// runs twice.
 func (s *Store) exchangeMySQL(ctx context.Context, x *store.RefreshExchange, a *exchangeArgs) (*store.RefreshToken, error) {
 	if len(x.Hash) > maxMySQLKey || len(x.Kind) > maxMySQLKey || len(x.ClientID) > maxMySQLKey {
 		return nil, errNotConsumed // no stored token has such a value
 	}
-	if off := s.noProcedure.Load(); len(x.Next) <= maxMySQLKey && (off == 0 || time.Now().UnixNano() >= off) {
+	if len(x.Next) <= maxMySQLKey && s.exchangeProc.callable() {
 		t, err := s.callExchange(ctx, x, a)
 		switch {
 		case err == nil:
@@ -127,7 +128,7 @@ func (s *Store) exchangeMySQL(ctx context.Context, x *store.RefreshExchange, a *
 		case !procedureUnusable(err):
 			return nil, err
 		}
-		s.noProcedure.Store(time.Now().Add(procedureRetry).UnixNano())
+		s.exchangeProc.unusable()
 	}
 	return s.exchangeTx(ctx, x, a)
 }

@@ -151,10 +151,10 @@ type Store struct {
 
 	batch batcher // SQLite's group commits (batch.go)
 
-	// noProcedure is when (unix ns) MySQL's rotations may try migration
-	// 7's procedure again after a CALL found it unusable; 0 while it is
-	// usable (see Store.rotateMySQL).
-	noProcedure atomic.Int64
+	// MySQL's procedures for rotations (migration 7) and exchanges
+	// (migrations 8 and 9), each with its own clock: one missing does not
+	// keep the other from being called.
+	rotateProc, exchangeProc procedure
 }
 
 var (

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis/portcullis/store"
@@ -339,7 +340,7 @@ func (s *Store) rotateMySQL(ctx context.Context, oldHash string, usedAt, now int
 		// refuse it, or truncate it (without strict mode) into another.
 		return 0, nil
 	}
-	if off := s.noProcedure.Load(); off == 0 || time.Now().UnixNano() >= off {
+	if s.rotateProc.callable() {
 		_, err := s.exec(ctx, qRotateCall, append(slices.Clip(create), oldHash, usedAt, now)...)
 		switch {
 		case err == nil:
@@ -349,7 +350,7 @@ func (s *Store) rotateMySQL(ctx context.Context, oldHash string, usedAt, now int
 		case !procedureUnusable(err):
 			return 0, err
 		}
-		s.noProcedure.Store(time.Now().Add(procedureRetry).UnixNano())
+		s.rotateProc.unusable()
 	}
 	return s.rotateTx(ctx, consume, create)
 }
@@ -357,9 +358,20 @@ func (s *Store) rotateMySQL(ctx context.Context, oldHash string, usedAt, now int
 // maxMySQLKey is the length of MySQL's key columns (VARBINARY(255)).
 const maxMySQLKey = 255
 
-// procedureRetry is how long rotateMySQL does without the procedure after
-// a CALL found it unusable.
+// procedure is when (unix ns) the store may try one of MySQL's procedures
+// again after a CALL found it unusable; 0 while it is usable.
+type procedure struct{ off atomic.Int64 }
+
+// procedureRetry is how long the store does without a procedure after a
+// CALL found it unusable.
 const procedureRetry = time.Minute
+
+func (p *procedure) callable() bool {
+	off := p.off.Load()
+	return off == 0 || time.Now().UnixNano() >= off
+}
+
+func (p *procedure) unusable() { p.off.Store(time.Now().Add(procedureRetry).UnixNano()) }
 
 // notConsumed reports whether err is the SIGNAL of migration 7's procedure
 // when its UPDATE matched no row: go-sql-driver/mysql's
