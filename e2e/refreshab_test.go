@@ -10,7 +10,12 @@ package e2e
 // MONITOR lines under the test's key prefix).
 //
 //	go test -run '^$' -bench RefreshAB -benchtime 3000x ./e2e
+//	PORTCULLIS_AB_POOL=8 go test -run '^$' -bench RefreshAB -benchtime 3000x ./e2e
 //	PORTCULLIS_AB_COUNT=1 go test -run RefreshRoundTrips -v ./e2e
+//
+// PORTCULLIS_AB_POOL bounds an SQL store's pool (SetMaxOpenConns) after
+// one refresh made alone; by default the pool opens one connection per
+// request in flight.
 
 import (
 	"bufio"
@@ -27,6 +32,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -133,6 +139,13 @@ func BenchmarkRefreshAB(b *testing.B) {
 				b.Fatal(err)
 			}
 			post := abPoster(iss.Handler(), iss.Paths().Token, abBasicAuth(c.ID, secret))
+			if n, _ := strconv.Atoi(os.Getenv("PORTCULLIS_AB_POOL")); n > 0 && h.db != nil {
+				// One refresh first, alone: every statement is then
+				// prepared before the pool is bounded.
+				rt := abRefreshOf(b, post("grant_type=client_credentials&scope=read"))
+				abRefreshOf(b, post("grant_type=refresh_token&refresh_token="+rt))
+				h.db.SetMaxOpenConns(n)
+			}
 			b.SetParallelism(16)
 			b.ReportAllocs()
 			srv := abServerCPU(b, name, h)
@@ -384,7 +397,11 @@ func abServerCPU(tb testing.TB, name string, h abHandles) func() time.Duration {
 		// from here on: MariaDB hands a new connection a cached thread
 		// that has served others, and a new PostgreSQL backend's start
 		// is no refresh's cost.
-		conns := make([]*sql.Conn, 32)
+		n := 32
+		if p := h.db.Stats().MaxOpenConnections; p > 0 {
+			n = min(n, p)
+		}
+		conns := make([]*sql.Conn, n)
 		for i := range conns {
 			c, err := h.db.Conn(ctx)
 			if err != nil {
