@@ -147,9 +147,9 @@
 // of 8 connections served 4,063 refreshes/s against 3,940 with one
 // connection per request (medians of 10 rounds), where the old path lost
 // a quarter (1,700 against 2,243); a pool of 4 served 3,327 (median of
-// 5). So the pool
-// (db.SetMaxOpenConns) can be bounded to a few connections per database
-// core, which spares MariaDB, with a thread per connection, the threads.
+// 5). So the pool (db.SetMaxOpenConns) can be bounded to a few
+// connections per database core, which spares MariaDB, with a thread per
+// connection, the threads.
 //
 // What a refresh still costs the process on MySQL is mostly database/sql
 // and the driver watching the request's context: a goroutine per query
