@@ -204,8 +204,9 @@ func queryText(d Dialect) [numQueries]string {
 			"account_id, scopes, ?::text, generation, ?::bigint, LEAST(?::bigint, start + ?::bigint), 0, '', start FROM c) " +
 			"SELECT " + refreshCols + " FROM c"
 	case MySQL:
-		// The exchange's procedure (migration 8, rewritten by 9), and what it runs, for when it cannot
-		// be called (see Store.exchangeMySQL).
+		// The exchange's procedure (migration 8, rewritten by 9), and
+		// what it runs, for when it cannot be called (see
+		// Store.exchangeMySQL).
 		q[qExchangeCall] = "CALL {p}exchange_refresh(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 		q[qExchangeConsume] = exchange
 	}
