@@ -173,16 +173,28 @@ func TestRefreshReadRoundTrips(t *testing.T) {
 	var oneKeys, twoKeys []string
 	t.Run("one server", func(t *testing.T) { one, oneKeys = run(t, true) })
 	t.Run("cluster path", func(t *testing.T) { two, twoKeys = run(t, false) })
+	samePaths(t, one, two, oneKeys, twoKeys, func(a, b readResult) bool { return reflect.DeepEqual(a, b) })
+}
+
+// samePaths fails t where the single server's answers or the keys it left
+// differ from the cluster path's.
+func samePaths[R any](t *testing.T, one, two []R, oneKeys, twoKeys []string, same func(a, b R) bool) {
+	t.Helper()
 	if len(one) != len(two) {
 		t.Fatalf("%d answers on one server, %d on the cluster path", len(one), len(two))
 	}
 	for i := range one {
-		if !reflect.DeepEqual(one[i], two[i]) {
+		if !same(one[i], two[i]) {
 			t.Errorf("one server and cluster path differ:\n%+v\n%+v", one[i], two[i])
 		}
 	}
-	if !slices.Equal(oneKeys, twoKeys) {
-		t.Errorf("keys left differ:\none server   %q\ncluster path %q", oneKeys, twoKeys)
+	if len(oneKeys) != len(twoKeys) {
+		t.Errorf("%d keys left on one server, %d on the cluster path", len(oneKeys), len(twoKeys))
+	}
+	for i := range min(len(oneKeys), len(twoKeys)) {
+		if oneKeys[i] != twoKeys[i] {
+			t.Errorf("keys left differ:\none server   %s\ncluster path %s", oneKeys[i], twoKeys[i])
+		}
 	}
 }
 
@@ -387,20 +399,5 @@ func TestRefreshExchangeRoundTrips(t *testing.T) {
 	var oneKeys, twoKeys []string
 	t.Run("one server", func(t *testing.T) { one, oneKeys = run(t, true) })
 	t.Run("cluster path", func(t *testing.T) { two, twoKeys = run(t, false) })
-	if len(one) != len(two) {
-		t.Fatalf("%d answers on one server, %d on the cluster path", len(one), len(two))
-	}
-	for i := range one {
-		if !reflect.DeepEqual(one[i].readResult, two[i].readResult) {
-			t.Errorf("one server and cluster path differ:\n%+v\n%+v", one[i], two[i])
-		}
-	}
-	if len(oneKeys) != len(twoKeys) {
-		t.Errorf("%d keys left on one server, %d on the cluster path", len(oneKeys), len(twoKeys))
-	}
-	for i := range min(len(oneKeys), len(twoKeys)) {
-		if oneKeys[i] != twoKeys[i] {
-			t.Errorf("keys left differ:\none server   %s\ncluster path %s", oneKeys[i], twoKeys[i])
-		}
-	}
+	samePaths(t, one, two, oneKeys, twoKeys, func(a, b result) bool { return reflect.DeepEqual(a.readResult, b.readResult) })
 }
